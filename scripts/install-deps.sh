@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs ibnet's build and test dependencies from Debian's archive.
+# Each is explained in the README's "Dependencies" section.
+set -euo pipefail
+pkgs=(build-essential cmake clang libclang-rt-14-dev libomp-dev
+      libopenblas-openmp-dev libcjson-dev librandom123-dev zlib1g-dev libpng-dev libjpeg-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "dependencies: ok"

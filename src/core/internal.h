@@ -1,0 +1,119 @@
+/*
+ * internal.h — the engine's private contract: the node layout, the op table
+ * and the helpers every op file uses.  Not installed.
+ *
+ * How an op is written (see src/ops/activation.c for a short example):
+ *  - a static `const ib_op` with a name, a forward and a backward;
+ *  - a public constructor that checks shapes (failing with ib__fail) and
+ *    calls ib__node_new; attributes go in n->f[] (floats) and n->i[] (ints);
+ *  - forward writes n->value from n->in[k]->value;
+ *  - backward ADDS d(loss)/d(in[k]) into n->in[k]->grad, only for inputs
+ *    with in[k]->needs_grad, reading n->grad.  (Activation gradients are
+ *    zeroed by ib_graph_backward before the reverse pass.)
+ *  - memory an op keeps from forward to backward (a dropout mask, argmax
+ *    indices, batch statistics) is asked for with n->scratch_bytes at
+ *    construction; memory it needs only during one call (an im2col buffer)
+ *    with n->tmp_bytes, which all nodes share.  Both are allocated once by
+ *    ib_graph_compile, 64-byte aligned.
+ */
+#ifndef IB_INTERNAL_H
+#define IB_INTERNAL_H
+
+#include "ibnet.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IB_MAX_DIMS 4
+#define IB_MAX_INPUTS 8
+#define IB_NAME_MAX 128
+#define IB_ALIGN 64
+
+typedef struct ib_op {
+    const char *name;
+    void (*forward)(ib_graph *g, ib_node *n);
+    void (*backward)(ib_graph *g, ib_node *n);
+} ib_op;
+
+typedef enum ib__node_kind { IB__INPUT, IB__PARAM, IB__OP } ib__node_kind;
+
+struct ib_node {
+    int id;                /* position in the graph (topological order) */
+    ib__node_kind kind;
+    const ib_op *op;       /* NULL for leaves */
+    ib_dtype dtype;
+    int ndim;
+    int64_t shape[IB_MAX_DIMS];
+    int64_t numel;
+    float *value;          /* (numel) bound by compile (arena) or the store */
+    float *grad;           /* (numel) NULL for int nodes */
+    int n_in;
+    ib_node *in[IB_MAX_INPUTS];
+    double f[6];           /* float attributes of the op */
+    int64_t i[6];          /* integer attributes of the op */
+    size_t scratch_bytes;  /* kept from forward to backward, per node */
+    void *scratch;
+    size_t tmp_bytes;      /* needed during one call only, shared */
+    ib_node *view_of;      /* value and grad alias this node's buffers */
+    int param_index;       /* IB__PARAM: index in the store */
+    bool requires_grad;    /* inputs: caller asked for d/dx */
+    bool needs_grad;       /* computed before each backward */
+    bool on_path;          /* an ancestor of the loss of the current backward */
+    bool no_grad_op;       /* op output carries no gradient (argmax, one_hot, stop_gradient) */
+    char name[IB_NAME_MAX];
+};
+
+struct ib_graph {
+    ib_params *params;
+    ib_node **nodes;
+    int n_nodes, cap_nodes;
+    void *arena;           /* one block: values, grads, scratch */
+    size_t arena_bytes;
+    void *tmp;             /* shared per-call workspace */
+    size_t tmp_bytes;
+    bool compiled, training, sampling, param_grads;
+    uint64_t seed, step;
+    ib_status status;
+    char err[512];
+};
+
+/* ---- errors ---- */
+/* Record a message for ib_last_error() and return s. */
+ib_status ib__error(ib_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Record the first build error in g (and as last error); returns NULL. */
+ib_node *ib__fail(ib_graph *g, ib_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ib__assert_fail(const char *file, int line, const char *expr);
+#define IB_ASSERT(e) ((e) ? (void)0 : ib__assert_fail(__FILE__, __LINE__, #e))
+
+/* ---- graph building ---- */
+/* Create an op node; returns NULL (propagating) if g has failed or any input
+ * is NULL or belongs to another graph.  Shape is copied. */
+ib_node *ib__node_new(ib_graph *g, const ib_op *op, int n_in, ib_node *const *in, int ndim,
+                      const int64_t *shape);
+/* True when the graph can take a new node built from these inputs. */
+bool ib__inputs_ok(ib_graph *g, int n_in, ib_node *const *in);
+/* "(2, 3, 4)" into buf, for error messages. */
+const char *ib__shape_str(const ib_node *n, char *buf, size_t len);
+int64_t ib__numel(int ndim, const int64_t *shape);
+bool ib__same_shape(const ib_node *a, const ib_node *b);
+/* Resolve a possibly negative axis; -1 if out of range. */
+int ib__axis(const ib_node *n, int axis);
+
+/* The random stream of a random op: derived from the node id. */
+static inline uint64_t ib__node_stream(const ib_node *n) { return 0x9E3779B97F4A7C15ull ^ (uint64_t)n->id; }
+
+/* ---- params internals used by the graph ---- */
+float *ib__params_value_ptr(ib_params *p, int i);
+float *ib__params_grad_ptr(ib_params *p, int i);
+
+/* ---- memory ---- */
+void *ib__aligned_alloc(size_t bytes);
+void ib__aligned_free(void *p);
+
+/* ---- threads ---- */
+/* Parallelise loops of at least this many elements. */
+#define IB_PAR_MIN 32768
+
+#endif /* IB_INTERNAL_H */

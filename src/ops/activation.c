@@ -1,0 +1,232 @@
+/*
+ * activation.c — elementwise unary ops: y = f(x), dx += f'(x) dy.
+ * Each op is one forward loop and one backward loop; the derivative is
+ * written from whichever of x or y makes it cheapest and stable.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+
+#define UNARY_LOOP(n, body)                                                                                            \
+    do {                                                                                                               \
+        int64_t count_ = (n)->numel;                                                                                   \
+        _Pragma("omp parallel for simd schedule(static) if (count_ > IB_PAR_MIN)") for (int64_t k = 0; k < count_;   \
+                                                                                        k++)                           \
+        {                                                                                                              \
+            body;                                                                                                      \
+        }                                                                                                              \
+    } while (0)
+
+/* Shared constructor: same shape out as in. */
+static ib_node *unary(ib_graph *g, const ib_op *op, ib_node *x)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    if (x->dtype != IB_F32)
+        return ib__fail(g, IB_ERR_ARG, "%s: input '%s' is not a float tensor", op->name, x->name);
+    return ib__node_new(g, op, 1, &x, x->ndim, x->shape);
+}
+
+/* ---- relu ---- */
+static void relu_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = x[k] > 0.0f ? x[k] : 0.0f);
+}
+static void relu_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : 0.0f);
+}
+static const ib_op op_relu = {"relu", relu_fwd, relu_bwd};
+ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
+
+/* ---- leaky relu: f[0] = slope ---- */
+static void leaky_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value, s = (float)n->f[0];
+    UNARY_LOOP(n, y[k] = x[k] > 0.0f ? x[k] : s * x[k]);
+}
+static void leaky_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value, *dy = n->grad;
+    float *dx = n->in[0]->grad, s = (float)n->f[0];
+    UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
+}
+static const ib_op op_leaky = {"leaky_relu", leaky_fwd, leaky_bwd};
+ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope)
+{
+    ib_node *n = unary(g, &op_leaky, x);
+    if (n)
+        n->f[0] = slope;
+    return n;
+}
+
+/* ---- softplus(x + shift) = max(t,0) + log1p(exp(-|t|)); derivative sigmoid(t) ---- */
+static void softplus_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value, sh = (float)n->f[0];
+    UNARY_LOOP(n, {
+        float t = x[k] + sh;
+        y[k] = fmaxf(t, 0.0f) + log1pf(expf(-fabsf(t)));
+    });
+}
+static void softplus_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value, *dy = n->grad;
+    float *dx = n->in[0]->grad, sh = (float)n->f[0];
+    UNARY_LOOP(n, dx[k] += dy[k] / (1.0f + expf(-(x[k] + sh))));
+}
+static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd};
+ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
+{
+    ib_node *n = unary(g, &op_softplus, x);
+    if (n)
+        n->f[0] = shift;
+    return n;
+}
+
+/* ---- sigmoid: dy/dx = y (1 - y) ---- */
+static void sigmoid_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = 1.0f / (1.0f + expf(-x[k])));
+}
+static void sigmoid_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *y = n->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
+}
+static const ib_op op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_bwd};
+ib_node *ib_sigmoid(ib_graph *g, ib_node *x) { return unary(g, &op_sigmoid, x); }
+
+/* ---- tanh: dy/dx = 1 - y^2 ---- */
+static void tanh_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = tanhf(x[k]));
+}
+static void tanh_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *y = n->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
+}
+static const ib_op op_tanh = {"tanh", tanh_fwd, tanh_bwd};
+ib_node *ib_tanh(ib_graph *g, ib_node *x) { return unary(g, &op_tanh, x); }
+
+/* ---- exp: dy/dx = y ---- */
+static void exp_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = expf(x[k]));
+}
+static void exp_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *y = n->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += dy[k] * y[k]);
+}
+static const ib_op op_exp = {"exp", exp_fwd, exp_bwd};
+ib_node *ib_exp(ib_graph *g, ib_node *x) { return unary(g, &op_exp, x); }
+
+/* ---- log: dy/dx = 1/x ---- */
+static void log_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = logf(x[k]));
+}
+static void log_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += dy[k] / x[k]);
+}
+static const ib_op op_log = {"log", log_fwd, log_bwd};
+ib_node *ib_log(ib_graph *g, ib_node *x) { return unary(g, &op_log, x); }
+
+/* ---- square: dy/dx = 2x ---- */
+static void square_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = x[k] * x[k]);
+}
+static void square_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += 2.0f * x[k] * dy[k]);
+}
+static const ib_op op_square = {"square", square_fwd, square_bwd};
+ib_node *ib_square(ib_graph *g, ib_node *x) { return unary(g, &op_square, x); }
+
+/* ---- sqrt: dy/dx = 1/(2y) ---- */
+static void sqrt_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value;
+    UNARY_LOOP(n, y[k] = sqrtf(x[k]));
+}
+static void sqrt_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *y = n->value, *dy = n->grad;
+    float *dx = n->in[0]->grad;
+    UNARY_LOOP(n, dx[k] += 0.5f * dy[k] / y[k]);
+}
+static const ib_op op_sqrt = {"sqrt", sqrt_fwd, sqrt_bwd};
+ib_node *ib_sqrt(ib_graph *g, ib_node *x) { return unary(g, &op_sqrt, x); }
+
+/* ---- affine: y = alpha x + beta; f[0] = alpha, f[1] = beta ---- */
+static void affine_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->value;
+    float *y = n->value, a = (float)n->f[0], b = (float)n->f[1];
+    UNARY_LOOP(n, y[k] = a * x[k] + b);
+}
+static void affine_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *dy = n->grad;
+    float *dx = n->in[0]->grad, a = (float)n->f[0];
+    UNARY_LOOP(n, dx[k] += a * dy[k]);
+}
+static const ib_op op_affine = {"affine", affine_fwd, affine_bwd};
+ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta)
+{
+    ib_node *n = unary(g, &op_affine, x);
+    if (n) {
+        n->f[0] = alpha;
+        n->f[1] = beta;
+    }
+    return n;
+}
+ib_node *ib_scale(ib_graph *g, ib_node *x, float alpha) { return ib_affine(g, x, alpha, 0.0f); }

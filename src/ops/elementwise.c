@@ -1,0 +1,160 @@
+/*
+ * elementwise.c — add, sub, mul, div with broadcasting.
+ *
+ * Shapes are aligned from the right and padded to 4-D; each dim of an
+ * operand equals the output's or is 1 (stride 0).  Same-shape operands take
+ * a flat vectorised path; broadcast operands accumulate their gradient by
+ * walking the output, serially, so the sum over broadcast dims is
+ * deterministic.
+ */
+#include "../core/internal.h"
+
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
+
+typedef struct bcast {
+    int64_t out[4];      /* output shape, padded to 4-D */
+    int64_t sa[4], sb[4]; /* element strides of a and b (0 where broadcast) */
+} bcast;
+
+static void pad4(const ib_node *n, int64_t s[4])
+{
+    int off = 4 - n->ndim;
+    for (int d = 0; d < 4; d++)
+        s[d] = d < off ? 1 : n->shape[d - off];
+}
+
+static void strides_of(const int64_t shape[4], const int64_t out[4], int64_t st[4])
+{
+    int64_t acc = 1;
+    for (int d = 3; d >= 0; d--) {
+        st[d] = shape[d] == 1 && out[d] != 1 ? 0 : acc;
+        acc *= shape[d];
+    }
+}
+
+static void make_bcast(const ib_node *n, bcast *b)
+{
+    int64_t as[4], bs[4];
+    pad4(n->in[0], as);
+    pad4(n->in[1], bs);
+    for (int d = 0; d < 4; d++)
+        b->out[d] = as[d] > bs[d] ? as[d] : bs[d];
+    strides_of(as, b->out, b->sa);
+    strides_of(bs, b->out, b->sb);
+}
+
+static inline float apply(int kind, float a, float b)
+{
+    switch (kind) {
+    case OP_ADD: return a + b;
+    case OP_SUB: return a - b;
+    case OP_MUL: return a * b;
+    default: return a / b;
+    }
+}
+
+static void binary_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    int kind = (int)n->i[0];
+    const float *a = n->in[0]->value, *b = n->in[1]->value;
+    float *y = n->value;
+    int64_t total = n->numel;
+    if (n->in[0]->numel == total && n->in[1]->numel == total) {
+#pragma omp parallel for simd schedule(static) if (total > IB_PAR_MIN)
+        for (int64_t k = 0; k < total; k++)
+            y[k] = apply(kind, a[k], b[k]);
+        return;
+    }
+    bcast bc;
+    make_bcast(n, &bc);
+    int64_t rows = bc.out[0] * bc.out[1] * bc.out[2], w = bc.out[3];
+#pragma omp parallel for schedule(static) if (total > IB_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i2 = r % bc.out[2], i1 = (r / bc.out[2]) % bc.out[1], i0 = r / (bc.out[2] * bc.out[1]);
+        const float *pa = a + i0 * bc.sa[0] + i1 * bc.sa[1] + i2 * bc.sa[2];
+        const float *pb = b + i0 * bc.sb[0] + i1 * bc.sb[1] + i2 * bc.sb[2];
+        float *py = y + r * w;
+        for (int64_t k = 0; k < w; k++)
+            py[k] = apply(kind, pa[k * bc.sa[3]], pb[k * bc.sb[3]]);
+    }
+}
+
+/* d(out)/d(operand) times dy, for operand `which` (0 = a, 1 = b). */
+static inline float partial(int kind, int which, float a, float b, float dy)
+{
+    switch (kind) {
+    case OP_ADD: return dy;
+    case OP_SUB: return which == 0 ? dy : -dy;
+    case OP_MUL: return which == 0 ? dy * b : dy * a;
+    default: return which == 0 ? dy / b : -dy * a / (b * b);
+    }
+}
+
+static void binary_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    int kind = (int)n->i[0];
+    const float *a = n->in[0]->value, *b = n->in[1]->value, *dy = n->grad;
+    int64_t total = n->numel;
+    bcast bc;
+    make_bcast(n, &bc);
+    for (int which = 0; which < 2; which++) {
+        ib_node *in = n->in[which];
+        if (!in->needs_grad)
+            continue;
+        float *dx = in->grad;
+        if (n->in[0]->numel == total && n->in[1]->numel == total) {
+#pragma omp parallel for simd schedule(static) if (total > IB_PAR_MIN)
+            for (int64_t k = 0; k < total; k++)
+                dx[k] += partial(kind, which, a[k], b[k], dy[k]);
+            continue;
+        }
+        const int64_t *st = which == 0 ? bc.sa : bc.sb;
+        int64_t k = 0;
+        for (int64_t i0 = 0; i0 < bc.out[0]; i0++)
+            for (int64_t i1 = 0; i1 < bc.out[1]; i1++)
+                for (int64_t i2 = 0; i2 < bc.out[2]; i2++)
+                    for (int64_t i3 = 0; i3 < bc.out[3]; i3++, k++) {
+                        int64_t ia = i0 * bc.sa[0] + i1 * bc.sa[1] + i2 * bc.sa[2] + i3 * bc.sa[3];
+                        int64_t ib = i0 * bc.sb[0] + i1 * bc.sb[1] + i2 * bc.sb[2] + i3 * bc.sb[3];
+                        int64_t ix = i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3];
+                        dx[ix] += partial(kind, which, a[ia], b[ib], dy[k]);
+                    }
+    }
+}
+
+static const ib_op op_add = {"add", binary_fwd, binary_bwd};
+static const ib_op op_sub = {"sub", binary_fwd, binary_bwd};
+static const ib_op op_mul = {"mul", binary_fwd, binary_bwd};
+static const ib_op op_div = {"div", binary_fwd, binary_bwd};
+
+static ib_node *binary(ib_graph *g, const ib_op *op, int kind, ib_node *a, ib_node *b)
+{
+    ib_node *in[2] = {a, b};
+    if (!ib__inputs_ok(g, 2, in))
+        return NULL;
+    if (a->dtype != IB_F32 || b->dtype != IB_F32)
+        return ib__fail(g, IB_ERR_ARG, "%s: operands must be float tensors ('%s', '%s')", op->name, a->name, b->name);
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t shape[4];
+    for (int d = 0; d < nd; d++) {
+        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+        int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char s1[64], s2[64];
+            return ib__fail(g, IB_ERR_SHAPE, "%s: shapes %s of '%s' and %s of '%s' do not broadcast", op->name,
+                            ib__shape_str(a, s1, sizeof s1), a->name, ib__shape_str(b, s2, sizeof s2), b->name);
+        }
+        shape[d] = sa > sb ? sa : sb;
+    }
+    ib_node *n = ib__node_new(g, op, 2, in, nd, shape);
+    if (n)
+        n->i[0] = kind;
+    return n;
+}
+
+ib_node *ib_add(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_add, OP_ADD, a, b); }
+ib_node *ib_sub(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_sub, OP_SUB, a, b); }
+ib_node *ib_mul(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_mul, OP_MUL, a, b); }
+ib_node *ib_div(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_div, OP_DIV, a, b); }

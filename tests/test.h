@@ -1,0 +1,91 @@
+/*
+ * test.h — the tests' registry and typed asserts.  Each tests/test_*.c is
+ * one executable: it lists its cases in main() with IB_RUN and returns
+ * ib_test_summary().  A failing assert prints both values and the place,
+ * and the case stops; the other cases still run.
+ */
+#ifndef IB_TEST_H
+#define IB_TEST_H
+
+#include "ibnet.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern jmp_buf ib_test_jmp;
+extern int ib_test_failed_case;
+
+void ib_test_run(const char *name, void (*fn)(void));
+int ib_test_summary(void);
+void ib_test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define IB_RUN(fn) ib_test_run(#fn, fn)
+
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            ib_test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                                               \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                                           \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            ib_test_fail(__FILE__, __LINE__, __VA_ARGS__);                                                             \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                                             \
+    do {                                                                                                               \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                                            \
+        if (a_ != b_)                                                                                                  \
+            ib_test_fail(__FILE__, __LINE__, "%s == %s failed: %lld vs %lld", #a, #b, a_, b_);                         \
+    } while (0)
+
+#define CHECK_OK(expr)                                                                                                 \
+    do {                                                                                                               \
+        ib_status s_ = (expr);                                                                                         \
+        if (s_ != IB_OK)                                                                                               \
+            ib_test_fail(__FILE__, __LINE__, "%s returned %d (%s): %s", #expr, (int)s_, ib_strerror(s_),             \
+                         ib_last_error());                                                                             \
+    } while (0)
+
+/* |a - b| <= tol */
+#define CHECK_NEAR(a, b, tol)                                                                                          \
+    do {                                                                                                               \
+        double a_ = (double)(a), b_ = (double)(b), t_ = (double)(tol);                                                 \
+        if (!(fabs(a_ - b_) <= t_))                                                                                    \
+            ib_test_fail(__FILE__, __LINE__, "%s ~ %s failed: %.9g vs %.9g (diff %.3g > %.3g)", #a, #b, a_, b_,       \
+                         fabs(a_ - b_), t_);                                                                           \
+    } while (0)
+
+/* |a - b| <= rtol * max(|a|, |b|) + atol */
+#define CHECK_CLOSE(a, b, rtol, atol)                                                                                  \
+    do {                                                                                                               \
+        double a_ = (double)(a), b_ = (double)(b);                                                                     \
+        double lim_ = (double)(rtol) * fmax(fabs(a_), fabs(b_)) + (double)(atol);                                      \
+        if (!(fabs(a_ - b_) <= lim_))                                                                                  \
+            ib_test_fail(__FILE__, __LINE__, "%s ~ %s failed: %.9g vs %.9g (diff %.3g > %.3g)", #a, #b, a_, b_,       \
+                         fabs(a_ - b_), lim_);                                                                         \
+    } while (0)
+
+/* ---- helpers shared by the tests ---- */
+/* Fill with uniform values in [lo, hi) from a fixed stream. */
+void ib_test_fill(float *x, int64_t n, float lo, float hi, uint64_t stream);
+/* Gradient check of loss w.r.t. each node in wrt[]: fails the case if the
+ * error exceeds tol (relative to the largest gradient element). */
+void ib_test_gradcheck(ib_graph *g, ib_node *loss, int n_wrt, ib_node **wrt, float eps, double tol);
+/* loss = sum(y * R) with R a random input of y's shape (filled by
+ * ib_test_compile_fill), so every output element carries its own weight
+ * and a transposed index shows up. */
+ib_node *ib_test_weighted_sum(ib_graph *g, ib_node *y);
+/* Compile g, then fill every float input with U(-1, 1) (a fixed stream per
+ * node) and every label input with 0; tests overwrite what they need. */
+void ib_test_compile_fill(ib_graph *g);
+/* Path of a file under the source tree (IBNET_SOURCE_DIR or "."). */
+const char *ib_test_path(const char *rel, char *buf, size_t len);
+/* A fresh temporary directory for this test (removed by the OS, not us). */
+const char *ib_test_tmpdir(void);
+
+#endif
