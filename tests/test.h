@@ -88,4 +88,16 @@ const char *ib_test_path(const char *rel, char *buf, size_t len);
 /* A fresh temporary directory for this test (removed by the OS, not us). */
 const char *ib_test_tmpdir(void);
 
+/* ---- PyTorch reference fixtures (tests/fixtures/*.txt, written by
+ * tests/ref/fixture.py): blocks of "tensor NAME NDIM D0 D1 ..." followed by
+ * the values as text (%.9g, enough to round-trip float32). ---- */
+typedef struct ib_fixture ib_fixture;
+/* Loads tests/fixtures/<file>; fails the case if missing or malformed. */
+ib_fixture *ib_fixture_load(const char *file);
+void ib_fixture_free(ib_fixture *f);
+/* The values of a named tensor; fails the case if absent.  *numel may be NULL. */
+const float *ib_fixture_get(ib_fixture *f, const char *name, int64_t *numel);
+/* Compare n values elementwise: |a - b| <= rtol * max(|a|, |b|) + atol. */
+void ib_test_compare(const char *what, const float *got, const float *want, int64_t n, double rtol, double atol);
+
 #endif

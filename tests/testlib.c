@@ -111,3 +111,94 @@ void ib_test_compile_fill(ib_graph *g)
             memset(n->value, 0, (size_t)n->numel * sizeof(int32_t));
     }
 }
+
+struct fixture_tensor {
+    char name[128];
+    int64_t numel;
+    float *data;
+};
+struct ib_fixture {
+    struct fixture_tensor *t;
+    int n;
+};
+
+ib_fixture *ib_fixture_load(const char *file)
+{
+    char path[512], rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/%s", file);
+    ib_test_path(rel, path, sizeof path);
+    FILE *fp = fopen(path, "r");
+    CHECK_MSG(fp != NULL, "cannot open fixture %s", path);
+    ib_fixture *f = calloc(1, sizeof *f);
+    char word[128];
+    while (fscanf(fp, "%127s", word) == 1) {
+        if (word[0] == '#') { /* comment to end of line */
+            int c;
+            while ((c = fgetc(fp)) != EOF && c != '\n')
+                ;
+            continue;
+        }
+        if (strcmp(word, "tensor") != 0) {
+            fclose(fp);
+            ib_test_fail(__FILE__, __LINE__, "fixture %s: expected 'tensor', got '%s'", path, word);
+        }
+        struct fixture_tensor t = {0};
+        int ndim = 0;
+        if (fscanf(fp, "%127s %d", t.name, &ndim) != 2 || ndim < 0 || ndim > 8) {
+            fclose(fp);
+            ib_test_fail(__FILE__, __LINE__, "fixture %s: bad tensor header", path);
+        }
+        t.numel = 1;
+        for (int d = 0; d < ndim; d++) {
+            long long dim;
+            if (fscanf(fp, "%lld", &dim) != 1 || dim < 0) {
+                fclose(fp);
+                ib_test_fail(__FILE__, __LINE__, "fixture %s: bad shape of %s", path, t.name);
+            }
+            t.numel *= dim;
+        }
+        t.data = malloc((size_t)(t.numel ? t.numel : 1) * sizeof(float));
+        for (int64_t k = 0; k < t.numel; k++)
+            if (fscanf(fp, "%f", &t.data[k]) != 1) {
+                fclose(fp);
+                ib_test_fail(__FILE__, __LINE__, "fixture %s: %s is truncated at %lld", path, t.name, (long long)k);
+            }
+        f->t = realloc(f->t, (size_t)(f->n + 1) * sizeof *f->t);
+        f->t[f->n++] = t;
+    }
+    fclose(fp);
+    return f;
+}
+
+void ib_fixture_free(ib_fixture *f)
+{
+    if (!f)
+        return;
+    for (int i = 0; i < f->n; i++)
+        free(f->t[i].data);
+    free(f->t);
+    free(f);
+}
+
+const float *ib_fixture_get(ib_fixture *f, const char *name, int64_t *numel)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->t[i].name, name) == 0) {
+            if (numel)
+                *numel = f->t[i].numel;
+            return f->t[i].data;
+        }
+    ib_test_fail(__FILE__, __LINE__, "fixture has no tensor '%s'", name);
+    return NULL;
+}
+
+void ib_test_compare(const char *what, const float *got, const float *want, int64_t n, double rtol, double atol)
+{
+    for (int64_t k = 0; k < n; k++) {
+        double a = got[k], b = want[k];
+        double lim = rtol * fmax(fabs(a), fabs(b)) + atol;
+        if (!(fabs(a - b) <= lim))
+            ib_test_fail(__FILE__, __LINE__, "%s[%lld]: got %.9g, want %.9g (diff %.3g > %.3g)", what, (long long)k, a,
+                         b, fabs(a - b), lim);
+    }
+}
