@@ -88,7 +88,7 @@ const char *ib_test_path(const char *rel, char *buf, size_t len);
 /* A fresh temporary directory for this test (removed by the OS, not us). */
 const char *ib_test_tmpdir(void);
 
-/* ---- PyTorch reference fixtures (tests/fixtures/*.txt, written by
+/* ---- PyTorch reference fixtures (tests/fixtures/NAME.txt, written by
  * tests/ref/fixture.py): blocks of "tensor NAME NDIM D0 D1 ..." followed by
  * the values as text (%.9g, enough to round-trip float32). ---- */
 typedef struct ib_fixture ib_fixture;
