@@ -478,6 +478,21 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
 ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json);
 
 /* ==== data: begin (src/data/, readers and batches) ==== */
+/* An image classification data set held in memory as uint8 pixels, NCHW
+ * (a plain struct: researchers read its fields directly).  Readers and
+ * derived-set builders return new data sets; free with ib_dataset_free. */
+typedef struct ib_dataset {
+    char name[64];          /* "mnist", "cifar10", "fashion-mnist", a folder name... */
+    int64_t n;              /* number of images */
+    int c, h, w;            /* channels, height, width */
+    int classes;            /* number of classes */
+    uint8_t *images;        /* (n, c, h, w), 0 = black/background */
+    int32_t *labels;        /* (n) the labels training uses (noisy if noise was applied) */
+    int32_t *clean_labels;  /* (n) the original labels when noise was applied, else NULL */
+    char **class_names;     /* (classes) or NULL */
+} ib_dataset;
+
+void ib_dataset_free(ib_dataset *d);
 /* ==== data: end ==== */
 
 /* ==== derived data: begin (src/data/ corruptions, domains, views) ==== */

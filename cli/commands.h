@@ -1,0 +1,15 @@
+/*
+ * commands.h — the subcommands of `ibnet`.  Each lives in cli/cmd_<name>.c,
+ * takes the arguments after its name and returns the exit code:
+ * 0 success, 1 runtime failure, 2 user error.
+ */
+#ifndef IB_CLI_COMMANDS_H
+#define IB_CLI_COMMANDS_H
+
+typedef struct ib_cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} ib_cli_command;
+
+#endif
