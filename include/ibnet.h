@@ -477,6 +477,39 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
 /* Reads only the metadata text (malloc'd), validating the file's header. */
 ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json);
 
+/* ------------------------------------------------------------------------
+ * Layers (src/nn/): parameters named as PyTorch names them, created in the
+ * graph's store on first use and shared on later use (get-or-create), with
+ * PyTorch's default initialisation.
+ * ---------------------------------------------------------------------- */
+/* y = x W^T + b; "<name>.weight" (out, in), "<name>.bias" (out). */
+ib_node *ib_nn_linear(ib_graph *g, ib_node *x, const char *name, int64_t out, bool bias);
+/* "<name>.weight" (out_ch, in_ch, k, k), "<name>.bias" (out_ch). */
+ib_node *ib_nn_conv2d(ib_graph *g, ib_node *x, const char *name, int64_t out_ch, int k, int stride, int pad,
+                      bool bias);
+/* Batch norm with "<name>.weight", "<name>.bias" (gamma = 1, beta = 0) and
+ * buffers "<name>.running_mean", "<name>.running_var"; momentum 0.1, eps 1e-5. */
+ib_node *ib_nn_batchnorm(ib_graph *g, ib_node *x, const char *name);
+
+/* The nodes of a Gaussian bottleneck. */
+typedef struct ib_bottleneck {
+    ib_node *z;     /* sample (or mu on the mean path) */
+    ib_node *mu;    /* mean */
+    ib_node *sigma; /* standard deviation */
+    ib_node *kl;    /* (N): KL(N(mu, sigma^2) || N(0, I)) summed over the representation */
+} ib_bottleneck;
+
+/* Deep VIB bottleneck (Alemi et al. 2017) on an encoder output h (N, 2K):
+ * mu = h[:, :K], sigma = softplus(h[:, K:] + sigma_shift) (-5 in the paper),
+ * z = mu + sigma * eps with eps the given input node or, if NULL, keyed
+ * noise while the graph is sampling. */
+ib_bottleneck ib_nn_vib(ib_graph *g, ib_node *h, int64_t k, float sigma_shift, ib_node *eps);
+/* VIB cell (cellVIB) on a feature map h (N, C, H, W): mu = conv_mu(h),
+ * sigma = softplus(conv_rho(h) + sigma_shift), both k x k convs with C
+ * output channels ("<name>.mu", "<name>.rho"), z = mu + sigma * eps;
+ * kl summed over C x H x W. */
+ib_bottleneck ib_nn_vib_cell(ib_graph *g, ib_node *h, const char *name, int k, float sigma_shift, ib_node *eps);
+
 /* ==== data: begin (src/data/, readers and batches) ==== */
 /* An image classification data set held in memory as uint8 pixels, NCHW
  * (a plain struct: researchers read its fields directly).  Readers and

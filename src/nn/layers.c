@@ -1,0 +1,116 @@
+/*
+ * layers.c — layers as short compositions of ops, with PyTorch's parameter
+ * names and default initialisation, so ibnet checkpoints load into the
+ * equivalent torch.nn modules and the other way round.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+
+static void join(char *buf, size_t len, const char *prefix, const char *leaf)
+{
+    snprintf(buf, len, "%s.%s", prefix, leaf);
+}
+
+ib_node *ib_nn_linear(ib_graph *g, ib_node *x, const char *name, int64_t out, bool bias)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    if (x->ndim != 2)
+        return ib__fail(g, IB_ERR_SHAPE, "linear layer '%s': input '%s' must be 2-D (N, features), it is %d-D", name,
+                        x->name, x->ndim);
+    char pname[IB_NAME_MAX];
+    int64_t in = x->shape[1];
+    join(pname, sizeof pname, name, "weight");
+    ib_node *w = ib_param(g, pname, 2, (int64_t[]){out, in}, IB_INIT_PYTORCH_DEFAULT);
+    ib_node *b = NULL;
+    if (bias) {
+        float bound = 1.0f / sqrtf((float)in);
+        join(pname, sizeof pname, name, "bias");
+        b = ib_param(g, pname, 1, &out, (ib_init){IB_INIT_UNIFORM, -bound, bound});
+    }
+    return ib_node_set_name(ib_linear(g, x, w, b), name);
+}
+
+ib_node *ib_nn_conv2d(ib_graph *g, ib_node *x, const char *name, int64_t out_ch, int k, int stride, int pad,
+                      bool bias)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    if (x->ndim != 4)
+        return ib__fail(g, IB_ERR_SHAPE, "conv layer '%s': input '%s' must be 4-D (N, C, H, W), it is %d-D", name,
+                        x->name, x->ndim);
+    char pname[IB_NAME_MAX];
+    int64_t in = x->shape[1];
+    join(pname, sizeof pname, name, "weight");
+    ib_node *w = ib_param(g, pname, 4, (int64_t[]){out_ch, in, k, k}, IB_INIT_PYTORCH_DEFAULT);
+    ib_node *b = NULL;
+    if (bias) {
+        float bound = 1.0f / sqrtf((float)(in * k * k));
+        join(pname, sizeof pname, name, "bias");
+        b = ib_param(g, pname, 1, &out_ch, (ib_init){IB_INIT_UNIFORM, -bound, bound});
+    }
+    return ib_node_set_name(ib_conv2d(g, x, w, b, stride, pad), name);
+}
+
+ib_node *ib_nn_batchnorm(ib_graph *g, ib_node *x, const char *name)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    if (x->ndim != 2 && x->ndim != 4)
+        return ib__fail(g, IB_ERR_SHAPE, "batch norm '%s': input '%s' must be (N, C) or (N, C, H, W)", name, x->name);
+    int64_t c = x->shape[1];
+    char pname[IB_NAME_MAX];
+    join(pname, sizeof pname, name, "weight");
+    ib_node *gamma = ib_param(g, pname, 1, &c, (ib_init){IB_INIT_ONES, 0, 0});
+    join(pname, sizeof pname, name, "bias");
+    ib_node *beta = ib_param(g, pname, 1, &c, (ib_init){IB_INIT_ZEROS, 0, 0});
+    join(pname, sizeof pname, name, "running_mean");
+    ib_node *rm = ib_buffer(g, pname, 1, &c, (ib_init){IB_INIT_ZEROS, 0, 0});
+    join(pname, sizeof pname, name, "running_var");
+    ib_node *rv = ib_buffer(g, pname, 1, &c, (ib_init){IB_INIT_ONES, 0, 0});
+    return ib_node_set_name(ib_batchnorm(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f), name);
+}
+
+ib_bottleneck ib_nn_vib(ib_graph *g, ib_node *h, int64_t k, float sigma_shift, ib_node *eps)
+{
+    ib_bottleneck b = {0};
+    if (!ib__inputs_ok(g, 1, &h))
+        return b;
+    if (h->ndim != 2 || h->shape[1] != 2 * k) {
+        ib__fail(g, IB_ERR_SHAPE, "VIB bottleneck: encoder output '%s' must be (N, 2K) = (N, %lld)", h->name,
+                 (long long)(2 * k));
+        return b;
+    }
+    b.mu = ib_node_set_name(ib_slice(g, h, 1, 0, k), "vib.mu");
+    b.sigma = ib_node_set_name(ib_softplus(g, ib_slice(g, h, 1, k, k), sigma_shift), "vib.sigma");
+    b.z = ib_node_set_name(ib_gaussian_sample(g, b.mu, b.sigma, eps), "vib.z");
+    b.kl = ib_node_set_name(ib_kl_std_normal(g, b.mu, b.sigma), "vib.kl");
+    return b;
+}
+
+ib_bottleneck ib_nn_vib_cell(ib_graph *g, ib_node *h, const char *name, int k, float sigma_shift, ib_node *eps)
+{
+    ib_bottleneck b = {0};
+    if (!ib__inputs_ok(g, 1, &h))
+        return b;
+    if (h->ndim != 4) {
+        ib__fail(g, IB_ERR_SHAPE, "VIB cell '%s': input '%s' must be a feature map (N, C, H, W)", name, h->name);
+        return b;
+    }
+    char lname[IB_NAME_MAX], nname[IB_NAME_MAX];
+    int64_t c = h->shape[1];
+    join(lname, sizeof lname, name, "mu");
+    b.mu = ib_nn_conv2d(g, h, lname, c, k, 1, k / 2, true);
+    join(lname, sizeof lname, name, "rho");
+    b.sigma = ib_softplus(g, ib_nn_conv2d(g, h, lname, c, k, 1, k / 2, true), sigma_shift);
+    b.z = ib_gaussian_sample(g, b.mu, b.sigma, eps);
+    b.kl = ib_kl_std_normal(g, b.mu, b.sigma);
+    join(nname, sizeof nname, name, "sigma");
+    ib_node_set_name(b.sigma, nname);
+    join(nname, sizeof nname, name, "z");
+    ib_node_set_name(b.z, nname);
+    join(nname, sizeof nname, name, "kl");
+    ib_node_set_name(b.kl, nname);
+    return b;
+}
