@@ -306,11 +306,15 @@ ib_node *ib_exp(ib_graph *g, ib_node *x);
 ib_node *ib_log(ib_graph *g, ib_node *x);
 ib_node *ib_square(ib_graph *g, ib_node *x);
 ib_node *ib_sqrt(ib_graph *g, ib_node *x);
-/* Gated activation of gated PixelCNN: y = tanh(a) * sigmoid(b). */
+/* Gated activation of gated PixelCNN: y = tanh(a) * sigmoid(b); a and b
+ * of the same shape (src/ops/misc.c). */
 ib_node *ib_gated_tanh(ib_graph *g, ib_node *a, ib_node *b);
-/* Inverted dropout with drop probability p in training; identity in eval. */
+/* Inverted dropout with drop probability p in [0, 1] while the graph is
+ * training: y = x * mask / (1-p), the mask keyed by (graph seed, node,
+ * step), so a step and seed give the same mask on any thread count, and
+ * backward uses the forward's mask.  Identity in eval. */
 ib_node *ib_dropout(ib_graph *g, ib_node *x, float p);
-/* y = x forward, no gradient flows back. */
+/* y = x forward (a copy, not a view), no gradient flows back to x. */
 ib_node *ib_stop_gradient(ib_graph *g, ib_node *x);
 
 /* --- reductions (src/ops/reduce.c); axis in [0, ndim) or IB_ALL --- */
@@ -323,10 +327,14 @@ ib_node *ib_logsumexp(ib_graph *g, ib_node *x, int axis);
 ib_node *ib_logmeanexp(ib_graph *g, ib_node *x, int axis);
 
 /* --- shape (src/ops/shape.c) --- */
-/* A view with a new shape; one dim may be -1 (inferred). */
+/* A view with a new shape (no copy: value and gradient alias x's); one
+ * dim may be -1 (inferred); the element count must not change.  Int32
+ * tensors may be reshaped, concatenated, sliced and repeated too. */
 ib_node *ib_reshape(ib_graph *g, ib_node *x, int ndim, const int64_t *shape);
-/* (N, ...) -> (N, prod(...)) */
+/* (N, ...) -> (N, prod(...)), a view. */
 ib_node *ib_flatten(ib_graph *g, ib_node *x);
+/* Join 1 to 8 tensors along an axis (negative counts from the end); all
+ * other dims and the dtype must match. */
 ib_node *ib_concat(ib_graph *g, int n, ib_node *const *xs, int axis);
 /* Elements [start, start+len) along the axis. */
 ib_node *ib_slice(ib_graph *g, ib_node *x, int axis, int64_t start, int64_t len);
@@ -337,16 +345,21 @@ ib_node *ib_repeat(ib_graph *g, ib_node *x, int64_t m);
 /* Along the last axis of (N, C). */
 ib_node *ib_log_softmax(ib_graph *g, ib_node *x);
 ib_node *ib_softmax(ib_graph *g, ib_node *x);
-/* Mean over the batch of -log softmax(logits)[label], with label smoothing
- * s: target = (1-s) onehot + s/C.  logits (N, C), labels int32 (N). */
+/* Mean over the batch of -sum_c target_c log softmax(logits)_c, with label
+ * smoothing s in [0, 1]: target = (1-s) onehot + s/C (PyTorch's
+ * F.cross_entropy(label_smoothing=s)).  logits (N, C), labels int32 (N) ->
+ * scalar.  The caller validates labels: a label outside [0, C) makes its
+ * row contribute 0 loss and 0 gradient (the mean still divides by N). */
 ib_node *ib_cross_entropy(ib_graph *g, ib_node *logits, ib_node *labels, float smoothing);
 /* Per row: H = -sum_c p_c log p_c with p = softmax(logits); (N, C) -> (N). */
 ib_node *ib_softmax_entropy(ib_graph *g, ib_node *logits);
-/* x[i, label_i]: (N, C), labels (N) -> (N). */
+/* x[i, label_i]: (N, C), labels (N) -> (N); 0 for a label outside [0, C). */
 ib_node *ib_gather(ib_graph *g, ib_node *x, ib_node *labels);
-/* One-hot float matrix (N, C) of int labels (no gradient). */
+/* One-hot float matrix (N, C) of int labels (no gradient); a label
+ * outside [0, C) gives a row of zeros. */
 ib_node *ib_one_hot(ib_graph *g, ib_node *labels, int64_t classes);
-/* Index of the largest value of each row, int32 (N) (no gradient). */
+/* Index of the largest value of each row of (N, C), int32 (N) (no
+ * gradient); ties give the first index, a NaN counts as the largest. */
 ib_node *ib_argmax(ib_graph *g, ib_node *x);
 
 /* --- stochastic layers and divergences (src/ops/gaussian.c, src/ops/bernoulli.c, src/ops/divergence.c) --- */
@@ -406,16 +419,34 @@ ib_optim_config ib_optim_defaults(ib_optim_kind kind);
 typedef struct ib_optim ib_optim;
 ib_optim *ib_optim_new(ib_params *p, const ib_optim_config *cfg);
 void ib_optim_free(ib_optim *o);
-/* One update from the current gradients (which are left as they are).
- * IB_ERR_NUMERIC, and no update, if a gradient is not finite. */
+/* One update from the current gradients of the trainable, unfrozen
+ * parameters (buffers and frozen parameters are untouched; parameters added
+ * to the store since the last step get zero state and their own step count,
+ * as a PyTorch param group added later).  With clip_grad_norm > 0 the
+ * store's gradients are first scaled in place, exactly as
+ * torch.nn.utils.clip_grad_norm_ does; otherwise they are left as they are.
+ * IB_ERR_NUMERIC (naming the parameter), and nothing changed, if a
+ * gradient is not finite.  Allocates nothing unless the store has grown. */
 ib_status ib_optim_step(ib_optim *o);
+/* Global L2 norm of the gradients the last successful step saw, before clipping. */
+float ib_optim_grad_norm(const ib_optim *o);
+/* torch.nn.utils.clip_grad_norm_ on the trainable, unfrozen gradients of a
+ * store: if max_norm / (norm + 1e-6) < 1, scale them in place by it.  The
+ * norm before clipping goes to *total_norm (may be NULL).  IB_ERR_NUMERIC,
+ * nothing changed, if a gradient is not finite. */
+ib_status ib_optim_clip_grad_norm(ib_params *p, float max_norm, float *total_norm);
 void ib_optim_set_lr(ib_optim *o, float lr);
 float ib_optim_lr(const ib_optim *o);
 const ib_optim_config *ib_optim_get_config(const ib_optim *o);
 int64_t ib_optim_steps(const ib_optim *o); /* updates done so far */
+/* Sets the step count of the optimizer and of every parameter now in the
+ * store (Adam's bias corrections; SGD's first step copies the gradient
+ * into the momentum buffer only at step 0).  For restoring checkpoints. */
 void ib_optim_set_steps(ib_optim *o, int64_t steps);
 /* State buffers for checkpoints: each has ib_params_total() floats laid out
- * like ib_params_values().  Names: "momentum_buffer", "exp_avg", "exp_avg_sq". */
+ * like ib_params_values() (grown to the store's current size by this call;
+ * valid until the store grows).  SGD without momentum has none.
+ * Names: "momentum_buffer"; "exp_avg", "exp_avg_sq". */
 int ib_optim_state_count(const ib_optim *o);
 const char *ib_optim_state_name(const ib_optim *o, int k);
 float *ib_optim_state(ib_optim *o, int k);
@@ -427,31 +458,44 @@ typedef enum ib_schedule_kind {
                                Deep VIB uses gamma 0.97, every 2) */
     IB_SCHED_EXPONENTIAL,   /* lr * gamma^(epoch / every), smooth */
     IB_SCHED_MULTISTEP,     /* lr * gamma^(number of milestones <= epoch) */
-    IB_SCHED_COSINE         /* min_lr + (lr - min_lr)(1 + cos(pi epoch / total))/2 */
+    IB_SCHED_COSINE         /* min_lr + (lr - min_lr)(1 + cos(pi epoch / total))/2,
+                               min_lr after total */
 } ib_schedule_kind;
 
 typedef struct ib_schedule {
     ib_schedule_kind kind;
     float lr, gamma, min_lr;
-    double every;           /* epochs, STEP and EXPONENTIAL */
+    double every;           /* epochs, STEP and EXPONENTIAL (<= 0: no decay) */
     double total;           /* epochs, COSINE */
-    double warmup;          /* epochs of linear warm-up from 0 (any kind), 0 = none */
+    double warmup;          /* epochs of linear warm-up from 0 (any kind), 0 = none:
+                               while epoch < warmup the lr is scaled by epoch / warmup */
     int n_milestones;
     double milestones[8];
 } ib_schedule;
 
+/* The lr at a fractional epoch (step / steps_per_epoch); negative = 0.
+ * Evaluated in double and rounded once: equal to PyTorch's StepLR,
+ * MultiStepLR, ExponentialLR and CosineAnnealingLR at integer epochs. */
 float ib_schedule_lr(const ib_schedule *s, double epoch);
 
-/* Exponential moving average of the trainable weights (Polyak averaging).
- * With zero_debias the average starts at 0 and is divided by 1 - decay^t
- * (TensorFlow's ExponentialMovingAverage, as the Deep VIB code uses). */
+/* Exponential moving average of the trainable weights (Polyak averaging):
+ * each update moves shadow -= (shadow - value) * (1 - decay), in float32.
+ * Without zero_debias the shadow starts at the values the parameters have
+ * when it first sees them; with zero_debias it starts at 0 and the average
+ * is shadow / (1 - decay^t), t = that parameter's updates (TensorFlow's
+ * ExponentialMovingAverage, as the Deep VIB code uses).  Buffers and frozen
+ * parameters are not averaged; parameters added to the store later are
+ * picked up at the next call. */
 typedef struct ib_ema ib_ema;
 ib_ema *ib_ema_new(ib_params *p, float decay, bool zero_debias);
 void ib_ema_free(ib_ema *e);
 ib_status ib_ema_update(ib_ema *e);
 /* Exchange the store's values with the (debiased) averages; calling it a
- * second time restores the training weights exactly. */
+ * second time restores the training weights exactly (they are kept aside;
+ * the shadow is never changed by a swap).  While swapped, ib_ema_update
+ * returns IB_ERR_STATE. */
 ib_status ib_ema_swap(ib_ema *e);
+bool ib_ema_swapped(const ib_ema *e);
 float *ib_ema_shadow(ib_ema *e); /* raw shadow values, laid out like the store */
 int64_t ib_ema_updates(const ib_ema *e);
 void ib_ema_set_updates(ib_ema *e, int64_t t);
@@ -510,6 +554,118 @@ ib_bottleneck ib_nn_vib(ib_graph *g, ib_node *h, int64_t k, float sigma_shift, i
  * kl summed over C x H x W. */
 ib_bottleneck ib_nn_vib_cell(ib_graph *g, ib_node *h, const char *name, int k, float sigma_shift, ib_node *eps);
 
+/* ------------------------------------------------------------------------
+ * Objectives (src/ib/): the losses of the papers, built from a model's
+ * logits and its Gaussian bottlenecks (Deep VIB layers, VIB cells).
+ *   loss = CE(logits, y) + sum_l beta_l * mean_batch KL_l
+ *          - lambda * min(H, H_max)          (VUB's entropy bonus, optional)
+ * ---------------------------------------------------------------------- */
+#define IB_MAX_BOTTLENECKS 32
+
+/* How a base beta spreads over L bottlenecks ordered by depth l = 1..L. */
+typedef enum ib_beta_schedule {
+    IB_BETA_EQUAL,     /* beta_l = beta */
+    IB_BETA_LINEAR,    /* beta_l = beta * l / L (grows with depth) */
+    IB_BETA_GEOMETRIC  /* beta_l = beta * ratio^(L - l) (ratio < 1: grows with depth) */
+} ib_beta_schedule;
+
+typedef struct ib_objective {
+    float beta;                  /* base compression weight (>= 0) */
+    ib_beta_schedule schedule;
+    float ratio;                 /* IB_BETA_GEOMETRIC; 0 means 0.5 */
+    int n_betas;                 /* > 0: explicit beta per bottleneck, overrides the above */
+    float betas[IB_MAX_BOTTLENECKS];
+    bool kl_mean_per_element;    /* average each KL over its elements instead of summing */
+    float label_smoothing;
+    float entropy_weight;        /* lambda of the entropy bonus (VUB: 1; 0 = off) */
+    float entropy_cap;           /* H_max; <= 0: no cap (SVIB form) */
+} ib_objective;
+
+/* Plain cross-entropy (beta 0, no bonus). */
+ib_objective ib_objective_default(void);
+
+typedef struct ib_loss {
+    ib_node *total;                      /* scalar to minimise */
+    ib_node *ce;                         /* scalar: mean cross-entropy (nats) */
+    ib_node *entropy;                    /* scalar: mean softmax entropy, or NULL */
+    int n_kl;
+    ib_node *kl[IB_MAX_BOTTLENECKS];     /* scalar: batch-mean KL of bottleneck l (nats) */
+    float beta[IB_MAX_BOTTLENECKS];      /* beta_l used */
+} ib_loss;
+
+/* The weight of bottleneck l (0-based) of n under the objective. */
+float ib_objective_beta(const ib_objective *o, int l, int n);
+/* Builds the loss nodes.  bn may be NULL when n_bn is 0.  Errors (negative
+ * beta, more bottlenecks than betas given) are recorded in the graph. */
+ib_status ib_objective_build(ib_graph *g, ib_node *logits, ib_node *labels, int n_bn, const ib_bottleneck *bn,
+                             const ib_objective *o, ib_loss *out);
+
+/* ------------------------------------------------------------------------
+ * Models (src/nn/model.c, src/nn/model_builtin.c): networks written in the
+ * plain-text model description format of docs/model-format.md, one layer a
+ * line ("conv 16 k=3 pad=1 bias=false", "basicblock 32 stride=2",
+ * "vibcell beta=1e-3", "repeat 3" ... "end").  Parameters are named as
+ * the equivalent torch.nn.Sequential names them ("conv1.weight",
+ * "layer2.0.bn1.running_mean", "3.weight"), so checkpoints read like a
+ * PyTorch state_dict.  The built-in models are description files too
+ * (models/NAME.ibm, embedded in the library).
+ * ---------------------------------------------------------------------- */
+typedef struct ib_model ib_model;
+
+/* Parse a description (a NUL-terminated text; source names it in errors,
+ * NULL = "model").  Every mistake -- unknown layer or key, a bad number,
+ * a missing header line, shapes that do not fit, a limit exceeded -- is
+ * IB_ERR_FORMAT with "source:LINE: message" in ib_last_error(); nothing
+ * is silently ignored.  Safe on hostile input (bounded lines, nesting,
+ * repeats, sizes).  On success *out is a new model (ib_model_free). */
+ib_status ib_model_parse(const char *text, const char *source, ib_model **out);
+/* A built-in name ("mlp", "vib-mlp", "lenet", "resnet20"...) or, when the
+ * argument contains '/' or ends in ".ibm", a description file.  Unknown
+ * name: IB_ERR_ARG listing the built-ins; unreadable file: IB_ERR_IO. */
+ib_status ib_model_load(const char *name_or_path, ib_model **out);
+void ib_model_free(ib_model *m); /* NULL is a no-op */
+
+/* The built-in models, in a fixed order; name NULL past the end; text
+ * NULL for an unknown name. */
+int ib_model_builtin_count(void);
+const char *ib_model_builtin_name(int i);
+const char *ib_model_builtin_text(const char *name);
+
+const char *ib_model_name(const ib_model *m);
+/* The canonical text: repeats expanded, every option written out, no
+ * comments.  Parsing it gives an equal model: store it in checkpoints. */
+const char *ib_model_text(const ib_model *m);
+/* Same layers, options, names and header (the source text may differ). */
+bool ib_model_equal(const ib_model *a, const ib_model *b);
+void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w);
+int ib_model_classes(const ib_model *m);
+/* Trainable scalars the model creates (buffers excluded), computed from
+ * the description alone. */
+int64_t ib_model_param_count(const ib_model *m);
+/* Gaussian bottlenecks (vib layers and VIB cells) in depth order, and the
+ * shape of bottleneck i without the batch dim: returns its ndim (1: (K),
+ * 3: (C, H, W)) and fills shape, or 0 if i is out of range. */
+int ib_model_bottleneck_count(const ib_model *m);
+int ib_model_bottleneck_shape(const ib_model *m, int i, int64_t shape[3]);
+
+typedef struct ib_model_out {
+    ib_node *logits;                              /* (N, classes) */
+    int n_bottlenecks;
+    ib_bottleneck bn[IB_MAX_BOTTLENECKS];         /* in depth order */
+    char bn_name[IB_MAX_BOTTLENECKS][64];         /* layer name: "vib", "cell1", "5"... */
+    float bn_beta[IB_MAX_BOTTLENECKS];            /* beta= of the description, -1 if unset */
+    int bn_depth[IB_MAX_BOTTLENECKS];             /* 1-based order, for depth schedules */
+    bool bn_cell[IB_MAX_BOTTLENECKS];             /* a VIB cell (else a Deep VIB layer) */
+} ib_model_out;
+
+/* Build the model into g on input x (N, C, H, W) float, whose C, H, W
+ * must be the model's.  Parameters are get-or-create in g's store, so a
+ * second graph (another batch size) built from the same model and store
+ * shares them.  eps: NULL (keyed noise) or ib_model_bottleneck_count(m)
+ * entries, each NULL or an input node of the bottleneck's shape with the
+ * batch dim.  Returns IB_OK or the graph's build error. */
+ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *const *eps, ib_model_out *out);
+
 /* ==== data: begin (src/data/, readers and batches) ==== */
 /* An image classification data set held in memory as uint8 pixels, NCHW
  * (a plain struct: researchers read its fields directly).  Readers and
@@ -525,11 +681,379 @@ typedef struct ib_dataset {
     char **class_names;     /* (classes) or NULL */
 } ib_dataset;
 
-void ib_dataset_free(ib_dataset *d);
+void ib_dataset_free(ib_dataset *d); /* NULL is a no-op */
+
+/* A new data set with zeroed images and labels (clean_labels and
+ * class_names NULL).  NULL on a bad size or no memory (ib_last_error says). */
+ib_dataset *ib_dataset_new(const char *name, int64_t n, int c, int h, int w, int classes);
+/* A deep copy (clean labels and class names included); NULL on no memory. */
+ib_dataset *ib_dataset_clone(const ib_dataset *d);
+/* Copy class names (n must equal d->classes); replaces any previous names. */
+ib_status ib_dataset_set_class_names(ib_dataset *d, const char *const *names, int n);
+/* IB_ERR_FORMAT naming the data set and the first example whose label is
+ * outside [0, classes) (labels and clean labels). */
+ib_status ib_dataset_check(const ib_dataset *d);
+/* counts[k] = number of examples with labels[i] == k; counts has d->classes entries. */
+void ib_dataset_histogram(const ib_dataset *d, int64_t *counts);
+/* Per-channel mean and standard deviation (population) of pixel/255;
+ * mean and std have d->c entries.  For normalising with training statistics. */
+void ib_dataset_channel_stats(const ib_dataset *d, double *mean, double *std);
+
+/* --- readers (src/data/idx.c, cifar.c, pngdir.c).  Every reader accepts
+ * plain or gzip-compressed files (zlib reads both).  Every bad input (a
+ * missing or truncated file, a wrong magic number, a count that does not
+ * fit the file size, an undecodable PNG, a label outside the class range)
+ * returns IB_ERR_IO or IB_ERR_FORMAT with one message naming the file and
+ * the problem; sizes are checked against the data actually present before
+ * anything large is allocated.  On success *out is a new data set the
+ * caller frees; on error *out is NULL. --- */
+
+/* IDX (MNIST, Fashion-MNIST): images magic 0x803 (n, rows, cols) uint8,
+ * labels magic 0x801 (n) uint8.  classes = 0 takes max label + 1;
+ * classes > 0 makes a label >= classes an error. */
+ib_status ib_dataset_load_idx(const char *images_path, const char *labels_path, int classes, ib_dataset **out);
+/* CIFAR binary: records of label_bytes label bytes then 3x32x32 pixels
+ * (R, G, B planes).  label_bytes 1 = CIFAR-10; 2 = CIFAR-100 (coarse,
+ * fine: the fine label is used).  The records of all paths are
+ * concatenated in order; every file must hold a whole number of records. */
+ib_status ib_dataset_load_cifar(const char *const *paths, int n_paths, int label_bytes, int classes,
+                                ib_dataset **out);
+/* An image folder ROOT/<class>/<file>.png: classes are the sorted
+ * subfolder names, files are taken in sorted order within each class.
+ * Grey PNGs give 1 channel, colour PNGs 3 (alpha is composited on black);
+ * every image must have the first image's size and channel count. */
+ib_status ib_dataset_load_pngdir(const char *root, ib_dataset **out);
+
+/* --- known data sets (src/data/registry.c) --- */
+typedef struct ib_load_options {
+    bool skip_hash;   /* skip the sha256 of the decompressed files (sizes,
+                         magic numbers and counts are always checked) */
+} ib_load_options;
+
+/* Load a known data set: name "mnist", "fashion-mnist", "cifar10" or
+ * "cifar100"; split "train" or "test".  data_dir, if not NULL, is the
+ * only place searched (the data set's folder or its parent, e.g. "data"
+ * holding "mnist/"); else IBNET_DATA, ./data, ../shared/data and (for
+ * Fashion-MNIST) /usr/share/datasets/fashion-mnist are tried in order.
+ * Each file may be stored plain or as NAME.gz.  The files are verified:
+ * sizes, magic numbers, counts and, unless opt->skip_hash, the sha256 of
+ * the decompressed content where it is known (IB_ERR_FORMAT naming the
+ * file on a mismatch).  opt may be NULL (verify everything). */
+ib_status ib_dataset_load(const char *name, const char *split, const char *data_dir, const ib_load_options *opt,
+                          ib_dataset **out);
+/* The folder where a known data set's files were found, into buf.
+ * IB_ERR_IO listing the places searched when it is nowhere. */
+ib_status ib_dataset_find_dir(const char *name, const char *data_dir, char *buf, size_t len);
+/* The names of the known data sets, NULL after the last (i >= 0). */
+const char *ib_dataset_known(int i);
+
+/* SHA-256 (FIPS 180-4) of a buffer into hex (65 bytes with the NUL). */
+void ib_sha256_hex(const void *data, size_t n, char hex[65]);
+
+/* --- subsets (src/data/split.c); each returns a new data set (clean
+ * labels and class names copied) or an error. --- */
+ib_status ib_dataset_subset(const ib_dataset *d, const int64_t *index, int64_t n, ib_dataset **out);
+ib_status ib_dataset_slice(const ib_dataset *d, int64_t start, int64_t len, ib_dataset **out);
+/* Train/validation split: *val = the last k examples, *train = the rest. */
+ib_status ib_dataset_split_last(const ib_dataset *d, int64_t k, ib_dataset **train, ib_dataset **val);
+/* a then b; shapes must agree; classes = max of the two. */
+ib_status ib_dataset_concat(const ib_dataset *a, const ib_dataset *b, ib_dataset **out);
+
+/* --- label noise (src/data/label_noise.c) --- */
+typedef enum ib_noise_kind {
+    IB_NOISE_SYMMETRIC,    /* with probability r, a label becomes one of the OTHER classes, uniformly */
+    IB_NOISE_PAIR,         /* IB_NOISE_PAIR_CIFAR10 when d->name starts with "cifar10", else PAIR_NEXT */
+    IB_NOISE_PAIR_CIFAR10, /* with probability r: truck->automobile, bird->airplane, deer->horse,
+                              cat<->dog; other classes untouched (so the overall rate is r/2) */
+    IB_NOISE_PAIR_NEXT     /* with probability r: c -> (c+1) mod classes (MNIST's pair noise) */
+} ib_noise_kind;
+
+/* Corrupt d->labels in place, keyed by seed (the draw for example i depends
+ * on (seed, i) only).  The original labels are kept in d->clean_labels
+ * (allocated on the first call; a second call re-noises from the clean
+ * labels).  *actual_rate (may be NULL) receives the fraction of labels
+ * that differ from the clean ones.  IB_ERR_ARG for a rate outside [0, 1],
+ * fewer than 2 classes, or PAIR_CIFAR10 on a set without 10 classes. */
+ib_status ib_label_noise_apply(ib_dataset *d, ib_noise_kind kind, double rate, uint64_t seed, double *actual_rate);
+/* The class a pair-noise kind sends c to (c itself if none). */
+int ib_label_noise_pair_target(const ib_dataset *d, ib_noise_kind kind, int c);
+
+/* --- mini-batches (src/data/batcher.c) --- */
+/* How uint8 pixels p become network inputs.  Record it with a model
+ * (checkpoint metadata): attacks clip to the valid input range. */
+typedef enum ib_input_norm {
+    IB_NORM_UNIT,        /* x = p/255, in [0, 1] */
+    IB_NORM_SYMMETRIC,   /* x = 2 p/255 - 1, in [-1, 1] (the Deep VIB code) */
+    IB_NORM_STANDARDIZE  /* x = (p/255 - mean_c) / std_c, per channel */
+} ib_input_norm;
+
+const char *ib_input_norm_name(ib_input_norm n); /* "unit", "symmetric", "standardize" */
+ib_status ib_input_norm_parse(const char *s, ib_input_norm *out);
+
+typedef struct ib_batcher_config {
+    int64_t batch_size;  /* > 0 */
+    uint64_t seed;       /* keys the shuffle and the augmentation */
+    bool shuffle;        /* false: data-set order (evaluation) */
+    bool drop_last;      /* drop the final partial batch of an epoch */
+    ib_input_norm norm;
+    float mean[4], std[4]; /* IB_NORM_STANDARDIZE: per channel, on the p/255
+                              scale; std[0] == 0 means compute them from the
+                              batcher's data set (pass training statistics to
+                              an evaluation batcher) */
+    int crop_pad;        /* > 0: random crop of the original size from the
+                              image zero-padded (pixel 0) by crop_pad on each
+                              side (CIFAR: 4); 0: no crop */
+    bool hflip;          /* random horizontal flip with probability 1/2 */
+    bool prefetch;       /* a background thread prepares the next batch */
+} ib_batcher_config;
+
+/* Valid range of input channel c under cfg's normalisation (the image of
+ * pixels 0 and 255): attacks clip to it. */
+void ib_batcher_input_range(const ib_batcher_config *cfg, int c, float *lo, float *hi);
+
+typedef struct ib_batcher ib_batcher;
+/* d is not owned and must outlive the batcher (and not change while it
+ * runs).  IB_ERR_ARG on a bad config (batch size, crop_pad >= h or w,
+ * more than 4 channels with STANDARDIZE).  The config is copied; with
+ * STANDARDIZE and std[0] == 0 the statistics are computed here. */
+ib_status ib_batcher_new(const ib_dataset *d, const ib_batcher_config *cfg, ib_batcher **out);
+void ib_batcher_free(ib_batcher *b);
+/* Start epoch e: the order is a Fisher-Yates shuffle keyed by (seed, e);
+ * augmentation of example i is keyed by (seed, e, i).  So batches are the
+ * same whether prefetched or not and whatever the thread count.  Any
+ * unfinished epoch is abandoned. */
+void ib_batcher_epoch(ib_batcher *b, int64_t epoch);
+/* The next batch of the epoch into x (batch_size, c, h, w) and y
+ * (batch_size); *count (may be NULL) = examples written (the last batch
+ * may be partial).  Returns false, writing nothing, at the end of the
+ * epoch (or before the first ib_batcher_epoch call). */
+bool ib_batcher_next(ib_batcher *b, float *x, int32_t *y, int64_t *count);
+/* Data-set indices of the examples of the batch last returned (count
+ * entries), e.g. to tell which examples carry noisy labels. */
+const int64_t *ib_batcher_indices(const ib_batcher *b);
+int64_t ib_batcher_batches_per_epoch(const ib_batcher *b);
+const ib_batcher_config *ib_batcher_get_config(const ib_batcher *b); /* mean/std filled in */
+/* Seconds ib_batcher_next spent waiting for (or, without prefetch,
+ * preparing) batches since the batcher was made: the trainer's data stall. */
+double ib_batcher_wait_seconds(const ib_batcher *b);
 /* ==== data: end ==== */
 
 /* ==== derived data: begin (src/data/ corruptions, domains, views) ==== */
+/* --- common corruptions (src/data/corrupt*.c), after Hendrycks &
+ * Dietterich 2019 ("Benchmarking Neural Network Robustness to Common
+ * Corruptions and Perturbations"), with the CIFAR-10-C parameters at
+ * severities 1..5 for every image size (MNIST included; size-dependent
+ * parameters scale with min(h, w)/32).  Frost and spatter are left out
+ * (frost needs photographs of frost); docs/corruptions.md lists the
+ * parameters and every difference from the reference. --- */
+typedef enum ib_corruption {
+    IB_CORRUPT_GAUSSIAN_NOISE,
+    IB_CORRUPT_SHOT_NOISE,
+    IB_CORRUPT_IMPULSE_NOISE,
+    IB_CORRUPT_DEFOCUS_BLUR,
+    IB_CORRUPT_GLASS_BLUR,
+    IB_CORRUPT_MOTION_BLUR,
+    IB_CORRUPT_ZOOM_BLUR,
+    IB_CORRUPT_SNOW,
+    IB_CORRUPT_FOG,
+    IB_CORRUPT_BRIGHTNESS,
+    IB_CORRUPT_CONTRAST,
+    IB_CORRUPT_ELASTIC,
+    IB_CORRUPT_PIXELATE,
+    IB_CORRUPT_JPEG,
+    /* the paper's four extra "held-out" corruptions, minus spatter */
+    IB_CORRUPT_SPECKLE_NOISE,
+    IB_CORRUPT_GAUSSIAN_BLUR,
+    IB_CORRUPT_SATURATE,
+    IB_CORRUPT_COUNT
+} ib_corruption;
+/* The first IB_CORRUPT_BENCHMARK corruptions are the benchmark's 15 minus frost. */
+#define IB_CORRUPT_BENCHMARK 14
+
+/* "gaussian_noise", "jpeg_compression", ... (CIFAR-10-C's file names);
+ * NULL for an invalid value. */
+const char *ib_corruption_name(ib_corruption t);
+/* The inverse of ib_corruption_name; IB_ERR_ARG naming s when unknown. */
+ib_status ib_corruption_parse(const char *s, ib_corruption *out);
+
+/* Corrupt one image in place: img is (c, h, w) uint8, any size and channel
+ * count (colour steps act on channels 0..2 of a 3-channel image and on the
+ * one channel of a grey image).  Every random draw is keyed by (seed, type,
+ * index) only, the same at every severity, so an image's corruption is
+ * reproducible and severities differ only by their parameters.  Output is
+ * rounded and clipped to [0, 255].  IB_ERR_ARG for a bad type, severity
+ * outside 1..5 or bad size; IB_ERR_NOMEM. */
+ib_status ib_corrupt_image(uint8_t *img, int c, int h, int w, ib_corruption type, int severity, uint64_t seed,
+                           uint64_t index);
+/* A corrupted copy of src (image i keyed by index i), labels copied, name
+ * "<src>-<type>-<severity>".  *out is NULL on error. */
+ib_status ib_dataset_corrupt(const ib_dataset *src, ib_corruption type, int severity, uint64_t seed,
+                             ib_dataset **out);
+
+/* --- geometry (src/data/geometry.c) --- */
+/* Rotate each plane of a (c, h, w) image by deg degrees counter-clockwise
+ * about its centre ((w-1)/2, (h-1)/2), bilinear, zero fill, rounded to
+ * uint8.  src and dst must not overlap.  0 degrees copies exactly. */
+ib_status ib_image_rotate(const uint8_t *src, uint8_t *dst, int c, int h, int w, float deg);
+/* Every image of src rotated by deg; labels copied.  *out NULL on error. */
+ib_status ib_dataset_rotate(const ib_dataset *src, float deg, ib_dataset **out);
+
+/* --- Rotated MNIST domains, as DomainBed (src/data/domains.c) --- */
+#define IB_ROTATED_MNIST_DOMAINS 6
+/* The angle of DomainBed's domain d: 0, 15, 30, 45, 60, 75 degrees. */
+float ib_rotated_mnist_angle(int d);
+/* domains[k] = images of src rotated by angles[k] (angles NULL: the
+ * DomainBed angles, n_domains <= 6), named "<src>-rot<angle>".  disjoint:
+ * as DomainBed, the examples are shuffled (keyed by seed) and domain k
+ * takes the k-th of every n_domains of them, so the domains share no
+ * digit image; else every domain holds all of src in its order.  On error
+ * every domains[k] is NULL. */
+ib_status ib_rotated_mnist_domains(const ib_dataset *src, const float *angles, int n_domains, bool disjoint,
+                                   uint64_t seed, ib_dataset **domains);
+/* Leave-one-domain-out: *train = every domain but held_out, concatenated in
+ * order (shapes must agree).  The held-out test set is domains[held_out]. */
+ib_status ib_domains_leave_one_out(ib_dataset *const *domains, int n_domains, int held_out, ib_dataset **train);
+
+/* --- two-view Noisy MNIST (Wang et al. 2015; src/data/multiview.c) --- */
+/* view1[i] = src[i] rotated by an angle uniform in [-45, 45] degrees;
+ * view2[i] = src[partner[i]], a DIFFERENT example of the same class drawn
+ * uniformly, plus independent noise uniform in [0, 1] on the [0, 1] pixel
+ * scale, clipped to [0, 1] and rounded back to uint8.  Both views carry
+ * src's labels.  All draws keyed by (seed, i).  partner (n entries) may be
+ * NULL.  IB_ERR_ARG when a class has a single example (it cannot be
+ * paired).  On error both views are NULL. */
+ib_status ib_noisy_mnist_two_view(const ib_dataset *src, uint64_t seed, ib_dataset **view1, ib_dataset **view2,
+                                  int64_t *partner);
+
+/* --- PNG output (src/data/png_write.c) --- */
+/* Write a planar (c, h, w) uint8 image as an 8-bit PNG: c = 1 grey, 2 grey +
+ * alpha, 3 RGB, 4 RGBA.  IB_ERR_IO naming the path on failure. */
+ib_status ib_png_write(const char *path, const uint8_t *img, int c, int h, int w);
+/* n images (n, c, h, w) laid out row-major in a grid of cols columns,
+ * each enlarged scale times (nearest neighbour), pad pixels of the value
+ * background between and around tiles. */
+ib_status ib_png_write_grid(const char *path, const uint8_t *imgs, int n, int c, int h, int w, int cols, int pad,
+                            int scale, uint8_t background);
 /* ==== derived data: end ==== */
+
+/* ------------------------------------------------------------------------
+ * Training and evaluation (src/train/, src/eval/).  ib_train runs a whole
+ * experiment into a run directory:
+ *   config.json          the resolved configuration
+ *   metrics.jsonl        one JSON object per epoch
+ *   last.safetensors     weights + optimizer + EMA + progress (for --resume)
+ *   best.safetensors     the weights of the best validation (or test) epoch
+ *   summary.json         the final figures
+ * Everything random is keyed by the seed, so a resumed run reaches exactly
+ * the weights of an uninterrupted one.
+ * ---------------------------------------------------------------------- */
+typedef struct ib_train_config {
+    char model[256];          /* built-in model name or description file */
+    char dataset[64];         /* "mnist", "fashion-mnist", "cifar10", "cifar100" */
+    char data_dir[512];       /* "" = search (IBNET_DATA, ./data, ../shared/data) */
+    char out_dir[512];        /* run directory */
+    int64_t epochs;
+    int64_t batch_size;
+    int64_t eval_batch_size;
+    uint64_t seed;
+    ib_optim_config optim;
+    ib_schedule schedule;     /* its lr overrides optim.lr */
+    float ema_decay;          /* 0 = no EMA; evaluation uses the EMA weights when on */
+    bool ema_zero_debias;
+    ib_objective objective;
+    int eval_samples;         /* S of the S-sample average of probabilities (12) */
+    int64_t val_size;         /* > 0: hold out the last val_size training examples;
+                                 the best checkpoint is chosen on them (else on test) */
+    ib_input_norm norm;
+    bool augment;             /* random crop (pad 4) + horizontal flip */
+    bool label_noise;         /* apply noise_kind at noise_rate to the training labels */
+    ib_noise_kind noise_kind;
+    float noise_rate;
+    bool skip_hash;           /* skip the sha256 check of the data files */
+    int64_t train_limit;      /* > 0: use only the first N training examples */
+    int64_t test_limit;       /* > 0: evaluate on the first N test examples */
+    int64_t max_steps;        /* > 0: stop after this many steps in total (tests) */
+    int64_t eval_every;       /* evaluate every N epochs (and at the last) */
+} ib_train_config;
+
+/* The defaults: Deep VIB on MNIST with the paper's recipe (vib-mlp, beta
+ * 1e-3, Adam lr 1e-4 with beta1 0.5, x0.97 every 2 epochs, batch 100, EMA
+ * 0.999 with zero-debiasing, inputs in [-1,1], 12-sample evaluation) but 10
+ * epochs instead of 200, so the default run takes minutes. */
+ib_train_config ib_train_config_default(void);
+/* JSON text of a config (malloc'd) and back; from_json starts from the
+ * defaults and rejects unknown keys with IB_ERR_FORMAT. */
+char *ib_train_config_to_json(const ib_train_config *c);
+ib_status ib_train_config_from_json(const char *json, ib_train_config *c);
+/* Checks every field (a negative beta, a zero batch, an unknown model or
+ * data set...) before any time is spent: IB_ERR_ARG with a message. */
+ib_status ib_train_config_check(const ib_train_config *c);
+
+typedef struct ib_eval_result {
+    int64_t n;               /* examples evaluated */
+    int classes;
+    double acc_1shot;        /* one sample of every bottleneck */
+    double acc_avg;          /* mean of softmax probabilities over S samples */
+    double acc_mean;         /* the mean path (z = mu) */
+    double nll_avg, nll_mean;/* nats, of the averaged / mean-path probabilities */
+    double kl[IB_MAX_BOTTLENECKS]; /* batch-mean KL of each bottleneck (nats), mean path inputs */
+    int n_kl;
+    int64_t *confusion;      /* classes x classes (row = true, col = predicted, avg mode); malloc'd */
+} ib_eval_result;
+void ib_eval_result_free(ib_eval_result *r);
+
+/* Evaluate a compiled graph (input x (B, C, H, W), logits (B, classes),
+ * n_kl per-example KL nodes (B) or batch-mean scalars) on a data set, in
+ * eval mode (batch norm running statistics, no dropout): the mean path,
+ * one sample, and the mean of the softmax probabilities over `samples`
+ * samples (only when n_kl > 0; otherwise all three are the deterministic
+ * result).  The last partial batch is zero-padded.  The noise is keyed by
+ * `seed` alone, so an evaluation is reproducible.  bc gives the input
+ * normalisation (its shuffle/augmentation settings are ignored). */
+ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl, const ib_dataset *d,
+                      const ib_batcher_config *bc, int samples, uint64_t seed, ib_eval_result *out);
+
+/* Per-epoch report passed to the callback and written to metrics.jsonl. */
+typedef struct ib_epoch_report {
+    int64_t epoch;           /* 1-based */
+    int64_t epochs;
+    int64_t step;            /* optimizer steps so far */
+    double seconds;          /* wall time of the epoch (training + evaluation) */
+    double samples_per_s;
+    double data_wait_s;      /* time the trainer waited for batches */
+    float lr;
+    double loss, ce;         /* training means over the epoch */
+    double kl[IB_MAX_BOTTLENECKS];
+    float beta[IB_MAX_BOTTLENECKS];
+    int n_kl;
+    double noisy_fit;        /* with label noise: fraction of noisy examples predicted as their noisy label */
+    bool evaluated;
+    ib_eval_result val, test;
+    bool has_val;
+} ib_epoch_report;
+
+typedef struct ib_train_progress {
+    int64_t epoch, epochs;   /* 1-based */
+    int64_t batch, batches;
+    double samples_per_s, eta_s;
+    double loss, ce, kl_total;
+} ib_train_progress;
+
+typedef struct ib_train_callbacks {
+    void *ctx;
+    void (*progress)(void *ctx, const ib_train_progress *p);   /* after each step; may be NULL */
+    void (*epoch_end)(void *ctx, const ib_epoch_report *r);    /* may be NULL */
+    volatile int *stop;      /* set non-zero (e.g. from SIGINT) to stop after the step; may be NULL */
+} ib_train_callbacks;
+
+/* Train from scratch into cfg->out_dir (created; an existing run there is
+ * refused unless it is empty).  IB_ERR_NUMERIC if the loss becomes NaN/Inf
+ * (the message names the epoch and step; last.safetensors keeps the last
+ * good epoch). */
+ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
+/* Continue the run in dir from its last checkpoint (config.json is read
+ * from dir; epochs may be raised with new_epochs > 0). */
+ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,86 @@
+/*
+ * checkpoint_model.c — see checkpoint_model.h.
+ */
+#include "checkpoint_model.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ib_status fail(ckpt_net *n, ib_status s)
+{
+    if (s != IB_OK)
+        snprintf(n->err, sizeof n->err, "%s", ib_last_error());
+    return s;
+}
+
+ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_ema)
+{
+    memset(n, 0, sizeof *n);
+    char *meta = NULL;
+    ib_status s = ib_checkpoint_read_metadata(path, &meta);
+    if (s != IB_OK)
+        return fail(n, s);
+    cJSON *m = cJSON_Parse(meta ? meta : "");
+    free(meta);
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "model_text");
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(m, "dataset");
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(m, "input_norm");
+    const cJSON *mean = cJSON_GetObjectItemCaseSensitive(m, "input_mean");
+    const cJSON *std = cJSON_GetObjectItemCaseSensitive(m, "input_std");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(m, "config");
+    if (!cJSON_IsString(text) || !cJSON_IsString(ds) || !cJSON_IsString(norm)) {
+        cJSON_Delete(m);
+        snprintf(n->err, sizeof n->err, "%s is not an ibnet training checkpoint (no model description in its metadata)",
+                 path);
+        return IB_ERR_FORMAT;
+    }
+    snprintf(n->dataset, sizeof n->dataset, "%s", ds->valuestring);
+    n->norm.batch_size = batch;
+    s = ib_input_norm_parse(norm->valuestring, &n->norm.norm);
+    int k = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, mean) if (k < 4 && cJSON_IsNumber(e)) n->norm.mean[k++] = (float)e->valuedouble;
+    k = 0;
+    cJSON_ArrayForEach(e, std) if (k < 4 && cJSON_IsNumber(e)) n->norm.std[k++] = (float)e->valuedouble;
+    const cJSON *es = cJSON_GetObjectItemCaseSensitive(cfg, "eval_samples");
+    n->eval_samples = cJSON_IsNumber(es) ? (int)es->valuedouble : 12;
+    if (s == IB_OK)
+        s = ib_model_parse(text->valuestring, path, &n->model);
+    cJSON_Delete(m);
+    if (s != IB_OK)
+        return fail(n, s);
+    int c, h, w;
+    ib_model_input_shape(n->model, &c, &h, &w);
+    n->params = ib_params_new(0);
+    n->g = ib_graph_new(n->params);
+    n->x = ib_input(n->g, "x", 4, (int64_t[]){batch, c, h, w});
+    s = ib_model_build(n->model, n->g, n->x, NULL, &n->out);
+    if (s == IB_OK)
+        s = ib_graph_compile(n->g);
+    if (s != IB_OK)
+        return fail(n, s);
+    for (int l = 0; l < n->out.n_bottlenecks; l++)
+        n->kl[l] = n->out.bn[l].kl;
+    ib_graph_set_training(n->g, false);
+    if (want_ema) {
+        ib_ema *ema = ib_ema_new(n->params, 0.999f, true);
+        if (ema && ib_checkpoint_load(path, n->params, NULL, ema, NULL) == IB_OK) {
+            ib_ema_swap(ema); /* the averaged weights into the store */
+            n->used_ema = true;
+            ib_ema_free(ema);
+            return IB_OK;
+        }
+        ib_ema_free(ema);
+    }
+    return fail(n, ib_checkpoint_load(path, n->params, NULL, NULL, NULL));
+}
+
+void ckpt_net_close(ckpt_net *n)
+{
+    ib_graph_free(n->g);
+    ib_params_free(n->params);
+    ib_model_free(n->model);
+    memset(n, 0, sizeof *n);
+}

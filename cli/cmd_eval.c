@@ -1,0 +1,145 @@
+/*
+ * cmd_eval.c — `ibnet eval CHECKPOINT`: accuracy and NLL of a trained
+ * network on a data set (by default the test split of the set it was
+ * trained on), the three ways Deep VIB reports them (one sample, the mean
+ * of S samples' probabilities, the mean path), per-class accuracy and the
+ * confusion matrix; optionally on a corrupted copy of the data.
+ */
+#include "args.h"
+#include "checkpoint_model.h"
+#include "ibnet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ib_cmd_eval(int argc, char **argv)
+{
+    const char *dataset = NULL, *data = NULL, *split = "test", *corruption = NULL;
+    int64_t samples = 0, batch = 500, limit = 0, threads = 0, severity = 3, seed = 1;
+    bool no_ema = false, json = false, skip_hash = false;
+    arg_spec specs[] = {
+        {"--dataset", ARG_STRING, &dataset, "NAME", "data set (default: the one the model was trained on)",
+         "mnist|fashion-mnist|cifar10|cifar100", 0},
+        {"--data", ARG_STRING, &data, "DIR", "where the data set lives", NULL, 0},
+        {"--split", ARG_STRING, &split, "SPLIT", "which split", "test|train", 0},
+        {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's, 12)", NULL, 0},
+        {"--batch-size", ARG_INT, &batch, "N", "evaluation batch size", NULL, 0},
+        {"--limit", ARG_INT, &limit, "N", "evaluate the first N examples only", NULL, 0},
+        {"--no-ema", ARG_FLAG, &no_ema, NULL, "use the raw weights even if the file holds an EMA average", NULL, 0},
+        {"--corruption", ARG_STRING, &corruption, "TYPE", "evaluate on a corrupted copy (e.g. gaussian_noise)", NULL, 0},
+        {"--severity", ARG_INT, &severity, "K", "corruption severity 1..5", NULL, 0},
+        {"--seed", ARG_INT, &seed, "N", "seed of the corruption", NULL, 0},
+        {"--skip-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
+        {"--threads", ARG_INT, &threads, "N", "threads", NULL, 0},
+        {"--json", ARG_FLAG, &json, NULL, "print the result as JSON", NULL, 0},
+    };
+    arg_parser p = {"eval", "ibnet eval CHECKPOINT [options]",
+                    "Evaluate a checkpoint written by 'ibnet train' (best.safetensors or last.safetensors).", specs,
+                    (int)(sizeof specs / sizeof specs[0]), 1, 1, "CHECKPOINT"};
+    char *pos[1];
+    int n_pos = 0;
+    int rc = args_parse(&p, argc, argv, pos, &n_pos);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (batch < 1 || samples < 0 || samples > 1000 || limit < 0 || severity < 1 || severity > 5) {
+        fprintf(stderr, "ibnet eval: --batch-size >= 1, --samples in 0..1000, --severity in 1..5\n");
+        return 2;
+    }
+    ib_corruption ctype = IB_CORRUPT_GAUSSIAN_NOISE;
+    if (corruption && ib_corruption_parse(corruption, &ctype) != IB_OK) {
+        fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
+        return 2;
+    }
+    if (threads > 0)
+        ib_set_threads((int)threads);
+    ckpt_net n;
+    if (ckpt_net_open(&n, pos[0], batch, !no_ema) != IB_OK) {
+        fprintf(stderr, "ibnet eval: %s\n", n.err);
+        ckpt_net_close(&n);
+        return 2;
+    }
+    ib_load_options lo = {.skip_hash = skip_hash};
+    ib_dataset *d = NULL;
+    ib_status s = ib_dataset_load(dataset ? dataset : n.dataset, split, data, &lo, &d);
+    if (s == IB_OK && limit > 0 && limit < d->n) {
+        ib_dataset *part = NULL;
+        s = ib_dataset_slice(d, 0, limit, &part);
+        ib_dataset_free(d);
+        d = part;
+    }
+    if (s == IB_OK && corruption) {
+        ib_dataset *cd = NULL;
+        s = ib_dataset_corrupt(d, ctype, (int)severity, (uint64_t)seed, &cd);
+        ib_dataset_free(d);
+        d = cd;
+    }
+    if (s != IB_OK) {
+        fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
+        ckpt_net_close(&n);
+        return 2;
+    }
+    ib_eval_result r;
+    s = ib_evaluate(n.g, n.x, n.out.logits, n.out.n_bottlenecks, n.kl, d, &n.norm,
+                    samples ? (int)samples : n.eval_samples, 0xE7A1u, &r);
+    if (s != IB_OK) {
+        fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
+        ib_dataset_free(d);
+        ckpt_net_close(&n);
+        return 2;
+    }
+    int C = r.classes;
+    if (json) {
+        printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"split\": \"%s\", \"n\": %lld, \"ema\": %s, "
+               "\"acc_1shot\": %.6f, \"acc_avg\": %.6f, \"acc_mean\": %.6f, \"nll_avg\": %.6f, \"nll_mean\": %.6f",
+               pos[0], d->name, split, (long long)r.n, n.used_ema ? "true" : "false", r.acc_1shot, r.acc_avg,
+               r.acc_mean, r.nll_avg, r.nll_mean);
+        printf(", \"kl_nats\": [");
+        for (int l = 0; l < r.n_kl; l++)
+            printf("%s%.6g", l ? ", " : "", r.kl[l]);
+        printf("], \"confusion\": [");
+        for (int a = 0; a < C; a++) {
+            printf("%s[", a ? ", " : "");
+            for (int b = 0; b < C; b++)
+                printf("%s%lld", b ? ", " : "", (long long)r.confusion[a * C + b]);
+            printf("]");
+        }
+        printf("]}\n");
+    } else {
+        printf("%s on %s/%s (%lld examples)%s\n", pos[0], d->name, split, (long long)r.n,
+               n.used_ema ? ", EMA weights" : "");
+        if (n.out.n_bottlenecks) {
+            printf("  accuracy: %d-sample average %.2f%%   1-shot %.2f%%   mean path %.2f%%\n",
+                   samples ? (int)samples : n.eval_samples, 100 * r.acc_avg, 100 * r.acc_1shot, 100 * r.acc_mean);
+            printf("  NLL (nats): average %.4f   mean path %.4f\n", r.nll_avg, r.nll_mean);
+            for (int l = 0; l < r.n_kl; l++)
+                printf("  KL of bottleneck %d (%s): %.3f nats = %.3f bits\n", l + 1, n.out.bn_name[l], r.kl[l],
+                       r.kl[l] / 0.6931471805599453);
+        } else {
+            printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);
+        }
+        printf("  per-class accuracy:");
+        for (int a = 0; a < C; a++) {
+            int64_t tot = 0;
+            for (int b = 0; b < C; b++)
+                tot += r.confusion[a * C + b];
+            if (d->class_names && a < d->classes)
+                printf(" %s", d->class_names[a]);
+            else
+                printf(" %d", a);
+            printf(" %.1f%%", tot ? 100.0 * (double)r.confusion[a * C + a] / (double)tot : 0.0);
+            printf(a + 1 < C ? "," : "\n");
+        }
+        printf("  confusion matrix (rows: true class, columns: predicted):\n");
+        for (int a = 0; a < C; a++) {
+            printf("   ");
+            for (int b = 0; b < C; b++)
+                printf(" %5lld", (long long)r.confusion[a * C + b]);
+            printf("\n");
+        }
+    }
+    ib_eval_result_free(&r);
+    ib_dataset_free(d);
+    ckpt_net_close(&n);
+    return 0;
+}

@@ -1,0 +1,157 @@
+/*
+ * evaluate.c — accuracy and likelihood of a stochastic network on a data
+ * set, the three ways the Deep VIB paper reports them: one sample, the
+ * average of the softmax probabilities over S samples, and the mean path.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+
+void ib_eval_result_free(ib_eval_result *r)
+{
+    if (r) {
+        free(r->confusion);
+        r->confusion = NULL;
+    }
+}
+
+/* Row-wise softmax of logits (rows, classes) into p, in double for the NLL. */
+static void softmax_rows(const float *logits, int64_t rows, int classes, double *p)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *l = logits + r * classes;
+        double m = l[0], s = 0;
+        for (int c = 1; c < classes; c++)
+            m = fmax(m, l[c]);
+        for (int c = 0; c < classes; c++) {
+            p[r * classes + c] = exp((double)l[c] - m);
+            s += p[r * classes + c];
+        }
+        for (int c = 0; c < classes; c++)
+            p[r * classes + c] /= s;
+    }
+}
+
+static int argmax_row(const double *p, int classes)
+{
+    int best = 0;
+    for (int c = 1; c < classes; c++)
+        if (p[c] > p[best])
+            best = c;
+    return best;
+}
+
+ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl, const ib_dataset *d,
+                      const ib_batcher_config *bc, int samples, uint64_t seed, ib_eval_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!g || !x || !logits || !d || !bc || samples < 1 || n_kl < 0 || n_kl > IB_MAX_BOTTLENECKS)
+        return ib__error(IB_ERR_ARG, "ib_evaluate: bad argument");
+    if (!g->compiled)
+        return ib__error(IB_ERR_STATE, "ib_evaluate: the graph is not compiled");
+    int64_t batch = x->shape[0];
+    int classes = (int)logits->shape[1];
+    if (x->ndim != 4 || x->shape[1] != d->c || x->shape[2] != d->h || x->shape[3] != d->w)
+        return ib__error(IB_ERR_SHAPE, "ib_evaluate: the input node does not fit %s images (%d, %d, %d)", d->name,
+                         d->c, d->h, d->w);
+    if (classes < d->classes)
+        return ib__error(IB_ERR_SHAPE, "ib_evaluate: the model has %d classes, %s has %d", classes, d->name,
+                         d->classes);
+    ib_batcher_config cfg = *bc;
+    cfg.batch_size = batch;
+    cfg.shuffle = false;
+    cfg.drop_last = false;
+    cfg.crop_pad = 0;
+    cfg.hflip = false;
+    ib_batcher *b = NULL;
+    ib_status s = ib_batcher_new(d, &cfg, &b);
+    if (s != IB_OK)
+        return s;
+    int32_t *y = malloc((size_t)batch * sizeof *y);
+    double *p_mean = malloc((size_t)(batch * classes) * sizeof(double));
+    double *p_one = malloc((size_t)(batch * classes) * sizeof(double));
+    double *p_avg = malloc((size_t)(batch * classes) * sizeof(double));
+    double *p_tmp = malloc((size_t)(batch * classes) * sizeof(double));
+    out->confusion = calloc((size_t)classes * (size_t)classes, sizeof(int64_t));
+    if (!y || !p_mean || !p_one || !p_avg || !p_tmp || !out->confusion) {
+        s = ib__error(IB_ERR_NOMEM, "ib_evaluate: out of memory");
+        goto done;
+    }
+    bool was_training = g->training, was_sampling = g->sampling;
+    uint64_t old_seed = g->seed, old_step = g->step;
+    g->training = false;
+    g->seed = seed;
+    bool stochastic = n_kl > 0;
+    int64_t correct_one = 0, correct_avg = 0, correct_mean = 0, count, batches = 0;
+    double nll_avg = 0, nll_mean = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0};
+    ib_batcher_epoch(b, 0);
+    while (ib_batcher_next(b, x->value, y, &count)) {
+        if (count < batch)
+            memset(x->value + count * d->c * d->h * d->w, 0,
+                   (size_t)((batch - count) * d->c * d->h * d->w) * sizeof(float));
+        g->sampling = false;
+        ib_graph_forward(g);
+        softmax_rows(logits->value, count, classes, p_mean);
+        for (int l = 0; l < n_kl; l++) {
+            double sum = 0;
+            int64_t rows = kl[l]->numel == 1 ? 1 : count;
+            for (int64_t r = 0; r < rows; r++)
+                sum += kl[l]->value[r];
+            kl_sum[l] += kl[l]->numel == 1 ? sum * (double)count : sum;
+        }
+        if (stochastic) {
+            g->sampling = true;
+            memset(p_avg, 0, (size_t)(count * classes) * sizeof(double));
+            for (int k = 0; k < samples; k++) {
+                g->step = (uint64_t)batches * (uint64_t)samples + (uint64_t)k;
+                ib_graph_forward(g);
+                softmax_rows(logits->value, count, classes, k == 0 ? p_one : p_tmp);
+                const double *src = k == 0 ? p_one : p_tmp;
+                for (int64_t e = 0; e < count * classes; e++)
+                    p_avg[e] += src[e] / samples;
+            }
+        } else {
+            memcpy(p_one, p_mean, (size_t)(count * classes) * sizeof(double));
+            memcpy(p_avg, p_mean, (size_t)(count * classes) * sizeof(double));
+        }
+        for (int64_t r = 0; r < count; r++) {
+            int t = y[r];
+            const double *pa = p_avg + r * classes, *pm = p_mean + r * classes;
+            int pred_avg = argmax_row(pa, classes);
+            correct_avg += pred_avg == t;
+            correct_one += argmax_row(p_one + r * classes, classes) == t;
+            correct_mean += argmax_row(pm, classes) == t;
+            nll_avg -= log(fmax(pa[t], 1e-300));
+            nll_mean -= log(fmax(pm[t], 1e-300));
+            out->confusion[(int64_t)t * classes + pred_avg]++;
+        }
+        out->n += count;
+        batches++;
+    }
+    g->training = was_training;
+    g->sampling = was_sampling;
+    g->seed = old_seed;
+    g->step = old_step;
+    out->classes = classes;
+    if (out->n > 0) {
+        double n = (double)out->n;
+        out->acc_1shot = (double)correct_one / n;
+        out->acc_avg = (double)correct_avg / n;
+        out->acc_mean = (double)correct_mean / n;
+        out->nll_avg = nll_avg / n;
+        out->nll_mean = nll_mean / n;
+        for (int l = 0; l < n_kl; l++)
+            out->kl[l] = kl_sum[l] / n;
+    }
+    out->n_kl = n_kl;
+done:
+    free(y);
+    free(p_mean);
+    free(p_one);
+    free(p_avg);
+    free(p_tmp);
+    ib_batcher_free(b);
+    if (s != IB_OK)
+        ib_eval_result_free(out);
+    return s;
+}
