@@ -1,0 +1,213 @@
+/*
+ * norm.c — batch normalisation and row-wise L2 normalisation.
+ *
+ * Batch norm reduces per channel over the batch and the spatial cells;
+ * the loops run in parallel over channels and each channel's sums are
+ * taken in double in a fixed order, so results do not depend on the
+ * thread count.  The running statistics are store buffers that forward
+ * updates in place while training (as PyTorch's module does); the batch
+ * mean and 1/sqrt(var + eps) used by forward stay in scratch for backward.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+
+/* ---- batch norm ----
+ * inputs x, gamma, beta, running_mean, running_var; f[0] momentum, f[1] eps;
+ * i[0] C, i[1] N, i[2] cells per channel and image (H*W, or 1 for 2-D x),
+ * i[3] 1 when the last forward used batch statistics.
+ * scratch: mean (C) then invstd (C), floats. */
+
+static inline const float *bn_plane(const float *base, int64_t i, int64_t c, int64_t ch, int64_t inner)
+{
+    return base + (i * ch + c) * inner;
+}
+
+static void bn_fwd(ib_graph *g, ib_node *n)
+{
+    const ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    ib_node *rm = n->in[3], *rv = n->in[4];
+    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
+    float mom = (float)n->f[0], eps = (float)n->f[1];
+    float *mean = n->scratch, *invstd = mean + ch;
+    bool train = g->training;
+    n->i[3] = train;
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++) {
+        float mu, is;
+        if (train) {
+            double s = 0;
+            for (int64_t i = 0; i < batch; i++) {
+                const float *p = bn_plane(x->value, i, c, ch, inner);
+                for (int64_t q = 0; q < inner; q++)
+                    s += p[q];
+            }
+            double dmu = s / (double)m, v = 0;
+            for (int64_t i = 0; i < batch; i++) {
+                const float *p = bn_plane(x->value, i, c, ch, inner);
+                for (int64_t q = 0; q < inner; q++) {
+                    double d = p[q] - dmu;
+                    v += d * d;
+                }
+            }
+            double var = v / (double)m;
+            /* PyTorch stores the unbiased variance; with one value per
+             * channel it is undefined, so the biased one (0) is used. */
+            double unbiased = m > 1 ? v / (double)(m - 1) : var;
+            mu = (float)dmu;
+            is = (float)(1.0 / sqrt(var + (double)eps));
+            rm->value[c] = (1.0f - mom) * rm->value[c] + mom * mu;
+            rv->value[c] = (1.0f - mom) * rv->value[c] + mom * (float)unbiased;
+        } else {
+            mu = rm->value[c];
+            is = (float)(1.0 / sqrt((double)rv->value[c] + (double)eps));
+        }
+        mean[c] = mu;
+        invstd[c] = is;
+        float a = gamma->value[c] * is, b = beta->value[c] - mu * a;
+        for (int64_t i = 0; i < batch; i++) {
+            const float *p = bn_plane(x->value, i, c, ch, inner);
+            float *y = n->value + (i * ch + c) * inner;
+            for (int64_t q = 0; q < inner; q++)
+                y[q] = p[q] * a + b;
+        }
+    }
+}
+
+static void bn_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
+    bool train = n->i[3];
+    const float *mean = n->scratch, *invstd = mean + ch;
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++) {
+        float mu = mean[c], is = invstd[c];
+        double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat */
+        for (int64_t i = 0; i < batch; i++) {
+            const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
+            for (int64_t q = 0; q < inner; q++) {
+                sdy += dy[q];
+                sdyx += (double)dy[q] * (double)((p[q] - mu) * is);
+            }
+        }
+        if (gamma->needs_grad)
+            gamma->grad[c] += (float)sdyx;
+        if (beta->needs_grad)
+            beta->grad[c] += (float)sdy;
+        if (!x->needs_grad)
+            continue;
+        float k = gamma->value[c] * is;
+        /* Training: y depends on x also through the batch mean and variance:
+         * dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy * xhat)). */
+        float a = train ? (float)(sdy / (double)m) : 0.0f, b = train ? (float)(sdyx / (double)m) : 0.0f;
+        for (int64_t i = 0; i < batch; i++) {
+            const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
+            float *dx = x->grad + (i * ch + c) * inner;
+            for (int64_t q = 0; q < inner; q++)
+                dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
+        }
+    }
+}
+
+static const ib_op op_batchnorm = {"batchnorm", bn_fwd, bn_bwd};
+
+ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
+                      ib_node *running_var, float momentum, float eps)
+{
+    ib_node *in[5] = {x, gamma, beta, running_mean, running_var};
+    if (!ib__inputs_ok(g, 5, in))
+        return NULL;
+    char sx[64], sp[64];
+    ib__shape_str(x, sx, sizeof sx);
+    if (x->dtype != IB_F32 || (x->ndim != 2 && x->ndim != 4))
+        return ib__fail(g, IB_ERR_SHAPE, "batchnorm: input '%s' %s must be (N, C) or (N, C, H, W)", x->name, sx);
+    int64_t ch = x->shape[1];
+    for (int k = 1; k < 5; k++)
+        if (in[k]->dtype != IB_F32 || in[k]->ndim != 1 || in[k]->shape[0] != ch)
+            return ib__fail(g, IB_ERR_SHAPE, "batchnorm: '%s' %s must have shape (%lld) to fit input '%s' %s",
+                            in[k]->name, ib__shape_str(in[k], sp, sizeof sp), (long long)ch, x->name, sx);
+    for (int k = 3; k < 5; k++)
+        if (in[k]->kind == IB__OP)
+            return ib__fail(g, IB_ERR_ARG, "batchnorm: running statistic '%s' must be a buffer, not an op output",
+                            in[k]->name);
+    if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps >= 0.0f))
+        return ib__fail(g, IB_ERR_ARG, "batchnorm on '%s': momentum %g must be in [0, 1] and eps %g >= 0", x->name,
+                        (double)momentum, (double)eps);
+    ib_node *n = ib__node_new(g, &op_batchnorm, 5, in, x->ndim, x->shape);
+    if (!n)
+        return NULL;
+    n->f[0] = momentum;
+    n->f[1] = eps;
+    n->i[0] = ch;
+    n->i[1] = x->shape[0];
+    n->i[2] = x->ndim == 4 ? x->shape[2] * x->shape[3] : 1;
+    n->scratch_bytes = (size_t)(2 * ch) * sizeof(float);
+    return n;
+}
+
+/* ---- L2 normalisation of rows: f[0] eps; scratch: max(||x_i||, eps) per row ---- */
+static void l2n_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const ib_node *x = n->in[0];
+    int64_t rows = x->shape[0], d = x->shape[1];
+    float eps = (float)n->f[0], *nrm = n->scratch;
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = x->value + r * d;
+        double s = 0;
+        for (int64_t k = 0; k < d; k++)
+            s += (double)p[k] * p[k];
+        float norm = (float)sqrt(s);
+        float den = norm > eps ? norm : eps;
+        nrm[r] = den;
+        float *y = n->value + r * d;
+        for (int64_t k = 0; k < d; k++)
+            y[k] = p[k] / den;
+    }
+}
+
+static void l2n_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    ib_node *x = n->in[0];
+    int64_t rows = x->shape[0], d = x->shape[1];
+    float eps = (float)n->f[0];
+    const float *nrm = n->scratch;
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *y = n->value + r * d, *dy = n->grad + r * d;
+        float *dx = x->grad + r * d, den = nrm[r];
+        /* Below eps the divisor is the constant eps: no term through the norm. */
+        double dot = 0;
+        if (den > eps)
+            for (int64_t k = 0; k < d; k++)
+                dot += (double)y[k] * dy[k];
+        float fd = (float)dot;
+        for (int64_t k = 0; k < d; k++)
+            dx[k] += (dy[k] - y[k] * fd) / den;
+    }
+}
+
+static const ib_op op_l2n = {"l2_normalize", l2n_fwd, l2n_bwd};
+
+ib_node *ib_l2_normalize(ib_graph *g, ib_node *x, float eps)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    if (x->dtype != IB_F32 || x->ndim != 2) {
+        char sx[64];
+        return ib__fail(g, IB_ERR_SHAPE, "l2_normalize: input '%s' %s must be a 2-D float tensor (N, D)", x->name,
+                        ib__shape_str(x, sx, sizeof sx));
+    }
+    if (!(eps > 0.0f))
+        return ib__fail(g, IB_ERR_ARG, "l2_normalize on '%s': eps %g must be positive", x->name, (double)eps);
+    ib_node *n = ib__node_new(g, &op_l2n, 1, &x, 2, x->shape);
+    if (n) {
+        n->f[0] = eps;
+        n->scratch_bytes = (size_t)x->shape[0] * sizeof(float);
+    }
+    return n;
+}

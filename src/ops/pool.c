@@ -1,0 +1,215 @@
+/*
+ * pool.c — spatial pooling on NCHW tensors: max-pool, average-pool and
+ * global average-pool, with PyTorch's semantics (floor output size,
+ * -inf padding for max with the first maximum winning ties, padded cells
+ * counted in the average's divisor).
+ *
+ * Every (image, channel) plane is independent, so loops run in parallel
+ * over planes; a plane's gradient is written by one thread in a fixed
+ * order, hence deterministic whatever the thread count.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+
+/* i[0] k, i[1] stride, i[2] pad.  Max-pool keeps the argmax (index in the
+ * input plane) of every output element in scratch (int32). */
+
+static ib_node *pool_build(ib_graph *g, const ib_op *op, ib_node *x, int k, int stride, int pad)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    char sx[64];
+    ib__shape_str(x, sx, sizeof sx);
+    if (x->dtype != IB_F32 || x->ndim != 4)
+        return ib__fail(g, IB_ERR_SHAPE, "%s: input '%s' %s must be a 4-D float tensor (N, C, H, W)", op->name,
+                        x->name, sx);
+    if (k < 1 || stride < 1 || pad < 0 || pad > k / 2)
+        return ib__fail(g, IB_ERR_ARG, "%s: on '%s': need k >= 1, stride >= 1, 0 <= pad <= k/2 (got k %d, stride %d, pad %d)",
+                        op->name, x->name, k, stride, pad);
+    int64_t hp = x->shape[2] + 2 * (int64_t)pad, wp = x->shape[3] + 2 * (int64_t)pad;
+    if (hp < k || wp < k)
+        return ib__fail(g, IB_ERR_SHAPE, "%s: window %d is larger than input '%s' %s padded by %d", op->name, k,
+                        x->name, sx, pad);
+    int64_t ho = (hp - k) / stride + 1, wo = (wp - k) / stride + 1;
+    ib_node *n = ib__node_new(g, op, 1, &x, 4, (int64_t[]){x->shape[0], x->shape[1], ho, wo});
+    if (n) {
+        n->i[0] = k;
+        n->i[1] = stride;
+        n->i[2] = pad;
+    }
+    return n;
+}
+
+/* ---- max-pool ---- */
+static void maxpool_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const ib_node *x = n->in[0];
+    int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
+    int32_t *arg = n->scratch;
+#pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x->value + pl * h * w;
+        float *yp = n->value + pl * ho * wo;
+        int32_t *ap = arg + pl * ho * wo;
+        for (int64_t oh = 0; oh < ho; oh++)
+            for (int64_t ow = 0; ow < wo; ow++) {
+                int64_t h0 = oh * s - pad, w0 = ow * s - pad;
+                int64_t h1 = h0 + k < h ? h0 + k : h, w1 = w0 + k < w ? w0 + k : w;
+                if (h0 < 0)
+                    h0 = 0;
+                if (w0 < 0)
+                    w0 = 0;
+                float best = -INFINITY;
+                int64_t at = h0 * w + w0; /* pad <= k/2 leaves a real cell in every window */
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++) {
+                        float v = xp[ih * w + iw];
+                        if (v > best || isnan(v)) { /* strict: the first maximum wins; NaN propagates */
+                            best = v;
+                            at = ih * w + iw;
+                            if (isnan(v))
+                                goto done;
+                        }
+                    }
+            done:
+                yp[oh * wo + ow] = best;
+                ap[oh * wo + ow] = (int32_t)at;
+            }
+    }
+}
+
+static void maxpool_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    ib_node *x = n->in[0];
+    int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3], ohw = n->shape[2] * n->shape[3];
+    const int32_t *arg = n->scratch;
+#pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dx = x->grad + pl * hw;
+        const float *dy = n->grad + pl * ohw;
+        const int32_t *ap = arg + pl * ohw;
+        for (int64_t o = 0; o < ohw; o++)
+            dx[ap[o]] += dy[o];
+    }
+}
+
+static const ib_op op_maxpool = {"maxpool2d", maxpool_fwd, maxpool_bwd};
+
+ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
+{
+    ib_node *n = pool_build(g, &op_maxpool, x, k, stride, pad);
+    if (n)
+        n->scratch_bytes = (size_t)n->numel * sizeof(int32_t);
+    return n;
+}
+
+/* ---- average-pool (count_include_pad): every window divides by k*k ---- */
+static void avgpool_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const ib_node *x = n->in[0];
+    int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
+    float inv = 1.0f / (float)(k * k);
+#pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x->value + pl * h * w;
+        float *yp = n->value + pl * ho * wo;
+        for (int64_t oh = 0; oh < ho; oh++)
+            for (int64_t ow = 0; ow < wo; ow++) {
+                int64_t h0 = oh * s - pad, w0 = ow * s - pad;
+                int64_t h1 = h0 + k < h ? h0 + k : h, w1 = w0 + k < w ? w0 + k : w;
+                if (h0 < 0)
+                    h0 = 0;
+                if (w0 < 0)
+                    w0 = 0;
+                float sum = 0.0f;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        sum += xp[ih * w + iw];
+                yp[oh * wo + ow] = sum * inv;
+            }
+    }
+}
+
+static void avgpool_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    ib_node *x = n->in[0];
+    int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
+    float inv = 1.0f / (float)(k * k);
+#pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dx = x->grad + pl * h * w;
+        const float *dy = n->grad + pl * ho * wo;
+        for (int64_t oh = 0; oh < ho; oh++)
+            for (int64_t ow = 0; ow < wo; ow++) {
+                int64_t h0 = oh * s - pad, w0 = ow * s - pad;
+                int64_t h1 = h0 + k < h ? h0 + k : h, w1 = w0 + k < w ? w0 + k : w;
+                if (h0 < 0)
+                    h0 = 0;
+                if (w0 < 0)
+                    w0 = 0;
+                float d = dy[oh * wo + ow] * inv;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        dx[ih * w + iw] += d;
+            }
+    }
+}
+
+static const ib_op op_avgpool = {"avgpool2d", avgpool_fwd, avgpool_bwd};
+
+ib_node *ib_avgpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
+{
+    return pool_build(g, &op_avgpool, x, k, stride, pad);
+}
+
+/* ---- global average-pool: (N, C, H, W) -> (N, C) ---- */
+static void gap_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const ib_node *x = n->in[0];
+    int64_t planes = n->numel, hw = x->shape[2] * x->shape[3];
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x->value + pl * hw;
+        double s = 0;
+        for (int64_t q = 0; q < hw; q++)
+            s += xp[q];
+        n->value[pl] = (float)(s / (double)hw);
+    }
+}
+
+static void gap_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    ib_node *x = n->in[0];
+    int64_t planes = n->numel, hw = x->shape[2] * x->shape[3];
+    float inv = 1.0f / (float)hw;
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dx = x->grad + pl * hw, d = n->grad[pl] * inv;
+        for (int64_t q = 0; q < hw; q++)
+            dx[q] += d;
+    }
+}
+
+static const ib_op op_gap = {"global_avgpool", gap_fwd, gap_bwd};
+
+ib_node *ib_global_avgpool(ib_graph *g, ib_node *x)
+{
+    if (!ib__inputs_ok(g, 1, &x))
+        return NULL;
+    if (x->dtype != IB_F32 || x->ndim != 4) {
+        char sx[64];
+        return ib__fail(g, IB_ERR_SHAPE, "global_avgpool: input '%s' %s must be a 4-D float tensor (N, C, H, W)",
+                        x->name, ib__shape_str(x, sx, sizeof sx));
+    }
+    return ib__node_new(g, &op_gap, 1, &x, 2, (int64_t[]){x->shape[0], x->shape[1]});
+}
