@@ -19,8 +19,8 @@ int ib_cmd_eval(int argc, char **argv)
     int64_t samples = 0, batch = 500, limit = 0, threads = 0, severity = 3, seed = 1;
     bool no_ema = false, json = false, skip_hash = false;
     arg_spec specs[] = {
-        {"--dataset", ARG_STRING, &dataset, "NAME", "data set (default: the one the model was trained on)",
-         "mnist|fashion-mnist|cifar10|cifar100", 0},
+        {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR or "
+         "folder:ROOT (default: the one the model was trained on)", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives", NULL, 0},
         {"--split", ARG_STRING, &split, "SPLIT", "which split", "test|train", 0},
         {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's, 12)", NULL, 0},
@@ -61,7 +61,7 @@ int ib_cmd_eval(int argc, char **argv)
     }
     ib_load_options lo = {.skip_hash = skip_hash};
     ib_dataset *d = NULL;
-    ib_status s = ib_dataset_load(dataset ? dataset : n.dataset, split, data, &lo, &d);
+    ib_status s = ib_dataset_open(dataset ? dataset : n.dataset, split, data, &lo, &d);
     if (s == IB_OK && limit > 0 && limit < d->n) {
         ib_dataset *part = NULL;
         s = ib_dataset_slice(d, 0, limit, &part);

@@ -132,7 +132,7 @@ int ib_cmd_train(int argc, char **argv)
     bool no_debias = false;
     arg_spec specs[] = {
         {"--model", ARG_STRING, &model, "NAME|FILE", "built-in model or description file (see 'ibnet models')", NULL, 0},
-        {"--dataset", ARG_STRING, &dataset, "NAME", "data set", "mnist|fashion-mnist|cifar10|cifar100", 0},
+        {"--dataset", ARG_STRING, &dataset, "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
         {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>)", NULL, 0},
         {"--resume", ARG_STRING, &resume, "DIR", "continue the run in DIR from its last checkpoint", NULL, 0},

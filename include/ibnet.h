@@ -976,6 +976,14 @@ typedef struct ib_train_config {
     int64_t eval_every;       /* evaluate every N epochs (and at the last) */
 } ib_train_config;
 
+/* A data set as users name it: a known set ("mnist", "fashion-mnist",
+ * "cifar10", "cifar100", verified as ib_dataset_load does), "idx:DIR" (an
+ * IDX pair named like MNIST's files, train-* and t10k-*, plain or .gz), or
+ * "folder:ROOT" (PNG folders ROOT/train/<class>/ and ROOT/test/<class>/).
+ * split is "train" or "test". */
+ib_status ib_dataset_open(const char *spec, const char *split, const char *data_dir, const ib_load_options *opt,
+                          ib_dataset **out);
+
 /* The defaults: Deep VIB on MNIST with the paper's recipe (vib-mlp, beta
  * 1e-3, Adam lr 1e-4 with beta1 0.5, x0.97 every 2 epochs, batch 100, EMA
  * 0.999 with zero-debiasing, inputs in [-1,1], 12-sample evaluation) but 10

@@ -117,7 +117,7 @@ static ib_status load_data(run *r)
     ib_load_options lo = {.skip_hash = c->skip_hash};
     const char *dir = c->data_dir[0] ? c->data_dir : NULL;
     ib_dataset *full = NULL;
-    ib_status s = ib_dataset_load(c->dataset, "train", dir, &lo, &full);
+    ib_status s = ib_dataset_open(c->dataset, "train", dir, &lo, &full);
     if (s != IB_OK)
         return s;
     if (c->train_limit > 0 && c->train_limit < full->n) {
@@ -146,7 +146,7 @@ static ib_status load_data(run *r)
         if (s != IB_OK)
             return s;
     }
-    s = ib_dataset_load(c->dataset, "test", dir, &lo, &r->test);
+    s = ib_dataset_open(c->dataset, "test", dir, &lo, &r->test);
     if (s != IB_OK)
         return s;
     if (c->test_limit > 0 && c->test_limit < r->test->n) {

@@ -1,0 +1,48 @@
+/*
+ * dataset_spec.c — what a user may name as a data set on the command line:
+ * a known set ("mnist", "cifar10"...), verified; "idx:DIR", an IDX
+ * pair in DIR named like MNIST's files (a Fashion-MNIST-like set of your
+ * own); or "folder:ROOT", an image folder ROOT/<split>/<class>/NAME.png.
+ */
+#include "../core/internal.h"
+
+#include <sys/stat.h>
+
+static bool exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* DIR/NAME, or DIR/NAME.gz if only that exists. */
+static void pick(char *buf, size_t len, const char *dir, const char *name)
+{
+    snprintf(buf, len, "%s/%s", dir, name);
+    if (!exists(buf))
+        snprintf(buf, len, "%s/%s.gz", dir, name);
+}
+
+ib_status ib_dataset_open(const char *spec, const char *split, const char *data_dir, const ib_load_options *opt,
+                          ib_dataset **out)
+{
+    *out = NULL;
+    if (!spec || !split)
+        return ib__error(IB_ERR_ARG, "ib_dataset_open: NULL argument");
+    bool train = strcmp(split, "train") == 0;
+    if (!train && strcmp(split, "test") != 0)
+        return ib__error(IB_ERR_ARG, "unknown split '%s' (train or test)", split);
+    char a[1024], b[1024];
+    if (strncmp(spec, "idx:", 4) == 0) {
+        pick(a, sizeof a, spec + 4, train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte");
+        pick(b, sizeof b, spec + 4, train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte");
+        ib_status s = ib_dataset_load_idx(a, b, 0, out);
+        if (s == IB_OK)
+            snprintf((*out)->name, sizeof (*out)->name, "%s", "idx");
+        return s;
+    }
+    if (strncmp(spec, "folder:", 7) == 0) {
+        snprintf(a, sizeof a, "%s/%s", spec + 7, split);
+        return ib_dataset_load_pngdir(a, out);
+    }
+    return ib_dataset_load(spec, split, data_dir, opt, out);
+}
