@@ -842,8 +842,10 @@ double ib_batcher_wait_seconds(const ib_batcher *b);
 /* --- common corruptions (src/data/corrupt*.c), after Hendrycks &
  * Dietterich 2019 ("Benchmarking Neural Network Robustness to Common
  * Corruptions and Perturbations"), with the CIFAR-10-C parameters at
- * severities 1..5 for every image size (MNIST included; size-dependent
- * parameters scale with min(h, w)/32).  Frost and spatter are left out
+ * severities 1..5 for every image size (MNIST included: radii and sigmas
+ * in pixels are used as they are; what the reference gives as fractions
+ * of its 32-pixel side, elastic and pixelate, scales with the image side;
+ * fog's fractal covers the image).  Frost and spatter are left out
  * (frost needs photographs of frost); docs/corruptions.md lists the
  * parameters and every difference from the reference. --- */
 typedef enum ib_corruption {
