@@ -24,8 +24,15 @@ static void on_sigint(int sig)
 typedef struct ui {
     bool tty, quiet, json;
     bool started;
-    double last_draw;
+    char banner[1024]; /* printed when training starts, after every check passed */
 } ui;
+
+static void start(ui *u)
+{
+    if (!u->started && !u->quiet && !u->json && u->banner[0])
+        fprintf(stderr, "%s\n", u->banner);
+    u->started = true;
+}
 
 static void fmt_time(double s, char *buf, size_t len)
 {
@@ -41,7 +48,7 @@ static void fmt_time(double s, char *buf, size_t len)
 static void on_progress(void *ctx, const ib_train_progress *p)
 {
     ui *u = ctx;
-    u->started = true;
+    start(u);
     if (!u->tty || u->quiet || u->json)
         return;
     if (p->batch != p->batches && p->batch % 10 != 0)
@@ -61,7 +68,7 @@ static void on_progress(void *ctx, const ib_train_progress *p)
 static void on_epoch(void *ctx, const ib_epoch_report *r)
 {
     ui *u = ctx;
-    u->started = true;
+    start(u);
     if (u->json) {
         printf("{\"epoch\": %lld, \"step\": %lld, \"seconds\": %.3f, \"lr\": %.6g, \"train_loss\": %.6g, "
                "\"train_ce\": %.6g",
@@ -119,7 +126,7 @@ static bool parse_list(const char *s, double *out, int max, int *n)
 int ib_cmd_train(int argc, char **argv)
 {
     ib_train_config c = ib_train_config_default();
-    const char *model = c.model, *dataset = c.dataset, *data = NULL, *out = NULL, *resume = NULL;
+    const char *model = "vib-mlp", *dataset = "mnist", *data = NULL, *out = NULL, *resume = NULL;
     const char *optimizer = "adam", *schedule = "step", *beta_schedule = "equal", *norm = "symmetric";
     const char *noise_kind = "symmetric", *betas = NULL, *milestones = NULL, *config = NULL;
     int64_t epochs = c.epochs, batch = c.batch_size, eval_batch = c.eval_batch_size, threads = 0, eval_samples = 12;
@@ -197,7 +204,7 @@ int ib_cmd_train(int argc, char **argv)
         ib_set_threads((int)threads);
     else
         ib_get_threads();
-    ui u = {isatty(2) != 0, quiet, json, false, 0};
+    ui u = {isatty(2) != 0, quiet, json, false, ""};
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag};
     signal(SIGINT, on_sigint);
 
@@ -351,9 +358,9 @@ int ib_cmd_train(int argc, char **argv)
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
         return 2;
     }
-    if (!quiet && !json)
-        printf("ibnet train: %s on %s, %lld epochs, batch %lld, seed %llu, %d threads -> %s\n", c.model, c.dataset,
-               (long long)c.epochs, (long long)c.batch_size, (unsigned long long)c.seed, ib_get_threads(), c.out_dir);
+    snprintf(u.banner, sizeof u.banner, "ibnet train: %s on %s, %lld epochs, batch %lld, seed %llu, %d threads -> %s",
+             c.model, c.dataset, (long long)c.epochs, (long long)c.batch_size, (unsigned long long)c.seed,
+             ib_get_threads(), c.out_dir);
     s = ib_train(&c, &cb);
     if (s != IB_OK) {
         if (u.tty && !quiet)

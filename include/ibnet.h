@@ -974,7 +974,8 @@ typedef struct ib_train_config {
     bool skip_hash;           /* skip the sha256 check of the data files */
     int64_t train_limit;      /* > 0: use only the first N training examples */
     int64_t test_limit;       /* > 0: evaluate on the first N test examples */
-    int64_t max_steps;        /* > 0: stop after this many steps in total (tests) */
+    int64_t max_steps;        /* > 0: stop after this many steps of one invocation (a resume
+                                 continues exactly where it stopped, even mid-epoch) */
     int64_t eval_every;       /* evaluate every N epochs (and at the last) */
 } ib_train_config;
 

@@ -43,6 +43,10 @@ typedef struct run {
     ib_batcher_config bcfg;
     int64_t start_epoch, step;
     int64_t epochs_done; /* epochs saved in last.safetensors */
+    int64_t skip_batches; /* batches of the first epoch already trained (resume) */
+    int64_t batches_done; /* batches of the current epoch trained */
+    int64_t partial_batches; /* recorded in the checkpoint being written */
+    int64_t first_step; /* step at the start of this invocation (max_steps counts from it) */
     double best_acc;
     int64_t best_epoch;
     char path[1024];
@@ -208,6 +212,7 @@ static char *checkpoint_metadata(run *r, int64_t epoch)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", (double)epoch);
     cJSON_AddNumberToObject(o, "step", (double)r->step);
+    cJSON_AddNumberToObject(o, "epoch_batches_done", (double)r->partial_batches);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg.seed);
     cJSON_AddStringToObject(o, "seed", seed);
@@ -353,6 +358,12 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
     int64_t noisy_seen = 0, noisy_fit = 0, done = 0, count = 0;
     int classes = (int)n->mo.logits->shape[1];
     ib_batcher_epoch(r->batcher, epoch - 1);
+    /* A run stopped mid-epoch resumes after the batches it had trained: the
+     * order is keyed by (seed, epoch), so skipping them is exact. */
+    for (; done < r->skip_batches && ib_batcher_next(r->batcher, n->x->value, ib_node_labels(n->y), &count); done++)
+        ;
+    int64_t skipped = done;
+    r->skip_batches = 0;
     while (ib_batcher_next(r->batcher, n->x->value, ib_node_labels(n->y), &count)) {
         double e_frac = (double)(epoch - 1) + (double)done / (double)batches;
         float lr = ib_schedule_lr(&c->schedule, e_frac);
@@ -374,6 +385,7 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
             ib_ema_update(r->ema);
         r->step++;
         done++;
+        r->batches_done = done;
         loss_sum += loss;
         ce_sum += ib_node_scalar(n->loss.ce);
         double kl_total = 0;
@@ -398,26 +410,29 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         }
         if (r->cb && r->cb->progress) {
             double el = now_s() - t0;
-            ib_train_progress p = {epoch, c->epochs, done, batches, (double)(done * c->batch_size) / el,
-                                   el / (double)done * (double)(batches - done), loss_sum / done, ce_sum / done,
-                                   kl_total};
+            int64_t trained = done - skipped;
+            ib_train_progress p = {epoch, c->epochs, done, batches, (double)(trained * c->batch_size) / el,
+                                   el / (double)trained * (double)(batches - done), loss_sum / trained,
+                                   ce_sum / trained, kl_total};
             r->cb->progress(r->cb->ctx, &p);
         }
-        if ((c->max_steps > 0 && r->step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop))
+        if ((c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop))
             break;
     }
     double el = now_s() - t0;
+    int64_t trained = done - skipped;
+    r->batches_done = done;
     rep->epoch = epoch;
     rep->epochs = c->epochs;
     rep->step = r->step;
     rep->lr = ib_optim_lr(r->opt);
-    rep->samples_per_s = done ? (double)(done * c->batch_size) / el : 0;
+    rep->samples_per_s = trained ? (double)(trained * c->batch_size) / el : 0;
     rep->data_wait_s = ib_batcher_wait_seconds(r->batcher) - wait0;
-    rep->loss = done ? loss_sum / done : NAN;
-    rep->ce = done ? ce_sum / done : NAN;
+    rep->loss = trained ? loss_sum / trained : NAN;
+    rep->ce = trained ? ce_sum / trained : NAN;
     rep->n_kl = n->loss.n_kl;
     for (int l = 0; l < rep->n_kl; l++) {
-        rep->kl[l] = done ? kl_sum[l] / done : NAN;
+        rep->kl[l] = trained ? kl_sum[l] / trained : NAN;
         rep->beta[l] = n->loss.beta[l];
     }
     rep->noisy_fit = noisy_seen ? (double)noisy_fit / (double)noisy_seen : -1;
@@ -435,7 +450,15 @@ static ib_status run_epochs(run *r)
         s = train_epoch(r, epoch, &rep);
         if (s != IB_OK)
             return s;
-        bool stopped = (c->max_steps > 0 && r->step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop);
+        bool stopped = (c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop);
+        if (stopped && r->batches_done < ib_batcher_batches_per_epoch(r->batcher)) {
+            /* Stopped inside the epoch: save the state as "epoch - 1 done plus
+             * batches_done batches" so a resume continues exactly here. */
+            r->partial_batches = r->batches_done;
+            s = save_checkpoint(r, "last.safetensors", epoch - 1, true);
+            r->partial_batches = 0;
+            return s;
+        }
         if (epoch % c->eval_every == 0 || epoch == c->epochs || stopped) {
             if (r->ema)
                 ib_ema_swap(r->ema);
@@ -593,6 +616,8 @@ static ib_status setup(run *r, bool resume)
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "step");
         const cJSON *be = cJSON_GetObjectItemCaseSensitive(m, "best_epoch");
         const cJSON *ba = cJSON_GetObjectItemCaseSensitive(m, "best_accuracy");
+        const cJSON *pb = cJSON_GetObjectItemCaseSensitive(m, "epoch_batches_done");
+        r->skip_batches = cJSON_IsNumber(pb) ? (int64_t)pb->valuedouble : 0;
         if (!cJSON_IsNumber(e) || !cJSON_IsNumber(st)) {
             cJSON_Delete(m);
             return ib__error(IB_ERR_FORMAT, "%s: the checkpoint has no epoch/step metadata",
@@ -601,6 +626,7 @@ static ib_status setup(run *r, bool resume)
         r->start_epoch = (int64_t)e->valuedouble;
         r->epochs_done = r->start_epoch;
         r->step = (int64_t)st->valuedouble;
+        r->first_step = r->step;
         r->best_epoch = cJSON_IsNumber(be) ? (int64_t)be->valuedouble : 0;
         r->best_acc = cJSON_IsNumber(ba) ? ba->valuedouble : -1;
         cJSON_Delete(m);
@@ -614,6 +640,8 @@ static ib_status setup(run *r, bool resume)
 static ib_status run_all(run *r, bool resume, const char *config_json)
 {
     ib_status s = setup(r, resume);
+    if (s == IB_OK && config_json) /* a new run: its directory appears only once everything checked out */
+        s = mkdirs(r->cfg.out_dir);
     if (s == IB_OK && config_json)
         s = write_text(run_file(r, "config.json"), config_json);
     if (s == IB_OK)
@@ -642,9 +670,6 @@ ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb)
         return ib__error(IB_ERR_ARG,
                          "%s already holds a run (config.json); continue it with --resume %s or choose another --out",
                          cfg->out_dir, cfg->out_dir);
-    s = mkdirs(cfg->out_dir);
-    if (s != IB_OK)
-        return s;
     char *json = ib_train_config_to_json(cfg);
     if (!json)
         return ib__error(IB_ERR_NOMEM, "out of memory");
