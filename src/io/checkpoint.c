@@ -1,0 +1,438 @@
+/*
+ * checkpoint.c — ib_checkpoint_save/load/read_metadata: a model's store,
+ * optionally its optimizer state and EMA shadow, as one safetensors file
+ * that PyTorch reads (tensor names are the store's PyTorch-style names).
+ *
+ * Loading is all-or-nothing: the whole file is validated and matched
+ * against the model first, every tensor is then read into a staging buffer,
+ * and only when all reads succeeded is anything copied into the store,
+ * optimizer and EMA — so a truncated, corrupt or foreign file changes
+ * nothing.  Any tensor in the file the model cannot place is an error: a
+ * checkpoint of another model must not half-load.  The one exception is
+ * optimizer ("optim.*") or EMA ("ema.*") state of this model's parameters
+ * when the caller did not ask for it (evaluating a training checkpoint).
+ */
+#include "core/internal.h"
+#include "io/safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+
+static const char *optim_kind_name(ib_optim_kind k)
+{
+    switch (k) {
+    case IB_OPTIM_SGD: return "sgd";
+    case IB_OPTIM_ADAM: return "adam";
+    case IB_OPTIM_ADAMW: return "adamw";
+    }
+    return "unknown";
+}
+
+/* "<a><b><c>" in a fresh allocation (NULL when out of memory). */
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
+    char *s = malloc(na + nb + nc + 1);
+    if (s) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb);
+        memcpy(s + na + nb, c, nc + 1);
+    }
+    return s;
+}
+
+static bool trainable(const ib_params *p, int i) { return ib_params_kind(p, i) == IB_PARAM_TRAINABLE; }
+
+static ib_status check_json_object(const char *path, const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    bool ok = j && cJSON_IsObject(j);
+    cJSON_Delete(j);
+    return ok ? IB_OK
+              : ib__error(IB_ERR_ARG, "%s: the metadata given to ib_checkpoint_save is not a JSON object: %.80s", path,
+                          text);
+}
+
+/* The shortest decimal that reads back as x ("0.9", not "0.899999976"),
+ * so the metadata says what the user wrote. */
+static void fmt_float(char *buf, size_t len, float x)
+{
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, len, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x)
+            return;
+    }
+}
+
+/* The optimizer configuration as a JSON object text (for people and
+ * scripts reading the file; loading restores only steps and lr). */
+static char *optim_config_json(const ib_optim_config *c)
+{
+    char lr[32], mom[32], damp[32], wd[32], b1[32], b2[32], eps[32], clip[32], buf[512];
+    fmt_float(lr, sizeof lr, c->lr);
+    fmt_float(mom, sizeof mom, c->momentum);
+    fmt_float(damp, sizeof damp, c->dampening);
+    fmt_float(wd, sizeof wd, c->weight_decay);
+    fmt_float(b1, sizeof b1, c->beta1);
+    fmt_float(b2, sizeof b2, c->beta2);
+    fmt_float(eps, sizeof eps, c->eps);
+    fmt_float(clip, sizeof clip, c->clip_grad_norm);
+    snprintf(buf, sizeof buf,
+             "{\"kind\":\"%s\",\"lr\":%s,\"momentum\":%s,\"dampening\":%s,\"nesterov\":%s,"
+             "\"weight_decay\":%s,\"beta1\":%s,\"beta2\":%s,\"eps\":%s,\"clip_grad_norm\":%s}",
+             optim_kind_name(c->kind), lr, mom, damp, c->nesterov ? "true" : "false", wd, b1, b2, eps, clip);
+    return strdup(buf);
+}
+
+ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, const char *metadata_json)
+{
+    if (!path || !*path || !p)
+        return ib__error(IB_ERR_ARG, "ib_checkpoint_save: %s", !p ? "no parameter store" : "no path");
+    if (ema && ib_ema_swapped(ema))
+        return ib__error(IB_ERR_STATE, "%s: the EMA is swapped in (the store holds the averages); swap it back "
+                         "before saving a training checkpoint, or pass no EMA to save the averaged weights", path);
+    if (metadata_json) {
+        ib_status s = check_json_object(path, metadata_json);
+        if (s != IB_OK)
+            return s;
+    }
+    int np = ib_params_count(p), nt = 0;
+    for (int i = 0; i < np; i++)
+        nt += trainable(p, i);
+    int ns = opt ? ib_optim_state_count(opt) : 0;
+    int cap = np + ns * nt + (ema ? nt : 0);
+    ib__st_out *out = calloc((size_t)cap + 1, sizeof *out);
+    char **owned = calloc((size_t)cap + 1, sizeof *owned); /* composite names */
+    char *cfg = NULL;
+    ib_status s = IB_OK;
+    int n = 0;
+    if (!out || !owned) {
+        s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int i = 0; i < np; i++)
+        out[n++] = (ib__st_out){ib_params_name(p, i), ib_params_ndim(p, i), ib_params_shape(p, i), ib_params_value(p, i)};
+    for (int k = 0; k < ns && s == IB_OK; k++) {
+        const char *sname = ib_optim_state_name(opt, k);
+        float *state = ib_optim_state(opt, k);
+        if (!sname || !state) {
+            s = ib__error(IB_ERR_STATE, "%s: optimizer state buffer %d is not available", path, k);
+            break;
+        }
+        for (int i = 0; i < np && s == IB_OK; i++) {
+            if (!trainable(p, i))
+                continue;
+            char *prefix = join3("optim.", sname, ".");
+            owned[n] = prefix ? join3(prefix, ib_params_name(p, i), "") : NULL;
+            free(prefix);
+            if (!owned[n])
+                s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+            else
+                out[n] = (ib__st_out){owned[n], ib_params_ndim(p, i), ib_params_shape(p, i), state + ib_params_offset(p, i)};
+            n++;
+        }
+    }
+    if (ema && s == IB_OK) {
+        float *shadow = ib_ema_shadow(ema);
+        if (!shadow)
+            s = ib__error(IB_ERR_STATE, "%s: the EMA has no shadow buffer", path);
+        for (int i = 0; i < np && s == IB_OK; i++) {
+            if (!trainable(p, i))
+                continue;
+            owned[n] = join3("ema.", ib_params_name(p, i), "");
+            if (!owned[n])
+                s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+            else
+                out[n] = (ib__st_out){owned[n], ib_params_ndim(p, i), ib_params_shape(p, i), shadow + ib_params_offset(p, i)};
+            n++;
+        }
+    }
+    if (s != IB_OK)
+        goto done;
+
+    const char *keys[12], *vals[12];
+    char steps[32], lr[32], updates[32], decay[32];
+    int nm = 0;
+    keys[nm] = "format", vals[nm++] = "pt";
+    keys[nm] = "ibnet_version", vals[nm++] = IBNET_VERSION_STRING;
+    if (metadata_json)
+        keys[nm] = "ibnet", vals[nm++] = metadata_json;
+    if (opt) {
+        const ib_optim_config *c = ib_optim_get_config(opt);
+        cfg = c ? optim_config_json(c) : NULL;
+        if (!cfg) {
+            s = ib__error(c ? IB_ERR_NOMEM : IB_ERR_STATE, "%s: cannot describe the optimizer", path);
+            goto done;
+        }
+        snprintf(steps, sizeof steps, "%" PRId64, ib_optim_steps(opt));
+        fmt_float(lr, sizeof lr, ib_optim_lr(opt));
+        keys[nm] = "optim.kind", vals[nm++] = optim_kind_name(c->kind);
+        keys[nm] = "optim.config", vals[nm++] = cfg;
+        keys[nm] = "optim.steps", vals[nm++] = steps;
+        keys[nm] = "optim.lr", vals[nm++] = lr;
+    }
+    if (ema) {
+        snprintf(updates, sizeof updates, "%" PRId64, ib_ema_updates(ema));
+        fmt_float(decay, sizeof decay, ib_ema_decay(ema));
+        keys[nm] = "ema.updates", vals[nm++] = updates;
+        keys[nm] = "ema.decay", vals[nm++] = decay;
+    }
+    s = ib__st_write(path, n, out, nm, keys, vals);
+done:
+    for (int k = 0; owned && k < cap; k++)
+        free(owned[k]);
+    free(owned);
+    free(out);
+    free(cfg);
+    return s;
+}
+
+/* ---- loading ---- */
+
+typedef struct job {
+    int idx;    /* tensor in the file */
+    float *dst; /* where it goes once everything is read */
+    int64_t numel;
+} job;
+
+static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t at = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < ndim && at < len; d++)
+        at += (size_t)snprintf(buf + at, len - at, d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (at < len)
+        snprintf(buf + at, len - at, ")");
+    return buf;
+}
+
+/* Match one tensor the model needs: present, F32, same shape. */
+static ib_status plan(ib__st_file *f, const char *name, int ndim, const int64_t *shape, float *dst, job *jobs, int *n_jobs,
+                      bool *used, const char *what)
+{
+    int idx = ib__st_find(f, name);
+    if (idx < 0)
+        return ib__error(IB_ERR_MISMATCH, "%s: checkpoint has no tensor \"%s\" (%s the model needs)", f->what, name, what);
+    const ib__st_tensor *t = &f->tensors[idx];
+    if (t->dtype != IB__ST_F32)
+        return ib__error(IB_ERR_MISMATCH, "%s: tensor \"%s\" has dtype %s; ibnet loads only F32", f->what, name,
+                         ib__st_dtype_name(t->dtype));
+    bool same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++)
+        same = t->shape[d] == shape[d];
+    if (!same) {
+        char a[128], b[128];
+        return ib__error(IB_ERR_MISMATCH, "%s: tensor \"%s\" has shape %s in the checkpoint but %s in the model", f->what,
+                         name, shape_str(t->ndim, t->shape, a, sizeof a), shape_str(ndim, shape, b, sizeof b));
+    }
+    used[idx] = true;
+    jobs[(*n_jobs)++] = (job){idx, dst, ib__numel(ndim, shape)};
+    return IB_OK;
+}
+
+/* True if name is optimizer or EMA state of a trainable parameter of p
+ * (state the caller did not ask to restore, so not an error). */
+static bool state_of_model(const ib_params *p, const char *name, bool skip_optim, bool skip_ema)
+{
+    const char *param = NULL;
+    if (skip_optim && strncmp(name, "optim.", 6) == 0) {
+        const char *dot = strchr(name + 6, '.');
+        param = dot && dot > name + 6 ? dot + 1 : NULL;
+    } else if (skip_ema && strncmp(name, "ema.", 4) == 0) {
+        param = name + 4;
+    }
+    int i = param ? ib_params_find(p, param) : -1;
+    return i >= 0 && trainable(p, i);
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return false;
+    *out = (float)v;
+    return true;
+}
+
+ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json)
+{
+    if (metadata_json)
+        *metadata_json = NULL;
+    if (!path || !p)
+        return ib__error(IB_ERR_ARG, "ib_checkpoint_load: %s", !p ? "no parameter store" : "no path");
+    if (ema && ib_ema_swapped(ema))
+        return ib__error(IB_ERR_STATE, "%s: the EMA is swapped in; swap it back before loading into it", path);
+    ib__st_file f;
+    ib_status s = ib__st_open(path, &f);
+    if (s != IB_OK)
+        return s;
+    int np = ib_params_count(p), nt = 0;
+    for (int i = 0; i < np; i++)
+        nt += trainable(p, i);
+    int ns = opt ? ib_optim_state_count(opt) : 0;
+    int cap = np + ns * nt + (ema ? nt : 0);
+    job *jobs = calloc((size_t)cap + 1, sizeof *jobs);
+    bool *used = calloc((size_t)f.n_tensors + 1, sizeof *used);
+    float *stage = NULL;
+    char *meta_copy = NULL;
+    int n_jobs = 0;
+    int64_t opt_steps = 0, ema_updates = 0;
+    float opt_lr = 0;
+    bool have_lr = false;
+    if (!jobs || !used) {
+        s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int i = 0; i < np && s == IB_OK; i++)
+        s = plan(&f, ib_params_name(p, i), ib_params_ndim(p, i), ib_params_shape(p, i), ib_params_value(p, i), jobs,
+                 &n_jobs, used, trainable(p, i) ? "a parameter" : "a buffer");
+    for (int k = 0; k < ns && s == IB_OK; k++) {
+        const char *sname = ib_optim_state_name(opt, k);
+        float *state = ib_optim_state(opt, k);
+        if (!sname || !state) {
+            s = ib__error(IB_ERR_STATE, "%s: optimizer state buffer %d is not available", path, k);
+            break;
+        }
+        char *prefix = join3("optim.", sname, ".");
+        if (!prefix)
+            s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+        for (int i = 0; i < np && s == IB_OK; i++) {
+            if (!trainable(p, i))
+                continue;
+            char *name = join3(prefix, ib_params_name(p, i), "");
+            if (!name) {
+                s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            s = plan(&f, name, ib_params_ndim(p, i), ib_params_shape(p, i), state + ib_params_offset(p, i), jobs,
+                     &n_jobs, used, "optimizer state");
+            free(name);
+        }
+        free(prefix);
+    }
+    if (opt && s == IB_OK) {
+        const char *kind = ib__st_meta(&f, "optim.kind");
+        const ib_optim_config *c = ib_optim_get_config(opt);
+        if (kind && c && strcmp(kind, optim_kind_name(c->kind)) != 0)
+            s = ib__error(IB_ERR_MISMATCH, "%s: checkpoint holds %s optimizer state, the optimizer given is %s", path,
+                          kind, optim_kind_name(c->kind));
+        else if (!parse_i64(ib__st_meta(&f, "optim.steps"), &opt_steps))
+            s = ib__error(IB_ERR_MISMATCH, "%s: checkpoint has no valid optimizer step count (metadata \"optim.steps\")",
+                          path);
+        else if (ib__st_meta(&f, "optim.lr")) {
+            have_lr = parse_float(ib__st_meta(&f, "optim.lr"), &opt_lr);
+            if (!have_lr)
+                s = ib__error(IB_ERR_FORMAT, "%s: metadata \"optim.lr\" is not a number", path);
+        }
+    }
+    if (ema && s == IB_OK) {
+        float *shadow = ib_ema_shadow(ema);
+        if (!shadow)
+            s = ib__error(IB_ERR_STATE, "%s: the EMA has no shadow buffer", path);
+        for (int i = 0; i < np && s == IB_OK; i++) {
+            if (!trainable(p, i))
+                continue;
+            char *name = join3("ema.", ib_params_name(p, i), "");
+            if (!name) {
+                s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            s = plan(&f, name, ib_params_ndim(p, i), ib_params_shape(p, i), shadow + ib_params_offset(p, i), jobs,
+                     &n_jobs, used, "EMA state");
+            free(name);
+        }
+        if (s == IB_OK && !parse_i64(ib__st_meta(&f, "ema.updates"), &ema_updates))
+            s = ib__error(IB_ERR_MISMATCH, "%s: checkpoint has no valid EMA update count (metadata \"ema.updates\")", path);
+    }
+    for (int k = 0; k < f.n_tensors && s == IB_OK; k++)
+        if (!used[k] && !state_of_model(p, f.tensors[k].name, !opt, !ema))
+            s = ib__error(IB_ERR_MISMATCH, "%s: checkpoint has tensor \"%.100s\" that the model does not", path,
+                          f.tensors[k].name);
+    if (s != IB_OK)
+        goto done;
+
+    /* Read everything before changing anything. */
+    int64_t total = 0;
+    for (int j = 0; j < n_jobs; j++)
+        total += jobs[j].numel;
+    stage = malloc((size_t)total * sizeof(float) + 1);
+    if (!stage) {
+        s = ib__error(IB_ERR_NOMEM, "%s: out of memory staging %lld floats", path, (long long)total);
+        goto done;
+    }
+    int64_t at = 0;
+    for (int j = 0; j < n_jobs && s == IB_OK; j++) {
+        s = ib__st_read_f32(&f, jobs[j].idx, stage + at);
+        at += jobs[j].numel;
+    }
+    const char *meta = ib__st_meta(&f, "ibnet");
+    if (s == IB_OK && meta && metadata_json) {
+        meta_copy = strdup(meta);
+        if (!meta_copy)
+            s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (s != IB_OK)
+        goto done;
+
+    at = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        if (jobs[j].numel)
+            memcpy(jobs[j].dst, stage + at, (size_t)jobs[j].numel * sizeof(float));
+        at += jobs[j].numel;
+    }
+    if (opt) {
+        ib_optim_set_steps(opt, opt_steps);
+        if (have_lr)
+            ib_optim_set_lr(opt, opt_lr);
+    }
+    if (ema)
+        ib_ema_set_updates(ema, ema_updates);
+    if (metadata_json) {
+        *metadata_json = meta_copy;
+        meta_copy = NULL;
+    }
+done:
+    free(meta_copy);
+    free(stage);
+    free(used);
+    free(jobs);
+    ib__st_close(&f);
+    return s;
+}
+
+ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json)
+{
+    if (!path || !metadata_json)
+        return ib__error(IB_ERR_ARG, "ib_checkpoint_read_metadata: %s", !path ? "no path" : "no output pointer");
+    *metadata_json = NULL;
+    ib__st_file f;
+    ib_status s = ib__st_open(path, &f);
+    if (s != IB_OK)
+        return s;
+    const char *meta = ib__st_meta(&f, "ibnet");
+    if (meta) {
+        *metadata_json = strdup(meta);
+        if (!*metadata_json)
+            s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+    }
+    ib__st_close(&f);
+    return s;
+}
