@@ -514,7 +514,11 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
 /* Loads into a store built by the same model code: every parameter of the
  * store must be in the file with the same shape and dtype F32, or the call
  * fails (IB_ERR_MISMATCH) naming the file and the tensor, and nothing is
- * changed.  opt/ema are restored if given (their tensors must be present).
+ * changed.  opt/ema are restored if given (their tensors must be present;
+ * the optimizer's step count and lr and the EMA's update count come from
+ * the metadata).  A tensor the model cannot place is IB_ERR_MISMATCH too,
+ * except optim.* / ema.* state of the model's parameters when opt / ema is
+ * NULL.  An EMA that is swapped in cannot be saved or loaded (IB_ERR_STATE).
  * *metadata_json (if not NULL) receives a malloc'd copy of the caller's
  * metadata text, or NULL if the file has none. */
 ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json);
@@ -950,10 +954,10 @@ ib_status ib_png_write_grid(const char *path, const uint8_t *imgs, int n, int c,
  * the weights of an uninterrupted one.
  * ---------------------------------------------------------------------- */
 typedef struct ib_train_config {
-    char model[256];          /* built-in model name or description file */
-    char dataset[64];         /* "mnist", "fashion-mnist", "cifar10", "cifar100" */
-    char data_dir[512];       /* "" = search (IBNET_DATA, ./data, ../shared/data) */
-    char out_dir[512];        /* run directory */
+    char model[1024];         /* built-in model name or description file */
+    char dataset[1024];       /* "mnist", "fashion-mnist", "cifar10", "cifar100", idx:DIR, folder:ROOT */
+    char data_dir[1024];      /* "" = search (IBNET_DATA, ./data, ../shared/data) */
+    char out_dir[1024];       /* run directory */
     int64_t epochs;
     int64_t batch_size;
     int64_t eval_batch_size;

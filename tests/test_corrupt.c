@@ -78,8 +78,8 @@ static void severity_curve(const uint8_t *clean, int c, int h, int w, ib_corrupt
  * docs/corruptions.md): the reference parameters are ordered by how much
  * they hurt classifiers, not by how many grey levels they move.
  * Glass blur: severity 2's blur (sigma 0.25) rounds away in 8 bits, so
- * severities 1 and 2 tie, and the stronger blur of 3 and 5 smooths the
- * shuffle back a little.  Elastic: the affine jitter shrinks with
+ * severities 1 and 2 tie, and severity 5's blur (0.4 against 0.25 at 4)
+ * smooths the shuffle back a little.  Elastic: the affine jitter shrinks with
  * severity (0.08 -> 0.03 of the side) while the smooth field grows, so
  * its MAD falls (test_elastic_parts checks each part).  Saturate:
  * severities 1-2 desaturate, 3-5 oversaturate.  Pixelate: a side of
@@ -364,6 +364,37 @@ static void test_matches_pil_reference(void)
     ib_fixture_free(f);
 }
 
+/* Glass blur at severity 1 (sigma 0.05: a radius-0 kernel, no blur) is
+ * the local shuffle alone: every pixel holds the value of itself or of its
+ * up, left or up-left neighbour (offsets drawn from [-1, 1)). */
+static void test_glass_shuffle_is_local(void)
+{
+    uint8_t in[3 * 32 * 32], out[3 * 32 * 32];
+    float u[3 * 32 * 32];
+    ib_rng_uniform(4, 5, 6, u, 3 * 32 * 32);
+    for (int i = 0; i < 3 * 32 * 32; i++)
+        in[i] = (uint8_t)(u[i] * 255);
+    memcpy(out, in, sizeof in);
+    CHECK_OK(ib_corrupt_image(out, 3, 32, 32, IB_CORRUPT_GLASS_BLUR, 1, 1, 0));
+    int moved = 0;
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) {
+            bool found = false;
+            for (int dy = -1; dy <= 0 && !found; dy++)
+                for (int dx = -1; dx <= 0 && !found; dx++) {
+                    int yy = y + dy < 0 ? 0 : y + dy, xx = x + dx < 0 ? 0 : x + dx;
+                    bool all = true; /* the channels move together */
+                    for (int c = 0; c < 3; c++)
+                        all &= out[c * 1024 + y * 32 + x] == in[c * 1024 + yy * 32 + xx];
+                    found = all;
+                }
+            CHECK_MSG(found, "glass blur: pixel (%d, %d) came from outside its 2x2 up-left neighbourhood", y, x);
+            moved += out[y * 32 + x] != in[y * 32 + x];
+        }
+    /* 3 of 4 draws move a pixel in the 30x30 shuffled interior */
+    CHECK(moved > 500);
+}
+
 static void test_bad_arguments(void)
 {
     uint8_t img[3 * 8 * 8] = {0};
@@ -430,6 +461,7 @@ int main(void)
     IB_RUN(test_range_and_odd_sizes);
     IB_RUN(test_deterministic_for_seed_and_index);
     IB_RUN(test_elastic_parts);
+    IB_RUN(test_glass_shuffle_is_local);
     IB_RUN(test_matches_pil_reference);
     IB_RUN(test_pixelate_grows_on_noise);
     IB_RUN(test_severity_grows_colour);

@@ -23,7 +23,7 @@ static bool acc_reserve(acc *a, int64_t need)
 {
     if (need <= a->cap)
         return true;
-    int64_t cap = a->cap ? a->cap : 1024;
+    int64_t cap = a->cap ? a->cap : 64;
     while (cap < need)
         cap *= 2;
     uint8_t *img = realloc(a->img, (size_t)cap * CIFAR_PIX);
@@ -59,7 +59,7 @@ static ib_status read_file(const char *path, int label_bytes, int classes, char 
         s = ib__error(IB_ERR_NOMEM, "%s: out of memory for %lld records", path, (long long)(r.file_size / rec));
         goto done;
     }
-    enum { CHUNK = 256 };
+    enum { CHUNK = 32 }; /* records per read: ~100 KB */
     uint8_t *buf = malloc((size_t)(CHUNK * rec));
     if (!buf) {
         s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);

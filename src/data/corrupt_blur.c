@@ -114,9 +114,13 @@ ib_status ib__corrupt_glass_blur(float *img, const ib__corrupt_ctx *k)
     int64_t hw = (int64_t)h * w;
     ib__gaussian_blur_f(img, c, h, w, sigma, 4.0, IB__BORDER_CLAMP);
     ib__quantize_f(img, c * hw); /* the reference stores uint8 here */
-    /* Local shuffle: walking up from the bottom-right, each pixel swaps
-     * with a neighbour offset by (dy, dx) drawn from [-delta, delta) — the
-     * reference's randint excludes the upper end, so pixels drift up-left. */
+    /* Local shuffle: walking up from the bottom-right, each pixel takes
+     * the value of the neighbour at (dy, dx) drawn from [-delta, delta)
+     * (randint excludes the upper end).  The reference writes a swap, but on
+     * its H x W x 3 arrays the two sides are numpy views, so the "swap"
+     * copies the neighbour in and leaves the neighbour as it was; that is
+     * what CIFAR-10-C contains, so that is what we do (for every channel
+     * count).  A true swap would carry pixels many steps up-left. */
     uint64_t counter = 0;
     for (int it = 0; it < iters; it++)
         for (int y = h - delta; y > delta; y--)
@@ -129,9 +133,7 @@ ib_status ib__corrupt_glass_blur(float *img, const ib__corrupt_ctx *k)
                     continue;
                 for (int ch = 0; ch < c; ch++) {
                     float *p = img + ch * hw;
-                    float t = p[(int64_t)y * w + x];
                     p[(int64_t)y * w + x] = p[(int64_t)y2 * w + x2];
-                    p[(int64_t)y2 * w + x2] = t;
                 }
             }
     ib__gaussian_blur_f(img, c, h, w, sigma, 4.0, IB__BORDER_CLAMP);

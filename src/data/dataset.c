@@ -95,8 +95,11 @@ ib_status ib__rd_read_alloc(ib__rd *r, size_t n, const char *what, uint8_t **out
     if ((int64_t)n > ib__rd_max_content(r) - r->pos || (int64_t)n > IB__DATA_MAX_BYTES)
         return ib__error(IB_ERR_FORMAT, "%s: the header declares %zu bytes of %s, more than the %lld-byte %sfile can hold",
                          r->path, n, what, (long long)r->file_size, r->compressed ? "compressed " : "");
-    /* Grow with the data: start small, double, never beyond n. */
-    size_t cap = n < ((size_t)16 << 20) ? n : ((size_t)16 << 20);
+    /* A plain file's size was checked above, so n bytes are there; a gzip
+     * stream's length is unknown until read: grow with the data (start at
+     * 1 MiB, double, never beyond n). */
+    size_t first = r->compressed ? ((size_t)1 << 20) : n;
+    size_t cap = n < first ? n : first;
     uint8_t *buf = malloc(cap ? cap : 1);
     if (!buf)
         return ib__error(IB_ERR_NOMEM, "%s: out of memory reading the %s (%zu bytes)", r->path, what, cap);

@@ -49,7 +49,7 @@ typedef struct run {
     int64_t first_step; /* step at the start of this invocation (max_steps counts from it) */
     double best_acc;
     int64_t best_epoch;
-    char path[1024];
+    char path[2048];
 } run;
 
 static double now_s(void)
@@ -682,7 +682,7 @@ ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_ca
 {
     run r;
     memset(&r, 0, sizeof r);
-    char path[1024];
+    char path[2048];
     snprintf(path, sizeof path, "%s/config.json", dir);
     char *json = read_text(path);
     if (!json)
