@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "ibnet.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -104,6 +105,19 @@ static void on_epoch(void *ctx, const ib_epoch_report *r)
     }
     printf("\n");
     fflush(stdout);
+}
+
+/* A file-name-safe short form of a model or data set name: the last path
+ * component with anything but letters, digits, '.', '_' and '-' replaced. */
+static void safe_name(const char *s, char *out, size_t len)
+{
+    const char *base = strrchr(s, '/');
+    if (base && base[1])
+        s = base + 1;
+    size_t k = 0;
+    for (; *s && k + 1 < len; s++)
+        out[k++] = (isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-') ? *s : '_';
+    out[k] = 0;
 }
 
 /* "0.1,0.01" -> values; false on a malformed list. */
@@ -349,16 +363,17 @@ int ib_cmd_train(int argc, char **argv)
     if (out)
         snprintf(c.out_dir, sizeof c.out_dir, "%s", out);
     else if (!config || !args_seen(&p, "--out")) {
-        const char *base = strrchr(c.model, '/');
-        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s-%s-s%llu", base ? base + 1 : c.model, c.dataset,
-                 (unsigned long long)c.seed);
+        char m[64], d[64];
+        safe_name(c.model, m, sizeof m);
+        safe_name(c.dataset, d, sizeof d);
+        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s-%s-s%llu", m, d, (unsigned long long)c.seed);
     }
     ib_status s = ib_train_config_check(&c);
     if (s != IB_OK) {
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
         return 2;
     }
-    snprintf(u.banner, sizeof u.banner, "ibnet train: %s on %s, %lld epochs, batch %lld, seed %llu, %d threads -> %s",
+    snprintf(u.banner, sizeof u.banner, "ibnet train: %.200s on %.200s, %lld epochs, batch %lld, seed %llu, %d threads -> %.300s",
              c.model, c.dataset, (long long)c.epochs, (long long)c.batch_size, (unsigned long long)c.seed,
              ib_get_threads(), c.out_dir);
     s = ib_train(&c, &cb);

@@ -363,32 +363,51 @@ ib_node *ib_one_hot(ib_graph *g, ib_node *labels, int64_t classes);
 ib_node *ib_argmax(ib_graph *g, ib_node *x);
 
 /* --- stochastic layers and divergences (src/ops/gaussian.c, src/ops/bernoulli.c, src/ops/divergence.c) --- */
-/* z = mu + sigma * eps.  eps is an input node of the same shape, or NULL:
- * then eps ~ N(0,1) keyed by (graph seed, node, step) while the graph is
- * sampling, and z = mu when it is not. */
+/* Shapes of the divergences below: the first input is (N, ...) and fixes
+ * the output (N), a sum over every dim but the first; each later input has
+ * the same shape or (1, ...), one row shared by the batch (a learned
+ * prior), whose gradient is summed over the batch.  Shape errors:
+ * IB_ERR_SHAPE naming the op and the tensors. */
+/* z = mu + sigma * eps; mu, sigma (and eps) of one shape.  eps is an input
+ * node, used whatever the sampling mode, or NULL: then eps ~ N(0,1) keyed by
+ * (graph seed, node, step) while the graph is sampling, and z = mu (no
+ * gradient to sigma) when it is not.  dmu = dz, dsigma = dz eps,
+ * deps = dz sigma. */
 ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *eps);
 /* KL(N(mu, sigma^2) || N(0, 1)) summed over all dims but the first:
- * (N, ...) -> (N).  0.5 sum (mu^2 + sigma^2 - 1 - 2 log sigma). */
+ * (N, ...) -> (N).  0.5 sum (mu^2 + sigma^2 - 1 - 2 log sigma); sigma > 0. */
 ib_node *ib_kl_std_normal(ib_graph *g, ib_node *mu, ib_node *sigma);
-/* KL(N(mu1, s1^2) || N(mu2, s2^2)) summed over all dims but the first -> (N). */
+/* KL(N(mu1, s1^2) || N(mu2, s2^2)) summed over all dims but the first -> (N):
+ * log(s2/s1) + (s1^2 + (mu1 - mu2)^2) / (2 s2^2) - 1/2 per element. */
 ib_node *ib_kl_gaussians(ib_graph *g, ib_node *mu1, ib_node *s1, ib_node *mu2, ib_node *s2);
-/* log N(x; mu, sigma^2) summed over all dims but the first -> (N). */
+/* log N(x; mu, sigma^2) summed over all dims but the first -> (N):
+ * -log(2 pi)/2 - log sigma - (x - mu)^2 / (2 sigma^2) per element. */
 ib_node *ib_gaussian_log_density(ib_graph *g, ib_node *x, ib_node *mu, ib_node *sigma);
 /* Straight-through Bernoulli: forward h = 1[u < p] (u keyed uniform) while
  * sampling, else p; backward dh/dp = 1. */
 ib_node *ib_bernoulli_st(ib_graph *g, ib_node *p);
 /* Gumbel-sigmoid (binary concrete) relaxation of Bernoulli(sigmoid(logits)):
- * y = sigmoid((logits + log u - log(1-u)) / temperature); mean path
- * sigmoid(logits / temperature) when not sampling. */
+ * y = sigmoid((logits + log u - log(1-u)) / temperature), u keyed uniform
+ * clamped to [2^-24, 1 - 2^-24]; mean path sigmoid(logits / temperature)
+ * when not sampling.  temperature > 0 (else IB_ERR_ARG). */
 ib_node *ib_gumbel_sigmoid(ib_graph *g, ib_node *logits, float temperature);
-/* KL(Bern(p) || Bern(q)) summed over all dims but the first -> (N); q may
- * have a leading dim of 1 (a learned prior shared by the batch). */
+/* KL(Bern(p) || Bern(q)) = p log(p/q) + (1-p) log((1-p)/(1-q)) summed over
+ * all dims but the first -> (N); q may have a leading dim of 1 (a learned
+ * prior shared by the batch).  Inside the logs p and q are clamped to
+ * [1e-7, 1 - 1e-7], so 0 and 1 give finite values and gradients (q outside
+ * the clamp gets no gradient). */
 ib_node *ib_kl_bernoulli(ib_graph *g, ib_node *p, ib_node *q);
-/* KL(P || Q) per row from log-probabilities (N, C) -> (N). */
+/* KL(P || Q) = sum_c p_c (lp_c - lq_c) per row from log-probabilities
+ * (N, C) -> (N) (PyTorch: kl_div(lq, lp, log_target=True).sum(-1)).
+ * Gradients treat lp, lq as free arguments; classes with p = 0 add 0. */
 ib_node *ib_kl_categorical(ib_graph *g, ib_node *logp, ib_node *logq);
-/* Jensen-Shannon divergence per row from log-probabilities (N, C) -> (N), in [0, ln 2]. */
+/* Jensen-Shannon divergence 1/2 KL(P||M) + 1/2 KL(Q||M), M = (P+Q)/2, per
+ * row from log-probabilities (N, C) -> (N), in [0, ln 2]; log M is formed
+ * stably (log-sum-exp), so P = Q gives exactly 0 and -inf entries are fine. */
 ib_node *ib_js_categorical(ib_graph *g, ib_node *logp, ib_node *logq);
-/* Cosine-similarity matrix S_ij = <a_i, b_j> / (|a_i| |b_j|): (Na, D), (Nb, D) -> (Na, Nb). */
+/* Cosine-similarity matrix S_ij = <a_i, b_j> / (max(|a_i|, eps) max(|b_j|, eps)):
+ * (Na, D), (Nb, D) -> (Na, Nb); eps > 0 (else IB_ERR_ARG).  a and b may be
+ * the same node. */
 ib_node *ib_cosine_similarity(ib_graph *g, ib_node *a, ib_node *b, float eps);
 
 
@@ -403,10 +422,12 @@ typedef enum ib_optim_kind { IB_OPTIM_SGD, IB_OPTIM_ADAM, IB_OPTIM_ADAMW } ib_op
 typedef struct ib_optim_config {
     ib_optim_kind kind;
     float lr;
-    float momentum;       /* SGD (PyTorch semantics: buf = m*buf + g; p -= lr*buf) */
+    float momentum;       /* SGD (PyTorch semantics: buf = m*buf + (1-dampening)*g, and buf = g
+                             at a parameter's first step; p -= lr*buf) */
     float dampening;      /* SGD */
-    bool nesterov;        /* SGD */
-    float weight_decay;   /* SGD, Adam: added to the gradient (L2); AdamW: decoupled */
+    bool nesterov;        /* SGD: p -= lr*(g + m*buf); needs momentum > 0, dampening 0 */
+    float weight_decay;   /* SGD, Adam: added to the gradient (L2); AdamW: decoupled,
+                             p *= 1 - lr*wd before the Adam update */
     float beta1, beta2;   /* Adam, AdamW */
     float eps;            /* Adam, AdamW */
     float clip_grad_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
@@ -496,8 +517,11 @@ ib_status ib_ema_update(ib_ema *e);
  * returns IB_ERR_STATE. */
 ib_status ib_ema_swap(ib_ema *e);
 bool ib_ema_swapped(const ib_ema *e);
-float *ib_ema_shadow(ib_ema *e); /* raw shadow values, laid out like the store */
+/* Raw shadow values, laid out like the store (grown to the store's current
+ * size by this call; valid until the store grows). */
+float *ib_ema_shadow(ib_ema *e);
 int64_t ib_ema_updates(const ib_ema *e);
+/* Sets t of the EMA and of every parameter now in the store (checkpoints). */
 void ib_ema_set_updates(ib_ema *e, int64_t t);
 float ib_ema_decay(const ib_ema *e);
 

@@ -74,7 +74,7 @@ static ib_train_config small_config(const char *run)
 {
     ib_train_config c = ib_train_config_default();
     snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%s", data_dir);
+    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
     snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", ib_test_tmpdir(), run);
     c.epochs = 4;
     c.batch_size = 50;
