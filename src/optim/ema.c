@@ -1,0 +1,212 @@
+/*
+ * ema.c — exponential moving average of the trainable weights (Polyak
+ * averaging), as TensorFlow's ExponentialMovingAverage computes it: the
+ * shadow moves by shadow -= (shadow - value) * (1 - decay) in float32, and
+ * with zero_debias it starts at 0 and is read as shadow / (1 - decay^t).
+ *
+ * The shadow is laid out like the store's value buffer (one checkpoint
+ * write).  Swapping keeps the training values aside in a second buffer
+ * instead of recomputing them, so swapping back is bit-exact.  Each
+ * parameter has its own update count: parameters added to the store later
+ * start their average when they are first seen.
+ */
+#include "core/internal.h"
+
+#include <math.h>
+
+struct ib_ema {
+    ib_params *p;
+    float decay;
+    bool zero_debias, swapped;
+    int n_swapped;          /* parameters swapped out by the last swap */
+    int64_t updates;
+    float *shadow, *backup; /* backup: the training values while swapped */
+    int64_t len;            /* floats in shadow (and backup once allocated) */
+    int64_t *pcount;        /* per-parameter update counts */
+    int n_known, pcount_cap;
+};
+
+static bool averaged(const ib_params *p, int i)
+{
+    return ib_params_kind(p, i) == IB_PARAM_TRAINABLE && !ib_params_frozen(p, i);
+}
+
+/* Grow the shadow to the store's size; a new parameter's shadow starts at
+ * 0 (zero_debias) or at its current value. */
+static ib_status sync(ib_ema *e)
+{
+    ib_params *p = e->p;
+    int64_t total = ib_params_total(p);
+    if (total > e->len) {
+        float *s = ib__aligned_alloc((size_t)total * sizeof(float));
+        float *b = e->backup ? ib__aligned_alloc((size_t)total * sizeof(float)) : NULL;
+        if (!s || (e->backup && !b)) {
+            ib__aligned_free(s);
+            ib__aligned_free(b);
+            return ib__error(IB_ERR_NOMEM, "EMA: cannot allocate %lld floats", (long long)total);
+        }
+        if (e->len)
+            memcpy(s, e->shadow, (size_t)e->len * sizeof(float));
+        memset(s + e->len, 0, (size_t)(total - e->len) * sizeof(float));
+        if (b) {
+            memcpy(b, e->backup, (size_t)e->len * sizeof(float));
+            memset(b + e->len, 0, (size_t)(total - e->len) * sizeof(float));
+        }
+        ib__aligned_free(e->shadow);
+        ib__aligned_free(e->backup);
+        e->shadow = s;
+        e->backup = b;
+        e->len = total;
+    }
+    int count = ib_params_count(p);
+    if (count > e->pcount_cap) {
+        int64_t *pc = realloc(e->pcount, (size_t)count * sizeof *pc);
+        if (!pc)
+            return ib__error(IB_ERR_NOMEM, "EMA: out of memory");
+        e->pcount = pc;
+        e->pcount_cap = count;
+    }
+    for (int i = e->n_known; i < count; i++) {
+        e->pcount[i] = 0;
+        if (!e->zero_debias && ib_params_kind(p, i) == IB_PARAM_TRAINABLE)
+            memcpy(e->shadow + ib_params_offset(p, i), ib_params_value(p, i),
+                   (size_t)ib_params_numel(p, i) * sizeof(float));
+    }
+    e->n_known = count;
+    return IB_OK;
+}
+
+ib_ema *ib_ema_new(ib_params *p, float decay, bool zero_debias)
+{
+    if (!p || !(decay >= 0.0f && decay < 1.0f)) {
+        ib__error(IB_ERR_ARG, "ib_ema_new: need a parameter store and a decay in [0, 1)");
+        return NULL;
+    }
+    ib_ema *e = calloc(1, sizeof *e);
+    if (!e) {
+        ib__error(IB_ERR_NOMEM, "ib_ema_new: out of memory");
+        return NULL;
+    }
+    e->p = p;
+    e->decay = decay;
+    e->zero_debias = zero_debias;
+    if (sync(e) != IB_OK) {
+        ib_ema_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void ib_ema_free(ib_ema *e)
+{
+    if (!e)
+        return;
+    ib__aligned_free(e->shadow);
+    ib__aligned_free(e->backup);
+    free(e->pcount);
+    free(e);
+}
+
+ib_status ib_ema_update(ib_ema *e)
+{
+    if (!e)
+        return ib__error(IB_ERR_ARG, "ib_ema_update: NULL EMA");
+    if (e->swapped)
+        return ib__error(IB_ERR_STATE, "ib_ema_update: the store holds the averages; swap back first");
+    ib_status s = sync(e);
+    if (s != IB_OK)
+        return s;
+    ib_params *p = e->p;
+    const float *values = ib_params_values(p);
+    /* 1 - decay is exact in float32 for decay in [0.5, 1) (Sterbenz). */
+    float rate = 1.0f - e->decay;
+    for (int i = 0; i < ib_params_count(p); i++) {
+        if (!averaged(p, i))
+            continue;
+        int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
+        float *sh = e->shadow + off;
+        const float *v = values + off;
+#pragma omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)
+        for (int64_t k = 0; k < n; k++)
+            sh[k] = sh[k] - (sh[k] - v[k]) * rate;
+        e->pcount[i]++;
+    }
+    e->updates++;
+    return IB_OK;
+}
+
+ib_status ib_ema_swap(ib_ema *e)
+{
+    if (!e)
+        return ib__error(IB_ERR_ARG, "ib_ema_swap: NULL EMA");
+    ib_params *p = e->p;
+    if (e->swapped) {
+        /* Parameters added while swapped were never swapped out. */
+        float *values = ib_params_values(p);
+        for (int i = 0; i < e->n_swapped; i++) {
+            if (ib_params_kind(p, i) != IB_PARAM_TRAINABLE)
+                continue;
+            int64_t off = ib_params_offset(p, i);
+            memcpy(values + off, e->backup + off, (size_t)ib_params_numel(p, i) * sizeof(float));
+        }
+        e->swapped = false;
+        return IB_OK;
+    }
+    ib_status s = sync(e);
+    if (s != IB_OK)
+        return s;
+    if (!e->backup) {
+        e->backup = ib__aligned_alloc((size_t)e->len * sizeof(float));
+        if (!e->backup)
+            return ib__error(IB_ERR_NOMEM, "ib_ema_swap: cannot allocate %lld floats", (long long)e->len);
+        memset(e->backup, 0, (size_t)e->len * sizeof(float));
+    }
+    float *values = ib_params_values(p);
+    for (int i = 0; i < e->n_known; i++) {
+        if (ib_params_kind(p, i) != IB_PARAM_TRAINABLE)
+            continue;
+        int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
+        float *w = values + off, *b = e->backup + off;
+        const float *sh = e->shadow + off;
+        memcpy(b, w, (size_t)n * sizeof(float));
+        if (ib_params_frozen(p, i))
+            continue; /* not averaged: keeps its value */
+        if (e->zero_debias) {
+            if (e->pcount[i] == 0)
+                continue; /* no average yet */
+            /* TF divides the float32 shadow by 1 - decay^t in float32;
+             * the factor is formed in double and rounded once. */
+            float bias = (float)(1.0 - pow((double)e->decay, (double)e->pcount[i]));
+#pragma omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)
+            for (int64_t k = 0; k < n; k++)
+                w[k] = sh[k] / bias;
+        } else {
+            memcpy(w, sh, (size_t)n * sizeof(float));
+        }
+    }
+    e->n_swapped = e->n_known;
+    e->swapped = true;
+    return IB_OK;
+}
+
+bool ib_ema_swapped(const ib_ema *e) { return e && e->swapped; }
+
+float *ib_ema_shadow(ib_ema *e)
+{
+    if (!e || sync(e) != IB_OK)
+        return NULL;
+    return e->shadow;
+}
+
+int64_t ib_ema_updates(const ib_ema *e) { return e ? e->updates : 0; }
+
+void ib_ema_set_updates(ib_ema *e, int64_t t)
+{
+    if (!e || t < 0 || sync(e) != IB_OK)
+        return;
+    e->updates = t;
+    for (int i = 0; i < e->n_known; i++)
+        e->pcount[i] = t;
+}
+
+float ib_ema_decay(const ib_ema *e) { return e ? e->decay : 0.0f; }

@@ -1,0 +1,517 @@
+/*
+ * optim.c — SGD (momentum, dampening, Nesterov, L2 weight decay), Adam and
+ * AdamW over a parameter store, with global gradient-norm clipping.
+ *
+ * The arithmetic follows PyTorch 1.13's single-tensor code (the CPU default)
+ * operation by operation in float32, fusing the multiply-adds its AVX2
+ * kernels fuse, so a run here reproduces a PyTorch run bit for bit (the
+ * test checks 5-step trajectories).  Scalars PyTorch keeps as Python doubles
+ * (1 - beta, bias corrections, lr / bias correction) are computed in double
+ * from the decimal the caller meant (0.999f -> 0.999) and rounded to float
+ * where PyTorch rounds them.
+ *
+ * State buffers are laid out like the store's value buffer so a checkpoint
+ * writes each as one block.  The store may grow after the optimizer is made:
+ * state is grown (zero-filled) at the next step, and each parameter keeps
+ * its own update count, as PyTorch keeps `step` per parameter.
+ *
+ * A step is two passes over the gradients: the norm (which is also the
+ * NaN/Inf check, so nothing is written before a bad gradient is found) and
+ * one fused update loop per parameter, which also applies the clipping.
+ */
+#include "core/internal.h"
+
+#include <math.h>
+
+#if defined(__AVX__) && defined(__FMA__)
+#define ADAM_AVX 1
+#include <immintrin.h>
+#endif
+
+/* Fixed chunk of the gradient-norm reduction: partial sums are taken per
+ * chunk and added in order, so the norm does not depend on the thread count. */
+#define NORM_CHUNK 16384
+
+struct ib_optim {
+    ib_params *p;
+    ib_optim_config cfg;
+    /* The config's scalars as the decimals they stand for (see as_decimal). */
+    double lr, momentum, dampening, wd, beta1, beta2, eps;
+    int64_t steps;
+    int n_state;
+    float *state[2];
+    int64_t state_len;    /* floats in each state buffer (= store total when synced) */
+    int64_t *pstep;       /* per-parameter update counts */
+    int n_known, pstep_cap;
+    double *partial;      /* per-chunk partial sums of the norm reduction */
+    int64_t partial_cap;
+    float grad_norm;      /* global norm of the last step's gradients, before clipping */
+};
+
+/* The double nearest to the shortest decimal that rounds to x: what a
+ * PyTorch user writes in Python for the float the config holds. */
+static double as_decimal(float x)
+{
+    if (!isfinite(x) || x == 0.0f)
+        return x;
+    char buf[40];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
+        double d = strtod(buf, NULL);
+        if ((float)d == x)
+            return d;
+    }
+    return x;
+}
+
+ib_optim_config ib_optim_defaults(ib_optim_kind kind)
+{
+    ib_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    c.lr = kind == IB_OPTIM_SGD ? 0.01f : 1e-3f;
+    c.beta1 = 0.9f;
+    c.beta2 = 0.999f;
+    c.eps = 1e-8f;
+    c.weight_decay = kind == IB_OPTIM_ADAMW ? 0.01f : 0.0f;
+    return c;
+}
+
+static void set_scalars(ib_optim *o)
+{
+    o->lr = as_decimal(o->cfg.lr);
+    o->momentum = as_decimal(o->cfg.momentum);
+    o->dampening = as_decimal(o->cfg.dampening);
+    o->wd = as_decimal(o->cfg.weight_decay);
+    o->beta1 = as_decimal(o->cfg.beta1);
+    o->beta2 = as_decimal(o->cfg.beta2);
+    o->eps = as_decimal(o->cfg.eps);
+}
+
+static bool valid_config(const ib_optim_config *c)
+{
+    const char *why = NULL;
+    if (c->kind != IB_OPTIM_SGD && c->kind != IB_OPTIM_ADAM && c->kind != IB_OPTIM_ADAMW)
+        why = "unknown kind";
+    else if (!(c->lr >= 0.0f) || !isfinite(c->lr))
+        why = "lr must be finite and >= 0";
+    else if (!(c->weight_decay >= 0.0f) || !isfinite(c->weight_decay))
+        why = "weight_decay must be finite and >= 0";
+    else if (!(c->clip_grad_norm >= 0.0f) || !isfinite(c->clip_grad_norm))
+        why = "clip_grad_norm must be finite and >= 0 (0 = off)";
+    else if (c->kind == IB_OPTIM_SGD) {
+        if (!(c->momentum >= 0.0f && c->momentum < INFINITY))
+            why = "momentum must be finite and >= 0";
+        else if (!(c->dampening >= 0.0f && c->dampening <= 1.0f))
+            why = "dampening must be in [0, 1]";
+        else if (c->nesterov && (c->momentum <= 0.0f || c->dampening != 0.0f))
+            why = "nesterov needs momentum > 0 and zero dampening";
+    } else {
+        if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f))
+            why = "betas must be in [0, 1)";
+        else if (!(c->eps >= 0.0f) || !isfinite(c->eps))
+            why = "eps must be finite and >= 0";
+    }
+    if (why)
+        ib__error(IB_ERR_ARG, "ib_optim_new: %s", why);
+    return why == NULL;
+}
+
+/* Grow the state buffers and per-parameter counts to the store's size
+ * (new parameters start with zero state and no updates). */
+static ib_status sync(ib_optim *o)
+{
+    int64_t total = ib_params_total(o->p);
+    if (total == o->state_len && ib_params_count(o->p) == o->n_known && o->partial)
+        return IB_OK;
+    if (total > o->state_len) {
+        for (int k = 0; k < o->n_state; k++) {
+            float *s = ib__aligned_alloc((size_t)total * sizeof(float));
+            if (!s)
+                return ib__error(IB_ERR_NOMEM, "optimizer: cannot allocate state of %lld floats", (long long)total);
+            if (o->state_len)
+                memcpy(s, o->state[k], (size_t)o->state_len * sizeof(float));
+            memset(s + o->state_len, 0, (size_t)(total - o->state_len) * sizeof(float));
+            ib__aligned_free(o->state[k]);
+            o->state[k] = s;
+        }
+        o->state_len = total;
+    }
+    int count = ib_params_count(o->p);
+    if (count > o->pstep_cap) {
+        int64_t *ps = realloc(o->pstep, (size_t)count * sizeof *ps);
+        if (!ps)
+            return ib__error(IB_ERR_NOMEM, "optimizer: out of memory");
+        o->pstep = ps;
+        o->pstep_cap = count;
+    }
+    int64_t max_chunks = 1;
+    for (int i = o->n_known; i < count; i++)
+        o->pstep[i] = 0;
+    for (int i = 0; i < count; i++) {
+        int64_t c = (ib_params_numel(o->p, i) + NORM_CHUNK - 1) / NORM_CHUNK;
+        if (c > max_chunks)
+            max_chunks = c;
+    }
+    if (max_chunks > o->partial_cap) {
+        double *pa = realloc(o->partial, (size_t)max_chunks * sizeof *pa);
+        if (!pa)
+            return ib__error(IB_ERR_NOMEM, "optimizer: out of memory");
+        o->partial = pa;
+        o->partial_cap = max_chunks;
+    }
+    o->n_known = count;
+    return IB_OK;
+}
+
+ib_optim *ib_optim_new(ib_params *p, const ib_optim_config *cfg)
+{
+    if (!p || !cfg) {
+        ib__error(IB_ERR_ARG, "ib_optim_new: NULL %s", p ? "config" : "parameter store");
+        return NULL;
+    }
+    if (!valid_config(cfg))
+        return NULL;
+    ib_optim *o = calloc(1, sizeof *o);
+    if (!o) {
+        ib__error(IB_ERR_NOMEM, "ib_optim_new: out of memory");
+        return NULL;
+    }
+    o->p = p;
+    o->cfg = *cfg;
+    if (cfg->kind != IB_OPTIM_SGD) {
+        o->cfg.momentum = o->cfg.dampening = 0.0f;
+        o->cfg.nesterov = false;
+    }
+    set_scalars(o);
+    o->n_state = cfg->kind == IB_OPTIM_SGD ? (cfg->momentum != 0.0f ? 1 : 0) : 2;
+    if (sync(o) != IB_OK) {
+        ib_optim_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void ib_optim_free(ib_optim *o)
+{
+    if (!o)
+        return;
+    for (int k = 0; k < 2; k++)
+        ib__aligned_free(o->state[k]);
+    free(o->pstep);
+    free(o->partial);
+    free(o);
+}
+
+static bool updated(const ib_params *p, int i)
+{
+    return ib_params_kind(p, i) == IB_PARAM_TRAINABLE && !ib_params_frozen(p, i);
+}
+
+/* Sum of squares of g[0..n) in double, by fixed chunks added in order. */
+static double sum_squares(const float *g, int64_t n, double *partial)
+{
+    int64_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= IB_PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * NORM_CHUNK, hi = lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n;
+        double s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = lo; k < hi; k++)
+            s += (double)g[k] * (double)g[k];
+        partial[c] = s;
+    }
+    double s = 0;
+    for (int64_t c = 0; c < chunks; c++)
+        s += partial[c];
+    return s;
+}
+
+/* Norm of the gradients of the parameters an update touches; on a
+ * non-finite gradient, IB_ERR_NUMERIC naming the parameter. */
+static ib_status grad_norm(ib_optim *o, double *norm)
+{
+    ib_params *p = o->p;
+    const float *grads = ib_params_grads(p);
+    double total = 0;
+    for (int i = 0; i < ib_params_count(p); i++) {
+        if (!updated(p, i))
+            continue;
+        const float *g = grads + ib_params_offset(p, i);
+        int64_t n = ib_params_numel(p, i);
+        double s = sum_squares(g, n, o->partial);
+        if (!isfinite(s)) {
+            /* Squares of finite floats summed in double cannot overflow, so
+             * a non-finite sum means a non-finite element. */
+            int64_t k = 0;
+            while (k < n && isfinite(g[k]))
+                k++;
+            return ib__error(IB_ERR_NUMERIC,
+                             "ib_optim_step: gradient of parameter '%s' is %s at element %lld; no update done",
+                             ib_params_name(p, i), k < n && isnan(g[k]) ? "NaN" : "infinite", (long long)k);
+        }
+        total += s;
+    }
+    *norm = sqrt(total);
+    return IB_OK;
+}
+
+/* ---- the update loops: one fused pass per parameter ----
+ * Every expression mirrors PyTorch's CPU kernels, which fuse a multiply-add
+ * where the op has a scalar factor (checked bit for bit against torch):
+ *   add(x, alpha=a) is fma(a, x, self), addcmul(t1, t2, value=v) is
+ *   fma(v*t1, t2, self), addcdiv(t1, t2, value=v) is self + (v*t1)/t2.
+ * fmaf is one instruction where the build has FMA (the default flags).
+ * With clipping the gradient is scaled by coef as it is read and written
+ * back.  The loops are branch-free so they vectorise: a zero weight decay
+ * adds 0*w and AdamW's factor is 1 for Adam, both exact for finite w.
+ * The SGD loops are spelled twice, with and without the write-back. */
+#define IB_PAR_LOOP _Pragma("omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)")
+
+#define SGD_PLAIN_LOOP(CLIP)                                                                                           \
+    IB_PAR_LOOP for (int64_t k = 0; k < n; k++)                                                                        \
+    {                                                                                                                  \
+        float d = g[k];                                                                                                \
+        if (CLIP)                                                                                                      \
+            g[k] = d = d * coef;                                                                                       \
+        d = fmaf(wd, w[k], d);                                                                                         \
+        w[k] = fmaf(neg_lr, d, w[k]);                                                                                  \
+    }
+
+static void sgd_plain(float *restrict w, float *restrict g, int64_t n, float coef, bool clip, float wd,
+                      float neg_lr)
+{
+    if (clip)
+        SGD_PLAIN_LOOP(1)
+    else
+        SGD_PLAIN_LOOP(0)
+}
+
+/* Branch-free so every case vectorises (GCC unswitches the selects and then
+ * vectorises only some of the copies):
+ *  - PyTorch's first step copies d into the buffer: there mom = 0 and
+ *    one_minus_damp = 1, and fma(1, d, buf*0) = d exactly;
+ *  - Nesterov uses fma(mom, b, d); plain momentum uses b = fma(1, b, d*0). */
+#define SGD_MOMENTUM_LOOP(CLIP)                                                                                        \
+    IB_PAR_LOOP for (int64_t k = 0; k < n; k++)                                                                        \
+    {                                                                                                                  \
+        float d = g[k];                                                                                                \
+        if (CLIP)                                                                                                      \
+            g[k] = d = d * coef;                                                                                       \
+        d = fmaf(wd, w[k], d);                                                                                         \
+        float b = fmaf(one_minus_damp, d, buf[k] * mom);                                                               \
+        buf[k] = b;                                                                                                    \
+        d = fmaf(out_b, b, d * out_d);                                                                                 \
+        w[k] = fmaf(neg_lr, d, w[k]);                                                                                  \
+    }
+
+static void sgd_momentum(float *restrict w, float *restrict g, float *restrict buf, int64_t n, float coef,
+                         bool clip, float wd, float momentum, float dampening_complement, bool first,
+                         bool nesterov, float neg_lr)
+{
+    const float mom = first ? 0.0f : momentum, one_minus_damp = first ? 1.0f : dampening_complement;
+    const float out_b = nesterov ? momentum : 1.0f, out_d = nesterov ? 1.0f : 0.0f;
+    if (clip)
+        SGD_MOMENTUM_LOOP(1)
+    else
+        SGD_MOMENTUM_LOOP(0)
+}
+
+typedef struct adam_args {
+    float *restrict w, *restrict g, *restrict m, *restrict v;
+    float coef, l2, decay, b1, omb1, b2, omb2, bc2_sqrt, eps, neg_step;
+    bool clip;
+} adam_args;
+
+/* GCC will not vectorise sqrtf under the default -fmath-errno (and no
+ * function attribute lifts that), so the AVX path is written with
+ * intrinsics: the same float32 operations in the same order as the scalar
+ * loop, which handles the tail and other CPUs. */
+
+static void adam_range(const adam_args *a, int64_t lo, int64_t hi)
+{
+    float *restrict w = a->w, *restrict g = a->g, *restrict m = a->m, *restrict v = a->v;
+    int64_t k = lo;
+#ifdef ADAM_AVX
+    const __m256 coef = _mm256_set1_ps(a->coef), l2 = _mm256_set1_ps(a->l2), decay = _mm256_set1_ps(a->decay);
+    const __m256 b1 = _mm256_set1_ps(a->b1), omb1 = _mm256_set1_ps(a->omb1);
+    const __m256 b2 = _mm256_set1_ps(a->b2), omb2 = _mm256_set1_ps(a->omb2);
+    const __m256 bc2 = _mm256_set1_ps(a->bc2_sqrt), eps = _mm256_set1_ps(a->eps), ns = _mm256_set1_ps(a->neg_step);
+    for (; k + 8 <= hi; k += 8) {
+        __m256 d = _mm256_loadu_ps(g + k);
+        if (a->clip) {
+            d = _mm256_mul_ps(d, coef);
+            _mm256_storeu_ps(g + k, d);
+        }
+        __m256 x = _mm256_loadu_ps(w + k);
+        d = _mm256_fmadd_ps(l2, x, d);
+        x = _mm256_mul_ps(x, decay);
+        __m256 mk = _mm256_fmadd_ps(omb1, d, _mm256_mul_ps(_mm256_loadu_ps(m + k), b1));
+        __m256 vk = _mm256_fmadd_ps(_mm256_mul_ps(omb2, d), d, _mm256_mul_ps(_mm256_loadu_ps(v + k), b2));
+        _mm256_storeu_ps(m + k, mk);
+        _mm256_storeu_ps(v + k, vk);
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vk), bc2), eps);
+        _mm256_storeu_ps(w + k, _mm256_add_ps(x, _mm256_div_ps(_mm256_mul_ps(ns, mk), denom)));
+    }
+#endif
+    for (; k < hi; k++) {
+        float d = g[k];
+        if (a->clip)
+            g[k] = d = d * a->coef;
+        float x = w[k];
+        d = fmaf(a->l2, x, d);
+        x = x * a->decay;
+        float mk = fmaf(a->omb1, d, m[k] * a->b1);
+        float vk = fmaf(a->omb2 * d, d, v[k] * a->b2);
+        m[k] = mk;
+        v[k] = vk;
+        float denom = sqrtf(vk) / a->bc2_sqrt + a->eps;
+        w[k] = x + (a->neg_step * mk) / denom;
+    }
+}
+
+/* Blocks of a multiple of 8 floats keep every vector access inside one block. */
+#define ADAM_BLOCK 8192
+
+static void adam(const adam_args *a, int64_t n)
+{
+    if (n < IB_PAR_MIN) {
+        adam_range(a, 0, n);
+        return;
+    }
+    int64_t blocks = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; b++)
+        adam_range(a, b * ADAM_BLOCK, b * ADAM_BLOCK + ADAM_BLOCK < n ? b * ADAM_BLOCK + ADAM_BLOCK : n);
+}
+
+ib_status ib_optim_step(ib_optim *o)
+{
+    if (!o)
+        return ib__error(IB_ERR_ARG, "ib_optim_step: NULL optimizer");
+    ib_status s = sync(o);
+    if (s != IB_OK)
+        return s;
+    double norm = 0;
+    s = grad_norm(o, &norm);
+    if (s != IB_OK)
+        return s;
+    o->grad_norm = (float)norm;
+    /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6) in
+     * float32, applied when below 1. */
+    float coef = 1.0f;
+    if (o->cfg.clip_grad_norm > 0.0f)
+        coef = o->cfg.clip_grad_norm / ((float)norm + 1e-6f);
+    bool clip = coef < 1.0f;
+
+    ib_params *p = o->p;
+    float *values = ib_params_values(p), *grads = ib_params_grads(p);
+    const ib_optim_config *c = &o->cfg;
+    float neg_lr = (float)-o->lr;
+    for (int i = 0; i < ib_params_count(p); i++) {
+        if (!updated(p, i))
+            continue;
+        int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
+        float *w = values + off, *g = grads + off;
+        int64_t t = ++o->pstep[i];
+        if (c->kind == IB_OPTIM_SGD) {
+            if (o->n_state == 0)
+                sgd_plain(w, g, n, coef, clip, (float)o->wd, neg_lr);
+            else
+                sgd_momentum(w, g, o->state[0] + off, n, coef, clip, (float)o->wd, (float)o->momentum,
+                             (float)(1.0 - o->dampening), t == 1, c->nesterov, neg_lr);
+        } else {
+            bool decoupled = c->kind == IB_OPTIM_ADAMW;
+            double bc1 = 1.0 - pow(o->beta1, (double)t);
+            double bc2 = 1.0 - pow(o->beta2, (double)t);
+            adam_args a = {
+                .w = w, .g = g, .m = o->state[0] + off, .v = o->state[1] + off,
+                .coef = coef, .clip = clip,
+                .l2 = decoupled ? 0.0f : (float)o->wd,
+                .decay = decoupled ? (float)(1.0 - o->lr * o->wd) : 1.0f,
+                .b1 = (float)o->beta1, .omb1 = (float)(1.0 - o->beta1),
+                .b2 = (float)o->beta2, .omb2 = (float)(1.0 - o->beta2),
+                .bc2_sqrt = (float)sqrt(bc2), .eps = (float)o->eps, .neg_step = (float)-(o->lr / bc1),
+            };
+            adam(&a, n);
+        }
+    }
+    o->steps++;
+    return IB_OK;
+}
+
+ib_status ib_optim_clip_grad_norm(ib_params *p, float max_norm, float *total_norm)
+{
+    if (!p || !(max_norm > 0.0f) || !isfinite(max_norm))
+        return ib__error(IB_ERR_ARG, "ib_optim_clip_grad_norm: need a store and a finite max_norm > 0");
+    /* A throw-away optimizer view gives the same reduction as a step. */
+    ib_optim o;
+    memset(&o, 0, sizeof o);
+    o.p = p;
+    ib_status s = sync(&o);
+    if (s == IB_OK) {
+        double norm = 0;
+        s = grad_norm(&o, &norm);
+        if (s == IB_OK) {
+            if (total_norm)
+                *total_norm = (float)norm;
+            float coef = max_norm / ((float)norm + 1e-6f);
+            if (coef < 1.0f) {
+                float *grads = ib_params_grads(p);
+                for (int i = 0; i < ib_params_count(p); i++) {
+                    if (!updated(p, i))
+                        continue;
+                    float *g = grads + ib_params_offset(p, i);
+                    int64_t n = ib_params_numel(p, i);
+#pragma omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)
+                    for (int64_t k = 0; k < n; k++)
+                        g[k] = g[k] * coef;
+                }
+            }
+        }
+    }
+    free(o.pstep);
+    free(o.partial);
+    return s;
+}
+
+float ib_optim_grad_norm(const ib_optim *o) { return o ? o->grad_norm : 0.0f; }
+
+void ib_optim_set_lr(ib_optim *o, float lr)
+{
+    if (!o || !(lr >= 0.0f) || !isfinite(lr))
+        return;
+    o->cfg.lr = lr;
+    o->lr = as_decimal(lr);
+}
+
+float ib_optim_lr(const ib_optim *o) { return o ? o->cfg.lr : 0.0f; }
+const ib_optim_config *ib_optim_get_config(const ib_optim *o) { return o ? &o->cfg : NULL; }
+int64_t ib_optim_steps(const ib_optim *o) { return o ? o->steps : 0; }
+
+void ib_optim_set_steps(ib_optim *o, int64_t steps)
+{
+    if (!o || steps < 0 || sync(o) != IB_OK)
+        return;
+    o->steps = steps;
+    for (int i = 0; i < o->n_known; i++)
+        o->pstep[i] = steps;
+}
+
+int ib_optim_state_count(const ib_optim *o) { return o ? o->n_state : 0; }
+
+const char *ib_optim_state_name(const ib_optim *o, int k)
+{
+    if (!o || k < 0 || k >= o->n_state)
+        return NULL;
+    if (o->cfg.kind == IB_OPTIM_SGD)
+        return "momentum_buffer";
+    return k == 0 ? "exp_avg" : "exp_avg_sq";
+}
+
+float *ib_optim_state(ib_optim *o, int k)
+{
+    if (!o || k < 0 || k >= o->n_state || sync(o) != IB_OK)
+        return NULL;
+    return o->state[k];
+}
