@@ -59,8 +59,9 @@ static void fans(const param_info *pi, double *fan_in, double *fan_out)
     double receptive = 1;
     for (int d = 2; d < pi->ndim; d++)
         receptive *= (double)pi->shape[d];
-    *fan_in = pi->ndim >= 2 ? (double)pi->shape[1] * receptive : (double)pi->shape[0];
-    *fan_out = (double)pi->shape[0] * receptive;
+    /* a scalar parameter has fans of 1 (PyTorch refuses; we stay finite) */
+    *fan_in = pi->ndim >= 2 ? (double)pi->shape[1] * receptive : pi->ndim == 1 ? (double)pi->shape[0] : 1.0;
+    *fan_out = pi->ndim >= 1 ? (double)pi->shape[0] * receptive : 1.0;
 }
 
 static void initialise(ib_params *p, int idx, ib_init init)
@@ -231,6 +232,10 @@ void ib_params_zero_grad(ib_params *p)
 int ib_params_freeze(ib_params *p, const char *prefix, bool frozen)
 {
     int matched = 0;
+    if (!p)
+        return 0;
+    if (!prefix)
+        prefix = "";
     size_t len = strlen(prefix);
     for (int i = 0; i < p->count; i++)
         if (strncmp(p->info[i].name, prefix, len) == 0) {
