@@ -104,6 +104,18 @@ int ib__axis(const ib_node *n, int axis);
 /* The random stream of a random op: derived from the node id. */
 static inline uint64_t ib__node_stream(const ib_node *n) { return 0x9E3779B97F4A7C15ull ^ (uint64_t)n->id; }
 
+/* ---- row sums (src/ops/divergence.c): ops whose output row i is a sum of
+ * elementwise terms over row i of their inputs, (N, ...) -> (N); any input
+ * after the first may have a leading dim of 1 (shared by the batch). ---- */
+/* Sum over one row of the op's terms; x[k] points at row i of input k. */
+typedef double (*ib__row_fwd)(const ib_node *n, const float *const *x, int64_t len);
+/* ADD dy * d(row sum)/d(x[k][j]) into dx[k][j] for every k with dx[k] != NULL.
+ * dx[a] and dx[b] may alias (one node given twice), so update in place. */
+typedef void (*ib__row_bwd)(const ib_node *n, const float *const *x, float dy, float *const *dx, int64_t len);
+ib_node *ib__rowsum_new(ib_graph *g, const ib_op *op, int n_in, ib_node *const *in);
+void ib__rowsum_forward(ib_node *n, ib__row_fwd fwd);
+void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd);
+
 /* ---- params internals used by the graph ---- */
 float *ib__params_value_ptr(ib_params *p, int i);
 float *ib__params_grad_ptr(ib_params *p, int i);

@@ -8,9 +8,8 @@
  * inputs, (N, ...) -> (N).  That scaffolding (shape checks, a batch
  * broadcast of any input after the first, the parallel row loops, the
  * deterministic batch sum of a broadcast input's gradient) lives here once
- * as ib__rowsum_*; each op supplies only a row forward and a row backward.
- * The ib__rowsum_* prototypes are repeated in gaussian.c because
- * src/core/internal.h, where they belong, is not this file's to edit.
+ * as ib__rowsum_* (declared in src/core/internal.h); each op supplies
+ * only a row forward and a row backward.
  */
 #include "../core/internal.h"
 #include "../kernels/kernels.h"
@@ -21,16 +20,6 @@
  * Row-sum scaffolding.  n->i[0] = N (rows), n->i[1] = D (elements per row),
  * n->i[2] = bit mask of the inputs broadcast over the batch (leading dim 1).
  * ---------------------------------------------------------------------- */
-
-/* Sum over one row of the op's terms; x[k] points at row i of input k. */
-typedef double (*ib__row_fwd)(const ib_node *n, const float *const *x, int64_t len);
-/* ADD dy * d(row sum)/d(x[k][j]) into dx[k][j] for every k with dx[k] != NULL.
- * dx[a] and dx[b] may alias (one node given twice), so update in place. */
-typedef void (*ib__row_bwd)(const ib_node *n, const float *const *x, float dy, float *const *dx, int64_t len);
-
-ib_node *ib__rowsum_new(ib_graph *g, const ib_op *op, int n_in, ib_node *const *in);
-void ib__rowsum_forward(ib_node *n, ib__row_fwd fwd);
-void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd);
 
 /* True when b is (1, rest of a's shape), i.e. one row shared by the batch. */
 static bool batch_broadcast(const ib_node *a, const ib_node *b)

@@ -9,14 +9,6 @@
 
 #include <math.h>
 
-/* From divergence.c (see there); declared here because internal.h is not
- * this file's to edit.  The two copies must stay identical. */
-typedef double (*ib__row_fwd)(const ib_node *n, const float *const *x, int64_t len);
-typedef void (*ib__row_bwd)(const ib_node *n, const float *const *x, float dy, float *const *dx, int64_t len);
-ib_node *ib__rowsum_new(ib_graph *g, const ib_op *op, int n_in, ib_node *const *in);
-void ib__rowsum_forward(ib_node *n, ib__row_fwd fwd);
-void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd);
-
 #define HALF_LOG_2PI 0.91893853320467274178f
 
 /* ------------------------------------------------------------------------
