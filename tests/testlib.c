@@ -1,11 +1,14 @@
 /*
  * testlib.c — the registry, asserts and shared helpers of the tests.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "test.h"
 #include "core/internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 jmp_buf ib_test_jmp;
@@ -42,9 +45,24 @@ void ib_test_run(const char *name, void (*fn)(void))
     current = NULL;
 }
 
+static char tmp_root[256];
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 int ib_test_summary(void)
 {
     printf("%d passed, %d failed\n", passed, failed);
+    /* Leave the temporary files of a failed run (or on request) for a look. */
+    if (tmp_root[0] && !failed && !getenv("IBNET_KEEP_TMP"))
+        nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    else if (tmp_root[0])
+        printf("temporary files kept in %s\n", tmp_root);
     return failed ? 1 : 0;
 }
 
@@ -91,7 +109,9 @@ const char *ib_test_tmpdir(void)
     if (!dir[0]) {
         const char *base = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/ibnet-test-XXXXXX", base ? base : "/tmp");
-        if (!mkdtemp(dir))
+        if (mkdtemp(dir))
+            snprintf(tmp_root, sizeof tmp_root, "%s", dir);
+        else
             snprintf(dir, sizeof dir, "%s", base ? base : "/tmp");
     }
     return dir;
