@@ -30,7 +30,7 @@ int ib_cmd_eval(int argc, char **argv)
         {"--corruption", ARG_STRING, &corruption, "TYPE", "evaluate on a corrupted copy (e.g. gaussian_noise)", NULL, 0},
         {"--severity", ARG_INT, &severity, "K", "corruption severity 1..5", NULL, 0},
         {"--seed", ARG_INT, &seed, "N", "seed of the corruption", NULL, 0},
-        {"--skip-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
+        {"--no-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
         {"--threads", ARG_INT, &threads, "N", "threads", NULL, 0},
         {"--json", ARG_FLAG, &json, NULL, "print the result as JSON", NULL, 0},
     };

@@ -194,7 +194,7 @@ int ib_cmd_train(int argc, char **argv)
         {"--augment", ARG_FLAG, &augment, NULL, "random crop (pad 4) and horizontal flip", NULL, 0},
         {"--label-noise", ARG_FLOAT, &noise, "RATE", "corrupt this fraction of training labels", NULL, 0},
         {"--noise-kind", ARG_STRING, &noise_kind, "KIND", "label noise", "symmetric|pair|pair-cifar10|pair-next", 0},
-        {"--skip-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
+        {"--no-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
         {"--train-limit", ARG_INT, &train_limit, "N", "use only the first N training examples", NULL, 0},
         {"--test-limit", ARG_INT, &test_limit, "N", "evaluate on the first N test examples", NULL, 0},
         {"--max-steps", ARG_INT, &max_steps, "N", "stop after N optimizer steps", NULL, 0},
@@ -351,7 +351,7 @@ int ib_cmd_train(int argc, char **argv)
                        : strcmp(noise_kind, "pair-cifar10") == 0 ? IB_NOISE_PAIR_CIFAR10
                        : strcmp(noise_kind, "pair-next") == 0    ? IB_NOISE_PAIR_NEXT
                                                                  : IB_NOISE_SYMMETRIC;
-    SET("--skip-hash", c.skip_hash = skip_hash);
+    SET("--no-hash", c.skip_hash = skip_hash);
     SET("--train-limit", c.train_limit = train_limit);
     SET("--test-limit", c.test_limit = test_limit);
     SET("--max-steps", c.max_steps = max_steps);
