@@ -955,6 +955,8 @@ static void test_split_subset_concat(void)
     CHECK_EQ_INT(cat->n, 10);
     CHECK(memcmp(cat->images, d->images, 60) == 0 && memcmp(cat->labels, d->labels, 40) == 0);
     CHECK(cat->class_names && strcmp(cat->class_names[1], "b") == 0);
+    ib_dataset_free(tr);
+    ib_dataset_free(va);
     CHECK(ib_dataset_split_last(d, 11, &tr, &va) == IB_ERR_ARG && tr == NULL);
     int64_t bad[1] = {10};
     CHECK(ib_dataset_subset(d, bad, 1, &s) == IB_ERR_ARG);
