@@ -188,6 +188,17 @@ ib_status ib_graph_compile(ib_graph *g);
 /* Run the ops in order.  Random ops draw with the current step, then the
  * step advances by one. */
 ib_status ib_graph_forward(ib_graph *g);
+/* Run only the ops from `start` on (nodes before it keep their values),
+ * then advance the step.  With start = ib_graph_first_random(g) this
+ * redraws the noise of a stochastic network without recomputing its
+ * deterministic prefix: S-sample evaluation at the cost of the layers after
+ * the first sample.  Only valid when nothing before start changed since
+ * the last full forward (and, in training mode, it updates batch-norm
+ * statistics again: use it in eval mode). */
+ib_status ib_graph_forward_from(ib_graph *g, ib_node *start);
+/* The first op that draws random numbers (a sample without a given eps,
+ * dropout, a Bernoulli or Gumbel sample), or NULL for a deterministic graph. */
+ib_node *ib_graph_first_random(const ib_graph *g);
 /* Reverse pass from a scalar node: d(loss)/d(loss) = 1. */
 ib_status ib_graph_backward(ib_graph *g, ib_node *loss);
 

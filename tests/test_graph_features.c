@@ -155,6 +155,33 @@ static void test_modes_are_per_graph(void)
     ib_params_free(p);
 }
 
+/* Redrawing the noise from the first random op gives exactly what a full
+ * forward with the same step gives. */
+static void test_forward_from_first_random(void)
+{
+    ib_params *p = ib_params_new(4);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x = ib_input(g, "x", 2, (int64_t[]){5, 6});
+    ib_node *h = ib_tanh(g, ib_nn_linear(g, x, "enc1", 8, true));
+    ib_bottleneck b = ib_nn_vib(g, ib_nn_linear(g, h, "enc2", 8, true), 4, -1.0f, NULL);
+    ib_node *logits = ib_nn_linear(g, b.z, "dec", 3, true);
+    ib_test_compile_fill(g);
+    CHECK(ib_graph_first_random(g) == b.z);
+    ib_graph_set_training(g, false);
+    ib_graph_set_step(g, 7);
+    CHECK_OK(ib_graph_forward(g));
+    float full[15];
+    memcpy(full, ib_node_data(logits), sizeof full);
+    ib_graph_set_step(g, 3);
+    CHECK_OK(ib_graph_forward(g)); /* other noise */
+    CHECK(memcmp(full, ib_node_data(logits), sizeof full) != 0);
+    ib_graph_set_step(g, 7);
+    CHECK_OK(ib_graph_forward_from(g, ib_graph_first_random(g)));
+    CHECK(memcmp(full, ib_node_data(logits), sizeof full) == 0);
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
 int main(void)
 {
     IB_RUN(test_two_graphs_share_weights);
@@ -162,5 +189,6 @@ int main(void)
     IB_RUN(test_input_gradient_cnn);
     IB_RUN(test_freeze_a_named_subset);
     IB_RUN(test_modes_are_per_graph);
+    IB_RUN(test_forward_from_first_random);
     return ib_test_summary();
 }

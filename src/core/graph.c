@@ -304,6 +304,32 @@ ib_status ib_graph_forward(ib_graph *g)
     return IB_OK;
 }
 
+ib_status ib_graph_forward_from(ib_graph *g, ib_node *start)
+{
+    if (!g || !start)
+        return ib__error(IB_ERR_ARG, "ib_graph_forward_from: NULL argument");
+    if (!g->compiled)
+        return ib__error(IB_ERR_STATE, "ib_graph_forward_from: the graph is not compiled");
+    if (start->id >= g->n_nodes || g->nodes[start->id] != start)
+        return ib__error(IB_ERR_ARG, "ib_graph_forward_from: the node belongs to another graph");
+    bind(g);
+    for (int i = start->id; i < g->n_nodes; i++) {
+        ib_node *n = g->nodes[i];
+        if (n->kind == IB__OP)
+            n->op->forward(g, n);
+    }
+    g->step++;
+    return IB_OK;
+}
+
+ib_node *ib_graph_first_random(const ib_graph *g)
+{
+    for (int i = 0; g && i < g->n_nodes; i++)
+        if (g->nodes[i]->random)
+            return g->nodes[i];
+    return NULL;
+}
+
 ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
 {
     if (!g || !loss)

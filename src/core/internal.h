@@ -62,6 +62,7 @@ struct ib_node {
     bool needs_grad;       /* computed before each backward */
     bool on_path;          /* an ancestor of the loss of the current backward */
     bool no_grad_op;       /* op output carries no gradient (argmax, one_hot, stop_gradient) */
+    bool random;           /* draws from the keyed RNG (sampling, dropout): see ib_graph_first_random */
     char name[IB_NAME_MAX];
 };
 

@@ -102,9 +102,15 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
         if (stochastic) {
             g->sampling = true;
             memset(p_avg, 0, (size_t)(count * classes) * sizeof(double));
+            /* nodes before the first random op do not change between
+             * samples: recompute only from there */
+            ib_node *first = ib_graph_first_random(g);
             for (int k = 0; k < samples; k++) {
                 g->step = (uint64_t)batches * (uint64_t)samples + (uint64_t)k;
-                ib_graph_forward(g);
+                if (first)
+                    ib_graph_forward_from(g, first);
+                else
+                    ib_graph_forward(g);
                 softmax_rows(logits->value, count, classes, k == 0 ? p_one : p_tmp);
                 const double *src = k == 0 ? p_one : p_tmp;
                 for (int64_t e = 0; e < count * classes; e++)

@@ -47,7 +47,10 @@ ib_node *ib_bernoulli_st(ib_graph *g, ib_node *p)
         return NULL;
     if (p->dtype != IB_F32)
         return ib__fail(g, IB_ERR_ARG, "bernoulli_st: '%s' is not a float tensor", p->name);
-    return ib__node_new(g, &op_bernoulli_st, 1, &p, p->ndim, p->shape);
+    ib_node *n = ib__node_new(g, &op_bernoulli_st, 1, &p, p->ndim, p->shape);
+    if (n)
+        n->random = true;
+    return n;
 }
 
 /* ---- Gumbel-sigmoid: y = sigmoid((x + log u - log(1-u)) / T); f[0] = T ----
@@ -100,7 +103,9 @@ ib_node *ib_gumbel_sigmoid(ib_graph *g, ib_node *logits, float temperature)
         return ib__fail(g, IB_ERR_ARG, "gumbel_sigmoid: temperature must be positive and finite (got %g)",
                         (double)temperature);
     ib_node *n = ib__node_new(g, &op_gumbel_sigmoid, 1, &logits, logits->ndim, logits->shape);
-    if (n)
+    if (n) {
         n->f[0] = temperature;
+        n->random = true;
+    }
     return n;
 }

@@ -84,8 +84,10 @@ ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *e
         }
     }
     ib_node *n = ib__node_new(g, &op_sample, n_in, in, mu->ndim, mu->shape);
-    if (n && !eps)
+    if (n && !eps) {
         n->scratch_bytes = (size_t)mu->numel * sizeof(float);
+        n->random = true;
+    }
     return n;
 }
 

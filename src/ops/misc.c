@@ -68,6 +68,7 @@ ib_node *ib_dropout(ib_graph *g, ib_node *x, float p)
     if (n) {
         n->f[0] = p;
         n->scratch_bytes = (size_t)x->numel * sizeof(float);
+        n->random = true;
     }
     return n;
 }
