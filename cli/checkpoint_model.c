@@ -44,8 +44,16 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
     cJSON_ArrayForEach(e, mean) if (k < 4 && cJSON_IsNumber(e)) n->norm.mean[k++] = (float)e->valuedouble;
     k = 0;
     cJSON_ArrayForEach(e, std) if (k < 4 && cJSON_IsNumber(e)) n->norm.std[k++] = (float)e->valuedouble;
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(m, "class_names");
+    cJSON_ArrayForEach(e, names) if (n->n_names < 100 && cJSON_IsString(e))
+        snprintf(n->names[n->n_names++], sizeof n->names[0], "%s", e->valuestring);
     const cJSON *es = cJSON_GetObjectItemCaseSensitive(cfg, "eval_samples");
     n->eval_samples = cJSON_IsNumber(es) ? (int)es->valuedouble : 12;
+    /* the EMA's decay and debiasing decide how its shadow becomes weights */
+    const cJSON *ed = cJSON_GetObjectItemCaseSensitive(cfg, "ema_decay");
+    const cJSON *ez = cJSON_GetObjectItemCaseSensitive(cfg, "ema_zero_debias");
+    float ema_decay = cJSON_IsNumber(ed) ? (float)ed->valuedouble : 0.0f;
+    bool ema_debias = !cJSON_IsBool(ez) || cJSON_IsTrue(ez);
     if (s == IB_OK)
         s = ib_model_parse(text->valuestring, path, &n->model);
     cJSON_Delete(m);
@@ -64,8 +72,8 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
     for (int l = 0; l < n->out.n_bottlenecks; l++)
         n->kl[l] = n->out.bn[l].kl;
     ib_graph_set_training(n->g, false);
-    if (want_ema) {
-        ib_ema *ema = ib_ema_new(n->params, 0.999f, true);
+    if (want_ema && ema_decay > 0) {
+        ib_ema *ema = ib_ema_new(n->params, ema_decay, ema_debias);
         if (ema && ib_checkpoint_load(path, n->params, NULL, ema, NULL) == IB_OK) {
             ib_ema_swap(ema); /* the averaged weights into the store */
             n->used_ema = true;

@@ -18,7 +18,9 @@ typedef struct ckpt_net {
     ib_model_out out;
     ib_node *kl[IB_MAX_BOTTLENECKS];
     ib_batcher_config norm; /* input normalisation of the training run */
-    char dataset[64];
+    char dataset[1024];
+    int n_names;
+    char names[100][32]; /* class names recorded at training, if any */
     int eval_samples;
     bool used_ema;
     char err[1024]; /* why open failed */

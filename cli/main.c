@@ -14,10 +14,12 @@ int ib_cmd_models(int argc, char **argv);
 int ib_cmd_eval(int argc, char **argv);
 int ib_cmd_data(int argc, char **argv);
 int ib_cmd_corrupt(int argc, char **argv);
+int ib_cmd_predict(int argc, char **argv);
 
 static const ib_cli_command commands[] = {
     {"train", ib_cmd_train, "train a network (default: Deep VIB on MNIST)"},
     {"eval", ib_cmd_eval, "evaluate a checkpoint (1-sample, S-sample, mean path; confusion matrix)"},
+    {"predict", ib_cmd_predict, "classify PNG images with a trained network"},
     {"data", ib_cmd_data, "describe or verify a data set (counts, label histogram, checksums)"},
     {"corrupt", ib_cmd_corrupt, "write corrupted copies of a test set (CIFAR-10-C style) and a PNG grid"},
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},

@@ -762,6 +762,10 @@ ib_status ib_dataset_load_cifar(const char *const *paths, int n_paths, int label
  * Grey PNGs give 1 channel, colour PNGs 3 (alpha is composited on black);
  * every image must have the first image's size and channel count. */
 ib_status ib_dataset_load_pngdir(const char *root, ib_dataset **out);
+/* One PNG as a malloc'd (c, h, w) uint8 image: c = 1 for grey, 3 for
+ * colour (alpha composited on black).  IB_ERR_IO / IB_ERR_FORMAT naming
+ * the file. */
+ib_status ib_image_read_png(const char *path, uint8_t **out, int *c, int *h, int *w);
 
 /* --- known data sets (src/data/registry.c) --- */
 typedef struct ib_load_options {

@@ -296,6 +296,64 @@ static void test_cli_user_errors(void)
     CHECK_MSG(strstr(err, "last.safetensors") != NULL, "message: %s", err);
 }
 
+/* Run the ibnet binary and capture stdout into buf. */
+static int run_cli_out(const char *args, char *buf, size_t len)
+{
+    const char *build = getenv("IBNET_BUILD_DIR");
+    char cmd[4096], outfile[1200];
+    snprintf(outfile, sizeof outfile, "%s/stdout.txt", ib_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s/ibnet %s > %s 2>&1", build ? build : "build", args, outfile);
+    int st = system(cmd);
+    FILE *f = fopen(outfile, "r");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = 0;
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_predict_and_eval_commands(void)
+{
+    ib_train_config c = small_config("predict");
+    c.epochs = 2;
+    CHECK_OK(ib_train(&c, NULL));
+    /* two test images of known classes as PNG files */
+    ib_dataset *test = NULL;
+    CHECK_OK(ib_dataset_open(c.dataset, "test", NULL, NULL, &test));
+    char png[2][1200], args[4096], out[8192];
+    for (int i = 0; i < 2; i++) {
+        snprintf(png[i], sizeof png[i], "%s/img%d.png", ib_test_tmpdir(), i);
+        CHECK_OK(ib_png_write(png[i], test->images + i * 64, 1, 8, 8));
+    }
+    snprintf(args, sizeof args, "predict %s/best.safetensors %s %s --json", c.out_dir, png[0], png[1]);
+    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+    for (int i = 0; i < 2; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\"class\": %d", test->labels[i]);
+        const char *line = strstr(out, png[i]);
+        CHECK_MSG(line && strstr(line, want) && (!strchr(line, '\n') || strstr(line, want) < strchr(line, '\n')),
+                  "predict output lacks %s for %s:\n%s", want, png[i], out);
+    }
+    /* an image of the wrong size is a user error */
+    char big[1200];
+    snprintf(big, sizeof big, "%s/big.png", ib_test_tmpdir());
+    uint8_t px[3 * 9 * 9] = {0};
+    CHECK_OK(ib_png_write(big, px, 3, 9, 9));
+    snprintf(args, sizeof args, "predict %s/best.safetensors %s", c.out_dir, big);
+    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_MSG(strstr(out, "the model takes 8x8") != NULL, "%s", out);
+    /* eval reproduces the run's final test accuracy (same EMA weights, same noise keys) */
+    snprintf(args, sizeof args, "eval %s/last.safetensors --json", c.out_dir);
+    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+    cJSON *e = cJSON_Parse(out), *s = read_json(c.out_dir, "summary.json");
+    CHECK_MSG(e != NULL, "eval printed: %s", out);
+    CHECK(json_number(e, "acc_avg") == json_number(s, "test_acc_avg"));
+    CHECK_EQ_INT((int)json_number(e, "n"), 400);
+    cJSON_Delete(e);
+    cJSON_Delete(s);
+    ib_dataset_free(test);
+}
+
 int main(void)
 {
     ib_set_threads(1);
@@ -305,5 +363,6 @@ int main(void)
     IB_RUN(test_resume_equals_uninterrupted);
     IB_RUN(test_nan_loss_stops_with_a_message);
     IB_RUN(test_cli_user_errors);
+    IB_RUN(test_predict_and_eval_commands);
     return ib_test_summary();
 }

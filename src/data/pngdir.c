@@ -180,6 +180,27 @@ out:
     return s;
 }
 
+ib_status ib_image_read_png(const char *path, uint8_t **out, int *c, int *h, int *w)
+{
+    if (!path || !out || !c || !h || !w)
+        return ib__error(IB_ERR_ARG, "ib_image_read_png: NULL argument");
+    *out = NULL;
+    *c = *h = *w = 0;
+    ib_status s = decode(path, c, h, w, NULL);
+    if (s != IB_OK)
+        return s;
+    uint8_t *img = malloc((size_t)*c * (size_t)*h * (size_t)*w);
+    if (!img)
+        return ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+    s = decode(path, c, h, w, img);
+    if (s != IB_OK) {
+        free(img);
+        return s;
+    }
+    *out = img;
+    return IB_OK;
+}
+
 ib_status ib_dataset_load_pngdir(const char *root, ib_dataset **out)
 {
     if (out)

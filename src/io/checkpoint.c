@@ -361,6 +361,13 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
         }
         if (s == IB_OK && !parse_i64(ib__st_meta(&f, "ema.updates"), &ema_updates))
             s = ib__error(IB_ERR_MISMATCH, "%s: checkpoint has no valid EMA update count (metadata \"ema.updates\")", path);
+        /* The shadow only means the same weights under the same decay (the
+         * debiasing divides by 1 - decay^t). */
+        float saved_decay = 0;
+        if (s == IB_OK && ib__st_meta(&f, "ema.decay") &&
+            (!parse_float(ib__st_meta(&f, "ema.decay"), &saved_decay) || saved_decay != ib_ema_decay(ema)))
+            s = ib__error(IB_ERR_MISMATCH, "%s: the checkpoint's EMA has decay %s, the EMA given has %g", path,
+                          ib__st_meta(&f, "ema.decay"), (double)ib_ema_decay(ema));
     }
     for (int k = 0; k < f.n_tensors && s == IB_OK; k++)
         if (!used[k] && !state_of_model(p, f.tensors[k].name, !opt, !ema))

@@ -235,6 +235,11 @@ static char *checkpoint_metadata(run *r, int64_t epoch)
         cJSON_AddItemToArray(lo, cJSON_CreateNumber(a));
         cJSON_AddItemToArray(hi, cJSON_CreateNumber(b));
     }
+    if (r->train->class_names) {
+        cJSON *names = cJSON_AddArrayToObject(o, "class_names");
+        for (int k = 0; k < r->train->classes; k++)
+            cJSON_AddItemToArray(names, cJSON_CreateString(r->train->class_names[k] ? r->train->class_names[k] : ""));
+    }
     char *cfg = ib_train_config_to_json(&r->cfg);
     cJSON_AddItemToObject(o, "config", cJSON_Parse(cfg));
     free(cfg);
