@@ -91,9 +91,10 @@ int ib_cmd_eval(int argc, char **argv)
     int C = r.classes;
     if (json) {
         printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"split\": \"%s\", \"n\": %lld, \"ema\": %s, "
-               "\"acc_1shot\": %.6f, \"acc_avg\": %.6f, \"acc_mean\": %.6f, \"nll_avg\": %.6f, \"nll_mean\": %.6f",
+               "\"acc_1shot\": %.6f, \"acc_avg\": %.6f, \"acc_mean\": %.6f, \"nll_avg\": %.6f, \"nll_mean\": %.6f, "
+               "\"ce_samples\": %.6f",
                pos[0], d->name, split, (long long)r.n, n.used_ema ? "true" : "false", r.acc_1shot, r.acc_avg,
-               r.acc_mean, r.nll_avg, r.nll_mean);
+               r.acc_mean, r.nll_avg, r.nll_mean, r.ce_samples);
         printf(", \"kl_nats\": [");
         for (int l = 0; l < r.n_kl; l++)
             printf("%s%.6g", l ? ", " : "", r.kl[l]);

@@ -1050,6 +1050,8 @@ typedef struct ib_eval_result {
     double acc_avg;          /* mean of softmax probabilities over S samples */
     double acc_mean;         /* the mean path (z = mu) */
     double nll_avg, nll_mean;/* nats, of the averaged / mean-path probabilities */
+    double ce_samples;       /* nats: mean over the S samples of each sample's cross-entropy,
+                                E_z[-log q(y|z)]; I(Z;Y) >= H(Y) - ce_samples (Deep VIB's bound) */
     double kl[IB_MAX_BOTTLENECKS]; /* batch-mean KL of each bottleneck (nats), mean path inputs */
     int n_kl;
     int64_t *confusion;      /* classes x classes (row = true, col = predicted, avg mode); malloc'd */

@@ -83,7 +83,7 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
     g->seed = seed;
     bool stochastic = n_kl > 0;
     int64_t correct_one = 0, correct_avg = 0, correct_mean = 0, count, batches = 0;
-    double nll_avg = 0, nll_mean = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0};
+    double nll_avg = 0, nll_mean = 0, ce_samples = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0};
     ib_batcher_epoch(b, 0);
     while (ib_batcher_next(b, x->value, y, &count)) {
         if (count < batch)
@@ -115,10 +115,14 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
                 const double *src = k == 0 ? p_one : p_tmp;
                 for (int64_t e = 0; e < count * classes; e++)
                     p_avg[e] += src[e] / samples;
+                for (int64_t r = 0; r < count; r++)
+                    ce_samples -= log(fmax(src[r * classes + y[r]], 1e-300)) / samples;
             }
         } else {
             memcpy(p_one, p_mean, (size_t)(count * classes) * sizeof(double));
             memcpy(p_avg, p_mean, (size_t)(count * classes) * sizeof(double));
+            for (int64_t r = 0; r < count; r++)
+                ce_samples -= log(fmax(p_mean[r * classes + y[r]], 1e-300));
         }
         for (int64_t r = 0; r < count; r++) {
             int t = y[r];
@@ -146,6 +150,7 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
         out->acc_mean = (double)correct_mean / n;
         out->nll_avg = nll_avg / n;
         out->nll_mean = nll_mean / n;
+        out->ce_samples = ce_samples / n;
         for (int l = 0; l < n_kl; l++)
             out->kl[l] = kl_sum[l] / n;
     }

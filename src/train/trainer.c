@@ -272,6 +272,7 @@ static void add_eval(cJSON *o, const char *prefix, const ib_eval_result *e)
     ADD("acc_mean", e->acc_mean);
     ADD("nll_avg", e->nll_avg);
     ADD("nll_mean", e->nll_mean);
+    ADD("ce_samples", e->ce_samples);
     ADD("error_avg", 1.0 - e->acc_avg);
 #undef ADD
 }
