@@ -16,16 +16,15 @@ typedef struct ib__conv_geom {
     int kh, kw, stride, pad;
 } ib__conv_geom;
 
-/* cols (cin*kh*kw, ho*wo) from x (cin, h, w): row (c, ki, kj), column
- * (oh, ow) holds x[c][oh*stride - pad + ki][ow*stride - pad + kj], or 0 in
- * the padding.  par: split the channels over the OpenMP team (only when the
- * caller is not already inside a parallel region). */
-void ib__im2col(const ib__conv_geom *gm, const float *x, float *cols, bool par);
+/* Unfold n_img consecutive images x (n_img, cin, h, w) into the column
+ * matrix cols (cin*kh*kw, n_img*ho*wo): row (c, ki, kj), column
+ * (b, oh, ow) holds x[b][c][oh*stride - pad + ki][ow*stride - pad + kj],
+ * or 0 in the padding.  Runs in parallel over (image, channel) pairs. */
+void ib__im2col(const ib__conv_geom *gm, const float *x, int64_t n_img, float *cols);
 
-/* The adjoint: dx (cin, h, w) += col2im(cols).  Every element of dx is
- * accumulated in a fixed order (rows in (c, ki, kj) order), so the result
- * does not depend on the thread count; par splits the channels, which
- * never share an element of dx. */
-void ib__col2im_add(const ib__conv_geom *gm, const float *cols, float *dx, bool par);
+/* The adjoint: dx (n_img, cin, h, w) += col2im(cols).  Each (image,
+ * channel) plane of dx is written by one thread, rows in (ki, kj) order,
+ * so the sums do not depend on the thread count. */
+void ib__col2im_add(const ib__conv_geom *gm, const float *cols, int64_t n_img, float *dx);
 
 #endif
