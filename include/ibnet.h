@@ -278,8 +278,13 @@ ib_node *ib_linear(ib_graph *g, ib_node *x, ib_node *w, ib_node *b);
 /* y = conv(x, W) + b; x (N,Cin,H,W), W (Cout,Cin,kh,kw), b (Cout) or NULL. */
 ib_node *ib_conv2d(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int stride, int pad);
 /* PixelCNN masked conv: kernel taps after the centre (raster order) are
- * zero; mask 'A' also zeroes the centre.  Odd square kernels only. */
+ * zero; mask 'A' also zeroes the centre.  Odd square kernels only, stride
+ * 1; the mask applies to every (out, in) channel pair, and masked taps get
+ * no gradient. */
 ib_node *ib_conv2d_masked(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int pad, char mask_type);
+/* Pooling windows k x k; output size floor((H + 2 pad - k)/stride) + 1;
+ * pad <= k/2 (as PyTorch).  Max-pool pads with -inf; ties go to the first
+ * maximum in raster order. */
 ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad);
 /* avg-pool; padded cells count in the divisor (PyTorch count_include_pad=True). */
 ib_node *ib_avgpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad);
@@ -291,7 +296,8 @@ ib_node *ib_global_avgpool(ib_graph *g, ib_node *x);
  * y = gamma_c (x - mean_c)/sqrt(var_c + eps) + beta_c.  In training the
  * batch statistics are used (biased variance) and the running ones updated
  * r = (1-momentum) r + momentum s (unbiased variance, as PyTorch); in eval
- * the running statistics are used. */
+ * the running statistics are used.  running_mean/var are buffers
+ * (ib_buffer) that forward updates in place; they get no gradient. */
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps);
 /* Rows scaled to unit L2 norm: y_i = x_i / max(||x_i||, eps); x (N, D). */
