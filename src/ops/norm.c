@@ -23,6 +23,30 @@ static inline const float *bn_plane(const float *base, int64_t i, int64_t c, int
     return base + (i * ch + c) * inner;
 }
 
+/* Sums over one plane of `len` cells, vectorised: the float lanes of a
+ * plane are added in an order fixed at compile time (whatever the thread
+ * count), and the planes of a channel are then summed in double, so even
+ * 128 x 32 x 32 values per channel keep their float32 precision. */
+static inline float plane_sum(const float *p, int64_t len)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t q = 0; q < len; q++)
+        s += p[q];
+    return s;
+}
+
+static inline float plane_sqdev(const float *p, float mu, int64_t len)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t q = 0; q < len; q++) {
+        float d = p[q] - mu;
+        s += d * d;
+    }
+    return s;
+}
+
 static void bn_fwd(ib_graph *g, ib_node *n)
 {
     const ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
@@ -37,19 +61,13 @@ static void bn_fwd(ib_graph *g, ib_node *n)
         float mu, is;
         if (train) {
             double s = 0;
-            for (int64_t i = 0; i < batch; i++) {
-                const float *p = bn_plane(x->value, i, c, ch, inner);
-                for (int64_t q = 0; q < inner; q++)
-                    s += p[q];
-            }
+            for (int64_t i = 0; i < batch; i++)
+                s += plane_sum(bn_plane(x->value, i, c, ch, inner), inner);
             double dmu = s / (double)m, v = 0;
-            for (int64_t i = 0; i < batch; i++) {
-                const float *p = bn_plane(x->value, i, c, ch, inner);
-                for (int64_t q = 0; q < inner; q++) {
-                    double d = p[q] - dmu;
-                    v += d * d;
-                }
-            }
+            /* Deviations from the mean rounded to float: the two-pass
+             * variance stays accurate when |mean| >> std. */
+            for (int64_t i = 0; i < batch; i++)
+                v += plane_sqdev(bn_plane(x->value, i, c, ch, inner), (float)dmu, inner);
             double var = v / (double)m;
             /* PyTorch stores the unbiased variance; with one value per
              * channel it is undefined, so the biased one (0) is used. */
@@ -66,8 +84,9 @@ static void bn_fwd(ib_graph *g, ib_node *n)
         invstd[c] = is;
         float a = gamma->value[c] * is, b = beta->value[c] - mu * a;
         for (int64_t i = 0; i < batch; i++) {
-            const float *p = bn_plane(x->value, i, c, ch, inner);
-            float *y = n->value + (i * ch + c) * inner;
+            const float *restrict p = bn_plane(x->value, i, c, ch, inner);
+            float *restrict y = n->value + (i * ch + c) * inner;
+#pragma omp simd
             for (int64_t q = 0; q < inner; q++)
                 y[q] = p[q] * a + b;
         }
@@ -84,14 +103,19 @@ static void bn_bwd(ib_graph *g, ib_node *n)
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
     for (int64_t c = 0; c < ch; c++) {
         float mu = mean[c], is = invstd[c];
-        double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat */
+        double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat: plane sums (as in forward) added in double */
         for (int64_t i = 0; i < batch; i++) {
             const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
+            float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
             for (int64_t q = 0; q < inner; q++) {
-                sdy += dy[q];
-                sdyx += (double)dy[q] * (double)((p[q] - mu) * is);
+                s1 += dy[q];
+                s2 += dy[q] * (p[q] - mu);
             }
+            sdy += s1;
+            sdyx += s2;
         }
+        sdyx *= is;
         if (gamma->needs_grad)
             gamma->grad[c] += (float)sdyx;
         if (beta->needs_grad)
@@ -103,8 +127,10 @@ static void bn_bwd(ib_graph *g, ib_node *n)
          * dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy * xhat)). */
         float a = train ? (float)(sdy / (double)m) : 0.0f, b = train ? (float)(sdyx / (double)m) : 0.0f;
         for (int64_t i = 0; i < batch; i++) {
-            const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
-            float *dx = x->grad + (i * ch + c) * inner;
+            const float *restrict p = bn_plane(x->value, i, c, ch, inner);
+            const float *restrict dy = bn_plane(n->grad, i, c, ch, inner);
+            float *restrict dx = x->grad + (i * ch + c) * inner;
+#pragma omp simd
             for (int64_t q = 0; q < inner; q++)
                 dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
         }
