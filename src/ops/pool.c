@@ -49,11 +49,33 @@ static void maxpool_fwd(ib_graph *g, ib_node *n)
     int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     int32_t *arg = n->scratch;
+    /* The common 2x2 stride-2 unpadded window: every window lies inside the
+     * plane, so the four cells are read directly (same rule: the first
+     * maximum in raster order wins, the first NaN propagates). */
+    bool k2 = k == 2 && s == 2 && pad == 0;
 #pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x->value + pl * h * w;
         float *yp = n->value + pl * ho * wo;
         int32_t *ap = arg + pl * ho * wo;
+        if (k2) {
+            for (int64_t oh = 0; oh < ho; oh++)
+                for (int64_t ow = 0; ow < wo; ow++) {
+                    int64_t a = 2 * oh * w + 2 * ow, cell[4] = {a, a + 1, a + w, a + w + 1};
+                    float best = xp[a];
+                    int64_t at = a;
+                    for (int t = 1; t < 4 && !isnan(best); t++) {
+                        float v = xp[cell[t]];
+                        if (v > best || isnan(v)) {
+                            best = v;
+                            at = cell[t];
+                        }
+                    }
+                    yp[oh * wo + ow] = best;
+                    ap[oh * wo + ow] = (int32_t)at;
+                }
+            continue;
+        }
         for (int64_t oh = 0; oh < ho; oh++)
             for (int64_t ow = 0; ow < wo; ow++) {
                 int64_t h0 = oh * s - pad, w0 = ow * s - pad;
