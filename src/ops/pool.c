@@ -62,14 +62,22 @@ static void maxpool_fwd(ib_graph *g, ib_node *n)
             for (int64_t oh = 0; oh < ho; oh++)
                 for (int64_t ow = 0; ow < wo; ow++) {
                     int64_t a = 2 * oh * w + 2 * ow, cell[4] = {a, a + 1, a + w, a + w + 1};
-                    float best = xp[a];
+                    float v[4] = {xp[a], xp[a + 1], xp[a + w], xp[a + w + 1]};
+                    float best = v[0];
                     int64_t at = a;
-                    for (int t = 1; t < 4 && !isnan(best); t++) {
-                        float v = xp[cell[t]];
-                        if (v > best || isnan(v)) {
-                            best = v;
-                            at = cell[t];
+                    if (!isnan(v[0] + v[1] + v[2] + v[3])) {
+                        /* selects, not branches: random data mispredicts */
+                        for (int t = 1; t < 4; t++) {
+                            bool take = v[t] > best;
+                            best = take ? v[t] : best;
+                            at = take ? cell[t] : at;
                         }
+                    } else {
+                        for (int t = 1; t < 4 && !isnan(best); t++)
+                            if (v[t] > best || isnan(v[t])) {
+                                best = v[t];
+                                at = cell[t];
+                            }
                     }
                     yp[oh * wo + ow] = best;
                     ap[oh * wo + ow] = (int32_t)at;
