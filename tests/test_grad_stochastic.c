@@ -249,8 +249,10 @@ static void test_grad_kl_gaussians(void)
         /* log(s/s) and (s^2 + 0)/(2 s^2) - 1/2 are exact in float */
         CHECK(ib_node_data(self)[i] == 0.0f);
     }
-    /* 1/s2^3 terms: h = 3e-3 as for kl_std_normal */
-    gradcheck(g, loss, 6, (ib_node *[]){m1, v1, m2, v2, pm, ps}, 3e-3f, 3e-4);
+    /* 1/s2^3 terms: h = 3e-3 as for kl_std_normal.  The prior's gradient sums
+     * over the batch; the float32 rounding of the loss then reaches 3.0e-4
+     * with clang's FMA contraction (1.4e-4 with gcc): tolerance 5e-4. */
+    gradcheck(g, loss, 6, (ib_node *[]){m1, v1, m2, v2, pm, ps}, 3e-3f, 5e-4);
     done(g, p);
 }
 
