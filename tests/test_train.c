@@ -223,6 +223,34 @@ static void test_resume_equals_uninterrupted(void)
     cJSON_Delete(sb);
 }
 
+/* Same seed and thread count: bit-identical weights (also with 2 threads). */
+static void test_same_seed_same_weights(void)
+{
+    ib_set_threads(2);
+    ib_train_config a = small_config("det-a"), b = small_config("det-b");
+    a.epochs = b.epochs = 2;
+    CHECK_OK(ib_train(&a, NULL));
+    CHECK_OK(ib_train(&b, NULL));
+    ib_set_threads(1);
+    ib_params *pa = NULL, *pb = NULL;
+    load_weights(a.out_dir, &pa);
+    load_weights(b.out_dir, &pb);
+    CHECK(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0);
+    ib_params_free(pa);
+    ib_params_free(pb);
+    /* and another seed gives other weights */
+    ib_train_config c = small_config("det-c");
+    c.epochs = 2;
+    c.seed = 2;
+    CHECK_OK(ib_train(&c, NULL));
+    ib_params *pc = NULL;
+    load_weights(a.out_dir, &pa);
+    load_weights(c.out_dir, &pc);
+    CHECK(memcmp(ib_params_values(pa), ib_params_values(pc), (size_t)ib_params_total(pa) * sizeof(float)) != 0);
+    ib_params_free(pa);
+    ib_params_free(pc);
+}
+
 static void test_nan_loss_stops_with_a_message(void)
 {
     ib_train_config c = small_config("nan");
@@ -361,6 +389,7 @@ int main(void)
     IB_RUN(test_training_learns);
     IB_RUN(test_kl_falls_as_beta_rises);
     IB_RUN(test_resume_equals_uninterrupted);
+    IB_RUN(test_same_seed_same_weights);
     IB_RUN(test_nan_loss_stops_with_a_message);
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_predict_and_eval_commands);
