@@ -32,14 +32,14 @@ def main():
         beta, cfg = beta_of(run)
         kl_bits = sum(s.get("test_kl_nats", [])) / math.log(2)
         izy = math.log2(10) - s.get("test_ce_samples", float("nan")) / math.log(2)
-        rows.append((beta, s["epochs_done"], 100 * (1 - s["test_acc_avg"]), 100 * (1 - s["test_acc_1shot"]),
+        rows.append((beta, name, s["epochs_done"], 100 * (1 - s["test_acc_avg"]), 100 * (1 - s["test_acc_1shot"]),
                      100 * (1 - s["test_acc_mean"]), kl_bits, izy))
     rows.sort()
-    print("| beta | epochs | error, 12-sample avg (%) | error, 1 sample (%) | error, mean path (%) "
+    print("| beta | run | epochs | error, S-sample avg (%) | error, 1 sample (%) | error, mean path (%) "
           "| I(Z;X) upper bound (bits) | I(Z;Y) lower bound (bits) |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %g | %d | %.2f | %.2f | %.2f | %.1f | %.2f |" % r)
+        print("| %g | %s | %d | %.2f | %.2f | %.2f | %.1f | %.2f |" % r)
     if plot:
         try:
             import matplotlib
@@ -50,11 +50,11 @@ def main():
             return
         xs = [max(r[0], 1e-10) for r in rows]
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.semilogx(xs, [r[2] for r in rows], "o-", label="test error (12-sample avg), %")
+        ax.semilogx(xs, [r[3] for r in rows], "o-", label="test error (12-sample avg), %")
         ax.set_xlabel("beta (0 plotted at 1e-10)")
         ax.set_ylabel("test error (%)")
         ax2 = ax.twinx()
-        ax2.semilogx(xs, [r[5] for r in rows], "s--", color="tab:red", label="I(Z;X) bound, bits")
+        ax2.semilogx(xs, [r[6] for r in rows], "s--", color="tab:red", label="I(Z;X) bound, bits")
         ax2.set_ylabel("I(Z;X) upper bound (bits)")
         fig.legend(loc="upper center")
         fig.tight_layout()
