@@ -2,8 +2,11 @@
  * activation.c — elementwise unary ops: y = f(x), dx += f'(x) dy.
  * Each op is one forward loop and one backward loop; the derivative is
  * written from whichever of x or y makes it cheapest and stable.
+ * softplus (sigma of every VIB layer) runs the vectorised loops of
+ * kernels/vmath.h (libm's exp and log1p are scalar calls).
  */
 #include "../core/internal.h"
+#include "../kernels/vmath.h"
 
 #include <math.h>
 
@@ -75,17 +78,14 @@ static void softplus_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value, sh = (float)n->f[0];
-    UNARY_LOOP(n, {
-        float t = x[k] + sh;
-        y[k] = fmaxf(t, 0.0f) + log1pf(expf(-fabsf(t)));
-    });
+    ib__softplus_forward(x, sh, y, n->numel);
 }
 static void softplus_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *x = n->in[0]->value, *dy = n->grad;
     float *dx = n->in[0]->grad, sh = (float)n->f[0];
-    UNARY_LOOP(n, dx[k] += dy[k] / (1.0f + expf(-(x[k] + sh))));
+    ib__softplus_backward(x, sh, dy, dx, n->numel);
 }
 static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)

@@ -1,0 +1,131 @@
+/*
+ * vmath.c — the vectorised softplus loops of vmath.h.
+ *
+ * exp(x): x = n ln2 + r with |r| <= ln2/2 (ln2 split in a 16-bit high part,
+ * so n*hi is exact, and a low part); exp(r) by its degree-6 Taylor
+ * polynomial (remainder below 2^-26 relative); 2^(n-1) built in the
+ * exponent field and doubled, so n = 128 stays finite.  x is clamped to
+ * [-86.5, 88.7] so that 2^(n-1) is a normal float.
+ * log1p(u), u in [0, 1]: 2 atanh(s), s = u/(2+u) in [0, 1/3], by the odd
+ * series to s^17 (truncation below 2^-27 relative), accurate even for tiny
+ * u where log1p(u) ~ u (where log(1+u) would lose every bit).
+ * softplus(t) = max(t, 0) + log1p(exp(-|t|)).  Below t = -86, exp(t) is
+ * subnormal and the clamp would be wrong; those (rare) elements are
+ * recomputed with libm after the vector pass.  NaN propagates.
+ */
+#include "vmath.h"
+
+#include "../core/internal.h"
+
+#include <math.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+static inline __m256 v_exp(__m256 x)
+{
+    /* max/min return their second operand when one is NaN: NaN survives */
+    x = _mm256_min_ps(_mm256_set1_ps(88.7f), _mm256_max_ps(_mm256_set1_ps(-86.5f), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(126)), 23);
+    return _mm256_mul_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), _mm256_set1_ps(2.0f));
+}
+
+static inline __m256 v_log1p01(__m256 u)
+{
+    __m256 s = _mm256_div_ps(u, _mm256_add_ps(_mm256_set1_ps(2.0f), u)), s2 = _mm256_mul_ps(s, s);
+    __m256 p = _mm256_set1_ps(1.0f / 17.0f);
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 15.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 13.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 11.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 9.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 7.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 5.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 3.0f));
+    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f));
+    return _mm256_mul_ps(_mm256_add_ps(s, s), p);
+}
+
+static inline __m256 v_softplus(__m256 t)
+{
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), t); /* |t| */
+    __m256 l = v_log1p01(v_exp(_mm256_sub_ps(_mm256_setzero_ps(), a)));
+    return _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), t), l);
+}
+
+static inline __m256 v_sigmoid(__m256 t)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, v_exp(_mm256_sub_ps(_mm256_setzero_ps(), t))));
+}
+
+/* Blocks of 8 in parallel; the partial last block through a buffer. */
+void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
+{
+    int64_t blocks = n / 8;
+    const __m256 sh = _mm256_set1_ps(shift);
+#pragma omp parallel for schedule(static) if (n > IB_PAR_MIN)
+    for (int64_t b = 0; b < blocks; b++)
+        _mm256_storeu_ps(y + 8 * b, v_softplus(_mm256_add_ps(_mm256_loadu_ps(x + 8 * b), sh)));
+    if (n % 8) {
+        float buf[8] = {0};
+        int64_t at = 8 * blocks, rest = n - at;
+        memcpy(buf, x + at, (size_t)rest * sizeof(float));
+        _mm256_storeu_ps(buf, v_softplus(_mm256_add_ps(_mm256_loadu_ps(buf), sh)));
+        memcpy(y + at, buf, (size_t)rest * sizeof(float));
+    }
+    for (int64_t k = 0; k < n; k++) /* the subnormal tail: libm */
+        if (x[k] + shift < -86.0f)
+            y[k] = log1pf(expf(x[k] + shift));
+}
+
+void ib__softplus_backward(const float *x, float shift, const float *dy, float *dx, int64_t n)
+{
+    int64_t blocks = n / 8;
+    const __m256 sh = _mm256_set1_ps(shift);
+#pragma omp parallel for schedule(static) if (n > IB_PAR_MIN)
+    for (int64_t b = 0; b < blocks; b++) {
+        __m256 s = v_sigmoid(_mm256_add_ps(_mm256_loadu_ps(x + 8 * b), sh));
+        _mm256_storeu_ps(dx + 8 * b, _mm256_fmadd_ps(_mm256_loadu_ps(dy + 8 * b), s, _mm256_loadu_ps(dx + 8 * b)));
+    }
+    if (n % 8) {
+        float bx[8] = {0}, bdy[8] = {0}, bdx[8] = {0};
+        int64_t at = 8 * blocks, rest = n - at;
+        memcpy(bx, x + at, (size_t)rest * sizeof(float));
+        memcpy(bdy, dy + at, (size_t)rest * sizeof(float));
+        memcpy(bdx, dx + at, (size_t)rest * sizeof(float));
+        __m256 s = v_sigmoid(_mm256_add_ps(_mm256_loadu_ps(bx), sh));
+        _mm256_storeu_ps(bdx, _mm256_fmadd_ps(_mm256_loadu_ps(bdy), s, _mm256_loadu_ps(bdx)));
+        memcpy(dx + at, bdx, (size_t)rest * sizeof(float));
+    }
+}
+
+#else /* no AVX2+FMA: libm */
+
+void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > IB_PAR_MIN)
+    for (int64_t k = 0; k < n; k++) {
+        float t = x[k] + shift;
+        y[k] = fmaxf(t, 0.0f) + log1pf(expf(-fabsf(t)));
+    }
+}
+
+void ib__softplus_backward(const float *x, float shift, const float *dy, float *dx, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > IB_PAR_MIN)
+    for (int64_t k = 0; k < n; k++)
+        dx[k] += dy[k] / (1.0f + expf(-(x[k] + shift)));
+}
+
+#endif
