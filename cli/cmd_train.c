@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static volatile int stop_flag;
@@ -155,7 +156,7 @@ int ib_cmd_train(int argc, char **argv)
         {"--model", ARG_STRING, &model, "NAME|FILE", "built-in model or description file (see 'ibnet models')", NULL, 0},
         {"--dataset", ARG_STRING, &dataset, "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
-        {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>)", NULL, 0},
+        {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>, -2, -3... if taken)", NULL, 0},
         {"--resume", ARG_STRING, &resume, "DIR", "continue the run in DIR from its last checkpoint", NULL, 0},
         {"--config", ARG_STRING, &config, "FILE", "start from a config.json (flags given here override it)", NULL, 0},
         {"--epochs", ARG_INT, &epochs, "N", "training epochs (the Deep VIB paper: 200)", NULL, 0},
@@ -367,6 +368,11 @@ int ib_cmd_train(int argc, char **argv)
         safe_name(c.model, m, sizeof m);
         safe_name(c.dataset, d, sizeof d);
         snprintf(c.out_dir, sizeof c.out_dir, "runs/%s-%s-s%llu", m, d, (unsigned long long)c.seed);
+        /* a default directory never collides with an earlier run: -2, -3, ... */
+        size_t base_len = strlen(c.out_dir);
+        struct stat st;
+        for (int k = 2; stat(c.out_dir, &st) == 0 && k < 10000; k++)
+            snprintf(c.out_dir + base_len, sizeof c.out_dir - base_len, "-%d", k);
     }
     ib_status s = ib_train_config_check(&c);
     if (s != IB_OK) {
