@@ -19,32 +19,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define REQUIRE(c)                                                                                                     \
-    do {                                                                                                               \
-        if (!(c)) {                                                                                                    \
-            fprintf(stderr, "property failed: %s (line %d)\n", #c, __LINE__);                                         \
-            __builtin_trap();                                                                                          \
-        }                                                                                                              \
-    } while (0)
+#include "fuzz_harness.h"
 
 static char p1[256], p2[256];
-
-static void write_file(const char *path, const uint8_t *d, size_t n, int gz)
-{
-    if (gz) {
-        gzFile f = gzopen(path, "wb1");
-        REQUIRE(f);
-        if (n)
-            gzwrite(f, d, (unsigned)n);
-        gzclose(f);
-    } else {
-        FILE *f = fopen(path, "wb");
-        REQUIRE(f);
-        if (n)
-            fwrite(d, 1, n, f);
-        fclose(f);
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -64,9 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int two = (mode & 4) != 0;
     if (!two || k > size)
         k = size;
-    write_file(p1, data, k, mode & 1);
+    fuzz_write_file(p1, data, k, mode & 1);
     if (two)
-        write_file(p2, data + k, size - k, mode & 1);
+        fuzz_write_file(p2, data + k, size - k, mode & 1);
     const char *paths[2] = {p1, p2};
     ib_dataset *d = (ib_dataset *)1;
     ib_status s = ib_dataset_load_cifar(paths, two ? 2 : 1, label_bytes, classes, &d);

@@ -19,32 +19,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define REQUIRE(c)                                                                                                     \
-    do {                                                                                                               \
-        if (!(c)) {                                                                                                    \
-            fprintf(stderr, "property failed: %s (line %d)\n", #c, __LINE__);                                         \
-            __builtin_trap();                                                                                          \
-        }                                                                                                              \
-    } while (0)
+#include "fuzz_harness.h"
 
 static char img_path[256], lab_path[256];
-
-static void write_file(const char *path, const uint8_t *d, size_t n, int gz)
-{
-    if (gz) {
-        gzFile f = gzopen(path, "wb1");
-        REQUIRE(f);
-        if (n)
-            gzwrite(f, d, (unsigned)n);
-        gzclose(f);
-    } else {
-        FILE *f = fopen(path, "wb");
-        REQUIRE(f);
-        if (n)
-            fwrite(d, 1, n, f);
-        fclose(f);
-    }
-}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -67,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k > size)
         k = size;
     int classes = (mode >> 2) & 15;
-    write_file(img_path, data, k, mode & 1);
-    write_file(lab_path, data + k, size - k, mode & 2);
+    fuzz_write_file(img_path, data, k, mode & 1);
+    fuzz_write_file(lab_path, data + k, size - k, mode & 2);
     ib_dataset *d = (ib_dataset *)1;
     ib_status s = ib_dataset_load_idx(img_path, lab_path, classes, &d);
     if (s != IB_OK) {

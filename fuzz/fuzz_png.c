@@ -16,24 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REQUIRE(c)                                                                                                     \
-    do {                                                                                                               \
-        if (!(c)) {                                                                                                    \
-            fprintf(stderr, "property failed: %s (line %d)\n", #c, __LINE__);                                         \
-            __builtin_trap();                                                                                          \
-        }                                                                                                              \
-    } while (0)
+#include "fuzz_harness.h"
 
 static char root[256], f1[300], f2[300];
-
-static void write_file(const char *path, const uint8_t *d, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    if (n)
-        fwrite(d, 1, n, f);
-    fclose(f);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,9 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size -= 3;
     if (!two || k > size)
         k = size;
-    write_file(f1, data, k);
+    fuzz_write_file(f1, data, k, 0);
     if (two)
-        write_file(f2, data + k, size - k);
+        fuzz_write_file(f2, data + k, size - k, 0);
     else
         unlink(f2);
     ib_dataset *d = (ib_dataset *)1;

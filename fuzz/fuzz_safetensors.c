@@ -20,13 +20,7 @@
 
 #include <unistd.h>
 
-#define REQUIRE(c)                                                                                                     \
-    do {                                                                                                               \
-        if (!(c)) {                                                                                                    \
-            fprintf(stderr, "property failed: %s (line %d)\n", #c, __LINE__);                                         \
-            __builtin_trap();                                                                                          \
-        }                                                                                                              \
-    } while (0)
+#include "fuzz_harness.h"
 
 static char path_in[256], path_out[256];
 static ib_params *store;
