@@ -571,6 +571,17 @@ ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json);
  * graph's store on first use and shared on later use (get-or-create), with
  * PyTorch's default initialisation.
  * ---------------------------------------------------------------------- */
+/* How the ib_nn_* layers built in g from now on initialise their linear and
+ * conv parameters.  PYTORCH (the default): torch.nn's Kaiming-uniform
+ * (a = sqrt 5) weights and U(+-1/sqrt fan_in) biases.  GLOROT: Glorot/Xavier-
+ * uniform weights and zero biases, the TensorFlow/Keras default (Deep VIB's
+ * reference code).  KAIMING: He-normal weights N(0, 2/fan_in) and zero
+ * biases (the usual CIFAR ResNet recipe).  Batch norm is gamma 1, beta 0 in
+ * every style.  A model description selects it with its `init` line. */
+typedef enum ib_init_style { IB_INIT_STYLE_PYTORCH = 0, IB_INIT_STYLE_GLOROT, IB_INIT_STYLE_KAIMING } ib_init_style;
+void ib_graph_set_init_style(ib_graph *g, ib_init_style style);
+ib_init_style ib_graph_init_style(const ib_graph *g);
+
 /* y = x W^T + b; "<name>.weight" (out, in), "<name>.bias" (out). */
 ib_node *ib_nn_linear(ib_graph *g, ib_node *x, const char *name, int64_t out, bool bias);
 /* "<name>.weight" (out_ch, in_ch, k, k), "<name>.bias" (out_ch). */

@@ -156,6 +156,10 @@ static const struct bad {
     const char *msg; /* a part of the message */
 } bad[] = {
     {HDR "flatten\nfoo 3\n", 5, "unknown layer 'foo'"},
+    {HDR "init xavier\nflatten\nlinear 2\n", 4, "unknown style 'xavier'"},
+    {HDR "init glorot\ninit glorot\nflatten\nlinear 2\n", 5, "'init' given twice (first at line 4)"},
+    {HDR "init\nflatten\nlinear 2\n", 4, "expected 'init pytorch'"},
+    {HDR "flatten\ninit glorot\nlinear 2\n", 5, "'init' must come before the first layer"},
     {HDR "flatten\nlinear 2 bais=false\n", 5, "unknown key 'bais'"},
     {HDR "flatten\nlinear 2x\n", 5, "OUT must be an integer"},
     {HDR "flatten\nlinear 0\n", 5, "OUT must be an integer"},
@@ -426,6 +430,54 @@ static void test_build_shares_params(void)
     ib_model_free(m);
 }
 
+/* The `init` line: Glorot-uniform weights and zero biases (TensorFlow's
+ * default, Deep VIB's reference code), He-normal and zero biases, or
+ * PyTorch's default; the line survives the canonical text (so a checkpoint
+ * rebuilds the same model) and is omitted when it says the default. */
+static void check_init_style(const char *style, double want_w_sd, bool zero_bias)
+{
+    char text[256];
+    snprintf(text, sizeof text, "model t\ninput 1 32 32\nclasses 10\ninit %s\nflatten\nlinear 500 name=fc\n"
+                                "linear 10 name=out\n", style);
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_parse(text, "t.ibm", &m));
+    bool dflt = !strcmp(style, "pytorch");
+    CHECK_MSG((strstr(ib_model_text(m), "init ") != NULL) == !dflt, "%s: canonical text:\n%s", style,
+              ib_model_text(m));
+    check_round_trip(text, style);
+    ib_params *p = ib_params_new(5);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x = ib_input(g, "x", 4, (int64_t[]){2, 1, 32, 32});
+    ib_model_out o;
+    CHECK_OK(ib_model_build(m, g, x, NULL, &o));
+    /* The style is the model's, not left behind in the graph. */
+    CHECK_EQ_INT(ib_graph_init_style(g), IB_INIT_STYLE_PYTORCH);
+    int wi = ib_params_find(p, "fc.weight"), bi = ib_params_find(p, "fc.bias");
+    CHECK(wi >= 0 && bi >= 0);
+    const float *w = ib_params_value(p, wi), *b = ib_params_value(p, bi);
+    int64_t n = 500 * 1024;
+    double ss = 0, bmax = 0;
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)w[i] * w[i];
+    for (int i = 0; i < 500; i++)
+        bmax = fmax(bmax, fabs(b[i]));
+    /* 512,000 draws: the sample sd is within 0.5% of the true one. */
+    CHECK_CLOSE(sqrt(ss / (double)n), want_w_sd, 5e-3, 0);
+    CHECK_MSG(zero_bias ? bmax == 0 : bmax > 0.5 / sqrt(1024.0), "%s: max |bias| %g", style, bmax);
+    ib_graph_free(g);
+    ib_params_free(p);
+    ib_model_free(m);
+}
+
+static void test_init_styles(void)
+{
+    /* fan_in 1024, fan_out 500.  PyTorch: U(+-1/sqrt(fan_in)), sd = bound/sqrt 3.
+     * Glorot: U(+-sqrt(6/(fan_in+fan_out))).  He-normal: sd sqrt(2/fan_in). */
+    check_init_style("pytorch", 1.0 / sqrt(1024.0) / sqrt(3.0), false);
+    check_init_style("glorot", sqrt(6.0 / 1524.0) / sqrt(3.0), true);
+    check_init_style("kaiming", sqrt(2.0 / 1024.0), true);
+}
+
 static void test_build_errors(void)
 {
     ib_model *m = NULL;
@@ -569,6 +621,7 @@ int main(void)
     IB_RUN(test_round_trip);
     IB_RUN(test_builtins_build);
     IB_RUN(test_build_shares_params);
+    IB_RUN(test_init_styles);
     IB_RUN(test_build_errors);
     IB_RUN(test_torch_names);
     IB_RUN(test_torch_blocks);

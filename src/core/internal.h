@@ -76,6 +76,7 @@ struct ib_graph {
     size_t tmp_bytes;
     bool compiled, training, sampling, param_grads;
     uint64_t seed, step;
+    int init_style; /* ib_init_style of the ib_nn_* layers */
     ib_status status;
     char err[512];
 };

@@ -7,6 +7,38 @@
 
 #include <math.h>
 
+void ib_graph_set_init_style(ib_graph *g, ib_init_style style)
+{
+    if (g && style >= IB_INIT_STYLE_PYTORCH && style <= IB_INIT_STYLE_KAIMING)
+        g->init_style = (int)style;
+}
+
+ib_init_style ib_graph_init_style(const ib_graph *g)
+{
+    return g ? (ib_init_style)g->init_style : IB_INIT_STYLE_PYTORCH;
+}
+
+/* The weight and bias initialisers of a linear or conv layer under g's style;
+ * fan_in = in * k * k as in PyTorch. */
+static void layer_inits(const ib_graph *g, int64_t fan_in, ib_init *w, ib_init *b)
+{
+    float bound = 1.0f / sqrtf((float)fan_in);
+    switch (g->init_style) {
+    case IB_INIT_STYLE_GLOROT:
+        *w = (ib_init){IB_INIT_XAVIER_UNIFORM, 1.0f, 0.0f};
+        *b = (ib_init){IB_INIT_ZEROS, 0, 0};
+        break;
+    case IB_INIT_STYLE_KAIMING:
+        *w = (ib_init){IB_INIT_KAIMING_NORMAL, 0.0f, 0.0f};
+        *b = (ib_init){IB_INIT_ZEROS, 0, 0};
+        break;
+    default:
+        *w = IB_INIT_PYTORCH_DEFAULT;
+        *b = (ib_init){IB_INIT_UNIFORM, -bound, bound};
+        break;
+    }
+}
+
 static void join(char *buf, size_t len, const char *prefix, const char *leaf)
 {
     snprintf(buf, len, "%s.%s", prefix, leaf);
@@ -21,13 +53,14 @@ ib_node *ib_nn_linear(ib_graph *g, ib_node *x, const char *name, int64_t out, bo
                         x->name, x->ndim);
     char pname[IB_NAME_MAX];
     int64_t in = x->shape[1];
+    ib_init wi, bi;
+    layer_inits(g, in, &wi, &bi);
     join(pname, sizeof pname, name, "weight");
-    ib_node *w = ib_param(g, pname, 2, (int64_t[]){out, in}, IB_INIT_PYTORCH_DEFAULT);
+    ib_node *w = ib_param(g, pname, 2, (int64_t[]){out, in}, wi);
     ib_node *b = NULL;
     if (bias) {
-        float bound = 1.0f / sqrtf((float)in);
         join(pname, sizeof pname, name, "bias");
-        b = ib_param(g, pname, 1, &out, (ib_init){IB_INIT_UNIFORM, -bound, bound});
+        b = ib_param(g, pname, 1, &out, bi);
     }
     return ib_node_set_name(ib_linear(g, x, w, b), name);
 }
@@ -42,13 +75,14 @@ ib_node *ib_nn_conv2d(ib_graph *g, ib_node *x, const char *name, int64_t out_ch,
                         x->name, x->ndim);
     char pname[IB_NAME_MAX];
     int64_t in = x->shape[1];
+    ib_init wi, bi;
+    layer_inits(g, in * k * k, &wi, &bi);
     join(pname, sizeof pname, name, "weight");
-    ib_node *w = ib_param(g, pname, 4, (int64_t[]){out_ch, in, k, k}, IB_INIT_PYTORCH_DEFAULT);
+    ib_node *w = ib_param(g, pname, 4, (int64_t[]){out_ch, in, k, k}, wi);
     ib_node *b = NULL;
     if (bias) {
-        float bound = 1.0f / sqrtf((float)(in * k * k));
         join(pname, sizeof pname, name, "bias");
-        b = ib_param(g, pname, 1, &out_ch, (ib_init){IB_INIT_UNIFORM, -bound, bound});
+        b = ib_param(g, pname, 1, &out_ch, bi);
     }
     return ib_node_set_name(ib_conv2d(g, x, w, b, stride, pad), name);
 }

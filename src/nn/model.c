@@ -113,6 +113,7 @@ typedef struct entry {
 struct ib_model {
     char name[NAME_LEN];
     int c, h, w, classes;
+    int init_style; /* ib_init_style; the optional `init` header line */
     int n;
     entry *e;
     int n_bn;
@@ -136,6 +137,7 @@ typedef struct parser {
     } stack[MAX_DEPTH];
     int depth;
     int hdr_line[3]; /* model, input, classes: the line, 0 = not yet */
+    int init_line;   /* the optional `init` line, 0 = not given */
     bool layers_started;
     ib_status err; /* why push() failed */
     ib_model *m;
@@ -410,6 +412,26 @@ static ib_status header_line(parser *P, int which, char **tok, int nt)
     return IB_OK;
 }
 
+static const char *const init_styles[3] = {"pytorch", "glorot", "kaiming"};
+
+/* `init pytorch|glorot|kaiming`: how linear and conv layers start (optional). */
+static ib_status init_line(parser *P, char **tok, int nt)
+{
+    if (P->layers_started)
+        return perr(P, P->line, "'init' must come before the first layer");
+    if (P->init_line)
+        return perr(P, P->line, "'init' given twice (first at line %d)", P->init_line);
+    if (nt != 2)
+        return perr(P, P->line, "expected 'init pytorch', 'init glorot' or 'init kaiming'");
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(tok[1], init_styles[i])) {
+            P->m->init_style = i;
+            P->init_line = P->line;
+            return IB_OK;
+        }
+    return perr(P, P->line, "init: unknown style '%s' (pytorch, glorot or kaiming)", tok[1]);
+}
+
 static ib_status start_layers(parser *P)
 {
     if (P->layers_started)
@@ -487,6 +509,8 @@ static ib_status parse_line(parser *P, char *s)
         return header_line(P, 1, tok, nt);
     if (!strcmp(w, "classes"))
         return header_line(P, 2, tok, nt);
+    if (!strcmp(w, "init"))
+        return init_line(P, tok, nt);
     ib_status st = start_layers(P);
     if (st)
         return st;
@@ -783,6 +807,8 @@ static char *canonical(const ib_model *m)
 {
     sbuf b = {0};
     sb_printf(&b, "model %s\ninput %d %d %d\nclasses %d\n", m->name, m->c, m->h, m->w, m->classes);
+    if (m->init_style != IB_INIT_STYLE_PYTORCH)
+        sb_printf(&b, "init %s\n", init_styles[m->init_style]);
     int depth = 0;
     for (int i = 0; i < m->n; i++) {
         const entry *e = &m->e[i];
@@ -1113,6 +1139,8 @@ ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *co
                  m->w, x->name, ib__shape_str(x, sh, sizeof sh));
         return IB_ERR_SHAPE;
     }
+    ib_init_style style_before = ib_graph_init_style(g);
+    ib_graph_set_init_style(g, (ib_init_style)m->init_style);
     for (int i = 0; i < m->n && x; i++) {
         const entry *e = &m->e[i];
         const char *nm = e->full;
@@ -1167,6 +1195,7 @@ ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *co
             break;
         }
     }
+    ib_graph_set_init_style(g, style_before);
     if (!x) {
         ib_status st = ib_graph_status(g);
         return st ? st : ib__error(IB_ERR_STATE, "ib_model_build: building '%s' failed", m->name);
