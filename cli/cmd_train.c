@@ -143,6 +143,7 @@ int ib_cmd_train(int argc, char **argv)
     ib_train_config c = ib_train_config_default();
     const char *model = "vib-mlp", *dataset = "mnist", *data = NULL, *out = NULL, *resume = NULL;
     const char *optimizer = "adam", *schedule = "step", *beta_schedule = "equal", *norm = "symmetric";
+    const char *init = "model";
     const char *noise_kind = "symmetric", *betas = NULL, *milestones = NULL, *config = NULL;
     int64_t epochs = c.epochs, batch = c.batch_size, eval_batch = c.eval_batch_size, threads = 0, eval_samples = 12;
     int64_t seed = (int64_t)c.seed, val_size = 0, train_limit = 0, test_limit = 0, max_steps = 0, eval_every = 1;
@@ -154,6 +155,7 @@ int ib_cmd_train(int argc, char **argv)
     bool no_debias = false;
     arg_spec specs[] = {
         {"--model", ARG_STRING, &model, "NAME|FILE", "built-in model or description file (see 'ibnet models')", NULL, 0},
+        {"--init", ARG_STRING, &init, "STYLE", "initialise linear/conv layers as the model file says, or as PyTorch, Glorot (TF, Deep VIB's code) or He", "model|pytorch|glorot|kaiming", 0},
         {"--dataset", ARG_STRING, &dataset, "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
         {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>, -2, -3... if taken)", NULL, 0},
@@ -263,6 +265,8 @@ int ib_cmd_train(int argc, char **argv)
         stmt;                                                                                                          \
     }
     SET("--model", snprintf(c.model, sizeof c.model, "%s", model));
+    if (!config || args_seen(&p, "--init"))
+        c.init = !strcmp(init, "pytorch") ? 1 : !strcmp(init, "glorot") ? 2 : !strcmp(init, "kaiming") ? 3 : 0;
     SET("--dataset", snprintf(c.dataset, sizeof c.dataset, "%s", dataset));
     if (data)
         snprintf(c.data_dir, sizeof c.data_dir, "%s", data);

@@ -691,6 +691,9 @@ const char *ib_model_name(const ib_model *m);
 /* The canonical text: repeats expanded, every option written out, no
  * comments.  Parsing it gives an equal model: store it in checkpoints. */
 const char *ib_model_text(const ib_model *m);
+/* Replace the model's initialisation style (its `init` line); the canonical
+ * text follows, so a checkpoint records it. */
+ib_status ib_model_set_init_style(ib_model *m, ib_init_style style);
 /* Same layers, options, names and header (the source text may differ). */
 bool ib_model_equal(const ib_model *a, const ib_model *b);
 void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w);
@@ -1011,6 +1014,8 @@ ib_status ib_png_write_grid(const char *path, const uint8_t *imgs, int n, int c,
  * ---------------------------------------------------------------------- */
 typedef struct ib_train_config {
     char model[1024];         /* built-in model name or description file */
+    int init;                 /* 0: the model's own `init` line; else 1 + an ib_init_style
+                                 (JSON/CLI: "model", "pytorch", "glorot", "kaiming") */
     char dataset[1024];       /* "mnist", "fashion-mnist", "cifar10", "cifar100", idx:DIR, folder:ROOT */
     char data_dir[1024];      /* "" = search (IBNET_DATA, ./data, ../shared/data) */
     char out_dir[1024];       /* run directory */

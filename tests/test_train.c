@@ -280,6 +280,26 @@ static int run_cli(const char *args, char *err, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* --init overrides the model file's initialisation; the run records it in
+ * config.json and in the checkpoint's model text, so resume and eval rebuild
+ * the same model. */
+static void test_init_override(void)
+{
+    ib_train_config c = small_config("init-glorot");
+    c.epochs = 1;
+    c.init = 1 + IB_INIT_STYLE_GLOROT;
+    CHECK_OK(ib_train(&c, NULL));
+    cJSON *conf = read_json(c.out_dir, "config.json");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, "init");
+    CHECK_MSG(cJSON_IsString(v) && !strcmp(v->valuestring, "glorot"), "config.json init is not \"glorot\"");
+    cJSON_Delete(conf);
+    char path[1200], *meta = NULL;
+    snprintf(path, sizeof path, "%s/last.safetensors", c.out_dir);
+    CHECK_OK(ib_checkpoint_read_metadata(path, &meta));
+    CHECK_MSG(meta && strstr(meta, "init glorot") != NULL, "the checkpoint's model text lacks 'init glorot'");
+    free(meta);
+}
+
 static void test_cli_user_errors(void)
 {
     char err[1024], args[1500];
@@ -288,6 +308,7 @@ static void test_cli_user_errors(void)
     } cases[] = {
         {"train --bogus", "unknown option '--bogus'"},
         {"train --beta -1", "beta must be"},
+        {"train --init xavier", "--init must be one of"},
         {"train --epochs abc", "expects an integer"},
         {"train --model no-such-model", "unknown model"},
         {"train --dataset idx:/no/such/dir --model resnet20", "no/such"},
@@ -391,6 +412,7 @@ int main(void)
     IB_RUN(test_resume_equals_uninterrupted);
     IB_RUN(test_same_seed_same_weights);
     IB_RUN(test_nan_loss_stops_with_a_message);
+    IB_RUN(test_init_override);
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_predict_and_eval_commands);
     return ib_test_summary();

@@ -1203,3 +1203,21 @@ ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *co
     out->logits = x;
     return IB_OK;
 }
+
+ib_status ib_model_set_init_style(ib_model *m, ib_init_style style)
+{
+    if (!m)
+        return ib__error(IB_ERR_ARG, "ib_model_set_init_style: model is NULL");
+    if (style < IB_INIT_STYLE_PYTORCH || style > IB_INIT_STYLE_KAIMING)
+        return ib__error(IB_ERR_ARG, "ib_model_set_init_style: unknown style %d", (int)style);
+    int before = m->init_style;
+    m->init_style = (int)style;
+    char *text = canonical(m);
+    if (!text) {
+        m->init_style = before;
+        return ib__error(IB_ERR_NOMEM, "ib_model_set_init_style: out of memory");
+    }
+    free(m->text);
+    m->text = text;
+    return IB_OK;
+}

@@ -50,12 +50,14 @@ static const char *const optim_names[] = {"sgd", "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential", "multistep", "cosine", NULL};
 static const char *const beta_sched_names[] = {"equal", "linear", "geometric", NULL};
 static const char *const norm_names[] = {"unit", "symmetric", "standardize", NULL};
+static const char *const init_names[] = {"model", "pytorch", "glorot", "kaiming", NULL};
 static const char *const noise_names[] = {"symmetric", "pair", "pair-cifar10", "pair-next", NULL};
 
 #define C(f) offsetof(ib_train_config, f)
 #define STR(k, f) {k, F_STR, C(f), sizeof(((ib_train_config *)0)->f), NULL}
 static const field fields[] = {
     STR("model", model),
+    {"init", F_ENUM, C(init), 0, init_names},
     STR("dataset", dataset),
     STR("data_dir", data_dir),
     STR("out_dir", out_dir),

@@ -565,6 +565,8 @@ static ib_status setup(run *r, bool resume)
     if (s != IB_OK)
         return s;
     s = ib_model_load(c->model, &r->model);
+    if (s == IB_OK && c->init > 0)
+        s = ib_model_set_init_style(r->model, (ib_init_style)(c->init - 1));
     if (s != IB_OK)
         return s;
     s = load_data(r);
