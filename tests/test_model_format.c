@@ -34,6 +34,8 @@ static const struct {
     {"vgg-small", 3249098, 0},
     /* He et al. 2016 report 0.27M (option A shortcuts, as here) */
     {"resnet20", 269722, 0},
+    /* resnet20 - fc (650) + enc 65*128 + decoder 65*10 */
+    {"resnet20-vib", 278042, 1},
     /* resnet20 + cells 2*(C*C+C) for C = 16, 32, 64 */
     {"resnet20-vibcells", 280698, 3},
     /* He et al.: 0.46M */
