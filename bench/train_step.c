@@ -169,20 +169,22 @@ static void profiled_step(bench *b, prof *p)
         ib_params_zero_grad(b->params);
         p->zero_params += now() - t;
         t = now();
-        for (int i = 0; i <= b->loss->id; i++) {
-            ib_node *n = g->nodes[i];
-            if (n->kind != IB__PARAM && !n->view_of && n->grad)
-                memset(n->grad, 0, (size_t)n->numel * sizeof(float));
-        }
+        ib__grad_zero_step(g, b->loss, b->loss->id);
         p->zero_acts += now() - t;
         b->loss->grad[0] = 1.0f;
         for (int i = b->loss->id; i >= 0; i--) {
             ib_node *n = g->nodes[i];
+            if (i < b->loss->id) { /* gradients are zeroed when their lifetime starts */
+                t = now();
+                ib__grad_zero_step(g, b->loss, i);
+                p->zero_acts += now() - t;
+            }
             if (n->kind == IB__OP && n->needs_grad && n->on_path && n->op->backward) {
                 t = now();
                 n->op->backward(g, n);
                 p->bwd[kind_of(p, n->op->name)] += now() - t;
             }
+            ib__grad_dead_step(g, i);
         }
         t = now();
         if (ib_optim_step(b->opt) != IB_OK)
@@ -335,6 +337,8 @@ int main(int argc, char **argv)
         if (!b.opt)
             die("optimizer");
     }
+    if (!train && ib_graph_set_forward_only(b.g, true) != IB_OK) /* reads only the logits, an output */
+        die("forward-only");
     if (ib_graph_compile(b.g) != IB_OK)
         die("compile");
     ib_graph_set_training(b.g, train);

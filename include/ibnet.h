@@ -20,9 +20,10 @@
  *  - Tensors are float32, row-major, contiguous, up to 4-D (NCHW).
  *    Labels are int32 tensors (ib_input_labels).
  *  - Gradients: ib_graph_backward() overwrites the gradients of every
- *    activation and input of the graph, and ADDS into parameter gradients
- *    (so two graphs may contribute to one step); clear them with
- *    ib_params_zero_grad().
+ *    input (and kept node, ib_node_keep) of the graph, and ADDS into
+ *    parameter gradients (so two graphs may contribute to one step); clear
+ *    them with ib_params_zero_grad().  Intermediate gradients share memory
+ *    and are undefined after backward.
  *  - Randomness is keyed by (seed, stream, step, element), never by thread:
  *    results do not depend on the thread count.
  */
@@ -183,8 +184,23 @@ ib_status ib_graph_status(const ib_graph *g);
 const char *ib_graph_error(const ib_graph *g);
 
 /* Size and allocate all memory of the graph exactly.  After this, forward
- * and backward allocate nothing.  No nodes may be added afterwards. */
+ * and backward allocate nothing.  No nodes may be added afterwards.
+ * Buffers are planned by lifetime: the gradient of an op node lives only
+ * during backward, from the first op that adds into it to its own backward,
+ * and shares memory with gradients whose lifetimes do not overlap; in a
+ * forward-only graph values are shared the same way.  What stays readable
+ * after a pass: values of inputs, parameters, kept nodes (ib_node_keep) and
+ * outputs (nodes nothing consumes); in a training graph every value; the
+ * gradients of inputs, parameters and kept nodes. */
 ib_status ib_graph_compile(ib_graph *g);
+/* Before compile: the graph will never run backward (inference,
+ * evaluation).  It then allocates no gradients, and a value's memory is
+ * reused once its last consumer has run, except for the nodes listed under
+ * compile and the values ib_graph_forward_from(g, ib_graph_first_random(g))
+ * reads again.  ib_graph_backward (and ib_graph_gradcheck) then fail with
+ * IB_ERR_STATE.  IB_ERR_STATE after compile. */
+ib_status ib_graph_set_forward_only(ib_graph *g, bool on);
+bool ib_graph_forward_only(const ib_graph *g);
 /* Run the ops in order.  Random ops draw with the current step, then the
  * step advances by one. */
 ib_status ib_graph_forward(ib_graph *g);
@@ -194,7 +210,9 @@ ib_status ib_graph_forward(ib_graph *g);
  * deterministic prefix: S-sample evaluation at the cost of the layers after
  * the first sample.  Only valid when nothing before start changed since
  * the last full forward (and, in training mode, it updates batch-norm
- * statistics again: use it in eval mode). */
+ * statistics again: use it in eval mode).  In a forward-only graph, start
+ * must be the first random op, or a node before which no reused value is
+ * read again (else IB_ERR_STATE). */
 ib_status ib_graph_forward_from(ib_graph *g, ib_node *start);
 /* The first op that draws random numbers (a sample without a given eps,
  * dropout, a Bernoulli or Gumbel sample), or NULL for a deterministic graph. */
@@ -222,9 +240,17 @@ int ib_graph_node_count(const ib_graph *g);
 /* The first node with this name, or NULL. */
 ib_node *ib_graph_find(const ib_graph *g, const char *name);
 
-/* Node access.  Pointers are valid after compile. */
+/* Node access.  Pointers are valid after compile; what they hold after a
+ * pass is said at ib_graph_compile.  ib_node_grad: the gradient of an
+ * input, a parameter or a kept node after ib_graph_backward; an
+ * intermediate op node's gradient buffer is shared with other gradients
+ * and undefined after backward (keep the node to read it); NULL for int32
+ * nodes and in a forward-only graph. */
 float *ib_node_data(ib_node *n);
 float *ib_node_grad(ib_node *n);
+/* Before compile: keep n's value (and gradient) readable after forward and
+ * backward, outside the shared memory of ib_graph_compile.  Returns n. */
+ib_node *ib_node_keep(ib_node *n);
 int32_t *ib_node_labels(ib_node *n); /* data of an IB_I32 node */
 int ib_node_ndim(const ib_node *n);
 int64_t ib_node_dim(const ib_node *n, int axis); /* negative axis counts from the end */

@@ -8,6 +8,16 @@
  * and in reverse without allocating.  Parameter nodes point into the
  * parameter store, re-bound at every run so several graphs can share a
  * store that grows.
+ *
+ * The arena is planned by lifetime, since holding every activation and
+ * every activation gradient at once is what made a ResNet-20 step need as
+ * much memory as PyTorch's whole process.  An activation gradient lives
+ * only from the backward of its last consumer (the first op that adds into
+ * it) down to its own backward, so gradients share memory and each is
+ * zeroed when its lifetime starts.  Values stay alive in a training graph
+ * (backwards read their inputs and outputs); a forward-only graph lets a
+ * value die after its last consumer.  Inputs, kept nodes (ib_node_keep),
+ * outputs and parameter gradients (in the store) outlive every pass.
  */
 #include "internal.h"
 
@@ -38,7 +48,9 @@ void ib_graph_free(ib_graph *g)
     for (int i = 0; i < g->n_nodes; i++)
         free(g->nodes[i]);
     free(g->nodes);
+    ib__unpoison(g->arena, g->arena_bytes);
     ib__aligned_free(g->arena);
+    free(g->zero_at);
     ib__aligned_free(g->tmp);
     free(g);
 }
@@ -219,7 +231,6 @@ ib_node *ib_buffer(ib_graph *g, const char *name, int ndim, const int64_t *shape
 
 /* ---- compile ---- */
 
-static size_t align_up(size_t x) { return (x + IB_ALIGN - 1) / IB_ALIGN * IB_ALIGN; }
 
 static bool has_own_buffers(const ib_node *n) { return n->kind != IB__PARAM && !n->view_of; }
 
@@ -238,6 +249,168 @@ static void bind(ib_graph *g)
     }
 }
 
+static ib_node *root_of(ib_node *n) { return n->view_of ? n->view_of : n; }
+
+static size_t buf_bytes(const ib_node *n) { return (size_t)n->numel * sizeof(float); }
+
+#define ALWAYS_LO INT32_MIN
+#define ALWAYS_HI INT32_MAX
+
+/* The lists of compile's plan: ids[at[s] .. at[s+1]) are the nodes whose
+ * key is s (key < 0: in no list).  at has n + 1 entries; fill is n ints
+ * of scratch. */
+static void bucket(int n, const int *key, int *at, int *ids, int *fill)
+{
+    memset(at, 0, (size_t)(n + 1) * sizeof *at);
+    for (int i = 0; i < n; i++)
+        if (key[i] >= 0)
+            at[key[i] + 1]++;
+    for (int s = 0; s < n; s++)
+        at[s + 1] += at[s];
+    memcpy(fill, at, (size_t)n * sizeof *fill);
+    for (int i = 0; i < n; i++)
+        if (key[i] >= 0)
+            ids[fill[key[i]]++] = i;
+}
+
+/* Lifetimes (steps: forward i = i, backward of node i = 2N - i), offsets,
+ * the arena, and the per-step lists of backward and forward. */
+static ib_status plan_and_allocate(ib_graph *g)
+{
+    int N = g->n_nodes;
+    int *last = malloc((size_t)(N + 1) * sizeof *last);
+    int *n_cons = calloc((size_t)N + 1, sizeof *n_cons);
+    ib__plan_item *items = malloc((size_t)(3 * N + 1) * sizeof *items);
+    int *lists = malloc((size_t)(4 * N + 2) * sizeof *lists);
+    int *zkey = malloc((size_t)(2 * N + 1) * sizeof *zkey), *dkey = zkey + N;
+    if (!last || !n_cons || !items || !lists || !zkey) {
+        free(last);
+        free(n_cons);
+        free(items);
+        free(lists);
+        free(zkey);
+        return ib__error(IB_ERR_NOMEM, "ib_graph_compile: out of memory planning %d nodes", N);
+    }
+    /* last[r]: the last node that reads root r's buffers (itself, a
+     * consumer of r or of a view of r, or the view). */
+    for (int i = 0; i < N; i++)
+        last[i] = i;
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i];
+        for (int k = 0; k < n->n_in; k++) {
+            n_cons[n->in[k]->id]++;
+            ib_node *r = root_of(n->in[k]);
+            if (i > last[r->id])
+                last[r->id] = i;
+        }
+        if (n->view_of) {
+            if (i > last[n->view_of->id])
+                last[n->view_of->id] = i;
+            if (n->keep)
+                n->view_of->keep = true;
+        }
+    }
+    /* A value outlives the pass if the caller reads it (kept, an input, an
+     * output: a node nothing consumes, itself or through a view) or if
+     * forward_from(first random op) reads it again. */
+    bool *always = calloc((size_t)N + 1, sizeof *always);
+    if (!always) {
+        free(last);
+        free(n_cons);
+        free(items);
+        free(lists);
+        free(zkey);
+        return ib__error(IB_ERR_NOMEM, "ib_graph_compile: out of memory planning %d nodes", N);
+    }
+    ib_node *first = ib_graph_first_random(g);
+    int restart = first ? first->id : N;
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i], *r = root_of(n);
+        if (n_cons[i] == 0 || n->keep)
+            always[r->id] = true;
+    }
+    int n_items = 0;
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i];
+        zkey[i] = dkey[i] = -1;
+        n->grad_pooled = n->value_pooled = false;
+        if (has_own_buffers(n)) {
+            bool whole = !g->forward_only || n->kind == IB__INPUT || always[i] || (i < restart && last[i] >= restart);
+            n->value_pooled = !whole;
+            n->value_last = whole ? ALWAYS_HI : last[i];
+            items[n_items++] = (ib__plan_item){buf_bytes(n), 0, whole ? ALWAYS_LO : i, whole ? ALWAYS_HI : last[i]};
+            if (!whole)
+                dkey[i] = last[i];
+            if (n->dtype == IB_F32 && !g->forward_only) {
+                bool kept = n->kind == IB__INPUT || n->keep;
+                n->grad_pooled = !kept;
+                n->grad_start = last[i];
+                items[n_items++] = (ib__plan_item){buf_bytes(n), 0, kept ? ALWAYS_LO : 2 * N - last[i],
+                                                   kept ? ALWAYS_HI : 2 * N - i};
+                if (!kept)
+                    zkey[i] = last[i];
+            }
+        }
+        if (n->scratch_bytes)
+            items[n_items++] = (ib__plan_item){n->scratch_bytes, 0, ALWAYS_LO, ALWAYS_HI};
+    }
+    size_t bytes = ib__plan_offsets(items, n_items), tmp = 0;
+    for (int i = 0; i < N; i++)
+        if (g->nodes[i]->tmp_bytes > tmp)
+            tmp = g->nodes[i]->tmp_bytes;
+    g->arena = ib__aligned_alloc(bytes);
+    g->tmp = tmp ? ib__aligned_alloc(tmp) : NULL;
+    if (!g->arena || (tmp && !g->tmp)) {
+        ib__aligned_free(g->arena);
+        ib__aligned_free(g->tmp);
+        g->arena = g->tmp = NULL;
+        free(last);
+        free(n_cons);
+        free(items);
+        free(lists);
+        free(zkey);
+        free(always);
+        return ib__error(IB_ERR_NOMEM, "graph needs %zu bytes of activations and %zu of workspace: out of memory",
+                         bytes, tmp);
+    }
+    /* Zeroed once, as before the plan: padding and never-written buffers
+     * read as 0, never as stale data. */
+    memset(g->arena, 0, bytes);
+    g->arena_bytes = bytes;
+    g->tmp_bytes = tmp;
+    char *base = g->arena;
+    n_items = 0;
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i];
+        if (has_own_buffers(n)) {
+            n->value = (float *)(void *)(base + items[n_items++].offset);
+            if (n->value_pooled)
+                ib__poison(n->value, buf_bytes(n));
+            if (n->dtype == IB_F32 && !g->forward_only) {
+                n->grad = (float *)(void *)(base + items[n_items++].offset);
+                if (n->grad_pooled)
+                    ib__poison(n->grad, buf_bytes(n));
+            } else {
+                n->grad = NULL;
+            }
+        }
+        if (n->scratch_bytes)
+            n->scratch = base + items[n_items++].offset;
+    }
+    g->zero_at = lists;
+    g->zero_ids = lists + (N + 1);
+    bucket(N, zkey, g->zero_at, g->zero_ids, n_cons);
+    g->dead_at = lists + (2 * N + 1);
+    g->dead_ids = lists + (3 * N + 2);
+    bucket(N, dkey, g->dead_at, g->dead_ids, n_cons);
+    free(last);
+    free(n_cons);
+    free(items);
+    free(zkey);
+    free(always);
+    return IB_OK;
+}
+
 ib_status ib_graph_compile(ib_graph *g)
 {
     if (!g)
@@ -246,46 +419,43 @@ ib_status ib_graph_compile(ib_graph *g)
         return ib__error(g->status, "%s", g->err);
     if (g->compiled)
         return IB_OK;
-    size_t bytes = 0, tmp = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        ib_node *n = g->nodes[i];
-        if (has_own_buffers(n)) {
-            bytes += align_up((size_t)n->numel * sizeof(float));
-            if (n->dtype == IB_F32)
-                bytes += align_up((size_t)n->numel * sizeof(float));
-        }
-        bytes += align_up(n->scratch_bytes);
-        if (n->tmp_bytes > tmp)
-            tmp = n->tmp_bytes;
-    }
-    g->arena = ib__aligned_alloc(bytes);
-    g->tmp = tmp ? ib__aligned_alloc(tmp) : NULL;
-    if (!g->arena || (tmp && !g->tmp)) {
-        return ib__error(IB_ERR_NOMEM, "graph needs %zu bytes of activations and %zu of workspace: out of memory",
-                         bytes, tmp);
-    }
-    memset(g->arena, 0, bytes);
-    g->arena_bytes = bytes;
-    g->tmp_bytes = tmp;
-    char *at = g->arena;
-    for (int i = 0; i < g->n_nodes; i++) {
-        ib_node *n = g->nodes[i];
-        if (has_own_buffers(n)) {
-            n->value = (float *)at;
-            at += align_up((size_t)n->numel * sizeof(float));
-            if (n->dtype == IB_F32) {
-                n->grad = (float *)at;
-                at += align_up((size_t)n->numel * sizeof(float));
-            }
-        }
-        if (n->scratch_bytes) {
-            n->scratch = at;
-            at += align_up(n->scratch_bytes);
-        }
-    }
+    ib_status s = plan_and_allocate(g);
+    if (s != IB_OK)
+        return s;
     g->compiled = true;
     bind(g);
     return IB_OK;
+}
+
+ib_status ib_graph_set_forward_only(ib_graph *g, bool on)
+{
+    if (!g)
+        return ib__error(IB_ERR_ARG, "ib_graph_set_forward_only: graph is NULL");
+    if (g->compiled)
+        return ib__error(IB_ERR_STATE, "ib_graph_set_forward_only: the graph is already compiled");
+    g->forward_only = on;
+    return IB_OK;
+}
+
+bool ib_graph_forward_only(const ib_graph *g) { return g && g->forward_only; }
+
+/* Forward steps from..N-1; in a forward-only graph a pooled value is
+ * revived (ASan) before its op writes it and dies after its last reader. */
+static void run_forward(ib_graph *g, int from)
+{
+    for (int i = from; i < g->n_nodes; i++) {
+        ib_node *n = g->nodes[i];
+        if (n->value_pooled)
+            ib__unpoison(n->value, buf_bytes(n));
+        if (n->kind == IB__OP)
+            n->op->forward(g, n);
+        if (g->forward_only)
+            for (int k = g->dead_at[i]; k < g->dead_at[i + 1]; k++) {
+                ib_node *d = g->nodes[g->dead_ids[k]];
+                ib__poison(d->value, buf_bytes(d));
+            }
+    }
+    g->step++;
 }
 
 ib_status ib_graph_forward(ib_graph *g)
@@ -295,12 +465,7 @@ ib_status ib_graph_forward(ib_graph *g)
     if (!g->compiled)
         return ib__error(IB_ERR_STATE, "ib_graph_forward: the graph is not compiled");
     bind(g);
-    for (int i = 0; i < g->n_nodes; i++) {
-        ib_node *n = g->nodes[i];
-        if (n->kind == IB__OP)
-            n->op->forward(g, n);
-    }
-    g->step++;
+    run_forward(g, 0);
     return IB_OK;
 }
 
@@ -312,13 +477,16 @@ ib_status ib_graph_forward_from(ib_graph *g, ib_node *start)
         return ib__error(IB_ERR_STATE, "ib_graph_forward_from: the graph is not compiled");
     if (start->id >= g->n_nodes || g->nodes[start->id] != start)
         return ib__error(IB_ERR_ARG, "ib_graph_forward_from: the node belongs to another graph");
-    bind(g);
-    for (int i = start->id; i < g->n_nodes; i++) {
-        ib_node *n = g->nodes[i];
-        if (n->kind == IB__OP)
-            n->op->forward(g, n);
+    for (int i = 0; i < start->id; i++) {
+        const ib_node *n = g->nodes[i];
+        if (n->value_pooled && n->value_last >= start->id)
+            return ib__error(IB_ERR_STATE,
+                             "ib_graph_forward_from: '%s' is read from '%s' on, but this forward-only graph reuses "
+                             "its memory during the pass (restart from ib_graph_first_random, or keep the node)",
+                             n->name, start->name);
     }
-    g->step++;
+    bind(g);
+    run_forward(g, start->id);
     return IB_OK;
 }
 
@@ -330,12 +498,49 @@ ib_node *ib_graph_first_random(const ib_graph *g)
     return NULL;
 }
 
+void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i)
+{
+    int from, to;
+    if (i == loss->id) {
+        /* inputs' and kept nodes' gradients are defined after every backward */
+        for (int j = 0; j <= loss->id; j++) {
+            ib_node *n = g->nodes[j];
+            if (has_own_buffers(n) && n->grad && !n->grad_pooled)
+                memset(n->grad, 0, buf_bytes(n));
+        }
+        from = g->zero_at[i];
+        to = g->zero_at[g->n_nodes];
+    } else {
+        from = g->zero_at[i];
+        to = g->zero_at[i + 1];
+    }
+    /* Only gradients some op will add into and read: the others stay dead. */
+    for (int k = from; k < to; k++) {
+        ib_node *n = g->nodes[g->zero_ids[k]];
+        if (n->id <= loss->id && n->needs_grad && n->on_path) {
+            ib__unpoison(n->grad, buf_bytes(n));
+            memset(n->grad, 0, buf_bytes(n));
+        }
+    }
+}
+
+void ib__grad_dead_step(ib_graph *g, int i)
+{
+    ib_node *n = g->nodes[i];
+    if (n->grad_pooled)
+        ib__poison(n->grad, buf_bytes(n));
+}
+
 ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
 {
     if (!g || !loss)
         return ib__error(IB_ERR_ARG, "ib_graph_backward: NULL argument");
     if (!g->compiled)
         return ib__error(IB_ERR_STATE, "ib_graph_backward: the graph is not compiled");
+    if (g->forward_only)
+        return ib__error(IB_ERR_STATE,
+                         "ib_graph_backward: the graph was compiled forward-only (ib_graph_set_forward_only): it "
+                         "has no gradient buffers");
     if (loss->id >= g->n_nodes || g->nodes[loss->id] != loss)
         return ib__error(IB_ERR_ARG, "ib_graph_backward: the loss node belongs to another graph");
     if (loss->numel != 1 || loss->dtype != IB_F32)
@@ -357,14 +562,6 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
             for (int k = 0; k < n->n_in; k++)
                 n->needs_grad |= n->in[k]->needs_grad;
     }
-    /* Zero every activation/input gradient (views share their source's). */
-    for (int i = 0; i <= loss->id; i++) {
-        ib_node *n = g->nodes[i];
-        if (has_own_buffers(n) && n->grad)
-            memset(n->grad, 0, (size_t)n->numel * sizeof(float));
-    }
-    if (!loss->needs_grad)
-        return IB_OK; /* nothing upstream asks for a gradient */
     /* Only ancestors of the loss run their backward. */
     for (int i = 0; i <= loss->id; i++)
         g->nodes[i]->on_path = false;
@@ -375,11 +572,17 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
             for (int k = 0; k < n->n_in; k++)
                 n->in[k]->on_path = true;
     }
+    ib__grad_zero_step(g, loss, loss->id);
+    if (!loss->needs_grad)
+        return IB_OK; /* nothing upstream asks for a gradient */
     loss->grad[0] = 1.0f;
     for (int i = loss->id; i >= 0; i--) {
         ib_node *n = g->nodes[i];
+        if (i < loss->id)
+            ib__grad_zero_step(g, loss, i);
         if (n->kind == IB__OP && n->needs_grad && n->on_path && n->op->backward)
             n->op->backward(g, n);
+        ib__grad_dead_step(g, i);
     }
     return IB_OK;
 }
@@ -423,6 +626,12 @@ ib_node *ib_node_set_name(ib_node *n, const char *name)
     return n;
 }
 float ib_node_scalar(const ib_node *n) { return n && n->value ? n->value[0] : NAN; }
+ib_node *ib_node_keep(ib_node *n)
+{
+    if (n)
+        n->keep = true;
+    return n;
+}
 ib_node *ib_node_set_requires_grad(ib_node *n, bool on)
 {
     if (n)

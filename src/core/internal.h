@@ -8,8 +8,16 @@
  *    calls ib__node_new; attributes go in n->f[] (floats) and n->i[] (ints);
  *  - forward writes n->value from n->in[k]->value;
  *  - backward ADDS d(loss)/d(in[k]) into n->in[k]->grad, only for inputs
- *    with in[k]->needs_grad, reading n->grad.  (Activation gradients are
- *    zeroed by ib_graph_backward before the reverse pass.)
+ *    with in[k]->needs_grad, reading n->grad.  (ib_graph_backward zeroes an
+ *    activation gradient just before the first op that adds into it; the
+ *    buffer is shared with other gradients whose lifetimes do not overlap,
+ *    so writing a gradient nobody asked for can clobber nothing but must
+ *    still be avoided, and an op must read no gradient but n->grad and
+ *    write none but its inputs'.)
+ *  - forward reads only its inputs' values (and its own scratch); backward
+ *    may read its inputs' values and its own value: a forward-only graph
+ *    (ib_graph_set_forward_only) reuses a value's buffer after its last
+ *    consumer has run.
  *  - memory an op keeps from forward to backward (a dropout mask, argmax
  *    indices, batch statistics) is asked for with n->scratch_bytes at
  *    construction; memory it needs only during one call (an im2col buffer)
@@ -63,6 +71,12 @@ struct ib_node {
     bool on_path;          /* an ancestor of the loss of the current backward */
     bool no_grad_op;       /* op output carries no gradient (argmax, one_hot, stop_gradient) */
     bool random;           /* draws from the keyed RNG (sampling, dropout): see ib_graph_first_random */
+    bool keep;             /* ib_node_keep: value and grad outlive the pass (set on the root of a view by compile) */
+    /* Memory plan (graph.c), for nodes with their own buffers: */
+    bool grad_pooled;      /* grad shares memory: valid from backward step grad_start down to id */
+    bool value_pooled;     /* forward-only graph: value valid from step id to value_last */
+    int grad_start;        /* the highest node id whose backward may add into grad */
+    int value_last;        /* the last forward step that reads value */
     char name[IB_NAME_MAX];
 };
 
@@ -77,6 +91,12 @@ struct ib_graph {
     bool compiled, training, sampling, param_grads;
     uint64_t seed, step;
     int init_style; /* ib_init_style of the ib_nn_* layers */
+    bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
+    /* Compile's plan, as lists of node ids by step (n_nodes + 1 offsets each):
+     * zero_ids[zero_at[i] .. zero_at[i+1]) are the pooled gradients whose
+     * lifetime starts at backward step i; dead_ids[dead_at[i] ..) the pooled
+     * values whose lifetime ends after forward step i. */
+    int *zero_at, *zero_ids, *dead_at, *dead_ids;
     ib_status status;
     char err[512];
 };
@@ -125,6 +145,29 @@ float *ib__params_grad_ptr(ib_params *p, int i);
 /* ---- memory ---- */
 void *ib__aligned_alloc(size_t bytes);
 void ib__aligned_free(void *p);
+/* Offsets for buffers with lifetimes [lo, hi] (inclusive steps): two
+ * buffers share bytes only if their lifetimes are disjoint.  Greedy: the
+ * largest first, each into the smallest gap that fits among the buffers it
+ * overlaps in time.  Sizes are rounded to IB_ALIGN; returns the total. */
+typedef struct ib__plan_item {
+    size_t bytes, offset;
+    int lo, hi;
+} ib__plan_item;
+size_t ib__plan_offsets(ib__plan_item *items, int n);
+/* Under AddressSanitizer, mark a dead buffer unreadable (and alive again);
+ * no-ops otherwise. */
+void ib__poison(const void *p, size_t bytes);
+void ib__unpoison(const void *p, size_t bytes);
+
+/* ---- backward internals (bench/train_step.c's per-op profile mirrors
+ * ib_graph_backward with them) ---- */
+/* Zero the activation gradients whose lifetime starts at backward step i:
+ * with i == loss->id, every gradient live at the start (inputs', kept
+ * nodes' and those added into by ops after the loss).  Uses the needs_grad
+ * and on_path flags of the current backward. */
+void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i);
+/* After backward step i: node i's pooled gradient is dead (poisoned under ASan). */
+void ib__grad_dead_step(ib_graph *g, int i);
 
 /* ---- threads ---- */
 /* Parallelise loops of at least this many elements. */

@@ -1,0 +1,372 @@
+/*
+ * test_memory_plan.c — the lifetime-planned graph memory of ib_graph_compile
+ * (src/core/graph.c, src/core/memory.c): sharing buffers must not change a
+ * single bit of any result a caller can read, must shrink the arena, and
+ * must keep what the API promises readable (inputs, kept nodes, outputs,
+ * parameter gradients).  Every comparison is exact (memcmp): a planned
+ * graph runs the same kernels on the same data in the same order as a
+ * graph whose every node is kept, so there is no tolerance to grant.
+ */
+#include "core/internal.h"
+#include "test.h"
+
+/* ---- helpers ---- */
+
+/* Keep every node: the plan then shares nothing, as before reuse. */
+static void keep_all(ib_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        ib_node_keep(g->nodes[i]);
+}
+
+typedef struct net {
+    ib_graph *g;
+    ib_node *x, *y;
+    ib_model_out mo;
+    ib_loss loss;
+} net;
+
+/* A model of the built-in list on a batch of `batch`, with the objective
+ * when training; compiled; x and y filled from fixed streams. */
+static void build(net *n, ib_params *p, const ib_model *m, int64_t batch, bool train, bool keep, bool forward_only)
+{
+    int c, h, w;
+    ib_model_input_shape(m, &c, &h, &w);
+    n->g = ib_graph_new(p);
+    ib_graph_set_seed(n->g, 11);
+    n->x = ib_node_set_requires_grad(ib_input(n->g, "x", 4, (int64_t[]){batch, c, h, w}), true);
+    n->y = ib_input_labels(n->g, "y", batch);
+    CHECK_OK(ib_model_build(m, n->g, n->x, NULL, &n->mo));
+    memset(&n->loss, 0, sizeof n->loss);
+    if (train) {
+        ib_objective o = ib_objective_default();
+        o.beta = 1e-2f; /* large enough that the KL gradient shows in every weight of the encoder */
+        CHECK_OK(ib_objective_build(n->g, n->mo.logits, n->y, n->mo.n_bottlenecks, n->mo.bn, &o, &n->loss));
+    }
+    if (keep)
+        keep_all(n->g);
+    CHECK_OK(ib_graph_set_forward_only(n->g, forward_only));
+    CHECK_OK(ib_graph_compile(n->g));
+    ib_test_fill(ib_node_data(n->x), ib_node_numel(n->x), -1.0f, 1.0f, 5);
+    int32_t *lab = ib_node_labels(n->y);
+    for (int64_t i = 0; i < batch; i++)
+        lab[i] = (int32_t)((i * 7 + 3) % ib_model_classes(m));
+}
+
+static void same_bits(const char *what, const float *a, const float *b, int64_t numel)
+{
+    CHECK_MSG(a && b, "%s: missing buffer", what);
+    int64_t bad = 0, first = -1;
+    for (int64_t k = 0; k < numel; k++)
+        if (memcmp(&a[k], &b[k], sizeof(float)) != 0 && bad++ == 0)
+            first = k;
+    CHECK_MSG(bad == 0, "%s: %lld of %lld values differ, first at %lld (%.9g vs %.9g)", what, (long long)bad,
+              (long long)numel, (long long)first, first >= 0 ? a[first] : 0.0, first >= 0 ? b[first] : 0.0);
+}
+
+/* One training step's readable results: loss terms, logits, d/dx and every
+ * parameter gradient (the store's, cleared first). */
+typedef struct snapshot {
+    float loss, ce;
+    float *logits, *dx, *dparams;
+} snapshot;
+
+static snapshot take(net *n, ib_params *p, ib_node *loss_node, uint64_t step)
+{
+    ib_graph_set_step(n->g, step);
+    CHECK_OK(ib_graph_forward(n->g));
+    ib_params_zero_grad(p);
+    CHECK_OK(ib_graph_backward(n->g, loss_node));
+    snapshot s = {ib_node_scalar(n->loss.total), ib_node_scalar(n->loss.ce), NULL, NULL, NULL};
+    int64_t nl = ib_node_numel(n->mo.logits), nx = ib_node_numel(n->x), np = ib_params_total(p);
+    s.logits = malloc((size_t)nl * sizeof(float));
+    s.dx = malloc((size_t)nx * sizeof(float));
+    s.dparams = malloc((size_t)np * sizeof(float));
+    memcpy(s.logits, ib_node_data(n->mo.logits), (size_t)nl * sizeof(float));
+    memcpy(s.dx, ib_node_grad(n->x), (size_t)nx * sizeof(float));
+    memcpy(s.dparams, ib_params_grads(p), (size_t)np * sizeof(float));
+    return s;
+}
+
+static void compare(const char *what, const snapshot *a, const snapshot *b, const net *n, ib_params *p)
+{
+    char buf[160];
+    CHECK_MSG(memcmp(&a->loss, &b->loss, sizeof(float)) == 0, "%s: loss %.9g vs %.9g", what, a->loss, b->loss);
+    CHECK_MSG(memcmp(&a->ce, &b->ce, sizeof(float)) == 0, "%s: ce %.9g vs %.9g", what, a->ce, b->ce);
+    snprintf(buf, sizeof buf, "%s logits", what);
+    same_bits(buf, a->logits, b->logits, ib_node_numel(n->mo.logits));
+    snprintf(buf, sizeof buf, "%s dx", what);
+    same_bits(buf, a->dx, b->dx, ib_node_numel(n->x));
+    snprintf(buf, sizeof buf, "%s dparams", what);
+    same_bits(buf, a->dparams, b->dparams, ib_params_total(p));
+}
+
+static void drop(snapshot *s)
+{
+    free(s->logits);
+    free(s->dx);
+    free(s->dparams);
+}
+
+static bool any_nonzero(const float *v, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        if (v[k] != 0.0f)
+            return true;
+    return false;
+}
+
+/* Planned vs all-kept training graphs of one model on one store: the same
+ * bits on two steps (the second catches a gradient not re-zeroed), from
+ * the total loss and from the cross-entropy alone (a loss consumed by later
+ * nodes: gradients live at its start must be zeroed up front). */
+static void train_equal(const char *model, int64_t batch)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load(model, &m));
+    ib_params *p = ib_params_new(1);
+    net ref, got;
+    build(&ref, p, m, batch, true, true, false);
+    build(&got, p, m, batch, true, false, false);
+    CHECK_MSG(ib_graph_memory(got.g) < ib_graph_memory(ref.g), "%s: planned %zu bytes, all kept %zu", model,
+              ib_graph_memory(got.g), ib_graph_memory(ref.g));
+    for (int step = 0; step < 2; step++) {
+        snapshot a = take(&ref, p, ref.loss.total, (uint64_t)step), b = take(&got, p, got.loss.total, (uint64_t)step);
+        CHECK_MSG(any_nonzero(a.dx, ib_node_numel(ref.x)), "%s: dx is all zero: the test would prove nothing", model);
+        compare(model, &a, &b, &ref, p);
+        drop(&a);
+        drop(&b);
+    }
+    snapshot a = take(&ref, p, ref.loss.ce, 5), b = take(&got, p, got.loss.ce, 5);
+    compare(model, &a, &b, &ref, p);
+    drop(&a);
+    drop(&b);
+    ib_graph_free(ref.g);
+    ib_graph_free(got.g);
+    ib_params_free(p);
+    ib_model_free(m);
+}
+
+/* ---- cases ---- */
+
+static void test_mlp_training_same_bits(void) { train_equal("mlp", 4); }
+
+/* Convolutions, batch norm (batch statistics) and residual adds. */
+static void test_resnet_training_same_bits(void) { train_equal("resnet20", 2); }
+
+/* A Deep VIB bottleneck: keyed sampling and the KL term. */
+static void test_vib_training_same_bits(void) { train_equal("vib-mlp", 4); }
+
+/* Forward-only graphs (eval mode, sampling on) give the all-kept graph's
+ * logits and KL, and restarting from the first random op equals a full
+ * forward at that step. */
+static void forward_only_equal(const char *model, int64_t batch)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load(model, &m));
+    ib_params *p = ib_params_new(1);
+    net ref, got;
+    build(&ref, p, m, batch, false, true, false);
+    build(&got, p, m, batch, false, false, true);
+    CHECK(ib_graph_forward_only(got.g) && !ib_graph_forward_only(ref.g));
+    CHECK_MSG(ib_graph_memory(got.g) * 3 < ib_graph_memory(ref.g), "%s: forward-only %zu bytes, all kept %zu", model,
+              ib_graph_memory(got.g), ib_graph_memory(ref.g));
+    CHECK(ib_node_grad(got.mo.logits) == NULL && ib_node_grad(got.x) == NULL);
+    int64_t nl = ib_node_numel(ref.mo.logits);
+    for (int k = 0; k < 2; k++) {
+        net *n = k ? &got : &ref;
+        ib_graph_set_training(n->g, false);
+        ib_graph_set_sampling(n->g, true);
+    }
+    float *full = malloc((size_t)nl * sizeof(float));
+    ib_node *first = ib_graph_first_random(got.g);
+    for (uint64_t step = 3; step < 5; step++) {
+        ib_graph_set_step(ref.g, step);
+        ib_graph_set_step(got.g, step);
+        CHECK_OK(ib_graph_forward(ref.g));
+        CHECK_OK(ib_graph_forward(got.g));
+        same_bits(model, ib_node_data(ref.mo.logits), ib_node_data(got.mo.logits), nl);
+        for (int l = 0; l < ref.mo.n_bottlenecks; l++)
+            same_bits("kl", ib_node_data(ref.mo.bn[l].kl), ib_node_data(got.mo.bn[l].kl),
+                      ib_node_numel(ref.mo.bn[l].kl));
+        memcpy(full, ib_node_data(got.mo.logits), (size_t)nl * sizeof(float));
+        if (first) {
+            /* another draw, then back to this step from the first sample */
+            CHECK_OK(ib_graph_forward(got.g));
+            CHECK(memcmp(full, ib_node_data(got.mo.logits), (size_t)nl * sizeof(float)) != 0);
+            ib_graph_set_step(got.g, step);
+            CHECK_OK(ib_graph_forward_from(got.g, first));
+            same_bits("forward_from", full, ib_node_data(got.mo.logits), nl);
+        }
+    }
+    if (first) {
+        /* restarting at the logits would read values already reused */
+        CHECK_EQ_INT(ib_graph_forward_from(got.g, got.mo.logits), IB_ERR_STATE);
+        CHECK(strstr(ib_last_error(), "forward-only") != NULL);
+    }
+    free(full);
+    ib_graph_free(ref.g);
+    ib_graph_free(got.g);
+    ib_params_free(p);
+    ib_model_free(m);
+}
+
+static void test_forward_only_vib_same_bits(void) { forward_only_equal("vib-mlp", 4); }
+static void test_forward_only_resnet_same_bits(void) { forward_only_equal("resnet20", 2); }
+
+/* A chain x -> 100 relus -> sum: the planned bytes, exactly.  S = one
+ * activation (64 x 256 floats, a multiple of the alignment); the scalar
+ * takes one 64-byte block.  Training: every value (101 S + 64), x's
+ * gradient (S), and two gradient slots the chain alternates between (a
+ * node's gradient lives from its consumer's backward to its own), the
+ * scalar's fitting beside them: 104 S + 64, where everything alive at once
+ * took 202 S + 128.  Forward-only: x, two value slots, the scalar: 3 S + 64. */
+static ib_graph *chain(ib_params *p, bool forward_only, int keep_at, ib_node **x, ib_node **mid, ib_node **loss)
+{
+    ib_graph *g = ib_graph_new(p);
+    *x = ib_node_set_requires_grad(ib_input(g, "x", 2, (int64_t[]){64, 256}), true);
+    ib_node *h = *x;
+    for (int i = 0; i < 100; i++) {
+        h = ib_relu(g, h);
+        if (i == keep_at)
+            *mid = ib_node_keep(h);
+    }
+    *loss = ib_sum(g, h, IB_ALL);
+    CHECK_OK(ib_graph_set_forward_only(g, forward_only));
+    CHECK_OK(ib_graph_compile(g));
+    float *xv = ib_node_data(*x);
+    ib_test_fill(xv, 64 * 256, -0.5f, 1.0f, 9);
+    return g;
+}
+
+static void test_deep_chain_planned_bytes(void)
+{
+    ib_params *p = ib_params_new(1);
+    const size_t S = 64 * 256 * sizeof(float);
+    ib_node *x, *mid = NULL, *loss;
+    ib_graph *g = chain(p, false, -1, &x, &mid, &loss);
+    CHECK_EQ_INT(ib_graph_memory(g), 104 * S + 64);
+    ib_graph *f = chain(p, true, -1, &x, &mid, &loss);
+    CHECK_EQ_INT(ib_graph_memory(f), 3 * S + 64);
+    /* one kept node takes one more slot of its own */
+    ib_graph *k = chain(p, true, 50, &x, &mid, &loss);
+    CHECK_EQ_INT(ib_graph_memory(k), 4 * S + 64);
+    ib_graph_free(g);
+    ib_graph_free(f);
+    ib_graph_free(k);
+    ib_params_free(p);
+}
+
+/* A kept node's value survives forward and its gradient survives backward
+ * (relu of relu...: the value is relu(x), the gradient 1 where x > 0). */
+static void test_kept_nodes_stay_readable(void)
+{
+    ib_params *p = ib_params_new(1);
+    ib_node *x, *mid = NULL, *loss;
+    for (int fo = 0; fo < 2; fo++) {
+        ib_graph *g = chain(p, fo, 40, &x, &mid, &loss);
+        CHECK_OK(ib_graph_forward(g));
+        const float *xv = ib_node_data(x), *mv = ib_node_data(mid);
+        for (int64_t k = 0; k < 64 * 256; k++)
+            CHECK(mv[k] == (xv[k] > 0 ? xv[k] : 0.0f));
+        CHECK(ib_node_scalar(loss) > 0);
+        if (!fo) {
+            CHECK_OK(ib_graph_backward(g, loss));
+            const float *dm = ib_node_grad(mid), *dx = ib_node_grad(x);
+            for (int64_t k = 0; k < 64 * 256; k++) {
+                CHECK(dm[k] == (xv[k] > 0 ? 1.0f : 0.0f));
+                CHECK(dx[k] == (xv[k] > 0 ? 1.0f : 0.0f));
+            }
+        }
+        ib_graph_free(g);
+    }
+    ib_params_free(p);
+}
+
+/* Backward from a loss that later nodes consume: a gradient whose first
+ * writer comes after the loss is zeroed up front, not left stale from the
+ * previous backward (here from the larger loss). */
+static void test_backward_from_an_inner_loss(void)
+{
+    ib_params *p = ib_params_new(1);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x = ib_node_set_requires_grad(ib_input(g, "x", 2, (int64_t[]){8, 300}), true);
+    ib_node *a = ib_square(g, x);
+    ib_node *l1 = ib_sum(g, a, IB_ALL);
+    ib_node *l2 = ib_add(g, l1, ib_sum(g, ib_exp(g, a), IB_ALL));
+    CHECK_OK(ib_graph_compile(g));
+    float *xv = ib_node_data(x);
+    ib_test_fill(xv, 8 * 300, -1.0f, 1.0f, 4);
+    CHECK_OK(ib_graph_forward(g));
+    CHECK_OK(ib_graph_backward(g, l2));
+    CHECK_OK(ib_graph_backward(g, l1));
+    const float *dx = ib_node_grad(x);
+    for (int64_t k = 0; k < 8 * 300; k++) /* d sum(x^2) / dx = 1 * 2 x, exact in float */
+        CHECK_MSG(dx[k] == 2.0f * xv[k], "dx[%lld] = %.9g, expected %.9g", (long long)k, dx[k], 2.0f * xv[k]);
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
+/* Backward (and gradcheck) on a forward-only graph fail with a message;
+ * the switch cannot be flipped after compile. */
+static void test_forward_only_rejects_backward(void)
+{
+    ib_params *p = ib_params_new(1);
+    ib_node *x, *mid = NULL, *loss;
+    ib_graph *g = chain(p, true, -1, &x, &mid, &loss);
+    CHECK_OK(ib_graph_forward(g));
+    CHECK_EQ_INT(ib_graph_backward(g, loss), IB_ERR_STATE);
+    CHECK(strstr(ib_last_error(), "forward-only") != NULL);
+    double err = 0;
+    CHECK_EQ_INT(ib_graph_gradcheck(g, loss, x, 1e-3f, &err, NULL), IB_ERR_STATE);
+    CHECK_EQ_INT(ib_graph_set_forward_only(g, false), IB_ERR_STATE);
+    CHECK(ib_graph_forward_only(g));
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
+/* The planner itself on random lifetimes: buffers alive at the same time
+ * never share a byte, and sharing happens (the total is below the sum). */
+static void test_planner_never_overlaps_live_buffers(void)
+{
+    enum { N = 300 };
+    ib__plan_item it[N];
+    size_t sum = 0;
+    uint64_t r = 12345;
+    for (int i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        int lo = (int)((r >> 33) % 200), len = (int)((r >> 20) % 20);
+        size_t bytes = (size_t)((r >> 40) % 5000) + 1;
+        it[i] = (ib__plan_item){bytes, 0, lo, lo + len};
+        sum += (bytes + IB_ALIGN - 1) / IB_ALIGN * IB_ALIGN;
+    }
+    it[7].lo = INT32_MIN; /* one lives throughout */
+    it[7].hi = INT32_MAX;
+    size_t total = ib__plan_offsets(it, N);
+    int clashes = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK(it[i].offset % IB_ALIGN == 0 && it[i].offset + it[i].bytes <= total);
+        for (int j = i + 1; j < N; j++) {
+            bool live = it[i].lo <= it[j].hi && it[j].lo <= it[i].hi;
+            bool share = it[i].offset < it[j].offset + it[j].bytes && it[j].offset < it[i].offset + it[i].bytes;
+            clashes += live && share;
+        }
+    }
+    CHECK_EQ_INT(clashes, 0);
+    CHECK_MSG(total * 3 < sum, "planned %zu of %zu bytes", total, sum);
+}
+
+int main(void)
+{
+    IB_RUN(test_planner_never_overlaps_live_buffers);
+    IB_RUN(test_deep_chain_planned_bytes);
+    IB_RUN(test_kept_nodes_stay_readable);
+    IB_RUN(test_forward_only_rejects_backward);
+    IB_RUN(test_backward_from_an_inner_loss);
+    IB_RUN(test_mlp_training_same_bits);
+    IB_RUN(test_vib_training_same_bits);
+    IB_RUN(test_resnet_training_same_bits);
+    IB_RUN(test_forward_only_vib_same_bits);
+    IB_RUN(test_forward_only_resnet_same_bits);
+    return ib_test_summary();
+}
