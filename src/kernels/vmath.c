@@ -1,5 +1,6 @@
 /*
- * vmath.c — the vectorised softplus loops of vmath.h.
+ * vmath.c — the vectorised softplus loops of vmath.h, and array forms of
+ * its inline log and sincos (used by tests and by scalar-shaped callers).
  *
  * exp(x): x = n ln2 + r with |r| <= ln2/2 (ln2 split in a 16-bit high part,
  * so n*hi is exact, and a low part); exp(r) by its degree-6 Taylor
@@ -110,6 +111,61 @@ void ib__softplus_backward(const float *x, float shift, const float *dy, float *
     }
 }
 
+/* Apply F (8 lanes in, 8 out) to n floats; the partial last block through
+ * a buffer padded with PAD so that it stays in the function's domain. */
+#define VMAP1(F, x, y, n, PAD)                                                                                         \
+    do {                                                                                                               \
+        int64_t k_ = 0;                                                                                                \
+        for (; k_ + 8 <= (n); k_ += 8)                                                                                 \
+            _mm256_storeu_ps((y) + k_, F(_mm256_loadu_ps((x) + k_)));                                                  \
+        if (k_ < (n)) {                                                                                                \
+            float b_[8] = {PAD, PAD, PAD, PAD, PAD, PAD, PAD, PAD};                                                    \
+            memcpy(b_, (x) + k_, (size_t)((n) - k_) * sizeof(float));                                                 \
+            _mm256_storeu_ps(b_, F(_mm256_loadu_ps(b_)));                                                              \
+            memcpy((y) + k_, b_, (size_t)((n) - k_) * sizeof(float));                                                 \
+        }                                                                                                              \
+    } while (0)
+
+void ib__vlog(const float *x, float *y, int64_t n) { VMAP1(ib__v_log, x, y, n, 1.0f); }
+
+static void sincos_map(const float *x, float *s, float *c, int64_t n, bool turns)
+{
+    for (int64_t k = 0; k < n; k += 8) {
+        float b[8] = {0}, bs[8], bc[8];
+        int64_t m = n - k < 8 ? n - k : 8;
+        memcpy(b, x + k, (size_t)m * sizeof(float));
+        __m256 vs, vc;
+        if (turns)
+            ib__v_sincos_2pi(_mm256_loadu_ps(b), &vs, &vc);
+        else
+            ib__v_sincos(_mm256_loadu_ps(b), &vs, &vc);
+        _mm256_storeu_ps(bs, vs);
+        _mm256_storeu_ps(bc, vc);
+        memcpy(s + k, bs, (size_t)m * sizeof(float));
+        memcpy(c + k, bc, (size_t)m * sizeof(float));
+    }
+}
+
+void ib__vsincos(const float *x, float *s, float *c, int64_t n)
+{
+    sincos_map(x, s, c, n, false);
+    for (int64_t k = 0; k < n; k++) /* outside the exact reduction (or NaN/inf): libm */
+        if (!(fabsf(x[k]) <= 8192.0f)) {
+            s[k] = sinf(x[k]);
+            c[k] = cosf(x[k]);
+        }
+}
+
+void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
+{
+    sincos_map(u, s, c, n, true);
+    for (int64_t k = 0; k < n; k++)
+        if (!(fabsf(u[k]) < 2097152.0f)) {
+            s[k] = (float)sin(6.283185307179586 * (double)u[k]);
+            c[k] = (float)cos(6.283185307179586 * (double)u[k]);
+        }
+}
+
 #else /* no AVX2+FMA: libm */
 
 void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
@@ -126,6 +182,28 @@ void ib__softplus_backward(const float *x, float shift, const float *dy, float *
 #pragma omp parallel for simd schedule(static) if (n > IB_PAR_MIN)
     for (int64_t k = 0; k < n; k++)
         dx[k] += dy[k] / (1.0f + expf(-(x[k] + shift)));
+}
+
+void ib__vlog(const float *x, float *y, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        y[k] = logf(x[k]);
+}
+
+void ib__vsincos(const float *x, float *s, float *c, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) {
+        s[k] = sinf(x[k]);
+        c[k] = cosf(x[k]);
+    }
+}
+
+void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) {
+        s[k] = (float)sin(6.283185307179586 * (double)u[k]);
+        c[k] = (float)cos(6.283185307179586 * (double)u[k]);
+    }
 }
 
 #endif
