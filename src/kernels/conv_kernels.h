@@ -1,7 +1,7 @@
 /*
  * conv_kernels.h — the data-movement kernels of convolution (im2col and
  * its adjoint col2im), kept apart from the op so a GPU backend can swap
- * them without touching src/ops/conv.c.
+ * them without touching src/ops/conv.c; and the oneDNN path beside them.
  */
 #ifndef IB_CONV_KERNELS_H
 #define IB_CONV_KERNELS_H
@@ -26,5 +26,29 @@ void ib__im2col(const ib__conv_geom *gm, const float *x, int64_t n_img, float *c
  * channel) plane of dx is written by one thread, rows in (ki, kj) order,
  * so the sums do not depend on the thread count. */
 void ib__col2im_add(const ib__conv_geom *gm, const float *cols, int64_t n_img, float *dx);
+
+/* ---- the convolution path (src/kernels/conv_dnnl.c) ---- */
+
+enum { IB_CONV_IM2COL = 0, IB_CONV_DNNL = 1 };
+/* Whether this build has oneDNN. */
+bool ib__conv_dnnl_available(void);
+/* The path conv2d takes: IBNET_CONV=im2col|dnnl in the environment, read
+ * once; oneDNN by default when built with it. */
+int ib__conv_path(void);
+/* Force a path (tests, benchmarks); DNNL without oneDNN means IM2COL. */
+void ib__conv_set_path(int path);
+
+/* One pass of a convolution of the whole batch (batch, cin, h, w) ->
+ * (batch, cout, ho, wo), NCHW tensors and an OIHW weight, through oneDNN.
+ * Each returns false, having written nothing, when the oneDNN path is not
+ * selected or not available for this shape: the caller then takes the
+ * im2col path.  Forward writes y (adding b when given); backward-data ADDS
+ * into dx; backward-weights OVERWRITES dw (cout, cin*kh*kw). */
+bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
+                           const float *b, float *y);
+bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
+                                 const float *dy, float *dx);
+bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
+                                    const float *dy, float *dw);
 
 #endif

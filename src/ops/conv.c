@@ -1,6 +1,8 @@
 /*
- * conv.c — 2-D convolution and PixelCNN's masked convolution, NCHW, as
- * im2col + GEMM over blocks of images.
+ * conv.c — 2-D convolution and PixelCNN's masked convolution, NCHW:
+ * through oneDNN when the build has it (src/kernels/conv_dnnl.c: each pass
+ * over the whole batch is one oneDNN call), else, or with
+ * IBNET_CONV=im2col, as im2col + GEMM over blocks of images, described here.
  *
  * Why blocks: the CNN shapes ibnet trains are small per image (a GEMM of
  * 32x784x25 or 64x196x800), too small for a threaded GEMM to pay off.  So
@@ -17,7 +19,8 @@
  * order and every (image, channel) plane of the input gradient is folded
  * by one thread, so a run repeats bit for bit.  Across thread counts the
  * results agree to rounding only: OpenBLAS's threaded GEMM sums some
- * elements in another order than its serial one.
+ * elements in another order than its serial one.  (The same holds of the
+ * oneDNN path; there the bias gradient is still summed here.)
  */
 #include "../core/internal.h"
 #include "../kernels/conv_kernels.h"
@@ -91,6 +94,8 @@ static void conv_forward(ib_graph *g, ib_node *n)
         }
     }
     const float *wt = weight_of(n);
+    if (ib__conv_dnnl_forward(&d.gm, d.batch, d.cout, x->value, wt, b ? b->value : NULL, n->value))
+        return;
     float *cols = g->tmp, *yb = cols + round16(d.k * d.block * d.p);
     for (int64_t i0 = 0; i0 < d.batch; i0 += d.block) {
         int64_t nb = d.batch - i0 < d.block ? d.batch - i0 : d.block, ld = nb * d.p;
@@ -142,9 +147,13 @@ static void conv_backward(ib_graph *g, ib_node *n)
 
     float *cols = g->tmp, *dyb = cols + round16(d.k * d.block * d.p);
     float *dwsum = dyb + round16(d.cout * d.block * d.p);
-    if (need_dw)
+    /* oneDNN where it takes the pass; the im2col loop does what is left. */
+    bool dw_done = need_dw && ib__conv_dnnl_backward_weights(&d.gm, d.batch, d.cout, x->value, dy, dwsum);
+    bool dx_done = need_dx && ib__conv_dnnl_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad);
+    bool im2col_dw = need_dw && !dw_done, im2col_dx = need_dx && !dx_done;
+    if (im2col_dw)
         memset(dwsum, 0, (size_t)(d.cout * d.k) * sizeof(float));
-    for (int64_t i0 = 0; i0 < d.batch; i0 += d.block) {
+    for (int64_t i0 = 0; (im2col_dw || im2col_dx) && i0 < d.batch; i0 += d.block) {
         int64_t nb = d.batch - i0 < d.block ? d.batch - i0 : d.block, ld = nb * d.p;
         const float *dy0 = dy + i0 * d.ys, *dblk = dy0;
         if (nb > 1) { /* dY of the block in the column layout (Cout, nb*P) */
@@ -156,11 +165,11 @@ static void conv_backward(ib_graph *g, ib_node *n)
             }
             dblk = dyb;
         }
-        if (need_dw) { /* dW += dY cols^T */
+        if (im2col_dw) { /* dW += dY cols^T */
             ib__im2col(&d.gm, x->value + i0 * d.xs, nb, cols);
             ib__sgemm(false, true, d.cout, d.k, ld, 1.0f, dblk, ld, cols, ld, 1.0f, dwsum, d.k);
         }
-        if (need_dx) { /* dX += col2im(W^T dY) */
+        if (im2col_dx) { /* dX += col2im(W^T dY) */
             ib__sgemm(true, false, d.k, ld, d.cout, 1.0f, wt, d.k, dblk, ld, 0.0f, cols, ld);
             ib__col2im_add(&d.gm, cols, nb, x->grad + i0 * d.xs);
         }
