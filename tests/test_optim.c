@@ -426,6 +426,65 @@ static void test_large_param_same_as_small(void)
     }
 }
 
+/* A step is one parallel region over the whole store: with several
+ * parameters (one frozen, one a buffer, sizes across the 16k-float
+ * segments) and clipping, every thread count gives the same bits, for
+ * the weights, the state, the clipped gradients and the norm; so does the
+ * EMA update. */
+static void test_step_same_bits_any_thread_count(void)
+{
+    const int64_t sizes[5] = {70001, 7, 16384, 33, 40000};
+    int saved = ib_get_threads();
+    for (int kind = 0; kind < 3; kind++) {
+        float *ref = NULL;
+        size_t bytes = 0;
+        for (int th = 1; th <= 3; th++) {
+            ib_set_threads(th);
+            ib_params *p = ib_params_new(3);
+            for (int i = 0; i < 5; i++) {
+                char nm[8];
+                snprintf(nm, sizeof nm, "p%d", i);
+                ib_params_get(p, nm, 1, &sizes[i], (ib_init){IB_INIT_UNIFORM, -1, 1},
+                              i == 3 ? IB_PARAM_BUFFER : IB_PARAM_TRAINABLE);
+            }
+            ib_params_freeze(p, "p1", true);
+            ib_optim_config c = ib_optim_defaults((ib_optim_kind)kind);
+            c.momentum = kind == IB_OPTIM_SGD ? 0.9f : 0.0f;
+            c.weight_decay = 0.01f;
+            c.clip_grad_norm = 50.0f; /* below the norm (~160): clipping on */
+            ib_optim *o = ib_optim_new(p, &c);
+            ib_ema *e = ib_ema_new(p, 0.9f, true);
+            int64_t total = ib_params_total(p);
+            bytes = (size_t)total * sizeof(float);
+            for (int t = 0; t < 3; t++) {
+                ib_test_fill(ib_params_grads(p), total, -1, 1, 50 + (uint64_t)t);
+                CHECK_OK(ib_optim_step(o));
+                CHECK_OK(ib_ema_update(e));
+            }
+            float *now = malloc(4 * bytes + sizeof(float));
+            memcpy(now, ib_params_values(p), bytes);
+            memcpy((char *)now + bytes, ib_params_grads(p), bytes);
+            memcpy((char *)now + 2 * bytes, ib_optim_state(o, 0), bytes);
+            memcpy((char *)now + 3 * bytes, ib_ema_shadow(e), bytes);
+            float norm = ib_optim_grad_norm(o);
+            memcpy((char *)now + 4 * bytes, &norm, sizeof norm);
+            CHECK(norm > 50.0f);
+            if (!ref)
+                ref = now;
+            else {
+                CHECK_MSG(memcmp(ref, now, 4 * bytes + sizeof(float)) == 0, "kind %d: %d threads differ from 1",
+                          kind, th);
+                free(now);
+            }
+            ib_ema_free(e);
+            ib_optim_free(o);
+            ib_params_free(p);
+        }
+        free(ref);
+    }
+    ib_set_threads(saved);
+}
+
 /* ---- schedules ---- */
 
 static void test_schedules_match_torch(void)
@@ -608,6 +667,7 @@ int main(void)
     IB_RUN(test_param_added_later);
     IB_RUN(test_resume_from_state);
     IB_RUN(test_non_finite_gradient);
+    IB_RUN(test_step_same_bits_any_thread_count);
     IB_RUN(test_freeze_mid_run);
     IB_RUN(test_config_and_defaults);
     IB_RUN(test_large_param_same_as_small);

@@ -9,6 +9,9 @@
  * instead of recomputing them, so swapping back is bit-exact.  Each
  * parameter has its own update count: parameters added to the store later
  * start their average when they are first seen.
+ *
+ * An update is one parallel region over the whole store (pieces of at most
+ * EMA_CHUNK floats of one averaged parameter), not one per parameter.
  */
 #include "core/internal.h"
 
@@ -24,7 +27,11 @@ struct ib_ema {
     int64_t len;            /* floats in shadow (and backup once allocated) */
     int64_t *pcount;        /* per-parameter update counts */
     int n_known, pcount_cap;
+    int64_t (*piece)[2];    /* this update's work list: [lo, hi) in floats */
+    int64_t piece_cap;
 };
+
+#define EMA_CHUNK 16384
 
 static bool averaged(const ib_params *p, int i)
 {
@@ -104,6 +111,7 @@ void ib_ema_free(ib_ema *e)
     ib__aligned_free(e->shadow);
     ib__aligned_free(e->backup);
     free(e->pcount);
+    free(e->piece);
     free(e);
 }
 
@@ -117,19 +125,41 @@ ib_status ib_ema_update(ib_ema *e)
     if (s != IB_OK)
         return s;
     ib_params *p = e->p;
-    const float *values = ib_params_values(p);
-    /* 1 - decay is exact in float32 for decay in [0.5, 1) (Sterbenz). */
-    float rate = 1.0f - e->decay;
-    for (int i = 0; i < ib_params_count(p); i++) {
+    int count = ib_params_count(p);
+    int64_t need = 0, floats = 0;
+    for (int i = 0; i < count; i++)
+        if (averaged(p, i))
+            need += (ib_params_numel(p, i) + EMA_CHUNK - 1) / EMA_CHUNK;
+    if (need > e->piece_cap) {
+        int64_t(*pc)[2] = realloc(e->piece, (size_t)need * sizeof *pc);
+        if (!pc)
+            return ib__error(IB_ERR_NOMEM, "ib_ema_update: out of memory");
+        e->piece = pc;
+        e->piece_cap = need;
+    }
+    int64_t np = 0;
+    for (int i = 0; i < count; i++) {
         if (!averaged(p, i))
             continue;
         int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
-        float *sh = e->shadow + off;
-        const float *v = values + off;
-#pragma omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)
-        for (int64_t k = 0; k < n; k++)
-            sh[k] = sh[k] - (sh[k] - v[k]) * rate;
+        for (int64_t lo = 0; lo < n; lo += EMA_CHUNK) {
+            e->piece[np][0] = off + lo;
+            e->piece[np][1] = off + (lo + EMA_CHUNK < n ? lo + EMA_CHUNK : n);
+            np++;
+        }
+        floats += n;
         e->pcount[i]++;
+    }
+    const float *v = ib_params_values(p);
+    float *sh = e->shadow;
+    /* 1 - decay is exact in float32 for decay in [0.5, 1) (Sterbenz). */
+    float rate = 1.0f - e->decay;
+#pragma omp parallel for schedule(static) if (floats >= IB_PAR_MIN)
+    for (int64_t q = 0; q < np; q++) {
+        int64_t lo = e->piece[q][0], hi = e->piece[q][1];
+#pragma omp simd
+        for (int64_t k = lo; k < hi; k++)
+            sh[k] = sh[k] - (sh[k] - v[k]) * rate;
     }
     e->updates++;
     return IB_OK;

@@ -15,9 +15,15 @@
  * state is grown (zero-filled) at the next step, and each parameter keeps
  * its own update count, as PyTorch keeps `step` per parameter.
  *
- * A step is two passes over the gradients: the norm (which is also the
- * NaN/Inf check, so nothing is written before a bad gradient is found) and
- * one fused update loop per parameter, which also applies the clipping.
+ * A step is ONE parallel region over the store's contiguous buffers, cut
+ * into segments of at most NORM_CHUNK floats of one parameter: the
+ * squared norm of each segment (partial sums added in a fixed order, per
+ * parameter and then over parameters, so the norm does not depend on the
+ * thread count), a single thread's check (the NaN/Inf check, so nothing is
+ * written before a bad gradient is found) and clipping factor, then the
+ * fused update of each segment.  A region per parameter (two with the
+ * norm) cost more than the arithmetic on small layers, and much more with
+ * libgomp's spinning threads on a loaded machine.
  */
 #include "core/internal.h"
 
@@ -32,6 +38,19 @@
  * chunk and added in order, so the norm does not depend on the thread count. */
 #define NORM_CHUNK 16384
 
+/* A piece of one parameter's slice of the store: [lo, hi) in floats. */
+typedef struct segment {
+    int64_t lo, hi;
+    int param;
+} segment;
+
+/* The scalars of one parameter's update this step (they depend on its own
+ * update count); see the loops below for their meaning. */
+typedef struct param_step {
+    float l2, decay, bc2_sqrt, neg_step; /* Adam/AdamW */
+    bool first;                          /* SGD momentum: first update of this parameter */
+} param_step;
+
 struct ib_optim {
     ib_params *p;
     ib_optim_config cfg;
@@ -43,8 +62,12 @@ struct ib_optim {
     int64_t state_len;    /* floats in each state buffer (= store total when synced) */
     int64_t *pstep;       /* per-parameter update counts */
     int n_known, pstep_cap;
-    double *partial;      /* per-chunk partial sums of the norm reduction */
+    double *partial;      /* per-segment partial sums of the norm reduction */
     int64_t partial_cap;
+    struct segment *seg;  /* this step's work list (see plan) */
+    int64_t seg_cap;
+    struct param_step *ps; /* per-parameter scalars of this step */
+    int ps_cap;
     float grad_norm;      /* global norm of the last step's gradients, before clipping */
 };
 
@@ -122,7 +145,7 @@ static bool valid_config(const ib_optim_config *c)
 static ib_status sync(ib_optim *o)
 {
     int64_t total = ib_params_total(o->p);
-    if (total == o->state_len && ib_params_count(o->p) == o->n_known && o->partial)
+    if (total == o->state_len && ib_params_count(o->p) == o->n_known)
         return IB_OK;
     if (total > o->state_len) {
         for (int k = 0; k < o->n_state; k++) {
@@ -145,21 +168,8 @@ static ib_status sync(ib_optim *o)
         o->pstep = ps;
         o->pstep_cap = count;
     }
-    int64_t max_chunks = 1;
     for (int i = o->n_known; i < count; i++)
         o->pstep[i] = 0;
-    for (int i = 0; i < count; i++) {
-        int64_t c = (ib_params_numel(o->p, i) + NORM_CHUNK - 1) / NORM_CHUNK;
-        if (c > max_chunks)
-            max_chunks = c;
-    }
-    if (max_chunks > o->partial_cap) {
-        double *pa = realloc(o->partial, (size_t)max_chunks * sizeof *pa);
-        if (!pa)
-            return ib__error(IB_ERR_NOMEM, "optimizer: out of memory");
-        o->partial = pa;
-        o->partial_cap = max_chunks;
-    }
     o->n_known = count;
     return IB_OK;
 }
@@ -200,6 +210,8 @@ void ib_optim_free(ib_optim *o)
         ib__aligned_free(o->state[k]);
     free(o->pstep);
     free(o->partial);
+    free(o->seg);
+    free(o->ps);
     free(o);
 }
 
@@ -208,52 +220,86 @@ static bool updated(const ib_params *p, int i)
     return ib_params_kind(p, i) == IB_PARAM_TRAINABLE && !ib_params_frozen(p, i);
 }
 
-/* Sum of squares of g[0..n) in double, by fixed chunks added in order. */
-static double sum_squares(const float *g, int64_t n, double *partial)
+/* The work list of a step: every parameter an update touches, cut at
+ * NORM_CHUNK from its start (the chunks the norm has always been summed
+ * in, so the norm keeps its bits).  Rebuilt each step (a freeze may change
+ * between steps); it costs one entry per 16k floats.  Returns the number
+ * of segments, or -1 without memory. */
+static int64_t plan(ib_optim *o, int64_t *floats)
 {
-    int64_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
-#pragma omp parallel for schedule(static) if (n >= IB_PAR_MIN)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t lo = c * NORM_CHUNK, hi = lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n;
-        double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t k = lo; k < hi; k++)
-            s += (double)g[k] * (double)g[k];
-        partial[c] = s;
+    ib_params *p = o->p;
+    int count = ib_params_count(p);
+    int64_t need = 0;
+    *floats = 0;
+    for (int i = 0; i < count; i++)
+        if (updated(p, i))
+            need += (ib_params_numel(p, i) + NORM_CHUNK - 1) / NORM_CHUNK;
+    if (need > o->seg_cap || need > o->partial_cap) {
+        segment *sg = realloc(o->seg, (size_t)(need ? need : 1) * sizeof *sg);
+        if (sg)
+            o->seg = sg;
+        double *pa = sg ? realloc(o->partial, (size_t)(need ? need : 1) * sizeof *pa) : NULL;
+        if (!sg || !pa)
+            return -1;
+        o->partial = pa;
+        o->seg_cap = o->partial_cap = need;
     }
+    if (count > o->ps_cap) {
+        param_step *ps = realloc(o->ps, (size_t)count * sizeof *ps);
+        if (!ps)
+            return -1;
+        o->ps = ps;
+        o->ps_cap = count;
+    }
+    int64_t k = 0;
+    for (int i = 0; i < count; i++) {
+        if (!updated(p, i))
+            continue;
+        int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
+        for (int64_t lo = 0; lo < n; lo += NORM_CHUNK)
+            o->seg[k++] = (segment){off + lo, off + (lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n), i};
+        *floats += n;
+    }
+    return k;
+}
+
+static double sum_squares(const float *g, int64_t lo, int64_t hi)
+{
     double s = 0;
-    for (int64_t c = 0; c < chunks; c++)
-        s += partial[c];
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = lo; k < hi; k++)
+        s += (double)g[k] * (double)g[k];
     return s;
 }
 
-/* Norm of the gradients of the parameters an update touches; on a
- * non-finite gradient, IB_ERR_NUMERIC naming the parameter. */
-static ib_status grad_norm(ib_optim *o, double *norm)
+/* The total from the segments' partial sums: per parameter in order, then
+ * over parameters in order.  On a non-finite sum, the first parameter
+ * whose own sum is non-finite (squares of finite floats summed in double
+ * cannot overflow, so it holds a non-finite element). */
+static double total_of(const ib_optim *o, int64_t nseg, int *bad_param)
 {
-    ib_params *p = o->p;
-    const float *grads = ib_params_grads(p);
-    double total = 0;
-    for (int i = 0; i < ib_params_count(p); i++) {
-        if (!updated(p, i))
-            continue;
-        const float *g = grads + ib_params_offset(p, i);
-        int64_t n = ib_params_numel(p, i);
-        double s = sum_squares(g, n, o->partial);
-        if (!isfinite(s)) {
-            /* Squares of finite floats summed in double cannot overflow, so
-             * a non-finite sum means a non-finite element. */
-            int64_t k = 0;
-            while (k < n && isfinite(g[k]))
-                k++;
-            return ib__error(IB_ERR_NUMERIC,
-                             "ib_optim_step: gradient of parameter '%s' is %s at element %lld; no update done",
-                             ib_params_name(p, i), k < n && isnan(g[k]) ? "NaN" : "infinite", (long long)k);
+    double total = 0, s = 0;
+    *bad_param = -1;
+    for (int64_t k = 0; k < nseg; k++) {
+        s += o->partial[k];
+        if (k + 1 == nseg || o->seg[k + 1].param != o->seg[k].param) {
+            if (!isfinite(s) && *bad_param < 0)
+                *bad_param = o->seg[k].param;
+            total += s;
+            s = 0;
         }
-        total += s;
     }
-    *norm = sqrt(total);
-    return IB_OK;
+    return total;
+}
+
+static ib_status non_finite_error(ib_params *p, int i)
+{
+    const float *g = ib_params_grads(p) + ib_params_offset(p, i);
+    int64_t n = ib_params_numel(p, i), k = 0;
+    while (k < n && isfinite(g[k]))
+        k++;
+    return ib__error(IB_ERR_NUMERIC, "ib_optim_step: gradient of parameter '%s' is %s at element %lld; no update done",
+                     ib_params_name(p, i), k < n && isnan(g[k]) ? "NaN" : "infinite", (long long)k);
 }
 
 /* ---- the update loops: one fused pass per parameter ----
@@ -266,10 +312,10 @@ static ib_status grad_norm(ib_optim *o, double *norm)
  * back.  The loops are branch-free so they vectorise: a zero weight decay
  * adds 0*w and AdamW's factor is 1 for Adam, both exact for finite w.
  * The SGD loops are spelled twice, with and without the write-back. */
-#define IB_PAR_LOOP _Pragma("omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)")
+#define IB_SIMD_LOOP _Pragma("omp simd")
 
 #define SGD_PLAIN_LOOP(CLIP)                                                                                           \
-    IB_PAR_LOOP for (int64_t k = 0; k < n; k++)                                                                        \
+    IB_SIMD_LOOP for (int64_t k = lo; k < hi; k++)                                                                     \
     {                                                                                                                  \
         float d = g[k];                                                                                                \
         if (CLIP)                                                                                                      \
@@ -278,8 +324,8 @@ static ib_status grad_norm(ib_optim *o, double *norm)
         w[k] = fmaf(neg_lr, d, w[k]);                                                                                  \
     }
 
-static void sgd_plain(float *restrict w, float *restrict g, int64_t n, float coef, bool clip, float wd,
-                      float neg_lr)
+static void sgd_plain(float *restrict w, float *restrict g, int64_t lo, int64_t hi, float coef, bool clip,
+                      float wd, float neg_lr)
 {
     if (clip)
         SGD_PLAIN_LOOP(1)
@@ -293,7 +339,7 @@ static void sgd_plain(float *restrict w, float *restrict g, int64_t n, float coe
  *    one_minus_damp = 1, and fma(1, d, buf*0) = d exactly;
  *  - Nesterov uses fma(mom, b, d); plain momentum uses b = fma(1, b, d*0). */
 #define SGD_MOMENTUM_LOOP(CLIP)                                                                                        \
-    IB_PAR_LOOP for (int64_t k = 0; k < n; k++)                                                                        \
+    IB_SIMD_LOOP for (int64_t k = lo; k < hi; k++)                                                                     \
     {                                                                                                                  \
         float d = g[k];                                                                                                \
         if (CLIP)                                                                                                      \
@@ -305,8 +351,8 @@ static void sgd_plain(float *restrict w, float *restrict g, int64_t n, float coe
         w[k] = fmaf(neg_lr, d, w[k]);                                                                                  \
     }
 
-static void sgd_momentum(float *restrict w, float *restrict g, float *restrict buf, int64_t n, float coef,
-                         bool clip, float wd, float momentum, float dampening_complement, bool first,
+static void sgd_momentum(float *restrict w, float *restrict g, float *restrict buf, int64_t lo, int64_t hi,
+                         float coef, bool clip, float wd, float momentum, float dampening_complement, bool first,
                          bool nesterov, float neg_lr)
 {
     const float mom = first ? 0.0f : momentum, one_minus_damp = first ? 1.0f : dampening_complement;
@@ -370,19 +416,102 @@ static void adam_range(const adam_args *a, int64_t lo, int64_t hi)
     }
 }
 
-/* Blocks of a multiple of 8 floats keep every vector access inside one block. */
-#define ADAM_BLOCK 8192
-
-static void adam(const adam_args *a, int64_t n)
+/* One segment's update with this step's scalars. */
+static void update(const ib_optim *o, const segment *sg, float coef, bool clip)
 {
-    if (n < IB_PAR_MIN) {
-        adam_range(a, 0, n);
-        return;
+    ib_params *p = o->p;
+    float *w = ib_params_values(p), *g = ib_params_grads(p);
+    const param_step *ps = &o->ps[sg->param];
+    const ib_optim_config *c = &o->cfg;
+    float neg_lr = (float)-o->lr;
+    if (c->kind == IB_OPTIM_SGD) {
+        if (o->n_state == 0)
+            sgd_plain(w, g, sg->lo, sg->hi, coef, clip, (float)o->wd, neg_lr);
+        else
+            sgd_momentum(w, g, o->state[0], sg->lo, sg->hi, coef, clip, (float)o->wd, (float)o->momentum,
+                         (float)(1.0 - o->dampening), ps->first, c->nesterov, neg_lr);
+    } else {
+        adam_args a = {
+            .w = w, .g = g, .m = o->state[0], .v = o->state[1],
+            .coef = coef, .clip = clip,
+            .l2 = ps->l2, .decay = ps->decay,
+            .b1 = (float)o->beta1, .omb1 = (float)(1.0 - o->beta1),
+            .b2 = (float)o->beta2, .omb2 = (float)(1.0 - o->beta2),
+            .bc2_sqrt = ps->bc2_sqrt, .eps = (float)o->eps, .neg_step = ps->neg_step,
+        };
+        adam_range(&a, sg->lo, sg->hi);
     }
-    int64_t blocks = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; b++)
-        adam_range(a, b * ADAM_BLOCK, b * ADAM_BLOCK + ADAM_BLOCK < n ? b * ADAM_BLOCK + ADAM_BLOCK : n);
+}
+
+/* The step's single parallel region.  max_norm > 0: clip only (scale the
+ * gradients when their norm exceeds max_norm; ib_optim_clip_grad_norm).
+ * Otherwise a full step: the configured clipping, then the update. */
+static ib_status run(ib_optim *o, float max_norm, double *norm_out)
+{
+    int64_t floats;
+    int64_t nseg = plan(o, &floats);
+    if (nseg < 0)
+        return ib__error(IB_ERR_NOMEM, "optimizer: out of memory");
+    bool clip_only = max_norm > 0.0f;
+    float limit = clip_only ? max_norm : o->cfg.clip_grad_norm;
+    if (!clip_only) {
+        /* Per-parameter scalars from each one's own update count (only
+         * committed once the step is known to go ahead). */
+        for (int64_t k = 0; k < nseg; k++) {
+            int i = o->seg[k].param;
+            if (k > 0 && o->seg[k - 1].param == i)
+                continue;
+            int64_t t = o->pstep[i] + 1;
+            param_step *ps = &o->ps[i];
+            ps->first = t == 1;
+            if (o->cfg.kind != IB_OPTIM_SGD) {
+                bool decoupled = o->cfg.kind == IB_OPTIM_ADAMW;
+                double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
+                ps->l2 = decoupled ? 0.0f : (float)o->wd;
+                ps->decay = decoupled ? (float)(1.0 - o->lr * o->wd) : 1.0f;
+                ps->bc2_sqrt = (float)sqrt(bc2);
+                ps->neg_step = (float)-(o->lr / bc1);
+            }
+        }
+    }
+    const float *grads = ib_params_grads(o->p);
+    double total = 0;
+    int bad = -1;
+    float coef = 1.0f;
+    bool clip = false;
+#pragma omp parallel if (floats >= IB_PAR_MIN)
+    {
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < nseg; k++)
+            o->partial[k] = sum_squares(grads, o->seg[k].lo, o->seg[k].hi);
+#pragma omp single
+        {
+            total = total_of(o, nseg, &bad);
+            /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm +
+             * 1e-6) in float32, applied when below 1. */
+            if (bad < 0 && limit > 0.0f) {
+                coef = limit / ((float)sqrt(total) + 1e-6f);
+                clip = coef < 1.0f;
+            }
+        } /* the barrier: every thread sees bad, coef and clip */
+        if (bad < 0 && !clip_only) {
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < nseg; k++)
+                update(o, &o->seg[k], coef, clip);
+        } else if (bad < 0 && clip) {
+            float *g = ib_params_grads(o->p);
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < nseg; k++) {
+#pragma omp simd
+                for (int64_t j = o->seg[k].lo; j < o->seg[k].hi; j++)
+                    g[j] = g[j] * coef;
+            }
+        }
+    }
+    if (bad >= 0)
+        return non_finite_error(o->p, bad);
+    *norm_out = sqrt(total);
+    return IB_OK;
 }
 
 ib_status ib_optim_step(ib_optim *o)
@@ -393,49 +522,13 @@ ib_status ib_optim_step(ib_optim *o)
     if (s != IB_OK)
         return s;
     double norm = 0;
-    s = grad_norm(o, &norm);
+    s = run(o, 0.0f, &norm);
     if (s != IB_OK)
         return s;
     o->grad_norm = (float)norm;
-    /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6) in
-     * float32, applied when below 1. */
-    float coef = 1.0f;
-    if (o->cfg.clip_grad_norm > 0.0f)
-        coef = o->cfg.clip_grad_norm / ((float)norm + 1e-6f);
-    bool clip = coef < 1.0f;
-
-    ib_params *p = o->p;
-    float *values = ib_params_values(p), *grads = ib_params_grads(p);
-    const ib_optim_config *c = &o->cfg;
-    float neg_lr = (float)-o->lr;
-    for (int i = 0; i < ib_params_count(p); i++) {
-        if (!updated(p, i))
-            continue;
-        int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
-        float *w = values + off, *g = grads + off;
-        int64_t t = ++o->pstep[i];
-        if (c->kind == IB_OPTIM_SGD) {
-            if (o->n_state == 0)
-                sgd_plain(w, g, n, coef, clip, (float)o->wd, neg_lr);
-            else
-                sgd_momentum(w, g, o->state[0] + off, n, coef, clip, (float)o->wd, (float)o->momentum,
-                             (float)(1.0 - o->dampening), t == 1, c->nesterov, neg_lr);
-        } else {
-            bool decoupled = c->kind == IB_OPTIM_ADAMW;
-            double bc1 = 1.0 - pow(o->beta1, (double)t);
-            double bc2 = 1.0 - pow(o->beta2, (double)t);
-            adam_args a = {
-                .w = w, .g = g, .m = o->state[0] + off, .v = o->state[1] + off,
-                .coef = coef, .clip = clip,
-                .l2 = decoupled ? 0.0f : (float)o->wd,
-                .decay = decoupled ? (float)(1.0 - o->lr * o->wd) : 1.0f,
-                .b1 = (float)o->beta1, .omb1 = (float)(1.0 - o->beta1),
-                .b2 = (float)o->beta2, .omb2 = (float)(1.0 - o->beta2),
-                .bc2_sqrt = (float)sqrt(bc2), .eps = (float)o->eps, .neg_step = (float)-(o->lr / bc1),
-            };
-            adam(&a, n);
-        }
-    }
+    for (int i = 0; i < ib_params_count(o->p); i++)
+        if (updated(o->p, i))
+            o->pstep[i]++;
     o->steps++;
     return IB_OK;
 }
@@ -448,30 +541,13 @@ ib_status ib_optim_clip_grad_norm(ib_params *p, float max_norm, float *total_nor
     ib_optim o;
     memset(&o, 0, sizeof o);
     o.p = p;
-    ib_status s = sync(&o);
-    if (s == IB_OK) {
-        double norm = 0;
-        s = grad_norm(&o, &norm);
-        if (s == IB_OK) {
-            if (total_norm)
-                *total_norm = (float)norm;
-            float coef = max_norm / ((float)norm + 1e-6f);
-            if (coef < 1.0f) {
-                float *grads = ib_params_grads(p);
-                for (int i = 0; i < ib_params_count(p); i++) {
-                    if (!updated(p, i))
-                        continue;
-                    float *g = grads + ib_params_offset(p, i);
-                    int64_t n = ib_params_numel(p, i);
-#pragma omp parallel for simd schedule(static) if (n >= IB_PAR_MIN)
-                    for (int64_t k = 0; k < n; k++)
-                        g[k] = g[k] * coef;
-                }
-            }
-        }
-    }
-    free(o.pstep);
+    double norm = 0;
+    ib_status s = run(&o, max_norm, &norm);
+    if (s == IB_OK && total_norm)
+        *total_norm = (float)norm;
     free(o.partial);
+    free(o.seg);
+    free(o.ps);
     return s;
 }
 
