@@ -1,18 +1,63 @@
 /*
- * cpu_backend.c — the CPU backend: GEMM from OpenBLAS (its OpenMP build, so
- * it shares ibnet's thread pool).
+ * cpu_backend.c — the CPU backend: GEMM from oneDNN's dnnl_sgemm when the
+ * build has it, else (or with IBNET_GEMM=openblas) from OpenBLAS.  Both are
+ * OpenMP builds sharing ibnet's libgomp pool.
+ *
+ * Why oneDNN first: it picks its kernels by the CPU at run time, AVX-512
+ * included, while Debian's OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels
+ * on AMD Zen 4/5; on the MLP's shapes (100x784x1024 and the like)
+ * dnnl_sgemm is about twice as fast at one thread (bench/dnnl_conv.c).  On
+ * an AVX2-only CPU both run AVX2 kernels.  Degenerate shapes and any error
+ * from oneDNN go to OpenBLAS.
  */
 #include "kernels.h"
 
 #include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static void cpu_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+#ifdef IBNET_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+static void blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m,
                 (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
 }
 
-static const ib_backend cpu = {"cpu", cpu_sgemm};
+static const ib_backend cpu_blas = {"cpu", blas_sgemm};
 
-const ib_backend *ib__backend(void) { return &cpu; }
+#ifdef IBNET_HAVE_DNNL
+static void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (m > 0 && n > 0 && k > 0 &&
+        dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == dnnl_success)
+        return;
+    blas_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static const ib_backend cpu_dnnl = {"cpu", onednn_sgemm};
+#endif
+
+static const ib_backend *chosen;
+
+const ib_backend *ib__backend(void)
+{
+    const ib_backend *b = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (b)
+        return b;
+    b = &cpu_blas;
+#ifdef IBNET_HAVE_DNNL
+    const char *env = getenv("IBNET_GEMM"); /* openblas|dnnl, for comparisons */
+    if (!env || !*env || strcmp(env, "dnnl") == 0)
+        b = &cpu_dnnl;
+    else if (strcmp(env, "openblas") != 0)
+        fprintf(stderr, "ibnet: IBNET_GEMM=%s is not openblas or dnnl; ignored\n", env), b = &cpu_dnnl;
+#endif
+    __atomic_store_n(&chosen, b, __ATOMIC_RELEASE);
+    return b;
+}
