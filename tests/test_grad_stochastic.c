@@ -211,6 +211,32 @@ static void test_grad_kl_std_normal(void)
     /* 1/sigma terms: h = 3e-3 balances truncation (h^2/sigma^4) and rounding */
     gradcheck(g, loss, 2, (ib_node *[]){mu, sigma}, 3e-3f, 3e-4);
     done(g, p);
+
+    /* rows of 37: four full 8-lane blocks and a padded tail; sigma over
+     * four decades (the vector log's range), one element exactly 1 */
+    g = graph(&p);
+    int64_t s2[2] = {3, 37};
+    mu = input(g, "mu", 2, s2);
+    sigma = input(g, "sigma", 2, s2);
+    kl = ib_kl_std_normal(g, mu, sigma);
+    ib_test_compile_fill(g);
+    float *sv = ib_node_data(sigma);
+    for (int k = 0; k < 3 * 37; k++)
+        sv[k] = (float)pow(10.0, -2.0 + 4.0 * (double)((k * 7) % 111) / 110.0);
+    sv[40] = 1.0f;
+    CHECK_OK(ib_graph_forward(g));
+    m = ib_node_data(mu);
+    for (int i = 0; i < 3; i++) {
+        double want = 0, mag = 0;
+        for (int j = 0; j < 37; j++) {
+            double a = m[i * 37 + j], b = sv[i * 37 + j], t = a * a + b * b - 1 - 2 * log(b);
+            want += 0.5 * t;
+            mag += 0.5 * (a * a + b * b + 1 + 2 * fabs(log(b)));
+        }
+        /* each float term is off by a few ulp of its largest part */
+        CHECK_CLOSE(ib_node_data(kl)[i], want, 0, 4e-7 * mag);
+    }
+    done(g, p);
 }
 
 static double kl_gauss_ref(double m1, double s1, double m2, double s2)

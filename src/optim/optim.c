@@ -223,17 +223,17 @@ static bool updated(const ib_params *p, int i)
 /* The work list of a step: every parameter an update touches, cut at
  * NORM_CHUNK from its start (the chunks the norm has always been summed
  * in, so the norm keeps its bits).  Rebuilt each step (a freeze may change
- * between steps); it costs one entry per 16k floats.  Returns the number
- * of segments, or -1 without memory. */
+ * between steps); it costs one entry per 16k floats and allocates only
+ * when the store has grown.  Returns the number of segments, or -1
+ * without memory. */
 static int64_t plan(ib_optim *o, int64_t *floats)
 {
     ib_params *p = o->p;
     int count = ib_params_count(p);
-    int64_t need = 0;
+    int64_t need = 0; /* sized for every parameter, so that unfreezing one allocates nothing */
     *floats = 0;
     for (int i = 0; i < count; i++)
-        if (updated(p, i))
-            need += (ib_params_numel(p, i) + NORM_CHUNK - 1) / NORM_CHUNK;
+        need += (ib_params_numel(p, i) + NORM_CHUNK - 1) / NORM_CHUNK;
     if (need > o->seg_cap || need > o->partial_cap) {
         segment *sg = realloc(o->seg, (size_t)(need ? need : 1) * sizeof *sg);
         if (sg)
