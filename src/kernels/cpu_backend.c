@@ -1,14 +1,18 @@
 /*
- * cpu_backend.c — the CPU backend: GEMM from oneDNN's dnnl_sgemm when the
- * build has it, else (or with IBNET_GEMM=openblas) from OpenBLAS.  Both are
- * OpenMP builds sharing ibnet's libgomp pool.
+ * cpu_backend.c — the CPU backend: GEMM from oneDNN's dnnl_sgemm on CPUs
+ * with AVX-512 when the build has it, else from OpenBLAS (IBNET_GEMM=
+ * openblas|dnnl forces one).  Both are OpenMP builds sharing ibnet's
+ * libgomp pool.
  *
- * Why oneDNN first: it picks its kernels by the CPU at run time, AVX-512
- * included, while Debian's OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels
- * on AMD Zen 4/5; on the MLP's shapes (100x784x1024 and the like)
- * dnnl_sgemm is about twice as fast at one thread (bench/dnnl_conv.c).  On
- * an AVX2-only CPU both run AVX2 kernels.  Degenerate shapes and any error
- * from oneDNN go to OpenBLAS.
+ * Why oneDNN on AVX-512 CPUs: Debian's OpenBLAS 0.3.21 runs its AVX2
+ * (Haswell) kernels on AMD Zen 4/5, where oneDNN's run-time dispatch finds
+ * AVX-512; on the MLP's shapes (100x784x1024 and the like) dnnl_sgemm is
+ * about twice as fast at one thread (bench/dnnl_conv.c).  With AVX2 only
+ * (measured with ONEDNN_MAX_CPU_ISA=AVX2) dnnl_sgemm is no faster, and 40%
+ * slower on the N-N products with K = 1024, so OpenBLAS stays.  The
+ * choice follows oneDNN's own (dnnl_get_effective_cpu_isa, which honours
+ * ONEDNN_MAX_CPU_ISA).  Degenerate shapes and any error from oneDNN go to
+ * OpenBLAS.
  */
 #include "kernels.h"
 
@@ -53,10 +57,11 @@ const ib_backend *ib__backend(void)
     b = &cpu_blas;
 #ifdef IBNET_HAVE_DNNL
     const char *env = getenv("IBNET_GEMM"); /* openblas|dnnl, for comparisons */
-    if (!env || !*env || strcmp(env, "dnnl") == 0)
+    bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    if (env && *env && strcmp(env, "dnnl") != 0 && strcmp(env, "openblas") != 0)
+        fprintf(stderr, "ibnet: IBNET_GEMM=%s is not openblas or dnnl; ignored\n", env), env = NULL;
+    if (env && *env ? strcmp(env, "dnnl") == 0 : avx512)
         b = &cpu_dnnl;
-    else if (strcmp(env, "openblas") != 0)
-        fprintf(stderr, "ibnet: IBNET_GEMM=%s is not openblas or dnnl; ignored\n", env), b = &cpu_dnnl;
 #endif
     __atomic_store_n(&chosen, b, __ATOMIC_RELEASE);
     return b;
