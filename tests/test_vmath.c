@@ -229,6 +229,13 @@ static void test_sincos_range(void)
     float big[3] = {1e5f, -3e7f, NAN}, bs[3], bc[3];
     ib__vsincos(big, bs, bc, 3);
     CHECK(bs[0] == sinf(1e5f) && bc[1] == cosf(-3e7f) && isnan(bs[2]) && isnan(bc[2]));
+    /* whole quarter turns are exact, in and out of the vector range */
+    float qt[6] = {0.25f, 0.5f, 1.0f, -0.75f, 3e6f + 0.5f, 12345.25f}, qs[6], qc[6];
+    const float ws[6] = {1, 0, 0, 1, 0, 1}, wc[6] = {0, -1, 1, 0, -1, 0};
+    ib__vsincos_2pi(qt, qs, qc, 6);
+    for (int k = 0; k < 6; k++)
+        CHECK_MSG(qs[k] == ws[k] && qc[k] == wc[k], "u = %g: sin %g cos %g", (double)qt[k], (double)qs[k],
+                  (double)qc[k]);
     free(x);
     free(s);
     free(c);

@@ -20,6 +20,25 @@
 
 #include <math.h>
 
+/* sin and cos of 2 pi u one at a time, reduced in turns in double (u -
+ * q/4 is exact for every float u), so multiples of a quarter turn give
+ * exact 0 and +-1: the vector loop's out-of-range elements, and the fallback. */
+static void sincos_2pi_1(float u, float *s, float *c)
+{
+    double q = nearbyint(4.0 * (double)u), t = 6.283185307179586476925 * ((double)u - q / 4.0);
+    double st = sin(t), ct = cos(t);
+    if (!isfinite(u)) {
+        *s = *c = NAN;
+        return;
+    }
+    switch ((int64_t)fmod(q, 4.0) & 3) {
+    case 0: *s = (float)st; *c = (float)ct; break;
+    case 1: *s = (float)ct; *c = (float)-st; break;
+    case 2: *s = (float)-st; *c = (float)-ct; break;
+    default: *s = (float)-ct; *c = (float)st; break;
+    }
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
@@ -160,10 +179,8 @@ void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
 {
     sincos_map(u, s, c, n, true);
     for (int64_t k = 0; k < n; k++)
-        if (!(fabsf(u[k]) < 2097152.0f)) {
-            s[k] = (float)sin(6.283185307179586 * (double)u[k]);
-            c[k] = (float)cos(6.283185307179586 * (double)u[k]);
-        }
+        if (!(fabsf(u[k]) < 2097152.0f))
+            sincos_2pi_1(u[k], &s[k], &c[k]);
 }
 
 #else /* no AVX2+FMA: libm */
@@ -200,10 +217,8 @@ void ib__vsincos(const float *x, float *s, float *c, int64_t n)
 
 void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
 {
-    for (int64_t k = 0; k < n; k++) {
-        s[k] = (float)sin(6.283185307179586 * (double)u[k]);
-        c[k] = (float)cos(6.283185307179586 * (double)u[k]);
-    }
+    for (int64_t k = 0; k < n; k++)
+        sincos_2pi_1(u[k], &s[k], &c[k]);
 }
 
 #endif

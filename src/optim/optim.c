@@ -302,7 +302,7 @@ static ib_status non_finite_error(ib_params *p, int i)
                      ib_params_name(p, i), k < n && isnan(g[k]) ? "NaN" : "infinite", (long long)k);
 }
 
-/* ---- the update loops: one fused pass per parameter ----
+/* ---- the update loops: one fused pass per segment ----
  * Every expression mirrors PyTorch's CPU kernels, which fuse a multiply-add
  * where the op has a scalar factor (checked bit for bit against torch):
  *   add(x, alpha=a) is fma(a, x, self), addcmul(t1, t2, value=v) is
