@@ -296,11 +296,43 @@ static bool plan_build(plan *p)
     return ok;
 }
 
+static void plan_free(plan *p)
+{
+    if (p->conv.prim)
+        dnnl_primitive_destroy(p->conv.prim);
+    for (int i = 0; i < p->n_pre; i++)
+        if (p->pre[i].prim)
+            dnnl_primitive_destroy(p->pre[i].prim);
+    for (int i = 0; i < p->n_post; i++)
+        if (p->post[i].prim)
+            dnnl_primitive_destroy(p->post[i].prim);
+    for (int i = 0; i < p->n_mems; i++)
+        dnnl_memory_destroy(p->mems[i].mem);
+    free(p);
+}
+
+/* The plan for k, most recently used first; a new one when there is none.
+ * A process that meets many shapes (batch sizes) keeps the MAX_PLANS most
+ * recently used. */
+enum { MAX_PLANS = 256 };
+
 static plan *plan_get(const plan_key *k)
 {
-    for (plan *p = plans; p; p = p->next)
-        if (memcmp(&p->key, k, sizeof *k) == 0)
+    int count = 0;
+    for (plan **at = &plans; *at; at = &(*at)->next, count++) {
+        plan *p = *at;
+        if (memcmp(&p->key, k, sizeof *k) == 0) {
+            *at = p->next;
+            p->next = plans;
+            plans = p;
             return p;
+        }
+        if (count + 1 >= MAX_PLANS && p->next) { /* drop the least recently used */
+            plan *old = p->next;
+            p->next = old->next;
+            plan_free(old);
+        }
+    }
     if (!engine && (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success ||
                     dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success)) {
         engine = NULL;
@@ -318,8 +350,7 @@ static plan *plan_get(const plan_key *k)
         ws_bytes = ws ? need : 0;
         p->failed = !ws;
     }
-    /* A failed plan is kept too (its primitives, if any, are leaked on
-     * purpose: it is rare and they may be half made), so it is not retried. */
+    /* A failed plan is kept too, so it is not retried. */
     p->next = plans;
     plans = p;
     return p;
