@@ -4,7 +4,8 @@
  * 1x1, 5x5, non-square kernels, batch 1, odd sizes, a stride that skips the
  * last rows), for plain and masked convs, with dX accumulated from two
  * convs sharing an input; the oneDNN path really is taken for every shape
- * when the build has it, and repeats bit for bit at a fixed thread count.
+ * when the build has it, and it (and a few training steps of a small conv
+ * net) repeats bit for bit at a fixed thread count.
  * In a build without oneDNN both runs take the im2col path and the tests
  * still hold (trivially for the comparisons).
  *
@@ -223,11 +224,55 @@ static void test_weights_only(void)
     }
 }
 
+/* A small conv net trained for a few SGD steps, twice from the same seed
+ * at the test's thread count: the weights come out bit for bit the same
+ * (plans are shared by the two graphs and by same-shaped layers). */
+static void train_steps(float *out, int64_t *n_out)
+{
+    ib_params *p = ib_params_new(11);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x = ib_input(g, "x", 4, (int64_t[]){8, 3, 12, 12});
+    ib_node *h = ib_relu(g, ib_conv2d(g, x, ib_param(g, "c1.w", 4, (int64_t[]){16, 3, 3, 3}, uni()),
+                                      ib_param(g, "c1.b", 1, (int64_t[]){16}, uni()), 1, 1));
+    h = ib_relu(g, ib_conv2d(g, h, ib_param(g, "c2.w", 4, (int64_t[]){16, 16, 3, 3}, uni()), NULL, 1, 1));
+    h = ib_conv2d(g, h, ib_param(g, "c3.w", 4, (int64_t[]){16, 16, 3, 3}, uni()), NULL, 2, 1);
+    h = ib_conv2d(g, h, ib_param(g, "c4.w", 4, (int64_t[]){8, 16, 1, 1}, uni()), NULL, 1, 0);
+    ib_node *loss = ib_test_weighted_sum(g, h);
+    ib_test_compile_fill(g);
+    float *v = ib_params_values(p), *gr = ib_params_grads(p);
+    int64_t n = ib_params_total(p);
+    for (int step = 0; step < 5; step++) {
+        ib_params_zero_grad(p);
+        CHECK_OK(ib_graph_forward(g));
+        CHECK_OK(ib_graph_backward(g, loss));
+        for (int64_t i = 0; i < n; i++)
+            v[i] -= 1e-3f * gr[i];
+    }
+    memcpy(out, v, (size_t)n * sizeof(float));
+    *n_out = n;
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
+static void test_training_repeats(void)
+{
+    float *a = malloc(8192 * sizeof(float)), *b = malloc(8192 * sizeof(float));
+    int64_t na = 0, nb = 0;
+    train_steps(a, &na);
+    train_steps(b, &nb);
+    CHECK_EQ_INT(na, nb);
+    CHECK(na > 4000 && na <= 8192);
+    CHECK(memcmp(a, b, (size_t)na * sizeof(float)) == 0);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     IB_RUN(test_paths_agree);
     IB_RUN(test_dnnl_taken);
     IB_RUN(test_dnnl_repeats);
     IB_RUN(test_weights_only);
+    IB_RUN(test_training_repeats);
     return ib_test_summary();
 }
