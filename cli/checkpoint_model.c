@@ -65,6 +65,8 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
     n->g = ib_graph_new(n->params);
     n->x = ib_input(n->g, "x", 4, (int64_t[]){batch, c, h, w});
     s = ib_model_build(n->model, n->g, n->x, NULL, &n->out);
+    if (s == IB_OK) /* eval and predict only run forward: activations share memory */
+        s = ib_graph_set_forward_only(n->g, true);
     if (s == IB_OK)
         s = ib_graph_compile(n->g);
     if (s != IB_OK)

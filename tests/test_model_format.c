@@ -82,7 +82,7 @@ static char *read_text(const char *path)
 /* models/NAME.ibm is the source of truth; the library embeds a copy. */
 static void test_builtin_files_match(void)
 {
-    char dir[1024], path[1200];
+    char dir[1024], path[1024 + 1 + 256]; /* dir, "/", a d_name */
     ib_test_path("models", dir, sizeof dir);
     DIR *d = opendir(dir);
     CHECK_MSG(d != NULL, "cannot open %s", dir);

@@ -198,6 +198,10 @@ static ib_status build_net(run *r, net *n, int64_t batch, bool training)
     }
     for (int l = 0; l < n->mo.n_bottlenecks; l++)
         n->kl_examples[l] = n->mo.bn[l].kl;
+    /* The evaluation graph never runs backward and is read only at its
+     * outputs (logits, per-example KL): its activations can share memory. */
+    if (!training)
+        ib_graph_set_forward_only(n->g, true);
     s = ib_graph_compile(n->g);
     if (s != IB_OK)
         return s;
