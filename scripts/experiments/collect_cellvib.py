@@ -41,7 +41,7 @@ def main():
         if not os.path.isfile(os.path.join(run, "summary.json")):
             continue
         cfg, s = load(run)
-        rows.append((config_key(cfg), cfg["seed"], 100 * s["test_acc_avg"], 100 * s["best_accuracy"],
+        rows.append((config_key(cfg), int(cfg["seed"]), 100 * s["test_acc_avg"], 100 * s["best_accuracy"],
                      s["best_epoch"], s.get("test_kl_nats", []), s["epochs_done"], cfg))
     if "--best" in sys.argv:
         cells = [r for r in rows if "vibcells" in r[0] and r[1] == 1]
