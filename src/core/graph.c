@@ -14,10 +14,16 @@
  * much memory as PyTorch's whole process.  An activation gradient lives
  * only from the backward of its last consumer (the first op that adds into
  * it) down to its own backward, so gradients share memory and each is
- * zeroed when its lifetime starts.  Values stay alive in a training graph
- * (backwards read their inputs and outputs); a forward-only graph lets a
- * value die after its last consumer.  Inputs, kept nodes (ib_node_keep),
- * outputs and parameter gradients (in the store) outlive every pass.
+ * zeroed when its lifetime starts.  A forward-only graph lets a value die
+ * after its last consumer.  A training graph keeps every value unless asked
+ * (ib_graph_set_reuse_values: callers and tests read intermediate values
+ * and run several backwards per forward); then a feature map (a value of
+ * 3 or 4 dimensions: nearly all of a CNN's activations) dies after its last
+ * consumer's forward or, if a backward reads it (ib_op.bwd_reads), after
+ * the last such backward; smaller values (logits, loss terms, per-example
+ * KL: what callers read after a step) stay.  Inputs, kept nodes
+ * (ib_node_keep), outputs and parameter gradients (in the store) outlive
+ * every pass.
  */
 #include "internal.h"
 
@@ -273,28 +279,51 @@ static void bucket(int n, const int *key, int *at, int *ids, int *fill)
             ids[fill[key[i]]++] = i;
 }
 
+/* The values node n's backward reads, as IB__READS_* bits. */
+static unsigned bwd_reads(const ib_node *n)
+{
+    if (n->kind != IB__OP || !n->op->backward)
+        return 0;
+    unsigned r = n->op->bwd_reads;
+    return r ? r : IB__READS_ALL_IN | IB__READS_OUT;
+}
+
 /* Lifetimes (steps: forward i = i, backward of node i = 2N - i), offsets,
  * the arena, and the per-step lists of backward and forward. */
 static ib_status plan_and_allocate(ib_graph *g)
 {
     int N = g->n_nodes;
     int *last = malloc((size_t)(N + 1) * sizeof *last);
+    int *first_bwd = malloc((size_t)(N + 1) * sizeof *first_bwd);
     int *n_cons = calloc((size_t)N + 1, sizeof *n_cons);
+    bool *always = calloc((size_t)N + 1, sizeof *always);
+    bool *small = calloc((size_t)N + 1, sizeof *small);
     ib__plan_item *items = malloc((size_t)(3 * N + 1) * sizeof *items);
-    int *lists = malloc((size_t)(4 * N + 2) * sizeof *lists);
-    int *zkey = malloc((size_t)(2 * N + 1) * sizeof *zkey), *dkey = zkey + N;
-    if (!last || !n_cons || !items || !lists || !zkey) {
-        free(last);
-        free(n_cons);
-        free(items);
+    int *lists = malloc((size_t)(6 * N + 3) * sizeof *lists);
+    int *zkey = malloc((size_t)(3 * N + 1) * sizeof *zkey), *dkey = zkey + N, *bkey = zkey + 2 * N;
+    ib_status status = IB_OK;
+    if (!last || !first_bwd || !n_cons || !always || !small || !items || !lists || !zkey) {
         free(lists);
-        free(zkey);
-        return ib__error(IB_ERR_NOMEM, "ib_graph_compile: out of memory planning %d nodes", N);
+        status = ib__error(IB_ERR_NOMEM, "ib_graph_compile: out of memory planning %d nodes", N);
+        goto done;
     }
-    /* last[r]: the last node that reads root r's buffers (itself, a
-     * consumer of r or of a view of r, or the view). */
-    for (int i = 0; i < N; i++)
+    /* last[r]: the last node whose forward reads root r's buffers (itself,
+     * a consumer of r or of a view of r, or the view); first_bwd[r]: the
+     * lowest node whose backward reads r's value (backward runs down, so
+     * its step is the last), -1 if none. */
+    for (int i = 0; i < N; i++) {
         last[i] = i;
+        first_bwd[i] = -1;
+    }
+    for (int i = N - 1; i >= 0; i--) {
+        ib_node *n = g->nodes[i];
+        unsigned r = bwd_reads(n);
+        for (int k = 0; k < n->n_in; k++)
+            if (r & IB__READS_IN(k))
+                first_bwd[root_of(n->in[k])->id] = i;
+        if (r & IB__READS_OUT)
+            first_bwd[root_of(n)->id] = i;
+    }
     for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
@@ -312,35 +341,40 @@ static ib_status plan_and_allocate(ib_graph *g)
     }
     /* A value outlives the pass if the caller reads it (kept, an input, an
      * output: a node nothing consumes, itself or through a view) or if
-     * forward_from(first random op) reads it again. */
-    bool *always = calloc((size_t)N + 1, sizeof *always);
-    if (!always) {
-        free(last);
-        free(n_cons);
-        free(items);
-        free(lists);
-        free(zkey);
-        return ib__error(IB_ERR_NOMEM, "ib_graph_compile: out of memory planning %d nodes", N);
-    }
+     * forward_from(first random op) reads it again.  In a training graph
+     * also if it, or a view of it, has fewer than 3 dimensions: such
+     * values are small, and they are what callers read after a step. */
     ib_node *first = ib_graph_first_random(g);
     int restart = first ? first->id : N;
     for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i], *r = root_of(n);
         if (n_cons[i] == 0 || n->keep)
             always[r->id] = true;
+        if (n->ndim < 3)
+            small[r->id] = true;
     }
     int n_items = 0;
+    g->bwd_frees = false;
     for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i];
-        zkey[i] = dkey[i] = -1;
+        zkey[i] = dkey[i] = bkey[i] = -1;
         n->grad_pooled = n->value_pooled = false;
+        n->value_bwd = -1;
         if (has_own_buffers(n)) {
-            bool whole = !g->forward_only || n->kind == IB__INPUT || always[i] || (i < restart && last[i] >= restart);
+            bool whole = n->kind == IB__INPUT || always[i] || (i < restart && last[i] >= restart) ||
+                         (!g->forward_only && (!g->reuse_values || small[i]));
+            int hi = last[i];
+            if (!whole && !g->forward_only && first_bwd[i] >= 0) {
+                n->value_bwd = first_bwd[i];
+                hi = 2 * N - first_bwd[i];
+                bkey[i] = first_bwd[i];
+                g->bwd_frees = true;
+            } else if (!whole) {
+                dkey[i] = last[i];
+            }
             n->value_pooled = !whole;
             n->value_last = whole ? ALWAYS_HI : last[i];
-            items[n_items++] = (ib__plan_item){buf_bytes(n), 0, whole ? ALWAYS_LO : i, whole ? ALWAYS_HI : last[i]};
-            if (!whole)
-                dkey[i] = last[i];
+            items[n_items++] = (ib__plan_item){buf_bytes(n), 0, whole ? ALWAYS_LO : i, whole ? ALWAYS_HI : hi};
             if (n->dtype == IB_F32 && !g->forward_only) {
                 bool kept = n->kind == IB__INPUT || n->keep;
                 n->grad_pooled = !kept;
@@ -364,14 +398,10 @@ static ib_status plan_and_allocate(ib_graph *g)
         ib__aligned_free(g->arena);
         ib__aligned_free(g->tmp);
         g->arena = g->tmp = NULL;
-        free(last);
-        free(n_cons);
-        free(items);
         free(lists);
-        free(zkey);
-        free(always);
-        return ib__error(IB_ERR_NOMEM, "graph needs %zu bytes of activations and %zu of workspace: out of memory",
-                         bytes, tmp);
+        status = ib__error(IB_ERR_NOMEM,
+                           "graph needs %zu bytes of activations and %zu of workspace: out of memory", bytes, tmp);
+        goto done;
     }
     /* Zeroed once, as before the plan: padding and never-written buffers
      * read as 0, never as stale data. */
@@ -403,12 +433,18 @@ static ib_status plan_and_allocate(ib_graph *g)
     g->dead_at = lists + (2 * N + 1);
     g->dead_ids = lists + (3 * N + 2);
     bucket(N, dkey, g->dead_at, g->dead_ids, n_cons);
+    g->bdead_at = lists + (4 * N + 2);
+    g->bdead_ids = lists + (5 * N + 3);
+    bucket(N, bkey, g->bdead_at, g->bdead_ids, n_cons);
+done:
     free(last);
+    free(first_bwd);
     free(n_cons);
+    free(always);
+    free(small);
     free(items);
     free(zkey);
-    free(always);
-    return IB_OK;
+    return status;
 }
 
 ib_status ib_graph_compile(ib_graph *g)
@@ -439,8 +475,20 @@ ib_status ib_graph_set_forward_only(ib_graph *g, bool on)
 
 bool ib_graph_forward_only(const ib_graph *g) { return g && g->forward_only; }
 
-/* Forward steps from..N-1; in a forward-only graph a pooled value is
- * revived (ASan) before its op writes it and dies after its last reader. */
+ib_status ib_graph_set_reuse_values(ib_graph *g, bool on)
+{
+    if (!g)
+        return ib__error(IB_ERR_ARG, "ib_graph_set_reuse_values: graph is NULL");
+    if (g->compiled)
+        return ib__error(IB_ERR_STATE, "ib_graph_set_reuse_values: the graph is already compiled");
+    g->reuse_values = on;
+    return IB_OK;
+}
+
+bool ib_graph_reuse_values(const ib_graph *g) { return g && g->reuse_values; }
+
+/* Forward steps from..N-1; a pooled value is revived (ASan) before its op
+ * writes it, and one no backward reads dies after its last reader. */
 static void run_forward(ib_graph *g, int from)
 {
     for (int i = from; i < g->n_nodes; i++) {
@@ -449,12 +497,13 @@ static void run_forward(ib_graph *g, int from)
             ib__unpoison(n->value, buf_bytes(n));
         if (n->kind == IB__OP)
             n->op->forward(g, n);
-        if (g->forward_only)
-            for (int k = g->dead_at[i]; k < g->dead_at[i + 1]; k++) {
-                ib_node *d = g->nodes[g->dead_ids[k]];
-                ib__poison(d->value, buf_bytes(d));
-            }
+        for (int k = g->dead_at[i]; k < g->dead_at[i + 1]; k++) {
+            ib_node *d = g->nodes[g->dead_ids[k]];
+            ib__poison(d->value, buf_bytes(d));
+        }
     }
+    if (from == 0)
+        g->values_spent = false;
     g->step++;
 }
 
@@ -481,9 +530,9 @@ ib_status ib_graph_forward_from(ib_graph *g, ib_node *start)
         const ib_node *n = g->nodes[i];
         if (n->value_pooled && n->value_last >= start->id)
             return ib__error(IB_ERR_STATE,
-                             "ib_graph_forward_from: '%s' is read from '%s' on, but this forward-only graph reuses "
-                             "its memory during the pass (restart from ib_graph_first_random, or keep the node)",
-                             n->name, start->name);
+                             "ib_graph_forward_from: '%s' is read from '%s' on, but this %sgraph reuses its memory "
+                             "during the pass (restart from ib_graph_first_random, or keep the node)",
+                             n->name, start->name, g->forward_only ? "forward-only " : "");
     }
     bind(g);
     run_forward(g, start->id);
@@ -529,6 +578,10 @@ void ib__grad_dead_step(ib_graph *g, int i)
     ib_node *n = g->nodes[i];
     if (n->grad_pooled)
         ib__poison(n->grad, buf_bytes(n));
+    for (int k = g->bdead_at[i]; k < g->bdead_at[i + 1]; k++) {
+        ib_node *d = g->nodes[g->bdead_ids[k]];
+        ib__poison(d->value, buf_bytes(d));
+    }
 }
 
 ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
@@ -546,6 +599,10 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
     if (loss->numel != 1 || loss->dtype != IB_F32)
         return ib__error(IB_ERR_SHAPE, "ib_graph_backward: the loss '%s' must be a float scalar (it has %lld elements)",
                          loss->name, (long long)loss->numel);
+    if (g->values_spent)
+        return ib__error(IB_ERR_STATE,
+                         "ib_graph_backward: a backward already ran since the last ib_graph_forward, and it reused "
+                         "the memory of feature maps it had read: run forward again first");
     bind(g);
     /* Which nodes need a gradient: those on a path from a leaf that wants
      * one to the loss. */
@@ -584,6 +641,7 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
             n->op->backward(g, n);
         ib__grad_dead_step(g, i);
     }
+    g->values_spent = g->bwd_frees;
     return IB_OK;
 }
 

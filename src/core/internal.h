@@ -17,7 +17,13 @@
  *  - forward reads only its inputs' values (and its own scratch); backward
  *    may read its inputs' values and its own value: a forward-only graph
  *    (ib_graph_set_forward_only) reuses a value's buffer after its last
- *    consumer has run.
+ *    consumer has run.  An op whose backward reads only some of them says
+ *    which in bwd_reads (below); a training graph that reuses values
+ *    (ib_graph_set_reuse_values) then frees the others once forward is past
+ *    their last consumer, and those after the last backward reading them.
+ *    Read the backward (and every kernel it calls) before declaring: a
+ *    value read but not declared has been reused by then (tests/
+ *    test_memory_plan.c sees different bits; ASan may report the read).
  *  - memory an op keeps from forward to backward (a dropout mask, argmax
  *    indices, batch statistics) is asked for with n->scratch_bytes at
  *    construction; memory it needs only during one call (an im2col buffer)
@@ -43,7 +49,20 @@ typedef struct ib_op {
     const char *name;
     void (*forward)(ib_graph *g, ib_node *n);
     void (*backward)(ib_graph *g, ib_node *n);
+    /* The values backward reads: IB__BWD_DECLARED plus IB__READS_IN(k) for
+     * input k and IB__READS_OUT for the op's own value.  IB__READS_ALL (0,
+     * not declared) means every input and the output; an op without a
+     * backward reads nothing.  Scratch, parameters and the shapes of the
+     * inputs are always available. */
+    unsigned bwd_reads;
 } ib_op;
+
+#define IB__BWD_DECLARED (1u << 31)
+#define IB__READS_IN(k) (1u << (k))
+#define IB__READS_OUT (1u << IB_MAX_INPUTS)
+#define IB__READS_NOTHING IB__BWD_DECLARED
+#define IB__READS_ALL 0u /* not declared: every input and the output */
+#define IB__READS_ALL_IN ((1u << IB_MAX_INPUTS) - 1u)
 
 typedef enum ib__node_kind { IB__INPUT, IB__PARAM, IB__OP } ib__node_kind;
 
@@ -74,9 +93,10 @@ struct ib_node {
     bool keep;             /* ib_node_keep: value and grad outlive the pass (set on the root of a view by compile) */
     /* Memory plan (graph.c), for nodes with their own buffers: */
     bool grad_pooled;      /* grad shares memory: valid from backward step grad_start down to id */
-    bool value_pooled;     /* forward-only graph: value valid from step id to value_last */
+    bool value_pooled;     /* value valid from forward step id to value_last, or to value_bwd's backward */
     int grad_start;        /* the highest node id whose backward may add into grad */
     int value_last;        /* the last forward step that reads value */
+    int value_bwd;         /* the lowest node id whose backward reads value; -1: none */
     char name[IB_NAME_MAX];
 };
 
@@ -92,11 +112,15 @@ struct ib_graph {
     uint64_t seed, step;
     int init_style; /* ib_init_style of the ib_nn_* layers */
     bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
+    bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */
     /* Compile's plan, as lists of node ids by step (n_nodes + 1 offsets each):
      * zero_ids[zero_at[i] .. zero_at[i+1]) are the pooled gradients whose
      * lifetime starts at backward step i; dead_ids[dead_at[i] ..) the pooled
-     * values whose lifetime ends after forward step i. */
-    int *zero_at, *zero_ids, *dead_at, *dead_ids;
+     * values whose lifetime ends after forward step i; bdead_ids[bdead_at[i]
+     * ..) those whose lifetime ends after backward step i (training graphs). */
+    int *zero_at, *zero_ids, *dead_at, *dead_ids, *bdead_at, *bdead_ids;
+    bool bwd_frees;        /* some value dies during backward */
+    bool values_spent;     /* a backward has run since the last full forward */
     ib_status status;
     char err[512];
 };
@@ -166,7 +190,8 @@ void ib__unpoison(const void *p, size_t bytes);
  * nodes' and those added into by ops after the loss).  Uses the needs_grad
  * and on_path flags of the current backward. */
 void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i);
-/* After backward step i: node i's pooled gradient is dead (poisoned under ASan). */
+/* After backward step i: node i's pooled gradient, and the pooled values
+ * whose last reader is node i's backward, are dead (poisoned under ASan). */
 void ib__grad_dead_step(ib_graph *g, int i);
 
 /* ---- threads ---- */

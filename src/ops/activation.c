@@ -38,14 +38,16 @@ static void relu_fwd(ib_graph *g, ib_node *n)
     float *y = n->value;
     UNARY_LOOP(n, y[k] = x[k] > 0.0f ? x[k] : 0.0f);
 }
+/* From the output (y > 0 exactly where x > 0, NaN included): the input,
+ * often a batch norm's output read by nothing else, can then be reused. */
 static void relu_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
-    const float *x = n->in[0]->value, *dy = n->grad;
+    const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : 0.0f);
+    UNARY_LOOP(n, dx[k] += y[k] > 0.0f ? dy[k] : 0.0f);
 }
-static const ib_op op_relu = {"relu", relu_fwd, relu_bwd};
+static const ib_op op_relu = {"relu", relu_fwd, relu_bwd, IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
 
 /* ---- leaky relu: f[0] = slope ---- */
@@ -63,7 +65,7 @@ static void leaky_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, s = (float)n->f[0];
     UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
 }
-static const ib_op op_leaky = {"leaky_relu", leaky_fwd, leaky_bwd};
+static const ib_op op_leaky = {"leaky_relu", leaky_fwd, leaky_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope)
 {
     ib_node *n = unary(g, &op_leaky, x);
@@ -87,7 +89,7 @@ static void softplus_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, sh = (float)n->f[0];
     ib__softplus_backward(x, sh, dy, dx, n->numel);
 }
-static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd};
+static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
 {
     ib_node *n = unary(g, &op_softplus, x);
@@ -111,7 +113,7 @@ static void sigmoid_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
 }
-static const ib_op op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_bwd};
+static const ib_op op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_bwd, IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_sigmoid(ib_graph *g, ib_node *x) { return unary(g, &op_sigmoid, x); }
 
 /* ---- tanh: dy/dx = 1 - y^2 ---- */
@@ -129,7 +131,7 @@ static void tanh_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
 }
-static const ib_op op_tanh = {"tanh", tanh_fwd, tanh_bwd};
+static const ib_op op_tanh = {"tanh", tanh_fwd, tanh_bwd, IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_tanh(ib_graph *g, ib_node *x) { return unary(g, &op_tanh, x); }
 
 /* ---- exp: dy/dx = y ---- */
@@ -147,7 +149,7 @@ static void exp_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * y[k]);
 }
-static const ib_op op_exp = {"exp", exp_fwd, exp_bwd};
+static const ib_op op_exp = {"exp", exp_fwd, exp_bwd, IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_exp(ib_graph *g, ib_node *x) { return unary(g, &op_exp, x); }
 
 /* ---- log: dy/dx = 1/x ---- */
@@ -165,7 +167,7 @@ static void log_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] / x[k]);
 }
-static const ib_op op_log = {"log", log_fwd, log_bwd};
+static const ib_op op_log = {"log", log_fwd, log_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_log(ib_graph *g, ib_node *x) { return unary(g, &op_log, x); }
 
 /* ---- square: dy/dx = 2x ---- */
@@ -183,7 +185,7 @@ static void square_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += 2.0f * x[k] * dy[k]);
 }
-static const ib_op op_square = {"square", square_fwd, square_bwd};
+static const ib_op op_square = {"square", square_fwd, square_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_square(ib_graph *g, ib_node *x) { return unary(g, &op_square, x); }
 
 /* ---- sqrt: dy/dx = 1/(2y) ---- */
@@ -201,7 +203,7 @@ static void sqrt_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += 0.5f * dy[k] / y[k]);
 }
-static const ib_op op_sqrt = {"sqrt", sqrt_fwd, sqrt_bwd};
+static const ib_op op_sqrt = {"sqrt", sqrt_fwd, sqrt_bwd, IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_sqrt(ib_graph *g, ib_node *x) { return unary(g, &op_sqrt, x); }
 
 /* ---- affine: y = alpha x + beta; f[0] = alpha, f[1] = beta ---- */
@@ -219,7 +221,7 @@ static void affine_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, a = (float)n->f[0];
     UNARY_LOOP(n, dx[k] += a * dy[k]);
 }
-static const ib_op op_affine = {"affine", affine_fwd, affine_bwd};
+static const ib_op op_affine = {"affine", affine_fwd, affine_bwd, IB__READS_NOTHING};
 ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta)
 {
     ib_node *n = unary(g, &op_affine, x);

@@ -91,6 +91,30 @@ static inline float partial(int kind, int which, float a, float b, float dy)
     }
 }
 
+/* add and sub read no operand value (their ib_op says so, and a training
+ * graph may have reused the operands' memory): dy or -dy, summed over
+ * broadcast dims in the same order as the general loop. */
+static void additive_bwd(const ib_node *n, const bcast *bc, int which, float *dx)
+{
+    int kind = (int)n->i[0];
+    const float *dy = n->grad;
+    float sign = kind == OP_SUB && which == 1 ? -1.0f : 1.0f; /* sign * dy: exactly dy or -dy */
+    int64_t total = n->numel;
+    if (n->in[0]->numel == total && n->in[1]->numel == total) {
+#pragma omp parallel for simd schedule(static) if (total > IB_PAR_MIN)
+        for (int64_t k = 0; k < total; k++)
+            dx[k] += sign * dy[k];
+        return;
+    }
+    const int64_t *st = which == 0 ? bc->sa : bc->sb;
+    int64_t k = 0;
+    for (int64_t i0 = 0; i0 < bc->out[0]; i0++)
+        for (int64_t i1 = 0; i1 < bc->out[1]; i1++)
+            for (int64_t i2 = 0; i2 < bc->out[2]; i2++)
+                for (int64_t i3 = 0; i3 < bc->out[3]; i3++, k++)
+                    dx[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]] += sign * dy[k];
+}
+
 static void binary_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
@@ -104,6 +128,10 @@ static void binary_bwd(ib_graph *g, ib_node *n)
         if (!in->needs_grad)
             continue;
         float *dx = in->grad;
+        if (kind == OP_ADD || kind == OP_SUB) {
+            additive_bwd(n, &bc, which, dx);
+            continue;
+        }
         if (n->in[0]->numel == total && n->in[1]->numel == total) {
 #pragma omp parallel for simd schedule(static) if (total > IB_PAR_MIN)
             for (int64_t k = 0; k < total; k++)
@@ -124,10 +152,10 @@ static void binary_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_add = {"add", binary_fwd, binary_bwd};
-static const ib_op op_sub = {"sub", binary_fwd, binary_bwd};
-static const ib_op op_mul = {"mul", binary_fwd, binary_bwd};
-static const ib_op op_div = {"div", binary_fwd, binary_bwd};
+static const ib_op op_add = {"add", binary_fwd, binary_bwd, IB__READS_NOTHING};
+static const ib_op op_sub = {"sub", binary_fwd, binary_bwd, IB__READS_NOTHING};
+static const ib_op op_mul = {"mul", binary_fwd, binary_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+static const ib_op op_div = {"div", binary_fwd, binary_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
 
 static ib_node *binary(ib_graph *g, const ib_op *op, int kind, ib_node *a, ib_node *b)
 {

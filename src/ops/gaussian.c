@@ -88,7 +88,8 @@ static void sample_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_sample = {"gaussian_sample", sample_fwd, sample_bwd};
+static const ib_op op_sample = {"gaussian_sample", sample_fwd, sample_bwd,
+                                  IB__BWD_DECLARED | IB__READS_IN(1) | IB__READS_IN(2)};
 
 ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *eps)
 {
@@ -191,7 +192,8 @@ static void kl_std_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, kl_std_row);
 }
 static void kl_std_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, kl_std_row_bwd); }
-static const ib_op op_kl_std_normal = {"kl_std_normal", kl_std_fwd, kl_std_bwd};
+static const ib_op op_kl_std_normal = {"kl_std_normal", kl_std_fwd, kl_std_bwd,
+                                          IB__BWD_DECLARED | IB__READS_ALL_IN};
 
 ib_node *ib_kl_std_normal(ib_graph *g, ib_node *mu, ib_node *sigma)
 {
@@ -239,7 +241,8 @@ static void kl_gauss_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, kl_gauss_row);
 }
 static void kl_gauss_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, kl_gauss_row_bwd); }
-static const ib_op op_kl_gaussians = {"kl_gaussians", kl_gauss_fwd, kl_gauss_bwd};
+static const ib_op op_kl_gaussians = {"kl_gaussians", kl_gauss_fwd, kl_gauss_bwd,
+                                         IB__BWD_DECLARED | IB__READS_ALL_IN};
 
 ib_node *ib_kl_gaussians(ib_graph *g, ib_node *mu1, ib_node *s1, ib_node *mu2, ib_node *s2)
 {
@@ -284,7 +287,8 @@ static void logdens_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, logdens_row);
 }
 static void logdens_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, logdens_row_bwd); }
-static const ib_op op_log_density = {"gaussian_log_density", logdens_fwd, logdens_bwd};
+static const ib_op op_log_density = {"gaussian_log_density", logdens_fwd, logdens_bwd,
+                                        IB__BWD_DECLARED | IB__READS_ALL_IN};
 
 ib_node *ib_gaussian_log_density(ib_graph *g, ib_node *x, ib_node *mu, ib_node *sigma)
 {
