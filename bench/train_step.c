@@ -339,6 +339,9 @@ int main(int argc, char **argv)
     }
     if (!train && ib_graph_set_forward_only(b.g, true) != IB_OK) /* reads only the logits, an output */
         die("forward-only");
+    /* Training: feature maps die after their last reader; the step reads only the loss terms (0-D/1-D) after it. */
+    if (train && ib_graph_set_reuse_values(b.g, true) != IB_OK)
+        die("reuse-values");
     if (ib_graph_compile(b.g) != IB_OK)
         die("compile");
     ib_graph_set_training(b.g, train);
