@@ -142,7 +142,7 @@ int ib_cmd_train(int argc, char **argv)
 {
     ib_train_config c = ib_train_config_default();
     const char *model = "vib-mlp", *dataset = "mnist", *data = NULL, *out = NULL, *resume = NULL;
-    const char *optimizer = "adam", *schedule = "step", *beta_schedule = "equal", *norm = "symmetric";
+    const char *optimizer = "adam", *schedule = "step", *beta_schedule = "linear", *norm = "symmetric";
     const char *init = "model";
     const char *noise_kind = "symmetric", *betas = NULL, *milestones = NULL, *config = NULL;
     int64_t epochs = c.epochs, batch = c.batch_size, eval_batch = c.eval_batch_size, threads = 0, eval_samples = 12;
@@ -331,9 +331,9 @@ int ib_cmd_train(int argc, char **argv)
             c.objective.betas[k] = (float)v[k];
     }
     if (!config || args_seen(&p, "--beta-schedule"))
-        c.objective.schedule = strcmp(beta_schedule, "linear") == 0      ? IB_BETA_LINEAR
+        c.objective.schedule = strcmp(beta_schedule, "equal") == 0       ? IB_BETA_EQUAL
                                : strcmp(beta_schedule, "geometric") == 0 ? IB_BETA_GEOMETRIC
-                                                                         : IB_BETA_EQUAL;
+                                                                         : IB_BETA_LINEAR;
     SET("--beta-ratio", c.objective.ratio = (float)beta_ratio);
     SET("--kl-per-element", c.objective.kl_mean_per_element = kl_per_element);
     SET("--label-smoothing", c.objective.label_smoothing = (float)label_smoothing);

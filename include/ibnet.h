@@ -667,7 +667,7 @@ typedef enum ib_beta_schedule {
 
 typedef struct ib_objective {
     float beta;                  /* base compression weight (>= 0) */
-    ib_beta_schedule schedule;
+    ib_beta_schedule schedule;   /* default IB_BETA_LINEAR (docs/results.md, cellVIB on MNIST) */
     float ratio;                 /* IB_BETA_GEOMETRIC; 0 means 0.5 */
     int n_betas;                 /* > 0: explicit beta per bottleneck, overrides the above */
     float betas[IB_MAX_BOTTLENECKS];

@@ -280,6 +280,22 @@ static int run_cli(const char *args, char *err, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* beta over bottlenecks by depth; the default grows with depth (linear). */
+static void test_beta_schedules(void)
+{
+    ib_objective o = ib_objective_default();
+    CHECK_EQ_INT(o.schedule, IB_BETA_LINEAR);
+    o.beta = 1e-3f;
+    const float want[3][3] = {{1e-3f, 1e-3f, 1e-3f}, {1e-3f / 3, 2e-3f / 3, 1e-3f}, {2.5e-4f, 5e-4f, 1e-3f}};
+    const ib_beta_schedule kinds[3] = {IB_BETA_EQUAL, IB_BETA_LINEAR, IB_BETA_GEOMETRIC};
+    for (int k = 0; k < 3; k++) {
+        o.schedule = kinds[k];
+        for (int l = 0; l < 3; l++)
+            CHECK_CLOSE(ib_objective_beta(&o, l, 3), want[k][l], 1e-6, 0);
+        CHECK_CLOSE(ib_objective_beta(&o, 0, 1), 1e-3, 1e-6, 0); /* one bottleneck: beta itself */
+    }
+}
+
 /* --init overrides the model file's initialisation; the run records it in
  * config.json and in the checkpoint's model text, so resume and eval rebuild
  * the same model. */
@@ -412,6 +428,7 @@ int main(void)
     IB_RUN(test_resume_equals_uninterrupted);
     IB_RUN(test_same_seed_same_weights);
     IB_RUN(test_nan_loss_stops_with_a_message);
+    IB_RUN(test_beta_schedules);
     IB_RUN(test_init_override);
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_predict_and_eval_commands);
