@@ -20,8 +20,10 @@
 
 /* y[k] = softplus(x[k] + shift) = log(1 + exp(x[k] + shift)). */
 void ib__softplus_forward(const float *x, float shift, float *y, int64_t n);
-/* dx[k] += dy[k] * sigmoid(x[k] + shift)  (the derivative of softplus). */
-void ib__softplus_backward(const float *x, float shift, const float *dy, float *dx, int64_t n);
+/* dx[k] += dy[k] * (1 - exp(-y[k])): the derivative of softplus, sigmoid(t),
+ * from its output y = softplus(t) (exp(y) = 1 + exp(t)), so that backward
+ * reads the value a VIB layer keeps anyway (sigma) and not its input. */
+void ib__softplus_backward(const float *y, const float *dy, float *dx, int64_t n);
 
 /* y[k] = log(x[k]), every float (0 -> -inf, < 0 -> NaN, subnormals exact). */
 void ib__vlog(const float *x, float *y, int64_t n);

@@ -82,14 +82,14 @@ static void softplus_fwd(ib_graph *g, ib_node *n)
     float *y = n->value, sh = (float)n->f[0];
     ib__softplus_forward(x, sh, y, n->numel);
 }
+/* From the output: sigma is read by the KL and the sample anyway, while
+ * the input (a conv's rho map in a VIB cell) can then die after forward. */
 static void softplus_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
-    const float *x = n->in[0]->value, *dy = n->grad;
-    float *dx = n->in[0]->grad, sh = (float)n->f[0];
-    ib__softplus_backward(x, sh, dy, dx, n->numel);
+    ib__softplus_backward(n->value, n->grad, n->in[0]->grad, n->numel);
 }
-static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
+static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd, IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
 {
     ib_node *n = unary(g, &op_softplus, x);

@@ -20,33 +20,46 @@
 
 /* ------------------------------------------------------------------------
  * z = mu + sigma * eps.  in = {mu, sigma[, eps]}.  Without an eps input
- * the noise is drawn into scratch (numel floats) keyed by (graph seed,
- * node stream, step) while sampling, and is all zeros otherwise, so the
- * mean path z = mu and its gradient (dsigma = 0) need no special case in
- * backward.  With an eps input the caller owns the noise and it is used
- * whatever the sampling mode.
+ * the noise is drawn keyed by (graph seed, node stream, step) while
+ * sampling, and is all zeros otherwise, so the mean path z = mu and its
+ * gradient (dsigma = 0) need no special case in backward.  The generator
+ * is counter-based, so backward draws the same noise again, chunk by
+ * chunk, instead of keeping it from forward: a VIB cell's eps is as large
+ * as its feature map, and keeping it cost as much memory as the map.
+ * Forward records the step it drew at (i[0]) and whether it drew (i[1]).
+ * With an eps input the caller owns the noise and it is used whatever the
+ * sampling mode.
  * ---------------------------------------------------------------------- */
 /* Elements per chunk of the fused loops: a multiple of the generator's
  * 32-element groups, small enough that a chunk's noise is still in L1
- * when z is formed. */
+ * when it is used. */
 #define SAMPLE_CHUNK 2048
+
+/* The noise of elements [lo, hi) of node n's last forward into buf (own
+ * noise), or a pointer into the caller's eps input. */
+static const float *noise_chunk(const ib_graph *g, const ib_node *n, int64_t lo, int64_t hi, float *buf)
+{
+    if (n->n_in > 2)
+        return n->in[2]->value + lo;
+    if (n->i[1])
+        ib__rng_normal_range(g->seed, ib__node_stream(n), (uint64_t)n->i[0], lo, buf, hi - lo);
+    else
+        memset(buf, 0, (size_t)(hi - lo) * sizeof(float));
+    return buf;
+}
 
 static void sample_fwd(ib_graph *g, ib_node *n)
 {
     const float *mu = n->in[0]->value, *sigma = n->in[1]->value;
     float *z = n->value;
     int64_t count = n->numel, chunks = (count + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
-    bool own = n->n_in <= 2, draw = own && g->sampling;
-    const float *eps = own ? n->scratch : n->in[2]->value;
-    float *noise = own ? n->scratch : NULL;
-    uint64_t seed = g->seed, stream = draw ? ib__node_stream(n) : 0, step = g->step;
+    n->i[0] = (int64_t)g->step;
+    n->i[1] = n->n_in <= 2 && g->sampling;
 #pragma omp parallel for schedule(static) if (count > IB_PAR_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * SAMPLE_CHUNK, hi = lo + SAMPLE_CHUNK < count ? lo + SAMPLE_CHUNK : count;
-        if (draw)
-            ib__rng_normal_range(seed, stream, step, lo, noise + lo, hi - lo);
-        else if (own)
-            memset(noise + lo, 0, (size_t)(hi - lo) * sizeof(float));
+        float buf[SAMPLE_CHUNK] __attribute__((aligned(64)));
+        const float *eps = noise_chunk(g, n, lo, hi, buf) - lo;
 #pragma omp simd
         for (int64_t k = lo; k < hi; k++)
             z[k] = mu[k] + sigma[k] * eps[k];
@@ -55,16 +68,16 @@ static void sample_fwd(ib_graph *g, ib_node *n)
 
 static void sample_bwd(ib_graph *g, ib_node *n)
 {
-    (void)g;
     ib_node *mu = n->in[0], *sigma = n->in[1];
     const float *dz = n->grad, *s = sigma->value;
-    const float *eps = n->n_in > 2 ? n->in[2]->value : n->scratch;
     float *dmu = mu->needs_grad ? mu->grad : NULL, *ds = sigma->needs_grad ? sigma->grad : NULL;
     float *deps = n->n_in > 2 && n->in[2]->needs_grad ? n->in[2]->grad : NULL;
     int64_t count = n->numel, chunks = (count + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
 #pragma omp parallel for schedule(static) if (count > IB_PAR_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * SAMPLE_CHUNK, hi = lo + SAMPLE_CHUNK < count ? lo + SAMPLE_CHUNK : count;
+        float buf[SAMPLE_CHUNK] __attribute__((aligned(64)));
+        const float *eps = ds ? noise_chunk(g, n, lo, hi, buf) - lo : NULL;
         if (dmu && ds) { /* the usual case: one pass */
 #pragma omp simd
             for (int64_t k = lo; k < hi; k++) {
@@ -88,6 +101,8 @@ static void sample_bwd(ib_graph *g, ib_node *n)
     }
 }
 
+/* sigma is read only for the gradient of a caller's eps (rare; declared
+ * anyway: sigma is kept for the KL in every VIB layer). */
 static const ib_op op_sample = {"gaussian_sample", sample_fwd, sample_bwd,
                                   IB__BWD_DECLARED | IB__READS_IN(1) | IB__READS_IN(2)};
 
@@ -107,10 +122,8 @@ ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *e
         }
     }
     ib_node *n = ib__node_new(g, &op_sample, n_in, in, mu->ndim, mu->shape);
-    if (n && !eps) {
-        n->scratch_bytes = (size_t)mu->numel * sizeof(float);
+    if (n && !eps)
         n->random = true;
-    }
     return n;
 }
 
