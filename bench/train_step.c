@@ -135,7 +135,7 @@ typedef struct prof {
     const char *name[MAX_KINDS];
     double fwd[MAX_KINDS], bwd[MAX_KINDS];
     int n;
-    double zero_params, zero_acts, optim, total;
+    double zero_params, zero_acts, recompute, optim, total;
 } prof;
 
 static int kind_of(prof *p, const char *name)
@@ -157,11 +157,10 @@ static void profiled_step(bench *b, prof *p)
     double t0 = now(), t;
     for (int i = 0; i < g->n_nodes; i++) {
         ib_node *n = g->nodes[i];
-        if (n->kind != IB__OP)
-            continue;
         t = now();
-        n->op->forward(g, n);
-        p->fwd[kind_of(p, n->op->name)] += now() - t;
+        ib__forward_step(g, i); /* the op, with the graph's memory bookkeeping */
+        if (n->kind == IB__OP)
+            p->fwd[kind_of(p, n->op->name)] += now() - t;
     }
     g->step++;
     if (b->train) {
@@ -172,8 +171,14 @@ static void profiled_step(bench *b, prof *p)
         ib__grad_zero_step(g, b->loss, b->loss->id);
         p->zero_acts += now() - t;
         b->loss->grad[0] = 1.0f;
+        t = now();
+        ib__recompute_above(g, b->loss->id);
+        p->recompute += now() - t;
         for (int i = b->loss->id; i >= 0; i--) {
             ib_node *n = g->nodes[i];
+            t = now();
+            ib__recompute_step(g, i);
+            p->recompute += now() - t;
             if (i < b->loss->id) { /* gradients are zeroed when their lifetime starts */
                 t = now();
                 ib__grad_zero_step(g, b->loss, i);
@@ -226,13 +231,15 @@ static void print_profile(const prof *p, long steps, FILE *json)
             100 * p->zero_params / tot);
     fprintf(stderr, "%-20s %10.3f %10s %6.1f%%\n", "zero act grads", 1e3 * p->zero_acts / (double)steps, "",
             100 * p->zero_acts / tot);
+    fprintf(stderr, "%-20s %10s %10.3f %6.1f%%\n", "recompute", "", 1e3 * p->recompute / (double)steps,
+            100 * p->recompute / tot);
     fprintf(stderr, "%-20s %10.3f %10s %6.1f%%\n", "optimizer", 1e3 * p->optim / (double)steps, "", 100 * p->optim / tot);
     fprintf(stderr, "%-20s %10.3f ms per step; VIB ops (softplus, sample, KL, slice) %.1f%%\n", "total",
             1e3 * tot / (double)steps, 100 * vib / tot);
     fprintf(json, ", \"profile\": {\"step_ms\": %.4f, \"vib_share\": %.4f, \"zero_params_ms\": %.4f, "
-                  "\"zero_acts_ms\": %.4f, \"optim_ms\": %.4f, \"ops\": {",
+                  "\"zero_acts_ms\": %.4f, \"recompute_ms\": %.4f, \"optim_ms\": %.4f, \"ops\": {",
             1e3 * tot / (double)steps, vib / tot, 1e3 * p->zero_params / (double)steps,
-            1e3 * p->zero_acts / (double)steps, 1e3 * p->optim / (double)steps);
+            1e3 * p->zero_acts / (double)steps, 1e3 * p->recompute / (double)steps, 1e3 * p->optim / (double)steps);
     for (int a = 0; a < p->n; a++) {
         int k = order[a];
         fprintf(json, "%s\"%s\": [%.4f, %.4f]", a ? ", " : "", p->name[k], 1e3 * p->fwd[k] / (double)steps,
@@ -342,6 +349,9 @@ int main(int argc, char **argv)
     /* Training: feature maps die after their last reader; the step reads only the loss terms (0-D/1-D) after it. */
     if (train && ib_graph_set_reuse_values(b.g, true) != IB_OK)
         die("reuse-values");
+    /* ... and recompute the cheap ones backward reads (as the trainer does). */
+    if (train && ib_graph_set_recompute(b.g, getenv("IBNET_NO_RECOMPUTE") == NULL) != IB_OK)
+        die("recompute");
     if (ib_graph_compile(b.g) != IB_OK)
         die("compile");
     ib_graph_set_training(b.g, train);

@@ -10,6 +10,8 @@
  * comparison is exact (memcmp): a planned
  * graph runs the same kernels on the same data in the same order as a
  * graph whose every node is kept, so there is no tolerance to grant.
+ * Recomputation (ib_graph_set_recompute) runs the forward kernels again
+ * on the same inputs, so it too owes the same bits.
  */
 #include "core/internal.h"
 #include "test.h"
@@ -32,7 +34,7 @@ typedef struct net {
 
 /* A model of the built-in list on a batch of `batch`, with the objective
  * when training; compiled; x and y filled from fixed streams. */
-enum { PLAIN = 0, KEEP_ALL = 1, REUSE = 2 };
+enum { PLAIN = 0, KEEP_ALL = 1, REUSE = 2, RECOMPUTE = 3 };
 
 static void build(net *n, ib_params *p, const ib_model *m, int64_t batch, bool train, int mode, bool forward_only)
 {
@@ -51,7 +53,8 @@ static void build(net *n, ib_params *p, const ib_model *m, int64_t batch, bool t
     }
     if (mode == KEEP_ALL)
         keep_all(n->g);
-    CHECK_OK(ib_graph_set_reuse_values(n->g, mode == REUSE));
+    CHECK_OK(ib_graph_set_reuse_values(n->g, mode >= REUSE));
+    CHECK_OK(ib_graph_set_recompute(n->g, mode == RECOMPUTE));
     CHECK_OK(ib_graph_set_forward_only(n->g, forward_only));
     CHECK_OK(ib_graph_compile(n->g));
     ib_test_fill(ib_node_data(n->x), ib_node_numel(n->x), -1.0f, 1.0f, 5);
@@ -142,7 +145,7 @@ static void train_equal_mode(const char *model, int64_t batch, int mode)
     build(&got, p, m, batch, true, mode, false);
     CHECK_MSG(ib_graph_memory(got.g) < ib_graph_memory(ref.g), "%s: planned %zu bytes, all kept %zu", model,
               ib_graph_memory(got.g), ib_graph_memory(ref.g));
-    CHECK(ib_graph_reuse_values(got.g) == (mode == REUSE));
+    CHECK(ib_graph_reuse_values(got.g) == (mode >= REUSE));
     for (int step = 0; step < 2; step++) {
         snapshot a = take(&ref, p, ref.loss.total, (uint64_t)step), b = take(&got, p, got.loss.total, (uint64_t)step);
         CHECK_MSG(any_nonzero(a.dx, ib_node_numel(ref.x)), "%s: dx is all zero: the test would prove nothing", model);
@@ -154,7 +157,7 @@ static void train_equal_mode(const char *model, int64_t batch, int mode)
     compare(model, &a, &b, &ref, p);
     drop(&a);
     drop(&b);
-    if (mode == REUSE) {
+    if (mode >= REUSE) {
         /* A reusing graph frees feature maps its backward read: a second
          * backward must wait for a new forward (if any map was freed). */
         bool frees = got.g->bwd_frees;
@@ -203,6 +206,68 @@ static void test_reuse_mlp_same_bits(void) { train_equal_mode("vib-mlp", 4, REUS
 static void test_reuse_lenet_vibcells_same_bits(void) { train_equal_mode("lenet-vibcells", 3, REUSE); }
 static void test_reuse_resnet_same_bits(void) { train_equal_mode("resnet20", 2, REUSE); }
 static void test_reuse_resnet_vibcells_same_bits(void) { train_equal_mode("resnet20-vibcells", 2, REUSE); }
+
+/* Recomputing in backward: the same bits again.  LeNet recomputes nothing
+ * (its ReLUs feed pools; nothing cheap is read twice), ResNet-20 the ReLU
+ * inside each block through its batch norm, the cells' nets as well. */
+static void test_recompute_lenet_vibcells_same_bits(void) { train_equal_mode("lenet-vibcells", 3, RECOMPUTE); }
+static void test_recompute_resnet_same_bits(void) { train_equal_mode("resnet20", 2, RECOMPUTE); }
+static void test_recompute_resnet_vibcells_same_bits(void)
+{
+    train_equal_mode("resnet20-vibcells", 2, RECOMPUTE);
+}
+
+/* What is recomputed in a ResNet-20 and what it saves.  Every ReLU under a
+ * batch norm (the stem's and the one inside each of the 9 blocks) with
+ * that batch norm; a block's output ReLU (with its add and second batch
+ * norm) only where its shortcut, the previous block's output, is kept
+ * rather than recomputed itself (recomputing it earlier than its own
+ * readers need would save nothing): the middle block of each stage, as
+ * the first block of stages 2 and 3 has a subsampled shortcut, not
+ * recomputable.  So 10 + 3 ReLUs, 13 batch norms, 3 adds; and a smaller
+ * arena than reuse alone (measured at batch 8: 0.68x). */
+static void test_recompute_plan_of_resnet(void)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load("resnet20", &m));
+    ib_params *p = ib_params_new(1);
+    net a, b;
+    build(&a, p, m, 8, true, REUSE, false);
+    build(&b, p, m, 8, true, RECOMPUTE, false);
+    CHECK(ib_graph_recompute(b.g) && !ib_graph_recompute(a.g));
+    int n_re = 0, n_relu = 0, n_bn = 0;
+    for (int i = 0; i < b.g->n_nodes; i++) {
+        const ib_node *n = b.g->nodes[i];
+        CHECK(a.g->nodes[i]->recompute_at < 0);
+        if (n->recompute_at < 0)
+            continue;
+        n_re++;
+        CHECK_MSG(n->recompute_at > i, "'%s' (%d) recomputed before backward step %d", n->name, i, n->recompute_at);
+        n_relu += strcmp(n->op->name, "relu") == 0;
+        n_bn += strcmp(n->op->name, "batchnorm") == 0;
+        if (strcmp(n->op->name, "relu") == 0 && strcmp(n->in[0]->op->name, "batchnorm") != 0)
+            CHECK_MSG(strcmp(n->in[0]->op->name, "add") == 0 && n->in[0]->recompute_at >= 0,
+                      "'%s' recomputed from '%s', which is not", n->name, n->in[0]->name);
+    }
+    CHECK_EQ_INT(n_relu, 13);
+    CHECK_EQ_INT(n_bn, 13);
+    CHECK_EQ_INT(n_re, 13 + 13 + 3);
+    CHECK_MSG(b.g->arena_bytes * 100 < a.g->arena_bytes * 75, "recompute %zu bytes, reuse %zu", b.g->arena_bytes,
+              a.g->arena_bytes);
+    /* backward recomputes batch norm without touching the running statistics */
+    ib_graph_set_step(b.g, 0);
+    CHECK_OK(ib_graph_forward(b.g));
+    int64_t np = ib_params_total(p);
+    float *before = malloc((size_t)np * sizeof(float));
+    memcpy(before, ib_params_values(p), (size_t)np * sizeof(float));
+    CHECK_OK(ib_graph_backward(b.g, b.loss.total));
+    same_bits("store after backward", before, ib_params_values(p), np);
+    free(before);
+    ib_graph_free(a.g);
+    ib_graph_free(b.g);
+    ib_params_free(p);
+    ib_model_free(m);
+}
 
 /* The arena shrinks where feature maps are: ResNet-20's batch-norm, add
  * and pre-relu outputs are read by no backward (relu reads its output), so
@@ -363,7 +428,8 @@ static ib_graph *conv_chain(ib_params *p, int mode, ib_node **x, ib_node **loss)
     *loss = ib_sum(g, h, IB_ALL);
     if (mode == KEEP_ALL)
         keep_all(g);
-    CHECK_OK(ib_graph_set_reuse_values(g, mode == REUSE));
+    CHECK_OK(ib_graph_set_reuse_values(g, mode >= REUSE));
+    CHECK_OK(ib_graph_set_recompute(g, mode == RECOMPUTE));
     CHECK_OK(ib_graph_compile(g));
     ib_test_fill(ib_node_data(*x), ib_node_numel(*x), -1.0f, 1.0f, 21);
     return g;
@@ -373,18 +439,23 @@ static void test_conv_bn_relu_chain_planned_bytes(void)
 {
     ib_params *p = ib_params_new(1);
     const size_t S = (size_t)CH_N * CH_C * CH_HW * CH_HW * sizeof(float);
-    ib_node *x[3], *loss[3];
-    ib_graph *g[3];
-    for (int mode = 0; mode < 3; mode++)
+    ib_node *x[4], *loss[4];
+    ib_graph *g[4];
+    for (int mode = 0; mode < 4; mode++)
         g[mode] = conv_chain(p, mode, &x[mode], &loss[mode]);
     CHECK_EQ_INT(g[PLAIN]->arena_bytes, (3 * CH_L + 4) * S + (CH_L + 1) * 64);
     CHECK_EQ_INT(g[REUSE]->arena_bytes, (2 * CH_L + 4) * S + (CH_L + 1) * 64);
     CHECK_EQ_INT(ib_graph_memory(g[PLAIN]) - ib_graph_memory(g[REUSE]), CH_L * S);
+    /* Recomputed: all 6 ReLUs and their batch norms.  At the peak, the
+     * last ReLU's backward: x and dx (2), the 6 conv outputs the batch
+     * norms' backwards read (6), the last ReLU and batch norm output just
+     * recomputed (2) and their gradients (2): 12 S. */
+    CHECK_EQ_INT(g[RECOMPUTE]->arena_bytes, (CH_L + 6) * S + (CH_L + 1) * 64);
     /* and the same bits as the all-kept graph: dx and every parameter gradient */
     int64_t nx = ib_node_numel(x[0]), np = ib_params_total(p);
     float *ref_dx = malloc((size_t)nx * sizeof(float)), *ref_dp = malloc((size_t)np * sizeof(float));
-    const int order[3] = {KEEP_ALL, REUSE, PLAIN};
-    for (int t = 0; t < 3; t++) {
+    const int order[4] = {KEEP_ALL, REUSE, PLAIN, RECOMPUTE};
+    for (int t = 0; t < 4; t++) {
         int mode = order[t];
         ib_graph_set_step(g[mode], 0);
         CHECK_OK(ib_graph_forward(g[mode]));
@@ -396,12 +467,14 @@ static void test_conv_bn_relu_chain_planned_bytes(void)
             memcpy(ref_dp, ib_params_grads(p), (size_t)np * sizeof(float));
             continue;
         }
-        same_bits(mode == REUSE ? "reuse dx" : "plain dx", ref_dx, ib_node_grad(x[mode]), nx);
-        same_bits(mode == REUSE ? "reuse dparams" : "plain dparams", ref_dp, ib_params_grads(p), np);
+        static const char *what[4][2] = {{"plain dx", "plain dparams"}, {"", ""}, {"reuse dx", "reuse dparams"},
+                                         {"recompute dx", "recompute dparams"}};
+        same_bits(what[mode][0], ref_dx, ib_node_grad(x[mode]), nx);
+        same_bits(what[mode][1], ref_dp, ib_params_grads(p), np);
     }
     free(ref_dx);
     free(ref_dp);
-    for (int mode = 0; mode < 3; mode++)
+    for (int mode = 0; mode < 4; mode++)
         ib_graph_free(g[mode]);
     ib_params_free(p);
 }
@@ -522,6 +595,10 @@ int main(void)
     IB_RUN(test_reuse_resnet_same_bits);
     IB_RUN(test_reuse_resnet_vibcells_same_bits);
     IB_RUN(test_reuse_shrinks_cnn_memory);
+    IB_RUN(test_recompute_lenet_vibcells_same_bits);
+    IB_RUN(test_recompute_resnet_same_bits);
+    IB_RUN(test_recompute_resnet_vibcells_same_bits);
+    IB_RUN(test_recompute_plan_of_resnet);
     IB_RUN(test_conv_bn_relu_chain_planned_bytes);
     return ib_test_summary();
 }

@@ -288,6 +288,54 @@ static unsigned bwd_reads(const ib_node *n)
     return r ? r : IB__READS_ALL_IN | IB__READS_OUT;
 }
 
+/* ---- recomputation (ib_graph_set_recompute) ----
+ * Which pooled values backward derives again instead of keeping.  A value
+ * some backward reads is recomputed just before the first (highest) such
+ * backward when each of its inputs is at hand then: a parameter, a value
+ * kept whole, one kept down to a backward at or below that step, one
+ * already recomputed by then, or a value no backward reads that can itself
+ * be recomputed from such inputs (a "helper": the batch norm output under
+ * a ReLU).  A value read in backward is never recomputed earlier than its
+ * own first reader needs it: along a residual stream that would recompute
+ * every block's output at the start of backward and save nothing.  So in
+ * a ResNet block the ReLU between the two convolutions is recomputed
+ * (from the kept first conv output, through its batch norm), and the
+ * block's output, the next block's shortcut, is kept. */
+typedef struct re_plan {
+    const int *first_bwd, *top_bwd;
+    const bool *whole, *cand, *in_r;
+    const int *t;
+    int stack[64]; /* nodes the check in progress relies on */
+    int n_stack;
+} re_plan;
+
+static bool re_avail(re_plan *rp, ib_node *u, int T, int depth)
+{
+    if (u->kind == IB__PARAM)
+        return true;
+    int j = root_of(u)->id;
+    if (rp->whole[j])
+        return true;
+    if (rp->first_bwd[j] >= 0 && !rp->in_r[j])
+        return rp->first_bwd[j] <= T; /* kept down to its lowest reader */
+    if (rp->n_stack == (int)(sizeof rp->stack / sizeof *rp->stack))
+        return false;
+    if (rp->first_bwd[j] >= 0) { /* recomputed for its own readers */
+        if (rp->t[j] < T)
+            return false;
+        rp->stack[rp->n_stack++] = j;
+        return true;
+    }
+    if (!rp->cand[j] || depth >= 4)
+        return false;
+    rp->stack[rp->n_stack++] = j;
+    ib_node *r = root_of(u);
+    for (int k = 0; k < r->n_in; k++)
+        if (!re_avail(rp, r->in[k], T, depth + 1))
+            return false;
+    return true;
+}
+
 /* Lifetimes (steps: forward i = i, backward of node i = 2N - i), offsets,
  * the arena, and the per-step lists of backward and forward. */
 static ib_status plan_and_allocate(ib_graph *g)
@@ -295,25 +343,34 @@ static ib_status plan_and_allocate(ib_graph *g)
     int N = g->n_nodes;
     int *last = malloc((size_t)(N + 1) * sizeof *last);
     int *first_bwd = malloc((size_t)(N + 1) * sizeof *first_bwd);
+    int *top_bwd = malloc((size_t)(N + 1) * sizeof *top_bwd);
+    int *re_t = malloc((size_t)(N + 1) * sizeof *re_t);
+    int *re_end = malloc((size_t)(N + 1) * sizeof *re_end);
     int *n_cons = calloc((size_t)N + 1, sizeof *n_cons);
     bool *always = calloc((size_t)N + 1, sizeof *always);
     bool *small = calloc((size_t)N + 1, sizeof *small);
-    ib__plan_item *items = malloc((size_t)(3 * N + 1) * sizeof *items);
-    int *lists = malloc((size_t)(6 * N + 3) * sizeof *lists);
-    int *zkey = malloc((size_t)(3 * N + 1) * sizeof *zkey), *dkey = zkey + N, *bkey = zkey + 2 * N;
+    bool *whole = calloc((size_t)N + 1, sizeof *whole);
+    bool *has_view = calloc((size_t)N + 1, sizeof *has_view);
+    bool *cand = calloc((size_t)N + 1, sizeof *cand);
+    bool *in_r = calloc((size_t)N + 1, sizeof *in_r);
+    ib__plan_item *items = malloc((size_t)(4 * N + 1) * sizeof *items);
+    int *lists = malloc((size_t)(8 * N + 4) * sizeof *lists);
+    int *zkey = malloc((size_t)(4 * N + 1) * sizeof *zkey), *dkey = zkey + N, *bkey = zkey + 2 * N,
+        *rkey = zkey + 3 * N;
     ib_status status = IB_OK;
-    if (!last || !first_bwd || !n_cons || !always || !small || !items || !lists || !zkey) {
+    if (!last || !first_bwd || !top_bwd || !re_t || !re_end || !n_cons || !always || !small || !whole ||
+        !has_view || !cand || !in_r || !items || !lists || !zkey) {
         free(lists);
         status = ib__error(IB_ERR_NOMEM, "ib_graph_compile: out of memory planning %d nodes", N);
         goto done;
     }
     /* last[r]: the last node whose forward reads root r's buffers (itself,
-     * a consumer of r or of a view of r, or the view); first_bwd[r]: the
-     * lowest node whose backward reads r's value (backward runs down, so
-     * its step is the last), -1 if none. */
+     * a consumer of r or of a view of r, or the view); first_bwd[r] and
+     * top_bwd[r]: the lowest and the highest node whose backward reads r's
+     * value (backward runs down, so the lowest is the last), -1 if none. */
     for (int i = 0; i < N; i++) {
         last[i] = i;
-        first_bwd[i] = -1;
+        first_bwd[i] = top_bwd[i] = -1;
     }
     for (int i = N - 1; i >= 0; i--) {
         ib_node *n = g->nodes[i];
@@ -326,6 +383,15 @@ static ib_status plan_and_allocate(ib_graph *g)
     }
     for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i];
+        unsigned r = bwd_reads(n);
+        for (int k = 0; k < n->n_in; k++)
+            if (r & IB__READS_IN(k))
+                top_bwd[root_of(n->in[k])->id] = i;
+        if (r & IB__READS_OUT)
+            top_bwd[root_of(n)->id] = i;
+    }
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
             n_cons[n->in[k]->id]++;
             ib_node *r = root_of(n->in[k]);
@@ -333,6 +399,7 @@ static ib_status plan_and_allocate(ib_graph *g)
                 last[r->id] = i;
         }
         if (n->view_of) {
+            has_view[n->view_of->id] = true;
             if (i > last[n->view_of->id])
                 last[n->view_of->id] = i;
             if (n->keep)
@@ -353,28 +420,70 @@ static ib_status plan_and_allocate(ib_graph *g)
         if (n->ndim < 3)
             small[r->id] = true;
     }
+    bool recompute = g->recompute && g->reuse_values && !g->forward_only;
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i];
+        whole[i] = n->kind == IB__INPUT || always[i] || (i < restart && last[i] >= restart) ||
+                   (!g->forward_only && (!g->reuse_values || small[i]));
+        cand[i] = recompute && has_own_buffers(n) && !whole[i] && n->kind == IB__OP && n->op->recompute &&
+                  !n->random && !has_view[i] && n->dtype == IB_F32;
+        re_t[i] = -1;
+        re_end[i] = INT32_MAX;
+    }
+    re_plan rp = {.first_bwd = first_bwd, .top_bwd = top_bwd, .whole = whole, .cand = cand, .in_r = in_r,
+                  .t = re_t};
+    for (int i = 0; i < N; i++) {
+        ib_node *n = g->nodes[i];
+        if (!cand[i] || first_bwd[i] < 0)
+            continue;
+        int T = top_bwd[i];
+        bool ok = true;
+        rp.n_stack = 0;
+        for (int k = 0; ok && k < n->n_in; k++)
+            ok = re_avail(&rp, n->in[k], T, 0);
+        if (!ok)
+            continue;
+        in_r[i] = true;
+        re_t[i] = T;
+        re_end[i] = first_bwd[i];
+        for (int s = 0; s < rp.n_stack; s++) {
+            int j = rp.stack[s];
+            in_r[j] = true;
+            if (first_bwd[j] < 0 && T > re_t[j]) /* a helper: recomputed for its earliest consumer */
+                re_t[j] = T;
+            if (T < re_end[j])
+                re_end[j] = T;
+        }
+    }
     int n_items = 0;
     g->bwd_frees = false;
     for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i];
-        zkey[i] = dkey[i] = bkey[i] = -1;
+        zkey[i] = dkey[i] = bkey[i] = rkey[i] = -1;
         n->grad_pooled = n->value_pooled = false;
-        n->value_bwd = -1;
+        n->value_bwd = n->recompute_at = -1;
+        n->value_fwd = n->value_re = NULL;
         if (has_own_buffers(n)) {
-            bool whole = n->kind == IB__INPUT || always[i] || (i < restart && last[i] >= restart) ||
-                         (!g->forward_only && (!g->reuse_values || small[i]));
             int hi = last[i];
-            if (!whole && !g->forward_only && first_bwd[i] >= 0) {
+            if (in_r[i]) { /* dies after forward, lives again from its recomputation */
+                dkey[i] = last[i];
+                n->recompute_at = rkey[i] = re_t[i];
+                n->value_bwd = bkey[i] = re_end[i];
+                g->bwd_frees = true;
+            } else if (!whole[i] && !g->forward_only && first_bwd[i] >= 0) {
                 n->value_bwd = first_bwd[i];
                 hi = 2 * N - first_bwd[i];
                 bkey[i] = first_bwd[i];
                 g->bwd_frees = true;
-            } else if (!whole) {
+            } else if (!whole[i]) {
                 dkey[i] = last[i];
             }
-            n->value_pooled = !whole;
-            n->value_last = whole ? ALWAYS_HI : last[i];
-            items[n_items++] = (ib__plan_item){buf_bytes(n), 0, whole ? ALWAYS_LO : i, whole ? ALWAYS_HI : hi};
+            n->value_pooled = !whole[i];
+            n->value_last = whole[i] ? ALWAYS_HI : last[i];
+            items[n_items++] =
+                (ib__plan_item){buf_bytes(n), 0, whole[i] ? ALWAYS_LO : i, whole[i] ? ALWAYS_HI : hi};
+            if (in_r[i])
+                items[n_items++] = (ib__plan_item){buf_bytes(n), 0, 2 * N - re_t[i], 2 * N - re_end[i]};
             if (n->dtype == IB_F32 && !g->forward_only) {
                 bool kept = n->kind == IB__INPUT || n->keep;
                 n->grad_pooled = !kept;
@@ -416,6 +525,11 @@ static ib_status plan_and_allocate(ib_graph *g)
             n->value = (float *)(void *)(base + items[n_items++].offset);
             if (n->value_pooled)
                 ib__poison(n->value, buf_bytes(n));
+            if (n->recompute_at >= 0) {
+                n->value_fwd = n->value;
+                n->value_re = (float *)(void *)(base + items[n_items++].offset);
+                ib__poison(n->value_re, buf_bytes(n));
+            }
             if (n->dtype == IB_F32 && !g->forward_only) {
                 n->grad = (float *)(void *)(base + items[n_items++].offset);
                 if (n->grad_pooled)
@@ -436,12 +550,22 @@ static ib_status plan_and_allocate(ib_graph *g)
     g->bdead_at = lists + (4 * N + 2);
     g->bdead_ids = lists + (5 * N + 3);
     bucket(N, bkey, g->bdead_at, g->bdead_ids, n_cons);
+    g->re_at = lists + (6 * N + 3);
+    g->re_ids = lists + (7 * N + 4);
+    bucket(N, rkey, g->re_at, g->re_ids, n_cons);
 done:
     free(last);
     free(first_bwd);
+    free(top_bwd);
+    free(re_t);
+    free(re_end);
     free(n_cons);
     free(always);
     free(small);
+    free(whole);
+    free(has_view);
+    free(cand);
+    free(in_r);
     free(items);
     free(zkey);
     return status;
@@ -487,21 +611,55 @@ ib_status ib_graph_set_reuse_values(ib_graph *g, bool on)
 
 bool ib_graph_reuse_values(const ib_graph *g) { return g && g->reuse_values; }
 
+ib_status ib_graph_set_recompute(ib_graph *g, bool on)
+{
+    if (!g)
+        return ib__error(IB_ERR_ARG, "ib_graph_set_recompute: graph is NULL");
+    if (g->compiled)
+        return ib__error(IB_ERR_STATE, "ib_graph_set_recompute: the graph is already compiled");
+    g->recompute = on;
+    return IB_OK;
+}
+
+bool ib_graph_recompute(const ib_graph *g) { return g && g->recompute; }
+
 /* Forward steps from..N-1; a pooled value is revived (ASan) before its op
  * writes it, and one no backward reads dies after its last reader. */
+void ib__forward_step(ib_graph *g, int i)
+{
+    ib_node *n = g->nodes[i];
+    if (n->recompute_at >= 0) /* a backward left it in its recomputed buffer */
+        n->value = n->value_fwd;
+    if (n->value_pooled)
+        ib__unpoison(n->value, buf_bytes(n));
+    if (n->kind == IB__OP)
+        n->op->forward(g, n);
+    for (int k = g->dead_at[i]; k < g->dead_at[i + 1]; k++) {
+        ib_node *d = g->nodes[g->dead_ids[k]];
+        ib__poison(d->value, buf_bytes(d));
+    }
+}
+
+void ib__recompute_step(ib_graph *g, int i)
+{
+    for (int k = g->re_at[i]; k < g->re_at[i + 1]; k++) {
+        ib_node *r = g->nodes[g->re_ids[k]];
+        r->value = r->value_re;
+        ib__unpoison(r->value, buf_bytes(r));
+        r->op->recompute(g, r);
+    }
+}
+
+void ib__recompute_above(ib_graph *g, int loss_id)
+{
+    for (int i = g->n_nodes - 1; i > loss_id; i--)
+        ib__recompute_step(g, i);
+}
+
 static void run_forward(ib_graph *g, int from)
 {
-    for (int i = from; i < g->n_nodes; i++) {
-        ib_node *n = g->nodes[i];
-        if (n->value_pooled)
-            ib__unpoison(n->value, buf_bytes(n));
-        if (n->kind == IB__OP)
-            n->op->forward(g, n);
-        for (int k = g->dead_at[i]; k < g->dead_at[i + 1]; k++) {
-            ib_node *d = g->nodes[g->dead_ids[k]];
-            ib__poison(d->value, buf_bytes(d));
-        }
-    }
+    for (int i = from; i < g->n_nodes; i++)
+        ib__forward_step(g, i);
     if (from == 0)
         g->values_spent = false;
     g->step++;
@@ -633,8 +791,10 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
     if (!loss->needs_grad)
         return IB_OK; /* nothing upstream asks for a gradient */
     loss->grad[0] = 1.0f;
+    ib__recompute_above(g, loss->id);
     for (int i = loss->id; i >= 0; i--) {
         ib_node *n = g->nodes[i];
+        ib__recompute_step(g, i);
         if (i < loss->id)
             ib__grad_zero_step(g, loss, i);
         if (n->kind == IB__OP && n->needs_grad && n->on_path && n->op->backward)

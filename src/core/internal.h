@@ -55,6 +55,12 @@ typedef struct ib_op {
      * backward reads nothing.  Scratch, parameters and the shapes of the
      * inputs are always available. */
     unsigned bwd_reads;
+    /* Writes the value again from the inputs (and what forward left in
+     * scratch), the same bits as forward and with none of its side effects
+     * (batch norm's running statistics): ops cheap enough that a training
+     * graph may recompute their value during backward instead of keeping
+     * it (ib_graph_set_recompute).  NULL: never recomputed. */
+    void (*recompute)(ib_graph *g, ib_node *n);
 } ib_op;
 
 #define IB__BWD_DECLARED (1u << 31)
@@ -97,6 +103,9 @@ struct ib_node {
     int grad_start;        /* the highest node id whose backward may add into grad */
     int value_last;        /* the last forward step that reads value */
     int value_bwd;         /* the lowest node id whose backward reads value; -1: none */
+    int recompute_at;      /* recomputed before the backward of this node id (ib_graph_set_recompute); -1: not */
+    float *value_fwd;      /* recomputed nodes: the value's buffer in forward ... */
+    float *value_re;       /* ... and the one backward recomputes it into */
     char name[IB_NAME_MAX];
 };
 
@@ -113,12 +122,14 @@ struct ib_graph {
     int init_style; /* ib_init_style of the ib_nn_* layers */
     bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
     bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */
+    bool recompute;        /* ib_graph_set_recompute: and recomputes cheap ones in backward */
     /* Compile's plan, as lists of node ids by step (n_nodes + 1 offsets each):
      * zero_ids[zero_at[i] .. zero_at[i+1]) are the pooled gradients whose
      * lifetime starts at backward step i; dead_ids[dead_at[i] ..) the pooled
      * values whose lifetime ends after forward step i; bdead_ids[bdead_at[i]
      * ..) those whose lifetime ends after backward step i (training graphs). */
     int *zero_at, *zero_ids, *dead_at, *dead_ids, *bdead_at, *bdead_ids;
+    int *re_at, *re_ids;   /* values recomputed before backward step i, in id order */
     bool bwd_frees;        /* some value dies during backward */
     bool values_spent;     /* a backward has run since the last full forward */
     ib_status status;
@@ -193,6 +204,14 @@ void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i);
 /* After backward step i: node i's pooled gradient, and the pooled values
  * whose last reader is node i's backward, are dead (poisoned under ASan). */
 void ib__grad_dead_step(ib_graph *g, int i);
+/* Forward step i: node i's op, its value revived first and the values it
+ * read last dead after. */
+void ib__forward_step(ib_graph *g, int i);
+/* Before backward step i: recompute the values planned for it.  A backward
+ * from `loss` first calls ib__recompute_above(g, loss->id) for the values
+ * whose first reader lies after the loss. */
+void ib__recompute_step(ib_graph *g, int i);
+void ib__recompute_above(ib_graph *g, int loss_id);
 
 /* ---- threads ---- */
 /* Parallelise loops of at least this many elements. */

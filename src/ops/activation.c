@@ -47,7 +47,8 @@ static void relu_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += y[k] > 0.0f ? dy[k] : 0.0f);
 }
-static const ib_op op_relu = {"relu", relu_fwd, relu_bwd, IB__BWD_DECLARED | IB__READS_OUT};
+/* Recomputable: forward is pure and one pass (ib_graph_set_recompute). */
+static const ib_op op_relu = {"relu", relu_fwd, relu_bwd, IB__BWD_DECLARED | IB__READS_OUT, relu_fwd};
 ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
 
 /* ---- leaky relu: f[0] = slope ---- */
@@ -65,7 +66,7 @@ static void leaky_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, s = (float)n->f[0];
     UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
 }
-static const ib_op op_leaky = {"leaky_relu", leaky_fwd, leaky_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
+static const ib_op op_leaky = {"leaky_relu", leaky_fwd, leaky_bwd, IB__BWD_DECLARED | IB__READS_IN(0), NULL};
 ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope)
 {
     ib_node *n = unary(g, &op_leaky, x);
@@ -89,7 +90,7 @@ static void softplus_bwd(ib_graph *g, ib_node *n)
     (void)g;
     ib__softplus_backward(n->value, n->grad, n->in[0]->grad, n->numel);
 }
-static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd, IB__BWD_DECLARED | IB__READS_OUT};
+static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
 {
     ib_node *n = unary(g, &op_softplus, x);
@@ -113,7 +114,7 @@ static void sigmoid_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
 }
-static const ib_op op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_bwd, IB__BWD_DECLARED | IB__READS_OUT};
+static const ib_op op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
 ib_node *ib_sigmoid(ib_graph *g, ib_node *x) { return unary(g, &op_sigmoid, x); }
 
 /* ---- tanh: dy/dx = 1 - y^2 ---- */
@@ -131,7 +132,7 @@ static void tanh_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
 }
-static const ib_op op_tanh = {"tanh", tanh_fwd, tanh_bwd, IB__BWD_DECLARED | IB__READS_OUT};
+static const ib_op op_tanh = {"tanh", tanh_fwd, tanh_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
 ib_node *ib_tanh(ib_graph *g, ib_node *x) { return unary(g, &op_tanh, x); }
 
 /* ---- exp: dy/dx = y ---- */
@@ -149,7 +150,7 @@ static void exp_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * y[k]);
 }
-static const ib_op op_exp = {"exp", exp_fwd, exp_bwd, IB__BWD_DECLARED | IB__READS_OUT};
+static const ib_op op_exp = {"exp", exp_fwd, exp_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
 ib_node *ib_exp(ib_graph *g, ib_node *x) { return unary(g, &op_exp, x); }
 
 /* ---- log: dy/dx = 1/x ---- */
@@ -167,7 +168,7 @@ static void log_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] / x[k]);
 }
-static const ib_op op_log = {"log", log_fwd, log_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
+static const ib_op op_log = {"log", log_fwd, log_bwd, IB__BWD_DECLARED | IB__READS_IN(0), NULL};
 ib_node *ib_log(ib_graph *g, ib_node *x) { return unary(g, &op_log, x); }
 
 /* ---- square: dy/dx = 2x ---- */
@@ -185,7 +186,7 @@ static void square_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += 2.0f * x[k] * dy[k]);
 }
-static const ib_op op_square = {"square", square_fwd, square_bwd, IB__BWD_DECLARED | IB__READS_IN(0)};
+static const ib_op op_square = {"square", square_fwd, square_bwd, IB__BWD_DECLARED | IB__READS_IN(0), NULL};
 ib_node *ib_square(ib_graph *g, ib_node *x) { return unary(g, &op_square, x); }
 
 /* ---- sqrt: dy/dx = 1/(2y) ---- */
@@ -203,7 +204,7 @@ static void sqrt_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += 0.5f * dy[k] / y[k]);
 }
-static const ib_op op_sqrt = {"sqrt", sqrt_fwd, sqrt_bwd, IB__BWD_DECLARED | IB__READS_OUT};
+static const ib_op op_sqrt = {"sqrt", sqrt_fwd, sqrt_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
 ib_node *ib_sqrt(ib_graph *g, ib_node *x) { return unary(g, &op_sqrt, x); }
 
 /* ---- affine: y = alpha x + beta; f[0] = alpha, f[1] = beta ---- */
@@ -221,7 +222,7 @@ static void affine_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, a = (float)n->f[0];
     UNARY_LOOP(n, dx[k] += a * dy[k]);
 }
-static const ib_op op_affine = {"affine", affine_fwd, affine_bwd, IB__READS_NOTHING};
+static const ib_op op_affine = {"affine", affine_fwd, affine_bwd, IB__READS_NOTHING, affine_fwd};
 ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta)
 {
     ib_node *n = unary(g, &op_affine, x);

@@ -39,7 +39,7 @@ static void bst_bwd(ib_graph *g, ib_node *n)
         dp[k] += dh[k];
 }
 
-static const ib_op op_bernoulli_st = {"bernoulli_st", bst_fwd, bst_bwd, IB__READS_ALL};
+static const ib_op op_bernoulli_st = {"bernoulli_st", bst_fwd, bst_bwd, IB__READS_ALL, NULL};
 
 ib_node *ib_bernoulli_st(ib_graph *g, ib_node *p)
 {
@@ -91,7 +91,7 @@ static void gs_bwd(ib_graph *g, ib_node *n)
         dx[k] += dy[k] * y[k] * (1.0f - y[k]) * inv_t;
 }
 
-static const ib_op op_gumbel_sigmoid = {"gumbel_sigmoid", gs_fwd, gs_bwd, IB__READS_ALL};
+static const ib_op op_gumbel_sigmoid = {"gumbel_sigmoid", gs_fwd, gs_bwd, IB__READS_ALL, NULL};
 
 ib_node *ib_gumbel_sigmoid(ib_graph *g, ib_node *logits, float temperature)
 {

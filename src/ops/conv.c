@@ -188,9 +188,9 @@ static void conv_backward(ib_graph *g, ib_node *n)
 }
 
 static const ib_op op_conv2d = {"conv2d", conv_forward, conv_backward,
-                                   IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+                                   IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
 static const ib_op op_conv2d_masked = {"conv2d_masked", conv_forward, conv_backward,
-                                          IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+                                          IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
 
 /* ---- constructors ---- */
 

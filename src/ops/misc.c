@@ -52,7 +52,7 @@ static void dropout_bwd(ib_graph *g, ib_node *n)
     else
         LOOP(n->numel, dx[k] += dy[k]);
 }
-static const ib_op op_dropout = {"dropout", dropout_fwd, dropout_bwd, IB__READS_NOTHING};
+static const ib_op op_dropout = {"dropout", dropout_fwd, dropout_bwd, IB__READS_NOTHING, NULL};
 
 ib_node *ib_dropout(ib_graph *g, ib_node *x, float p)
 {
@@ -79,7 +79,7 @@ static void stop_gradient_fwd(ib_graph *g, ib_node *n)
     (void)g;
     memcpy(n->value, n->in[0]->value, (size_t)n->numel * sizeof(float)); /* 4-byte words, either dtype */
 }
-static const ib_op op_stop_gradient = {"stop_gradient", stop_gradient_fwd, NULL, IB__READS_NOTHING};
+static const ib_op op_stop_gradient = {"stop_gradient", stop_gradient_fwd, NULL, IB__READS_NOTHING, NULL};
 
 ib_node *ib_stop_gradient(ib_graph *g, ib_node *x)
 {
@@ -125,7 +125,7 @@ static void gated_tanh_bwd(ib_graph *g, ib_node *n)
     }
 }
 static const ib_op op_gated_tanh = {"gated_tanh", gated_tanh_fwd, gated_tanh_bwd,
-                                       IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+                                       IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
 
 ib_node *ib_gated_tanh(ib_graph *g, ib_node *a, ib_node *b)
 {

@@ -47,9 +47,26 @@ static inline float plane_sqdev(const float *p, float mu, int64_t len)
     return s;
 }
 
-static void bn_fwd(ib_graph *g, ib_node *n)
+/* y = gamma (x - mu) invstd + beta over channel c.  Not inlined: forward
+ * and bn_recompute run this one body, so a recomputed value is the same
+ * bits whatever the compiler would do with two copies. */
+__attribute__((noinline)) static void bn_apply(ib_node *n, int64_t c, float mu, float is)
 {
     const ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2];
+    float a = gamma->value[c] * is, b = beta->value[c] - mu * a;
+    for (int64_t i = 0; i < batch; i++) {
+        const float *restrict p = bn_plane(x->value, i, c, ch, inner);
+        float *restrict y = n->value + (i * ch + c) * inner;
+#pragma omp simd
+        for (int64_t q = 0; q < inner; q++)
+            y[q] = p[q] * a + b;
+    }
+}
+
+static void bn_fwd(ib_graph *g, ib_node *n)
+{
+    const ib_node *x = n->in[0];
     ib_node *rm = n->in[3], *rv = n->in[4];
     int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
     float mom = (float)n->f[0], eps = (float)n->f[1];
@@ -82,15 +99,21 @@ static void bn_fwd(ib_graph *g, ib_node *n)
         }
         mean[c] = mu;
         invstd[c] = is;
-        float a = gamma->value[c] * is, b = beta->value[c] - mu * a;
-        for (int64_t i = 0; i < batch; i++) {
-            const float *restrict p = bn_plane(x->value, i, c, ch, inner);
-            float *restrict y = n->value + (i * ch + c) * inner;
-#pragma omp simd
-            for (int64_t q = 0; q < inner; q++)
-                y[q] = p[q] * a + b;
-        }
+        bn_apply(n, c, mu, is);
     }
+}
+
+/* The value again from the statistics forward saved (ib_graph_set_recompute):
+ * the same bits through the same bn_apply, and the running statistics
+ * are left alone. */
+static void bn_recompute(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    int64_t ch = n->i[0];
+    const float *mean = n->scratch, *invstd = mean + ch;
+#pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++)
+        bn_apply(n, c, mean[c], invstd[c]);
 }
 
 static void bn_bwd(ib_graph *g, ib_node *n)
@@ -137,7 +160,8 @@ static void bn_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_batchnorm = {"batchnorm", bn_fwd, bn_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+static const ib_op op_batchnorm = {"batchnorm", bn_fwd, bn_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                                   bn_recompute};
 
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps)
@@ -217,7 +241,7 @@ static void l2n_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_l2n = {"l2_normalize", l2n_fwd, l2n_bwd, IB__READS_ALL};
+static const ib_op op_l2n = {"l2_normalize", l2n_fwd, l2n_bwd, IB__READS_ALL, NULL};
 
 ib_node *ib_l2_normalize(ib_graph *g, ib_node *x, float eps)
 {

@@ -69,10 +69,10 @@ static void reduce_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_sum = {"sum", reduce_fwd, reduce_bwd, IB__READS_NOTHING};
-static const ib_op op_mean = {"mean", reduce_fwd, reduce_bwd, IB__READS_NOTHING};
-static const ib_op op_lse = {"logsumexp", reduce_fwd, reduce_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT};
-static const ib_op op_lme = {"logmeanexp", reduce_fwd, reduce_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT};
+static const ib_op op_sum = {"sum", reduce_fwd, reduce_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_mean = {"mean", reduce_fwd, reduce_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_lse = {"logsumexp", reduce_fwd, reduce_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT, NULL};
+static const ib_op op_lme = {"logmeanexp", reduce_fwd, reduce_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT, NULL};
 
 static ib_node *reduce(ib_graph *g, const ib_op *op, int kind, ib_node *x, int axis)
 {

@@ -202,8 +202,10 @@ static ib_status build_net(run *r, net *n, int64_t batch, bool training)
      * outputs (logits, per-example KL): its activations can share memory. */
     if (!training)
         ib_graph_set_forward_only(n->g, true);
-    else /* one backward per forward, and only values under 3-D (losses, logits, KL) are read after it */
+    else { /* one backward per forward, and only values under 3-D (losses, logits, KL) are read after it */
         ib_graph_set_reuse_values(n->g, true);
+        ib_graph_set_recompute(n->g, true); /* same bits, less memory: see ib_graph_set_recompute */
+    }
     s = ib_graph_compile(n->g);
     if (s != IB_OK)
         return s;
