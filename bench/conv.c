@@ -57,8 +57,8 @@ typedef struct { ib_graph *g; ib_node *y, *loss; } engine_ctx;
 static void engine_step(void *arg)
 {
     engine_ctx *c = arg;
-    c->y->op->forward(c->g, c->y);
-    c->y->op->backward(c->g, c->y);
+    ib__op_forward(c->g, c->y);
+    ib__op_backward(c->g, c->y);
 }
 
 typedef struct { const conv_shape *s; float *w, *cols, *y, *dw, *dcols; } raw_ctx;

@@ -104,19 +104,19 @@ typedef struct {
 static void eng_fwd(void *a)
 {
     eng *e = a;
-    e->y->op->forward(e->g, e->y);
+    ib__op_forward(e->g, e->y);
 }
 static void eng_bwd_data(void *a)
 {
     eng *e = a;
     e->x->needs_grad = true, e->w->needs_grad = false, e->b->needs_grad = false;
-    e->y->op->backward(e->g, e->y);
+    ib__op_backward(e->g, e->y);
 }
 static void eng_bwd_weights(void *a)
 {
     eng *e = a;
     e->x->needs_grad = false, e->w->needs_grad = true, e->b->needs_grad = true;
-    e->y->op->backward(e->g, e->y);
+    ib__op_backward(e->g, e->y);
 }
 
 static eng eng_new(ib_params *p, const shape *s, int idx)

@@ -186,7 +186,7 @@ static void profiled_step(bench *b, prof *p)
             }
             if (n->kind == IB__OP && n->needs_grad && n->on_path && n->op->backward) {
                 t = now();
-                n->op->backward(g, n);
+                ib__op_backward(g, n);
                 p->bwd[kind_of(p, n->op->name)] += now() - t;
             }
             ib__grad_dead_step(g, i);

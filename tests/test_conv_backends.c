@@ -154,9 +154,11 @@ static void test_dnnl_taken(void)
                 ny = (int64_t)c->n * c->cout * gm.ho * gm.wo;
         float *x = calloc((size_t)nx, sizeof(float)), *w = calloc((size_t)nw, sizeof(float)),
               *b = calloc((size_t)c->cout, sizeof(float)), *y = calloc((size_t)ny, sizeof(float));
-        CHECK_MSG(ib__conv_dnnl_forward(&gm, c->n, c->cout, x, w, c->bias ? b : NULL, y), "case %d: forward", ci);
-        CHECK_MSG(ib__conv_dnnl_backward_data(&gm, c->n, c->cout, w, y, x), "case %d: backward data", ci);
-        CHECK_MSG(ib__conv_dnnl_backward_weights(&gm, c->n, c->cout, x, y, w), "case %d: backward weights", ci);
+        CHECK_MSG(ib__conv_dnnl_forward(&gm, c->n, c->cout, x, w, c->bias ? b : NULL, y, NULL, 0), "case %d: forward",
+                  ci);
+        CHECK_MSG(ib__conv_dnnl_backward_data(&gm, c->n, c->cout, w, y, x, NULL, 0), "case %d: backward data", ci);
+        CHECK_MSG(ib__conv_dnnl_backward_weights(&gm, c->n, c->cout, x, y, w, NULL, 0), "case %d: backward weights",
+                  ci);
         free(x);
         free(w);
         free(b);
@@ -165,7 +167,7 @@ static void test_dnnl_taken(void)
     ib__conv_set_path(IB_CONV_IM2COL); /* and forcing im2col turns it off */
     ib__conv_geom gm = {.cin = 1, .h = 3, .w = 3, .ho = 1, .wo = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 0};
     float v[9] = {0}, o[1];
-    CHECK(!ib__conv_dnnl_forward(&gm, 1, 1, v, v, NULL, o));
+    CHECK(!ib__conv_dnnl_forward(&gm, 1, 1, v, v, NULL, o, NULL, 0));
     ib__conv_set_path(saved);
 }
 

@@ -14,6 +14,7 @@
  * on the same inputs, so it too owes the same bits.
  */
 #include "core/internal.h"
+#include "kernels/conv_kernels.h"
 #include "test.h"
 
 /* ---- helpers ---- */
@@ -225,7 +226,8 @@ static void test_recompute_resnet_vibcells_same_bits(void)
  * readers need would save nothing): the middle block of each stage, as
  * the first block of stages 2 and 3 has a subsampled shortcut, not
  * recomputable.  So 10 + 3 ReLUs, 13 batch norms, 3 adds; and a smaller
- * arena than reuse alone (measured at batch 8: 0.68x). */
+ * arena than reuse alone (measured at batch 8: 0.70x with oneDNN's conv
+ * workspaces in both arenas, 0.84x with the larger im2col ones). */
 static void test_recompute_plan_of_resnet(void)
 {
     ib_model *m = NULL;
@@ -252,7 +254,7 @@ static void test_recompute_plan_of_resnet(void)
     CHECK_EQ_INT(n_relu, 13);
     CHECK_EQ_INT(n_bn, 13);
     CHECK_EQ_INT(n_re, 13 + 13 + 3);
-    CHECK_MSG(b.g->arena_bytes * 100 < a.g->arena_bytes * 75, "recompute %zu bytes, reuse %zu", b.g->arena_bytes,
+    CHECK_MSG(b.g->arena_bytes * 100 < a.g->arena_bytes * (ib__conv_path() == IB_CONV_DNNL ? 75 : 88), "recompute %zu bytes, reuse %zu", b.g->arena_bytes,
               a.g->arena_bytes);
     /* backward recomputes batch norm without touching the running statistics */
     ib_graph_set_step(b.g, 0);
@@ -273,15 +275,17 @@ static void test_recompute_plan_of_resnet(void)
  * and pre-relu outputs are read by no backward (relu reads its output), so
  * they die in forward, and what backward reads dies once read.  Measured
  * at batch 8: 0.53x (ResNet-20) and 0.61x (LeNet with VIB cells); the
- * bounds leave a little room for layout changes of the planner.  An MLP
- * holds only vectors: the same plan. */
+ * bounds leave a little room for layout changes of the planner.  The
+ * convolutions' workspaces are in the arena too, the same in both plans:
+ * the im2col path's (much larger than oneDNN's at this batch) dilute the
+ * LeNet ratio to 0.79x.  An MLP holds only vectors: the same plan. */
 static void test_reuse_shrinks_cnn_memory(void)
 {
     size_t plain, reuse;
     memory_of("resnet20", 8, &plain, &reuse);
     CHECK_MSG(reuse * 100 < plain * 58, "resnet20: reusing %zu bytes, planned %zu", reuse, plain);
     memory_of("lenet-vibcells", 8, &plain, &reuse);
-    CHECK_MSG(reuse * 100 < plain * 66, "lenet-vibcells: reusing %zu bytes, planned %zu", reuse, plain);
+    CHECK_MSG(reuse * 100 < plain * (ib__conv_path() == IB_CONV_DNNL ? 66 : 84), "lenet-vibcells: reusing %zu bytes, planned %zu", reuse, plain);
     memory_of("mlp", 8, &plain, &reuse);
     CHECK_EQ_INT(reuse, plain);
 }
@@ -443,14 +447,28 @@ static void test_conv_bn_relu_chain_planned_bytes(void)
     ib_graph *g[4];
     for (int mode = 0; mode < 4; mode++)
         g[mode] = conv_chain(p, mode, &x[mode], &loss[mode]);
-    CHECK_EQ_INT(g[PLAIN]->arena_bytes, (3 * CH_L + 4) * S + (CH_L + 1) * 64);
-    CHECK_EQ_INT(g[REUSE]->arena_bytes, (2 * CH_L + 4) * S + (CH_L + 1) * 64);
-    CHECK_EQ_INT(ib_graph_memory(g[PLAIN]) - ib_graph_memory(g[REUSE]), CH_L * S);
-    /* Recomputed: all 6 ReLUs and their batch norms.  At the peak, the
-     * last ReLU's backward: x and dx (2), the 6 conv outputs the batch
-     * norms' backwards read (6), the last ReLU and batch norm output just
-     * recomputed (2) and their gradients (2): 12 S. */
-    CHECK_EQ_INT(g[RECOMPUTE]->arena_bytes, (CH_L + 6) * S + (CH_L + 1) * 64);
+    /* A step's live set includes at most one op's workspace (a conv's, all
+     * the same size here: T), and the peak steps are conv backwards.  At the
+     * last conv's backward, reusing: x and dx (2), the conv outputs the
+     * earlier batch norms' backwards read (L - 1), the ReLU outputs the
+     * earlier convs' backwards read (L - 1), the conv's output gradient and
+     * input gradient (2): 2L + 2 (a ReLU backward's step holds 2L + 4 but
+     * no workspace).  Keeping all (plain) the first conv's backward holds
+     * 3L + 4 and T. */
+    size_t T = 0;
+    for (int i = 0; i < g[PLAIN]->n_nodes; i++)
+        if (g[PLAIN]->nodes[i]->tmp_bytes > T)
+            T = (g[PLAIN]->nodes[i]->tmp_bytes + 63) / 64 * 64;
+    CHECK(T > 0);
+    CHECK_EQ_INT(g[PLAIN]->arena_bytes, (3 * CH_L + 4) * S + (CH_L + 1) * 64 + T);
+    CHECK_EQ_INT(g[REUSE]->arena_bytes, (2 * CH_L + 2) * S + (CH_L + 1) * 64 + T);
+    CHECK_EQ_INT(ib_graph_memory(g[PLAIN]) - ib_graph_memory(g[REUSE]), (CH_L + 2) * S);
+    /* Recomputed: all 6 ReLUs and their batch norms.  At the peak, the last
+     * conv's backward: x and dx (2), the conv outputs the earlier batch
+     * norms' backwards read (L - 1), the ReLU under it and the batch norm
+     * output it was recomputed from, both just recomputed (2), the conv's
+     * output and input gradients (2): L + 5, and T. */
+    CHECK_EQ_INT(g[RECOMPUTE]->arena_bytes, (CH_L + 5) * S + (CH_L + 1) * 64 + T);
     /* and the same bits as the all-kept graph: dx and every parameter gradient */
     int64_t nx = ib_node_numel(x[0]), np = ib_params_total(p);
     float *ref_dx = malloc((size_t)nx * sizeof(float)), *ref_dp = malloc((size_t)np * sizeof(float));

@@ -57,7 +57,6 @@ void ib_graph_free(ib_graph *g)
     ib__unpoison(g->arena, g->arena_bytes);
     ib__aligned_free(g->arena);
     free(g->zero_at);
-    ib__aligned_free(g->tmp);
     free(g);
 }
 
@@ -353,7 +352,7 @@ static ib_status plan_and_allocate(ib_graph *g)
     bool *has_view = calloc((size_t)N + 1, sizeof *has_view);
     bool *cand = calloc((size_t)N + 1, sizeof *cand);
     bool *in_r = calloc((size_t)N + 1, sizeof *in_r);
-    ib__plan_item *items = malloc((size_t)(4 * N + 1) * sizeof *items);
+    ib__plan_item *items = malloc((size_t)(6 * N + 1) * sizeof *items);
     int *lists = malloc((size_t)(8 * N + 4) * sizeof *lists);
     int *zkey = malloc((size_t)(4 * N + 1) * sizeof *zkey), *dkey = zkey + N, *bkey = zkey + 2 * N,
         *rkey = zkey + 3 * N;
@@ -496,27 +495,28 @@ static ib_status plan_and_allocate(ib_graph *g)
         }
         if (n->scratch_bytes)
             items[n_items++] = (ib__plan_item){n->scratch_bytes, 0, ALWAYS_LO, ALWAYS_HI};
+        /* An op's workspace lives during its forward step and, apart,
+         * during its backward step: it shares memory with whatever is dead
+         * then (a conv's oneDNN blocked copies, in the late steps of
+         * backward, fit where the freed feature maps of later layers were). */
+        if (n->tmp_bytes && n->kind == IB__OP) {
+            items[n_items++] = (ib__plan_item){n->tmp_bytes, 0, i, i};
+            if (!g->forward_only && n->op->backward)
+                items[n_items++] = (ib__plan_item){n->tmp_bytes, 0, 2 * N - i, 2 * N - i};
+        }
     }
-    size_t bytes = ib__plan_offsets(items, n_items), tmp = 0;
-    for (int i = 0; i < N; i++)
-        if (g->nodes[i]->tmp_bytes > tmp)
-            tmp = g->nodes[i]->tmp_bytes;
+    size_t bytes = ib__plan_offsets(items, n_items);
     g->arena = ib__aligned_alloc(bytes);
-    g->tmp = tmp ? ib__aligned_alloc(tmp) : NULL;
-    if (!g->arena || (tmp && !g->tmp)) {
-        ib__aligned_free(g->arena);
-        ib__aligned_free(g->tmp);
-        g->arena = g->tmp = NULL;
+    g->tmp = NULL;
+    if (!g->arena) {
         free(lists);
-        status = ib__error(IB_ERR_NOMEM,
-                           "graph needs %zu bytes of activations and %zu of workspace: out of memory", bytes, tmp);
+        status = ib__error(IB_ERR_NOMEM, "graph needs %zu bytes of activations and workspace: out of memory", bytes);
         goto done;
     }
     /* Zeroed once, as before the plan: padding and never-written buffers
      * read as 0, never as stale data. */
     memset(g->arena, 0, bytes);
     g->arena_bytes = bytes;
-    g->tmp_bytes = tmp;
     char *base = g->arena;
     n_items = 0;
     for (int i = 0; i < N; i++) {
@@ -540,6 +540,12 @@ static ib_status plan_and_allocate(ib_graph *g)
         }
         if (n->scratch_bytes)
             n->scratch = base + items[n_items++].offset;
+        n->tmp_fwd = n->tmp_bwd = NULL;
+        if (n->tmp_bytes && n->kind == IB__OP) {
+            n->tmp_fwd = base + items[n_items++].offset;
+            if (!g->forward_only && n->op->backward)
+                n->tmp_bwd = base + items[n_items++].offset;
+        }
     }
     g->zero_at = lists;
     g->zero_ids = lists + (N + 1);
@@ -633,11 +639,23 @@ void ib__forward_step(ib_graph *g, int i)
     if (n->value_pooled)
         ib__unpoison(n->value, buf_bytes(n));
     if (n->kind == IB__OP)
-        n->op->forward(g, n);
+        ib__op_forward(g, n);
     for (int k = g->dead_at[i]; k < g->dead_at[i + 1]; k++) {
         ib_node *d = g->nodes[g->dead_ids[k]];
         ib__poison(d->value, buf_bytes(d));
     }
+}
+
+void ib__op_forward(ib_graph *g, ib_node *n)
+{
+    g->tmp = n->tmp_fwd;
+    n->op->forward(g, n);
+}
+
+void ib__op_backward(ib_graph *g, ib_node *n)
+{
+    g->tmp = n->tmp_bwd;
+    n->op->backward(g, n);
 }
 
 void ib__recompute_step(ib_graph *g, int i)
@@ -798,7 +816,7 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
         if (i < loss->id)
             ib__grad_zero_step(g, loss, i);
         if (n->kind == IB__OP && n->needs_grad && n->on_path && n->op->backward)
-            n->op->backward(g, n);
+            ib__op_backward(g, n);
         ib__grad_dead_step(g, i);
     }
     g->values_spent = g->bwd_frees;
@@ -813,7 +831,7 @@ void ib_graph_set_seed(ib_graph *g, uint64_t seed) { g->seed = seed; }
 void ib_graph_set_step(ib_graph *g, uint64_t step) { g->step = step; }
 uint64_t ib_graph_step(const ib_graph *g) { return g->step; }
 void ib_graph_set_param_grads(ib_graph *g, bool on) { g->param_grads = on; }
-size_t ib_graph_memory(const ib_graph *g) { return g->arena_bytes + g->tmp_bytes; }
+size_t ib_graph_memory(const ib_graph *g) { return g->arena_bytes; }
 int ib_graph_node_count(const ib_graph *g) { return g->n_nodes; }
 
 ib_node *ib_graph_find(const ib_graph *g, const char *name)

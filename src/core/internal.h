@@ -88,7 +88,8 @@ struct ib_node {
     int64_t i[6];          /* integer attributes of the op */
     size_t scratch_bytes;  /* kept from forward to backward, per node */
     void *scratch;
-    size_t tmp_bytes;      /* needed during one call only, shared */
+    size_t tmp_bytes;      /* needed during one call only (g->tmp), planned per pass: */
+    void *tmp_fwd, *tmp_bwd; /* the workspace of its forward and of its backward, in the arena */
     ib_node *view_of;      /* value and grad alias this node's buffers */
     int param_index;       /* IB__PARAM: index in the store */
     bool requires_grad;    /* inputs: caller asked for d/dx */
@@ -115,8 +116,7 @@ struct ib_graph {
     int n_nodes, cap_nodes;
     void *arena;           /* one block: values, grads, scratch */
     size_t arena_bytes;
-    void *tmp;             /* shared per-call workspace */
-    size_t tmp_bytes;
+    void *tmp;             /* the workspace of the op running now (its tmp_fwd or tmp_bwd) */
     bool compiled, training, sampling, param_grads;
     uint64_t seed, step;
     int init_style; /* ib_init_style of the ib_nn_* layers */
@@ -207,6 +207,9 @@ void ib__grad_dead_step(ib_graph *g, int i);
 /* Forward step i: node i's op, its value revived first and the values it
  * read last dead after. */
 void ib__forward_step(ib_graph *g, int i);
+/* Node n's op alone, with g->tmp pointed at its workspace (benchmarks). */
+void ib__op_forward(ib_graph *g, ib_node *n);
+void ib__op_backward(ib_graph *g, ib_node *n);
 /* Before backward step i: recompute the values planned for it.  A backward
  * from `loss` first calls ib__recompute_above(g, loss->id) for the values
  * whose first reader lies after the loss. */

@@ -21,9 +21,12 @@
  * the convolution, and their memory objects), created on first use and
  * kept for the life of the process in a list keyed by the shape, so a
  * training step after the first allocates nothing.  The blocked copies and
- * the scratchpads (user-managed) of all plans live in one workspace, grown
- * only when a plan is created; calls are serialised by one mutex, which is
- * what lets them share it.  A plan keys on omp_get_max_threads() because a
+ * the scratchpads (user-managed) of a call live in a workspace the caller
+ * passes (conv2d's planned per-op workspace in the graph arena, sized at
+ * graph build time by ib__conv_dnnl_workspace, so that it shares memory
+ * with activations that are dead at that step), or when it passes none or
+ * too small a one, in one process-wide buffer grown on demand; calls are
+ * serialised by one mutex, which is what lets them share that buffer.  A plan keys on omp_get_max_threads() because a
  * oneDNN primitive splits its work for the thread count it was created at.
  *
  * Determinism: a primitive splits and reduces its work the same way on
@@ -349,13 +352,6 @@ static plan *plan_get(const plan_key *k)
         return NULL;
     p->key = *k;
     p->failed = !plan_build(p);
-    size_t need = align_up(p->ws_used) + align_up(p->scratch);
-    if (!p->failed && need > ws_bytes) { /* nothing in it outlives a call */
-        ib__aligned_free(ws);
-        ws = ib__aligned_alloc(need);
-        ws_bytes = ws ? need : 0;
-        p->failed = !ws;
-    }
     /* A failed plan is kept too, so it is not retried. */
     p->next = plans;
     plans = p;
@@ -377,7 +373,9 @@ static void step_run(const plan *p, const plan_step *s, bool *ok)
         dst[i] += src[i];
 }
 
-static bool run(int pass, const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, void *const *user)
+static size_t plan_need(const plan *p) { return align_up(p->ws_used) + align_up(p->scratch); }
+
+static plan_key key_of(int pass, const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias)
 {
     plan_key k;
     memset(&k, 0, sizeof k); /* padding bytes too: the key is compared with memcmp */
@@ -387,14 +385,38 @@ static bool run(int pass, const ib__conv_geom *gm, int64_t batch, int64_t cout, 
     k.pass = pass;
     k.bias = bias;
     k.nthr = omp_get_max_threads();
+    return k;
+}
+
+/* The workspace of a call: the caller's if it is large enough, else the
+ * process-wide one (nothing in it outlives a call). */
+static char *workspace_for(const plan *p, void *own, size_t own_bytes)
+{
+    size_t need = plan_need(p);
+    if (own && need <= own_bytes)
+        return own;
+    if (need > ws_bytes) {
+        ib__aligned_free(ws);
+        ws = ib__aligned_alloc(need);
+        ws_bytes = ws ? need : 0;
+    }
+    return ws;
+}
+
+static bool run(int pass, const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, void *const *user,
+                void *own_ws, size_t own_bytes)
+{
+    plan_key k = key_of(pass, gm, batch, cout, bias);
     pthread_mutex_lock(&lock);
     plan *p = plan_get(&k);
     bool ok = p && !p->failed;
+    char *base = ok ? workspace_for(p, own_ws, own_bytes) : NULL;
+    ok = ok && base;
     if (ok) {
-        char *scratch = (char *)ws + align_up(p->ws_used);
+        char *scratch = base + align_up(p->ws_used);
         for (int i = 0; i < p->n_mems && ok; i++) {
             plan_mem *m = &p->mems[i];
-            void *h = m->slot >= 0 ? user[m->slot] : m->slot == -1 ? (char *)ws + m->off : scratch;
+            void *h = m->slot >= 0 ? user[m->slot] : m->slot == -1 ? base + m->off : scratch;
             if (h != m->cur) {
                 ok = dnnl_memory_set_data_handle(m->mem, h) == dnnl_success;
                 m->cur = h;
@@ -414,47 +436,70 @@ static bool run(int pass, const ib__conv_geom *gm, int64_t batch, int64_t cout, 
     return ok;
 }
 
+bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, size_t need[3])
+{
+    if (ib__conv_path() != IB_CONV_DNNL)
+        return false;
+    static const int passes[3] = {PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHTS};
+    bool ok = true;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < 3 && ok; i++) {
+        plan_key k = key_of(passes[i], gm, batch, cout, i == 0 && bias);
+        plan *p = plan_get(&k);
+        ok = p && !p->failed;
+        need[i] = ok ? plan_need(p) : 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
 bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
-                           const float *b, float *y)
+                           const float *b, float *y, void *ws, size_t ws_bytes)
 {
     void *user[4] = {(void *)x, (void *)w, (void *)b, y};
-    return ib__conv_path() == IB_CONV_DNNL && run(PASS_FWD, gm, batch, cout, b != NULL, user);
+    return ib__conv_path() == IB_CONV_DNNL && run(PASS_FWD, gm, batch, cout, b != NULL, user, ws, ws_bytes);
 }
 
 bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                 const float *dy, float *dx)
+                                 const float *dy, float *dx, void *ws, size_t ws_bytes)
 {
     void *user[3] = {(void *)w, (void *)dy, dx};
-    return ib__conv_path() == IB_CONV_DNNL && run(PASS_BWD_DATA, gm, batch, cout, false, user);
+    return ib__conv_path() == IB_CONV_DNNL && run(PASS_BWD_DATA, gm, batch, cout, false, user, ws, ws_bytes);
 }
 
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
-                                    const float *dy, float *dw)
+                                    const float *dy, float *dw, void *ws, size_t ws_bytes)
 {
     void *user[3] = {(void *)x, (void *)dy, dw};
-    return ib__conv_path() == IB_CONV_DNNL && run(PASS_BWD_WEIGHTS, gm, batch, cout, false, user);
+    return ib__conv_path() == IB_CONV_DNNL && run(PASS_BWD_WEIGHTS, gm, batch, cout, false, user, ws, ws_bytes);
 }
 
 #else /* built without oneDNN: the im2col path only */
 
-bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
-                           const float *b, float *y)
+bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, size_t need[3])
 {
-    (void)gm, (void)batch, (void)cout, (void)x, (void)w, (void)b, (void)y;
+    (void)gm, (void)batch, (void)cout, (void)bias, (void)need;
+    return false;
+}
+
+bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
+                           const float *b, float *y, void *ws, size_t ws_bytes)
+{
+    (void)gm, (void)batch, (void)cout, (void)x, (void)w, (void)b, (void)y, (void)ws, (void)ws_bytes;
     return false;
 }
 
 bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                 const float *dy, float *dx)
+                                 const float *dy, float *dx, void *ws, size_t ws_bytes)
 {
-    (void)gm, (void)batch, (void)cout, (void)w, (void)dy, (void)dx;
+    (void)gm, (void)batch, (void)cout, (void)w, (void)dy, (void)dx, (void)ws, (void)ws_bytes;
     return false;
 }
 
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
-                                    const float *dy, float *dw)
+                                    const float *dy, float *dw, void *ws, size_t ws_bytes)
 {
-    (void)gm, (void)batch, (void)cout, (void)x, (void)dy, (void)dw;
+    (void)gm, (void)batch, (void)cout, (void)x, (void)dy, (void)dw, (void)ws, (void)ws_bytes;
     return false;
 }
 

@@ -7,6 +7,7 @@
 #define IB_CONV_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Geometry of one 2-D convolution over one image. */
@@ -43,12 +44,19 @@ void ib__conv_set_path(int path);
  * Each returns false, having written nothing, when the oneDNN path is not
  * selected or not available for this shape: the caller then takes the
  * im2col path.  Forward writes y (adding b when given); backward-data ADDS
- * into dx; backward-weights OVERWRITES dw (cout, cin*kh*kw). */
+ * into dx; backward-weights OVERWRITES dw (cout, cin*kh*kw).  ws (may be
+ * NULL) is the caller's workspace of ws_bytes: used when the pass fits in
+ * it, else a process-wide buffer is. */
 bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
-                           const float *b, float *y);
+                           const float *b, float *y, void *ws, size_t ws_bytes);
 bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                 const float *dy, float *dx);
+                                 const float *dy, float *dx, void *ws, size_t ws_bytes);
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
-                                    const float *dy, float *dw);
+                                    const float *dy, float *dw, void *ws, size_t ws_bytes);
+/* The workspace bytes of the forward, backward-data and backward-weights
+ * passes (need[0..2]) at the current thread count, building their plans
+ * now; false when oneDNN will not take all three (not selected, not
+ * available, or no primitive for the shape). */
+bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, size_t need[3]);
 
 #endif

@@ -26,6 +26,8 @@
 #include "../kernels/conv_kernels.h"
 #include "../kernels/kernels.h"
 
+#include <math.h>
+
 enum { MASK_NONE = 0, MASK_A = 1, MASK_B = 2 };
 
 /* Target size of the column matrix of one block, in floats (16 MB): big
@@ -34,9 +36,15 @@ enum { MASK_NONE = 0, MASK_A = 1, MASK_B = 2 };
  * runs in 3 blocks of 22 images, its first in one block. */
 #define CONV_COLS_BUDGET ((int64_t)4 << 20)
 
-/* Attributes: i[0] stride, i[1] pad, i[2] mask kind, i[3] images per block.
- * Workspace (tmp): cols (K, B*P), then the output or output gradient in
- * block layout (Cout, B*P), then the weight-gradient sum (Cout, K).
+/* Attributes: i[0] stride, i[1] pad, i[2] mask kind, i[3] images per block,
+ * i[4] 1 when the workspace was sized for oneDNN's passes (their blocked
+ * copies and scratchpads), 0 when for the im2col path.
+ * Workspace (tmp, planned per op and pass in the graph's arena): in
+ * backward first the weight-gradient sum (Cout, K); then (forward: from
+ * the start) oneDNN's workspace, or cols (K, B*P) and the output or output
+ * gradient in block layout (Cout, B*P).  When oneDNN refuses a pass it
+ * was sized for (the thread count changed since the graph was built), the
+ * im2col path takes a buffer of its own for that call.
  * Masked convs keep the masked weight (Cout, K) in scratch from forward
  * to backward. */
 
@@ -64,6 +72,24 @@ static conv_dims dims_of(const ib_node *n)
 }
 
 static int64_t round16(int64_t f) { return (f + 15) / 16 * 16; }
+
+/* Floats of the im2col path's workspace: cols and the block-layout output. */
+static int64_t im2col_floats(const conv_dims *d) { return round16(d->k * d->block * d->p) + round16(d->cout * d->block * d->p); }
+
+/* The weight-gradient sum at the start of the backward workspace. */
+static size_t dwsum_bytes(const conv_dims *d) { return (size_t)round16(d->cout * d->k) * sizeof(float); }
+
+/* The im2col path's workspace: the graph's if it was sized for it, else
+ * one of its own for this call (*own, freed by the caller); NULL when out
+ * of memory. */
+static float *im2col_space(const ib_node *n, const conv_dims *d, float *planned, float **own)
+{
+    *own = NULL;
+    if (!n->i[4])
+        return planned;
+    *own = ib__aligned_alloc((size_t)im2col_floats(d) * sizeof(float));
+    return *own;
+}
 
 static bool tap_masked(int mask, int kh, int kw, int ki, int kj)
 {
@@ -94,9 +120,16 @@ static void conv_forward(ib_graph *g, ib_node *n)
         }
     }
     const float *wt = weight_of(n);
-    if (ib__conv_dnnl_forward(&d.gm, d.batch, d.cout, x->value, wt, b ? b->value : NULL, n->value))
+    if (ib__conv_dnnl_forward(&d.gm, d.batch, d.cout, x->value, wt, b ? b->value : NULL, n->value, g->tmp,
+                              n->tmp_bytes))
         return;
-    float *cols = g->tmp, *yb = cols + round16(d.k * d.block * d.p);
+    float *own, *cols = im2col_space(n, &d, g->tmp, &own);
+    if (!cols) { /* no memory for the fallback: a NaN output, which training reports */
+        for (int64_t e = 0; e < n->numel; e++)
+            n->value[e] = NAN;
+        return;
+    }
+    float *yb = cols + round16(d.k * d.block * d.p);
     for (int64_t i0 = 0; i0 < d.batch; i0 += d.block) {
         int64_t nb = d.batch - i0 < d.block ? d.batch - i0 : d.block, ld = nb * d.p;
         float *y0 = n->value + i0 * d.ys;
@@ -115,6 +148,7 @@ static void conv_forward(ib_graph *g, ib_node *n)
                 dst[q] = src[q] + bias;
         }
     }
+    ib__aligned_free(own);
 }
 
 /* ---- backward ---- */
@@ -145,12 +179,24 @@ static void conv_backward(ib_graph *g, ib_node *n)
     if (!need_dx && !need_dw)
         return;
 
-    float *cols = g->tmp, *dyb = cols + round16(d.k * d.block * d.p);
-    float *dwsum = dyb + round16(d.cout * d.block * d.p);
+    float *dwsum = g->tmp, *rest = (float *)(void *)((char *)g->tmp + dwsum_bytes(&d));
+    size_t rest_bytes = n->tmp_bytes - dwsum_bytes(&d);
     /* oneDNN where it takes the pass; the im2col loop does what is left. */
-    bool dw_done = need_dw && ib__conv_dnnl_backward_weights(&d.gm, d.batch, d.cout, x->value, dy, dwsum);
-    bool dx_done = need_dx && ib__conv_dnnl_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad);
+    bool dw_done =
+        need_dw && ib__conv_dnnl_backward_weights(&d.gm, d.batch, d.cout, x->value, dy, dwsum, rest, rest_bytes);
+    bool dx_done = need_dx && ib__conv_dnnl_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad, rest, rest_bytes);
     bool im2col_dw = need_dw && !dw_done, im2col_dx = need_dx && !dx_done;
+    float *own = NULL, *cols = im2col_dw || im2col_dx ? im2col_space(n, &d, rest, &own) : rest;
+    if (!cols) { /* no memory for the fallback: NaN gradients, which training reports */
+        if (im2col_dw)
+            for (int64_t e = 0; e < d.cout * d.k; e++)
+                dwsum[e] = NAN;
+        if (im2col_dx)
+            x->grad[0] = NAN;
+        im2col_dx = false;
+        im2col_dw = false;
+    }
+    float *dyb = cols ? cols + round16(d.k * d.block * d.p) : NULL;
     if (im2col_dw)
         memset(dwsum, 0, (size_t)(d.cout * d.k) * sizeof(float));
     for (int64_t i0 = 0; (im2col_dw || im2col_dx) && i0 < d.batch; i0 += d.block) {
@@ -185,6 +231,7 @@ static void conv_backward(ib_graph *g, ib_node *n)
                 dw[e] += dwsum[e];
         }
     }
+    ib__aligned_free(own);
 }
 
 static const ib_op op_conv2d = {"conv2d", conv_forward, conv_backward,
@@ -240,7 +287,17 @@ static ib_node *conv_build(ib_graph *g, const ib_op *op, ib_node *x, ib_node *w,
     n->i[1] = pad;
     n->i[2] = mask;
     n->i[3] = block;
-    n->tmp_bytes = (size_t)(round16(k * block * p) + round16(cout * block * p) + cout * k) * sizeof(float);
+    /* The workspace: oneDNN's largest pass where it takes all three (its
+     * plans are built now), else the im2col path's. */
+    conv_dims d = dims_of(n);
+    size_t need[3];
+    n->i[4] = ib__conv_dnnl_workspace(&d.gm, d.batch, d.cout, b != NULL, need);
+    if (n->i[4]) {
+        size_t bwd = dwsum_bytes(&d) + (need[1] > need[2] ? need[1] : need[2]);
+        n->tmp_bytes = need[0] > bwd ? need[0] : bwd;
+    } else {
+        n->tmp_bytes = dwsum_bytes(&d) + (size_t)im2col_floats(&d) * sizeof(float);
+    }
     if (mask)
         n->scratch_bytes = (size_t)(cout * k) * sizeof(float);
     return n;
