@@ -646,16 +646,22 @@ void ib__forward_step(ib_graph *g, int i)
     }
 }
 
+/* The workspace shares memory with buffers that die (and are poisoned
+ * under ASan) at other steps: alive only during the call. */
 void ib__op_forward(ib_graph *g, ib_node *n)
 {
     g->tmp = n->tmp_fwd;
+    ib__unpoison(g->tmp, n->tmp_bytes);
     n->op->forward(g, n);
+    ib__poison(g->tmp, n->tmp_bytes);
 }
 
 void ib__op_backward(ib_graph *g, ib_node *n)
 {
     g->tmp = n->tmp_bwd;
+    ib__unpoison(g->tmp, n->tmp_bytes);
     n->op->backward(g, n);
+    ib__poison(g->tmp, n->tmp_bytes);
 }
 
 void ib__recompute_step(ib_graph *g, int i)
