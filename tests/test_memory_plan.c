@@ -175,8 +175,8 @@ static void train_equal_mode(const char *model, int64_t batch, int mode)
 static void train_equal(const char *model, int64_t batch) { train_equal_mode(model, batch, PLAIN); }
 
 /* The arena of a reusing graph, and of the same model planned without
- * reuse, on a fresh store (the per-call workspace, the same in both, left
- * out). */
+ * reuse, on a fresh store (op workspaces, planned in the arena, are in
+ * both). */
 static void memory_of(const char *model, int64_t batch, size_t *plain, size_t *reuse)
 {
     ib_model *m = NULL;

@@ -371,23 +371,18 @@ static ib_status plan_and_allocate(ib_graph *g)
         last[i] = i;
         first_bwd[i] = top_bwd[i] = -1;
     }
-    for (int i = N - 1; i >= 0; i--) {
+    for (int i = 0; i < N; i++) { /* ascending: the first reader seen is the lowest, the last the highest */
         ib_node *n = g->nodes[i];
         unsigned r = bwd_reads(n);
-        for (int k = 0; k < n->n_in; k++)
-            if (r & IB__READS_IN(k))
-                first_bwd[root_of(n->in[k])->id] = i;
-        if (r & IB__READS_OUT)
-            first_bwd[root_of(n)->id] = i;
-    }
-    for (int i = 0; i < N; i++) {
-        ib_node *n = g->nodes[i];
-        unsigned r = bwd_reads(n);
-        for (int k = 0; k < n->n_in; k++)
-            if (r & IB__READS_IN(k))
-                top_bwd[root_of(n->in[k])->id] = i;
-        if (r & IB__READS_OUT)
-            top_bwd[root_of(n)->id] = i;
+        for (int k = 0; k <= n->n_in; k++) {
+            bool reads = k < n->n_in ? (r & IB__READS_IN(k)) != 0 : (r & IB__READS_OUT) != 0;
+            if (!reads)
+                continue;
+            int j = root_of(k < n->n_in ? n->in[k] : n)->id;
+            if (first_bwd[j] < 0)
+                first_bwd[j] = i;
+            top_bwd[j] = i;
+        }
     }
     for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i];
@@ -593,38 +588,42 @@ ib_status ib_graph_compile(ib_graph *g)
     return IB_OK;
 }
 
-ib_status ib_graph_set_forward_only(ib_graph *g, bool on)
+/* The plan options may change only before compile. */
+static ib_status plan_option_settable(const ib_graph *g, const char *fn)
 {
     if (!g)
-        return ib__error(IB_ERR_ARG, "ib_graph_set_forward_only: graph is NULL");
+        return ib__error(IB_ERR_ARG, "%s: graph is NULL", fn);
     if (g->compiled)
-        return ib__error(IB_ERR_STATE, "ib_graph_set_forward_only: the graph is already compiled");
-    g->forward_only = on;
+        return ib__error(IB_ERR_STATE, "%s: the graph is already compiled", fn);
     return IB_OK;
+}
+
+ib_status ib_graph_set_forward_only(ib_graph *g, bool on)
+{
+    ib_status s = plan_option_settable(g, "ib_graph_set_forward_only");
+    if (s == IB_OK)
+        g->forward_only = on;
+    return s;
 }
 
 bool ib_graph_forward_only(const ib_graph *g) { return g && g->forward_only; }
 
 ib_status ib_graph_set_reuse_values(ib_graph *g, bool on)
 {
-    if (!g)
-        return ib__error(IB_ERR_ARG, "ib_graph_set_reuse_values: graph is NULL");
-    if (g->compiled)
-        return ib__error(IB_ERR_STATE, "ib_graph_set_reuse_values: the graph is already compiled");
-    g->reuse_values = on;
-    return IB_OK;
+    ib_status s = plan_option_settable(g, "ib_graph_set_reuse_values");
+    if (s == IB_OK)
+        g->reuse_values = on;
+    return s;
 }
 
 bool ib_graph_reuse_values(const ib_graph *g) { return g && g->reuse_values; }
 
 ib_status ib_graph_set_recompute(ib_graph *g, bool on)
 {
-    if (!g)
-        return ib__error(IB_ERR_ARG, "ib_graph_set_recompute: graph is NULL");
-    if (g->compiled)
-        return ib__error(IB_ERR_STATE, "ib_graph_set_recompute: the graph is already compiled");
-    g->recompute = on;
-    return IB_OK;
+    ib_status s = plan_option_settable(g, "ib_graph_set_recompute");
+    if (s == IB_OK)
+        g->recompute = on;
+    return s;
 }
 
 bool ib_graph_recompute(const ib_graph *g) { return g && g->recompute; }
