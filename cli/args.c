@@ -150,7 +150,8 @@ void args_help(const arg_parser *p, FILE *f)
         fprintf(f, "  %-26s %s", left, s->help);
         if (s->choices)
             fprintf(f, " {%s}", s->choices);
-        switch (s->kind) {
+        /* a help line that says "(default: ...)" names its own default */
+        switch (strstr(s->help, "(default:") ? ARG_FLAG : s->kind) {
         case ARG_INT: fprintf(f, " [%lld]", (long long)*(int64_t *)s->target); break;
         case ARG_FLOAT: fprintf(f, " [%g]", *(double *)s->target); break;
         case ARG_STRING:

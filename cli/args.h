@@ -18,7 +18,8 @@ typedef struct arg_spec {
     arg_kind kind;
     void *target;        /* bool*, int64_t*, double*, const char** */
     const char *metavar; /* "N" */
-    const char *help;    /* one line; the default is appended from the target */
+    const char *help;    /* one line; the default is appended from the target
+                            unless the line says "(default: ...)" itself */
     const char *choices; /* for strings: "a|b|c" or NULL */
     bool seen;           /* set by the parser */
 } arg_spec;

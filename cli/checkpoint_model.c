@@ -49,6 +49,10 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
         snprintf(n->names[n->n_names++], sizeof n->names[0], "%s", e->valuestring);
     const cJSON *es = cJSON_GetObjectItemCaseSensitive(cfg, "eval_samples");
     n->eval_samples = cJSON_IsNumber(es) ? (int)es->valuedouble : 12;
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(cfg, "seed");
+    uint64_t run_seed = cJSON_IsString(seed) ? strtoull(seed->valuestring, NULL, 10)
+                        : cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 1;
+    n->eval_seed = run_seed ^ IB_EVAL_SEED_SALT;
     /* the EMA's decay and debiasing decide how its shadow becomes weights */
     const cJSON *ed = cJSON_GetObjectItemCaseSensitive(cfg, "ema_decay");
     const cJSON *ez = cJSON_GetObjectItemCaseSensitive(cfg, "ema_zero_debias");

@@ -22,6 +22,7 @@ typedef struct ckpt_net {
     int n_names;
     char names[100][32]; /* class names recorded at training, if any */
     int eval_samples;
+    uint64_t eval_seed; /* the noise key the training run evaluated with */
     bool used_ema;
     char err[1024]; /* why open failed */
 } ckpt_net;

@@ -1142,6 +1142,11 @@ void ib_eval_result_free(ib_eval_result *r);
 ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl, const ib_dataset *d,
                       const ib_batcher_config *bc, int samples, uint64_t seed, ib_eval_result *out);
 
+/* The seed ib_train evaluates with: the run's seed XOR this salt (so the
+ * noise of evaluation never repeats the noise of training).  `ibnet eval`
+ * uses the same key by default and reproduces the run's figures. */
+#define IB_EVAL_SEED_SALT 0xE7A1u
+
 /* Per-epoch report passed to the callback and written to metrics.jsonl. */
 typedef struct ib_epoch_report {
     int64_t epoch;           /* 1-based */

@@ -413,9 +413,36 @@ static void test_predict_and_eval_commands(void)
     cJSON *e = cJSON_Parse(out), *s = read_json(c.out_dir, "summary.json");
     CHECK_MSG(e != NULL, "eval printed: %s", out);
     CHECK(json_number(e, "acc_avg") == json_number(s, "test_acc_avg"));
+    CHECK(json_number(e, "acc_1shot") == json_number(s, "test_acc_1shot"));
     CHECK_EQ_INT((int)json_number(e, "n"), 400);
     cJSON_Delete(e);
     cJSON_Delete(s);
+    /* --repeats R draws the noise with seeds N..N+R-1: its mean is the mean
+     * of R single evaluations with --sample-seed N+k */
+    double sum_avg = 0, sum_one = 0;
+    for (int k = 0; k < 3; k++) {
+        snprintf(args, sizeof args, "eval %s/last.safetensors --json --sample-seed %d", c.out_dir, 7 + k);
+        CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+        e = cJSON_Parse(out);
+        CHECK_MSG(e != NULL, "eval printed: %s", out);
+        sum_avg += json_number(e, "acc_avg");
+        sum_one += json_number(e, "acc_1shot");
+        cJSON_Delete(e);
+    }
+    snprintf(args, sizeof args, "eval %s/last.safetensors --json --sample-seed 7 --repeats 3", c.out_dir);
+    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+    e = cJSON_Parse(out);
+    CHECK_MSG(e != NULL, "eval printed: %s", out);
+    CHECK_NEAR(json_number(e, "acc_avg"), sum_avg / 3, 1e-6);
+    CHECK_NEAR(json_number(e, "acc_1shot"), sum_one / 3, 1e-6);
+    cJSON *spread = cJSON_GetObjectItemCaseSensitive(e, "acc_1shot_spread");
+    CHECK(spread && json_number(spread, "min") <= json_number(e, "acc_1shot") &&
+          json_number(e, "acc_1shot") <= json_number(spread, "max"));
+    CHECK_EQ_INT((int)json_number(e, "repeats"), 3);
+    cJSON_Delete(e);
+    snprintf(args, sizeof args, "eval %s/last.safetensors --repeats 0", c.out_dir);
+    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_MSG(strstr(out, "--repeats in 1..") != NULL, "%s", out);
     ib_dataset_free(test);
 }
 

@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define EVAL_SEED_SALT 0xE7A1u
 
 typedef struct net {
     ib_graph *g;
@@ -173,7 +172,7 @@ static ib_status build_net(run *r, net *n, int64_t batch, bool training)
     n->g = ib_graph_new(r->params);
     if (!n->g)
         return ib_last_error()[0] ? IB_ERR_NOMEM : IB_ERR_NOMEM;
-    ib_graph_set_seed(n->g, training ? r->cfg.seed : r->cfg.seed ^ EVAL_SEED_SALT);
+    ib_graph_set_seed(n->g, training ? r->cfg.seed : r->cfg.seed ^ IB_EVAL_SEED_SALT);
     n->x = ib_input(n->g, "x", 4, (int64_t[]){batch, c, h, w});
     n->y = ib_input_labels(n->g, "y", batch);
     ib_status s = ib_model_build(r->model, n->g, n->x, NULL, &n->mo);
@@ -359,7 +358,7 @@ static ib_status truncate_metrics(run *r, int64_t epoch)
 static ib_status evaluate(run *r, const ib_dataset *d, ib_eval_result *out)
 {
     return ib_evaluate(r->ev.g, r->ev.x, r->ev.mo.logits, r->ev.mo.n_bottlenecks, r->ev.kl_examples, d,
-                       ib_batcher_get_config(r->batcher), r->cfg.eval_samples, r->cfg.seed ^ EVAL_SEED_SALT, out);
+                       ib_batcher_get_config(r->batcher), r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT, out);
 }
 
 static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
