@@ -532,6 +532,12 @@ int64_t ib_optim_steps(const ib_optim *o); /* updates done so far */
  * store (Adam's bias corrections; SGD's first step copies the gradient
  * into the momentum buffer only at step 0).  For restoring checkpoints. */
 void ib_optim_set_steps(ib_optim *o, int64_t steps);
+/* One parameter's own update count (i as in the store): it differs from
+ * the optimizer's when the parameter was frozen for some steps or added
+ * later (layer-wise training).  0 for a parameter the optimizer has not
+ * seen yet; the setter ignores an i out of range or a negative count. */
+int64_t ib_optim_param_steps(const ib_optim *o, int i);
+void ib_optim_set_param_steps(ib_optim *o, int i, int64_t steps);
 /* State buffers for checkpoints: each has ib_params_total() floats laid out
  * like ib_params_values() (grown to the store's current size by this call;
  * valid until the store grows).  SGD without momentum has none.
@@ -592,6 +598,12 @@ int64_t ib_ema_updates(const ib_ema *e);
 /* Sets t of the EMA and of every parameter now in the store (checkpoints). */
 void ib_ema_set_updates(ib_ema *e, int64_t t);
 float ib_ema_decay(const ib_ema *e);
+bool ib_ema_zero_debias(const ib_ema *e);
+/* One parameter's own update count t (its debiasing divides by
+ * 1 - decay^t); as for the optimizer, it differs for parameters frozen
+ * for a while or added later. */
+int64_t ib_ema_param_updates(const ib_ema *e, int i);
+void ib_ema_set_param_updates(ib_ema *e, int i, int64_t t);
 
 /* ------------------------------------------------------------------------
  * Checkpoints (src/io/): safetensors files that PyTorch can load.

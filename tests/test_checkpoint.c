@@ -262,6 +262,84 @@ static void round_trip_training_state(ib_optim_kind kind)
 static void test_round_trip_adam_and_ema(void) { round_trip_training_state(IB_OPTIM_ADAM); }
 static void test_round_trip_sgd_momentum(void) { round_trip_training_state(IB_OPTIM_SGD); }
 
+/* Replace the first `from` in a file by `to` (same length). */
+static void patch_file(const char *path, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    size_t len = strlen(from);
+    char *at = NULL;
+    for (size_t k = 0; !at && k + len <= n; k++)
+        if (memcmp(buf + k, from, len) == 0)
+            at = buf + k;
+    CHECK_MSG(at != NULL, "%s not found in %s", from, path);
+    if (at)
+        memcpy(at, to, strlen(to));
+    write_all(path, buf, n);
+}
+
+/* Layer-wise training freezes parameters for a while: their own Adam and
+ * EMA counts lag the global ones, and a resumed run must get them back (its
+ * bias corrections and debiasing use them). */
+static void test_per_parameter_counts_survive(void)
+{
+    const char *path = tmp_path("layerwise.safetensors");
+    ib_params *a = make_model(1), *b = make_model(2);
+    ib_optim_config cfg = ib_optim_defaults(IB_OPTIM_ADAM);
+    ib_optim *oa = ib_optim_new(a, &cfg), *ob = ib_optim_new(b, &cfg);
+    ib_ema *ea = ib_ema_new(a, 0.9f, true), *eb = ib_ema_new(b, 0.9f, true);
+    CHECK(oa && ob && ea && eb);
+    for (int t = 0; t < 6; t++) {
+        CHECK(ib_params_freeze(a, "fc2.", t == 3 || t == 4) >= 0);
+        fill_grads(a, 300 + (uint64_t)t);
+        CHECK_OK(ib_optim_step(oa));
+        CHECK_OK(ib_ema_update(ea));
+    }
+    int w1 = ib_params_find(a, "fc1.weight"), w2 = ib_params_find(a, "fc2.weight");
+    CHECK_EQ_INT(ib_optim_steps(oa), 6);
+    CHECK_EQ_INT(ib_optim_param_steps(oa, w1), 6);
+    CHECK_EQ_INT(ib_optim_param_steps(oa, w2), 4);
+    CHECK_EQ_INT(ib_ema_param_updates(ea, w2), 4);
+    CHECK_OK(ib_checkpoint_save(path, a, oa, ea, NULL));
+    CHECK_OK(ib_checkpoint_load(path, b, ob, eb, NULL));
+    for (int i = 0; i < ib_params_count(a); i++) {
+        if (ib_params_kind(a, i) != IB_PARAM_TRAINABLE)
+            continue; /* buffers have no update count that matters */
+        CHECK_MSG(ib_optim_param_steps(ob, i) == ib_optim_param_steps(oa, i), "optimizer count of %s",
+                  ib_params_name(a, i));
+        CHECK_MSG(ib_ema_param_updates(eb, i) == ib_ema_param_updates(ea, i), "EMA count of %s", ib_params_name(a, i));
+    }
+    /* the next step is the same bits */
+    fill_grads(a, 400);
+    fill_grads(b, 400);
+    CHECK_OK(ib_optim_step(oa));
+    CHECK_OK(ib_optim_step(ob));
+    CHECK_OK(ib_ema_update(ea));
+    CHECK_OK(ib_ema_update(eb));
+    check_params_equal(a, b);
+    CHECK_OK(ib_ema_swap(ea));
+    CHECK_OK(ib_ema_swap(eb));
+    check_params_equal(a, b);
+    CHECK_OK(ib_ema_swap(ea));
+    CHECK_OK(ib_ema_swap(eb));
+    /* the EMA's debiasing must match too */
+    ib_ema *plain = ib_ema_new(b, 0.9f, false);
+    expect_load_fails(path, b, NULL, plain, IB_ERR_MISMATCH, "zero_debias");
+    ib_ema_free(plain);
+    /* counts naming a parameter the model lacks: another model's file */
+    patch_file(path, "\\\"fc2.weight\\\":4", "\\\"fc9.weight\\\":4"); /* escaped inside the header's JSON */
+    expect_load_fails(path, b, ob, NULL, IB_ERR_MISMATCH, "fc9.weight");
+    ib_optim_free(oa);
+    ib_optim_free(ob);
+    ib_ema_free(ea);
+    ib_ema_free(eb);
+    ib_params_free(a);
+    ib_params_free(b);
+}
+
 static void test_optimizer_kind_must_match(void)
 {
     const char *path = tmp_path("adamw.safetensors");
@@ -651,6 +729,7 @@ int main(void)
     IB_RUN(test_round_trip_params_and_metadata);
     IB_RUN(test_round_trip_adam_and_ema);
     IB_RUN(test_round_trip_sgd_momentum);
+    IB_RUN(test_per_parameter_counts_survive);
     IB_RUN(test_optimizer_kind_must_match);
     IB_RUN(test_layout_matches_the_format);
     IB_RUN(test_truncated_files_are_refused);

@@ -86,6 +86,76 @@ static char *optim_config_json(const ib_optim_config *c)
     return strdup(buf);
 }
 
+/* Per-parameter update counts that differ from the global one (a
+ * parameter frozen for a while, or added to the store later: layer-wise
+ * training) as a JSON object text {"name": count, ...}; *out = NULL when
+ * every trainable parameter has the global count.  Exactly one of opt and
+ * ema is given. */
+static ib_status own_counts_json(const ib_params *p, const ib_optim *opt, const ib_ema *ema, int64_t global, char **out)
+{
+    *out = NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return ib__error(IB_ERR_NOMEM, "checkpoint: out of memory");
+    bool any = false;
+    for (int i = 0; i < ib_params_count(p); i++) {
+        if (!trainable(p, i))
+            continue;
+        int64_t t = opt ? ib_optim_param_steps(opt, i) : ib_ema_param_updates(ema, i);
+        if (t == global)
+            continue;
+        any = true;
+        if (!cJSON_AddNumberToObject(o, ib_params_name(p, i), (double)t)) {
+            cJSON_Delete(o);
+            return ib__error(IB_ERR_NOMEM, "checkpoint: out of memory");
+        }
+    }
+    if (any) {
+        *out = cJSON_PrintUnformatted(o);
+        if (!*out) {
+            cJSON_Delete(o);
+            return ib__error(IB_ERR_NOMEM, "checkpoint: out of memory");
+        }
+    }
+    cJSON_Delete(o);
+    return IB_OK;
+}
+
+/* Read the metadata own_counts_json wrote (key `key`, may be absent) into
+ * counts[np] (-1 = the global count).  Every name must be a trainable
+ * parameter of p and every count a whole number >= 0. */
+static ib_status read_own_counts(const ib__st_file *f, const char *key, const ib_params *p, int64_t *counts)
+{
+    int np = ib_params_count(p);
+    for (int i = 0; i < np; i++)
+        counts[i] = -1;
+    const char *text = ib__st_meta(f, key);
+    if (!text)
+        return IB_OK;
+    cJSON *o = cJSON_Parse(text);
+    ib_status s = IB_OK;
+    if (!cJSON_IsObject(o))
+        s = ib__error(IB_ERR_FORMAT, "%s: metadata \"%s\" is not a JSON object", f->what, key);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, o)
+    {
+        if (s != IB_OK)
+            break;
+        int i = ib_params_find(p, e->string);
+        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (i < 0 || !trainable(p, i))
+            s = ib__error(IB_ERR_MISMATCH, "%s: metadata \"%s\" names \"%.100s\", not a trainable parameter of the model",
+                          f->what, key, e->string);
+        else if (!(v >= 0 && v <= 9007199254740992.0 && v == floor(v)))
+            s = ib__error(IB_ERR_FORMAT, "%s: metadata \"%s\": the count of \"%.100s\" is not a whole number >= 0",
+                          f->what, key, e->string);
+        else
+            counts[i] = (int64_t)v;
+    }
+    cJSON_Delete(o);
+    return s;
+}
+
 ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, const char *metadata_json)
 {
     if (!path || !*path || !p)
@@ -105,7 +175,7 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
     int cap = np + ns * nt + (ema ? nt : 0);
     ib__st_out *out = calloc((size_t)cap + 1, sizeof *out);
     char **owned = calloc((size_t)cap + 1, sizeof *owned); /* composite names */
-    char *cfg = NULL;
+    char *cfg = NULL, *opt_counts = NULL, *ema_counts = NULL;
     ib_status s = IB_OK;
     int n = 0;
     if (!out || !owned) {
@@ -152,7 +222,7 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
     if (s != IB_OK)
         goto done;
 
-    const char *keys[12], *vals[12];
+    const char *keys[16], *vals[16];
     char steps[32], lr[32], updates[32], decay[32];
     int nm = 0;
     keys[nm] = "format", vals[nm++] = "pt";
@@ -172,12 +242,23 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
         keys[nm] = "optim.config", vals[nm++] = cfg;
         keys[nm] = "optim.steps", vals[nm++] = steps;
         keys[nm] = "optim.lr", vals[nm++] = lr;
+        s = own_counts_json(p, opt, NULL, ib_optim_steps(opt), &opt_counts);
+        if (s != IB_OK)
+            goto done;
+        if (opt_counts)
+            keys[nm] = "optim.param_steps", vals[nm++] = opt_counts;
     }
     if (ema) {
         snprintf(updates, sizeof updates, "%" PRId64, ib_ema_updates(ema));
         fmt_float(decay, sizeof decay, ib_ema_decay(ema));
         keys[nm] = "ema.updates", vals[nm++] = updates;
         keys[nm] = "ema.decay", vals[nm++] = decay;
+        keys[nm] = "ema.zero_debias", vals[nm++] = ib_ema_zero_debias(ema) ? "true" : "false";
+        s = own_counts_json(p, NULL, ema, ib_ema_updates(ema), &ema_counts);
+        if (s != IB_OK)
+            goto done;
+        if (ema_counts)
+            keys[nm] = "ema.param_updates", vals[nm++] = ema_counts;
     }
     s = ib__st_write(path, n, out, nm, keys, vals);
 done:
@@ -186,6 +267,8 @@ done:
     free(owned);
     free(out);
     free(cfg);
+    free(opt_counts);
+    free(ema_counts);
     return s;
 }
 
@@ -291,13 +374,15 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
     int cap = np + ns * nt + (ema ? nt : 0);
     job *jobs = calloc((size_t)cap + 1, sizeof *jobs);
     bool *used = calloc((size_t)f.n_tensors + 1, sizeof *used);
+    int64_t *own_steps = malloc(((size_t)np + 1) * sizeof *own_steps);   /* per parameter, -1 = global */
+    int64_t *own_updates = malloc(((size_t)np + 1) * sizeof *own_updates);
     float *stage = NULL;
     char *meta_copy = NULL;
     int n_jobs = 0;
     int64_t opt_steps = 0, ema_updates = 0;
     float opt_lr = 0;
     bool have_lr = false;
-    if (!jobs || !used) {
+    if (!jobs || !used || !own_steps || !own_updates) {
         s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -342,6 +427,8 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
             if (!have_lr)
                 s = ib__error(IB_ERR_FORMAT, "%s: metadata \"optim.lr\" is not a number", path);
         }
+        if (s == IB_OK)
+            s = read_own_counts(&f, "optim.param_steps", p, own_steps);
     }
     if (ema && s == IB_OK) {
         float *shadow = ib_ema_shadow(ema);
@@ -368,6 +455,12 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
             (!parse_float(ib__st_meta(&f, "ema.decay"), &saved_decay) || saved_decay != ib_ema_decay(ema)))
             s = ib__error(IB_ERR_MISMATCH, "%s: the checkpoint's EMA has decay %s, the EMA given has %g", path,
                           ib__st_meta(&f, "ema.decay"), (double)ib_ema_decay(ema));
+        const char *debias = ib__st_meta(&f, "ema.zero_debias");
+        if (s == IB_OK && debias && strcmp(debias, ib_ema_zero_debias(ema) ? "true" : "false") != 0)
+            s = ib__error(IB_ERR_MISMATCH, "%s: the checkpoint's EMA has zero_debias %s, the EMA given %s", path, debias,
+                          ib_ema_zero_debias(ema) ? "debiases" : "does not debias");
+        if (s == IB_OK)
+            s = read_own_counts(&f, "ema.param_updates", p, own_updates);
     }
     for (int k = 0; k < f.n_tensors && s == IB_OK; k++)
         if (!used[k] && !state_of_model(p, f.tensors[k].name, !opt, !ema))
@@ -409,9 +502,16 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
         ib_optim_set_steps(opt, opt_steps);
         if (have_lr)
             ib_optim_set_lr(opt, opt_lr);
+        for (int i = 0; i < np; i++)
+            if (own_steps[i] >= 0)
+                ib_optim_set_param_steps(opt, i, own_steps[i]);
     }
-    if (ema)
+    if (ema) {
         ib_ema_set_updates(ema, ema_updates);
+        for (int i = 0; i < np; i++)
+            if (own_updates[i] >= 0)
+                ib_ema_set_param_updates(ema, i, own_updates[i]);
+    }
     if (metadata_json) {
         *metadata_json = meta_copy;
         meta_copy = NULL;
@@ -421,6 +521,8 @@ done:
     free(stage);
     free(used);
     free(jobs);
+    free(own_steps);
+    free(own_updates);
     ib__st_close(&f);
     return s;
 }

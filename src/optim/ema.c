@@ -240,3 +240,17 @@ void ib_ema_set_updates(ib_ema *e, int64_t t)
 }
 
 float ib_ema_decay(const ib_ema *e) { return e ? e->decay : 0.0f; }
+
+bool ib_ema_zero_debias(const ib_ema *e) { return e && e->zero_debias; }
+
+int64_t ib_ema_param_updates(const ib_ema *e, int i)
+{
+    return e && i >= 0 && i < e->n_known ? e->pcount[i] : 0;
+}
+
+void ib_ema_set_param_updates(ib_ema *e, int i, int64_t t)
+{
+    if (!e || t < 0 || sync(e) != IB_OK || i < 0 || i >= e->n_known)
+        return;
+    e->pcount[i] = t;
+}

@@ -574,6 +574,18 @@ void ib_optim_set_steps(ib_optim *o, int64_t steps)
         o->pstep[i] = steps;
 }
 
+int64_t ib_optim_param_steps(const ib_optim *o, int i)
+{
+    return o && i >= 0 && i < o->n_known ? o->pstep[i] : 0;
+}
+
+void ib_optim_set_param_steps(ib_optim *o, int i, int64_t steps)
+{
+    if (!o || steps < 0 || sync(o) != IB_OK || i < 0 || i >= o->n_known)
+        return;
+    o->pstep[i] = steps;
+}
+
 int ib_optim_state_count(const ib_optim *o) { return o ? o->n_state : 0; }
 
 const char *ib_optim_state_name(const ib_optim *o, int k)
