@@ -138,6 +138,21 @@ static bool parse_list(const char *s, double *out, int max, int *n)
     return true;
 }
 
+/* Flag values of enum options are mapped through the configuration's own
+ * name tables (the parser has checked them against the flag's choices; a
+ * choice the table lacks is reported, not mapped to a default). */
+static const char *unknown_enum;
+
+static int config_enum(const char *key, const char *name)
+{
+    int v = ib_train_config_enum(key, name);
+    if (v < 0) {
+        unknown_enum = name;
+        return 0;
+    }
+    return v;
+}
+
 int ib_cmd_train(int argc, char **argv)
 {
     ib_train_config c = ib_train_config_default();
@@ -152,6 +167,7 @@ int ib_cmd_train(int argc, char **argv)
     double beta_ratio = 0.5, label_smoothing = 0, entropy_weight = 0, entropy_cap = 0, ema = c.ema_decay;
     double noise = 0, clip = 0, lr_min = 0;
     bool nesterov = false, kl_per_element = false, augment = false, skip_hash = false, quiet = false, json = false;
+    bool dry_run = false;
     bool no_debias = false;
     arg_spec specs[] = {
         {"--model", ARG_STRING, &model, "NAME|FILE", "built-in model or description file (see 'ibnet models')", NULL, 0},
@@ -203,6 +219,8 @@ int ib_cmd_train(int argc, char **argv)
         {"--max-steps", ARG_INT, &max_steps, "N", "stop after N optimizer steps", NULL, 0},
         {"--quiet", ARG_FLAG, &quiet, NULL, "print only the final result", NULL, 0},
         {"--json", ARG_FLAG, &json, NULL, "print one JSON object per epoch and a JSON summary", NULL, 0},
+        {"--dry-run", ARG_FLAG, &dry_run, NULL, "check the options and print the resolved configuration (config.json) "
+         "without training", NULL, 0},
     };
     arg_parser p = {"train", "ibnet train [options]",
                     "Train an information-bottleneck network. With no options: Deep VIB (K = 256, beta = 1e-3) on\n"
@@ -225,6 +243,11 @@ int ib_cmd_train(int argc, char **argv)
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag};
     signal(SIGINT, on_sigint);
 
+    if (resume && dry_run) {
+        fprintf(stderr, "ibnet train: --dry-run checks a new run's options; a resumed run's are in %s/config.json\n",
+                resume);
+        return 2;
+    }
     if (resume) {
         ib_status s = ib_train_resume(resume, args_seen(&p, "--epochs") ? epochs : 0, &cb);
         if (s != IB_OK) {
@@ -265,8 +288,7 @@ int ib_cmd_train(int argc, char **argv)
         stmt;                                                                                                          \
     }
     SET("--model", snprintf(c.model, sizeof c.model, "%s", model));
-    if (!config || args_seen(&p, "--init"))
-        c.init = !strcmp(init, "pytorch") ? 1 : !strcmp(init, "glorot") ? 2 : !strcmp(init, "kaiming") ? 3 : 0;
+    SET("--init", c.init = config_enum("init", init));
     SET("--dataset", snprintf(c.dataset, sizeof c.dataset, "%s", dataset));
     if (data)
         snprintf(c.data_dir, sizeof c.data_dir, "%s", data);
@@ -275,9 +297,7 @@ int ib_cmd_train(int argc, char **argv)
     SET("--eval-batch-size", c.eval_batch_size = eval_batch);
     SET("--seed", c.seed = (uint64_t)seed);
     if (!config || args_seen(&p, "--optimizer")) {
-        ib_optim_kind k = strcmp(optimizer, "sgd") == 0 ? IB_OPTIM_SGD
-                          : strcmp(optimizer, "adamw") == 0 ? IB_OPTIM_ADAMW
-                                                            : IB_OPTIM_ADAM;
+        ib_optim_kind k = (ib_optim_kind)config_enum("optimizer", optimizer);
         if (k != c.optim.kind || args_seen(&p, "--optimizer")) {
             float b1 = c.optim.beta1;
             c.optim = ib_optim_defaults(k);
@@ -294,12 +314,7 @@ int ib_cmd_train(int argc, char **argv)
     SET("--adam-beta1", c.optim.beta1 = (float)beta1);
     SET("--adam-beta2", c.optim.beta2 = (float)beta2);
     SET("--clip-grad-norm", c.optim.clip_grad_norm = (float)clip);
-    if (!config || args_seen(&p, "--schedule")) {
-        const char *names[] = {"constant", "step", "exponential", "multistep", "cosine"};
-        for (int k = 0; k < 5; k++)
-            if (strcmp(schedule, names[k]) == 0)
-                c.schedule.kind = (ib_schedule_kind)k;
-    }
+    SET("--schedule", c.schedule.kind = (ib_schedule_kind)config_enum("schedule", schedule));
     SET("--lr", c.schedule.lr = (float)lr);
     SET("--lr-gamma", c.schedule.gamma = (float)lr_gamma);
     SET("--lr-every", c.schedule.every = lr_every);
@@ -330,10 +345,7 @@ int ib_cmd_train(int argc, char **argv)
         for (int k = 0; k < n; k++)
             c.objective.betas[k] = (float)v[k];
     }
-    if (!config || args_seen(&p, "--beta-schedule"))
-        c.objective.schedule = strcmp(beta_schedule, "equal") == 0       ? IB_BETA_EQUAL
-                               : strcmp(beta_schedule, "geometric") == 0 ? IB_BETA_GEOMETRIC
-                                                                         : IB_BETA_LINEAR;
+    SET("--beta-schedule", c.objective.schedule = (ib_beta_schedule)config_enum("beta_schedule", beta_schedule));
     SET("--beta-ratio", c.objective.ratio = (float)beta_ratio);
     SET("--kl-per-element", c.objective.kl_mean_per_element = kl_per_element);
     SET("--label-smoothing", c.objective.label_smoothing = (float)label_smoothing);
@@ -351,16 +363,16 @@ int ib_cmd_train(int argc, char **argv)
         c.label_noise = noise > 0;
         c.noise_rate = (float)noise;
     }
-    if (!config || args_seen(&p, "--noise-kind"))
-        c.noise_kind = strcmp(noise_kind, "pair") == 0           ? IB_NOISE_PAIR
-                       : strcmp(noise_kind, "pair-cifar10") == 0 ? IB_NOISE_PAIR_CIFAR10
-                       : strcmp(noise_kind, "pair-next") == 0    ? IB_NOISE_PAIR_NEXT
-                                                                 : IB_NOISE_SYMMETRIC;
+    SET("--noise-kind", c.noise_kind = (ib_noise_kind)config_enum("noise_kind", noise_kind));
     SET("--no-hash", c.skip_hash = skip_hash);
     SET("--train-limit", c.train_limit = train_limit);
     SET("--test-limit", c.test_limit = test_limit);
     SET("--max-steps", c.max_steps = max_steps);
 #undef SET
+    if (unknown_enum) {
+        fprintf(stderr, "ibnet train: '%s' is not a known setting\n", unknown_enum);
+        return 2;
+    }
     if (noise < 0 || noise > 1) {
         fprintf(stderr, "ibnet train: --label-noise must be in [0, 1], got %g\n", noise);
         return 2;
@@ -386,6 +398,16 @@ int ib_cmd_train(int argc, char **argv)
     snprintf(u.banner, sizeof u.banner, "ibnet train: %.200s on %.200s, %lld epochs, batch %lld, seed %llu, %d threads -> %.300s",
              c.model, c.dataset, (long long)c.epochs, (long long)c.batch_size, (unsigned long long)c.seed,
              ib_get_threads(), c.out_dir);
+    if (dry_run) {
+        char *text = ib_train_config_to_json(&c);
+        if (!text) {
+            fprintf(stderr, "ibnet train: out of memory\n");
+            return 2;
+        }
+        printf("%s\n", text);
+        free(text);
+        return 0;
+    }
     s = ib_train(&c, &cb);
     if (s != IB_OK) {
         if (u.tty && !quiet)

@@ -1124,6 +1124,11 @@ ib_train_config ib_train_config_default(void);
  * defaults and rejects unknown keys with IB_ERR_FORMAT. */
 char *ib_train_config_to_json(const ib_train_config *c);
 ib_status ib_train_config_from_json(const char *json, ib_train_config *c);
+/* The value of an enum field of the configuration from its name as
+ * config.json spells it ("optimizer", "adamw" -> IB_OPTIM_ADAMW); -1 when
+ * the key is not an enum field or the name not one of its names.  The CLI
+ * maps its flags through this, so both speak the same names. */
+int ib_train_config_enum(const char *key, const char *name);
 /* Checks every field (a negative beta, a zero batch, an unknown model or
  * data set...) before any time is spent: IB_ERR_ARG with a message. */
 ib_status ib_train_config_check(const ib_train_config *c);

@@ -377,6 +377,36 @@ static int run_cli_out(const char *args, char *buf, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Every choice of every enum flag reaches the configuration under the name
+ * config.json uses (the CLI and the config share one name table). */
+static void test_dry_run_maps_every_choice(void)
+{
+    struct {
+        const char *flag, *key, *choices[6];
+    } flags[] = {
+        {"--init", "init", {"model", "pytorch", "glorot", "kaiming"}},
+        {"--optimizer", "optimizer", {"sgd", "adam", "adamw"}},
+        {"--schedule", "schedule", {"constant", "step", "exponential", "multistep", "cosine"}},
+        {"--beta-schedule", "beta_schedule", {"equal", "linear", "geometric"}},
+        {"--input-norm", "input_norm", {"unit", "symmetric", "standardize"}},
+        {"--noise-kind", "noise_kind", {"symmetric", "pair", "pair-cifar10", "pair-next"}},
+    };
+    char args[512], out[1 << 14];
+    for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+        for (int k = 0; flags[f].choices[k]; k++) {
+            snprintf(args, sizeof args, "train %s %s --dry-run", flags[f].flag, flags[f].choices[k]);
+            CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+            cJSON *c = cJSON_Parse(out);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, flags[f].key);
+            CHECK_MSG(cJSON_IsString(v) && strcmp(v->valuestring, flags[f].choices[k]) == 0,
+                      "'ibnet %s' gave %s = %s", args, flags[f].key, cJSON_IsString(v) ? v->valuestring : "?");
+            cJSON_Delete(c);
+        }
+    /* the options are checked as for a real run */
+    CHECK_EQ_INT(run_cli_out("train --dry-run --beta -1", out, sizeof out), 2);
+    CHECK_MSG(strstr(out, "beta must be") != NULL, "%s", out);
+}
+
 static void test_predict_and_eval_commands(void)
 {
     ib_train_config c = small_config("predict");
@@ -458,6 +488,7 @@ int main(void)
     IB_RUN(test_beta_schedules);
     IB_RUN(test_init_override);
     IB_RUN(test_cli_user_errors);
+    IB_RUN(test_dry_run_maps_every_choice);
     IB_RUN(test_predict_and_eval_commands);
     return ib_test_summary();
 }

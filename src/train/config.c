@@ -112,6 +112,16 @@ static int enum_value(const field *f, const ib_train_config *c)
     return *(const int *)(const void *)((const char *)c + f->offset);
 }
 
+int ib_train_config_enum(const char *key, const char *name)
+{
+    for (int i = 0; key && name && i < N_FIELDS; i++)
+        if (fields[i].type == F_ENUM && strcmp(fields[i].key, key) == 0)
+            for (int k = 0; fields[i].names[k]; k++)
+                if (strcmp(fields[i].names[k], name) == 0)
+                    return k;
+    return -1;
+}
+
 char *ib_train_config_to_json(const ib_train_config *c)
 {
     cJSON *o = cJSON_CreateObject();
