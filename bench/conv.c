@@ -19,14 +19,8 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "timing.h"
 
 typedef struct { int64_t cin, cout, hw; } conv_shape;
 static const conv_shape shapes[] = {{1, 32, 28}, {32, 64, 14}};
@@ -35,21 +29,6 @@ enum { N_SHAPES = 2, BATCH = 64, KS = 5, PAD = 2 };
 static double pass_flops(const conv_shape *s)
 {
     return 2.0 * BATCH * (double)s->cout * (double)(s->hw * s->hw) * (double)s->cin * KS * KS;
-}
-
-/* Best of `reps` timings of fn, each the mean over `iters` calls: the
- * machine is shared, and the best run is the one least disturbed. */
-static double time_best(void (*fn)(void *), void *arg, int iters, int reps)
-{
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        for (int i = 0; i < iters; i++)
-            fn(arg);
-        double t = (now() - t0) / iters;
-        best = t < best ? t : best;
-    }
-    return best;
 }
 
 typedef struct { ib_graph *g; ib_node *y, *loss; } engine_ctx;
@@ -143,7 +122,7 @@ int main(int argc, char **argv)
             /* alternate the two so both see the same machine state */
             double se = 1e30, sr = 1e30;
             for (int rep = 0; rep < 5; rep++) {
-                double te = time_best(engine_step, &ec[s], 3, 3), tr = time_best(raw_step, &rc[s], 3, 3);
+                double te = time_best(engine_step, &ec[s], 0, 3, 3), tr = time_best(raw_step, &rc[s], 0, 3, 3);
                 se = te < se ? te : se;
                 sr = tr < sr ? tr : sr;
             }

@@ -19,7 +19,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #ifndef IBNET_HAVE_DNNL
 int main(void)
@@ -32,6 +31,8 @@ int main(void)
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "timing.h"
+
 #define CHK(e)                                                                                                 \
     do {                                                                                                       \
         dnnl_status_t s_ = (e);                                                                                \
@@ -40,13 +41,6 @@ int main(void)
             exit(1);                                                                                           \
         }                                                                                                      \
     } while (0)
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct {
     const char *net;
@@ -70,20 +64,6 @@ static double pass_flops(const shape *s)
 {
     int64_t o = out_hw(s);
     return 2.0 * (double)(s->batch * s->cout * o * o) * (double)(s->cin * s->k * s->k);
-}
-
-static double time_best(void (*fn)(void *), void *arg, int iters, int reps)
-{
-    double best = 1e30;
-    fn(arg);
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        for (int i = 0; i < iters; i++)
-            fn(arg);
-        double t = (now() - t0) / iters;
-        best = t < best ? t : best;
-    }
-    return best;
 }
 
 static float *filled(int64_t n, int seed)
@@ -402,13 +382,13 @@ int main(int argc, char **argv)
                 double f = pass_flops(sh);
                 int iters = f > 4e8 ? 2 : f > 1e8 ? 4 : 10;
                 for (int q = 0; q < 3; q++) {
-                    double te = time_best(ef[q], &e[s], iters, 3);
+                    double te = time_best(ef[q], &e[s], 1, iters, 3);
                     pj[q].reorders = false;
-                    double tp = time_best(job_run, &pj[q], iters, 3);
+                    double tp = time_best(job_run, &pj[q], 1, iters, 3);
                     aj[q].reorders = true;
-                    double tr = time_best(job_run, &aj[q], iters, 3);
+                    double tr = time_best(job_run, &aj[q], 1, iters, 3);
                     aj[q].reorders = false;
-                    double ta = time_best(job_run, &aj[q], iters, 3);
+                    double ta = time_best(job_run, &aj[q], 1, iters, 3);
                     char label[64];
                     snprintf(label, sizeof label, "%lld->%lld %lldx%lld k%lld s%lld", (long long)sh->cin,
                              (long long)sh->cout, (long long)sh->hw, (long long)sh->hw, (long long)sh->k,
@@ -440,9 +420,9 @@ int main(int argc, char **argv)
             const gemm_shape *gs = &gemms[s];
             gemm_ctx c = {gs, filled(gs->m * gs->k, 1), filled(gs->k * gs->n, 2), filled(gs->m * gs->n, 3), false};
             double f = 2.0 * (double)(gs->m * gs->n * gs->k);
-            double to = time_best(gemm_run, &c, 20, 5);
+            double to = time_best(gemm_run, &c, 1, 20, 5);
             c.dnnl = true;
-            double td = time_best(gemm_run, &c, 20, 5);
+            double td = time_best(gemm_run, &c, 1, 20, 5);
             char mnk[48];
             snprintf(mnk, sizeof mnk, "%lldx%lldx%lld", (long long)gs->m, (long long)gs->n, (long long)gs->k);
             printf("%-20s %c%c  %-2d %14s %6.3f (%4.0f) %6.3f (%4.0f)\n", gs->what, gs->ta, gs->tb, threads[ti], mnk,

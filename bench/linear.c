@@ -15,14 +15,8 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "timing.h"
 
 typedef struct { int64_t in, out; } layer_shape;
 static const layer_shape layers[] = {{784, 1024}, {1024, 1024}, {1024, 512}};

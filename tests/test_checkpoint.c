@@ -195,6 +195,28 @@ static void check_optim_equal(ib_params *p, ib_optim *x, ib_optim *y)
         }
 }
 
+/* One identical step on two trainings (a: oa, ea; b: ob, eb): equal weights
+ * and equal EMA averages afterwards.  Leaves both EMAs swapped in when
+ * `stay_swapped`. */
+static void step_both_and_compare(ib_params *a, ib_optim *oa, ib_ema *ea, ib_params *b, ib_optim *ob, ib_ema *eb,
+                                  uint64_t stream, bool stay_swapped)
+{
+    fill_grads(a, stream);
+    fill_grads(b, stream);
+    CHECK_OK(ib_optim_step(oa));
+    CHECK_OK(ib_optim_step(ob));
+    CHECK_OK(ib_ema_update(ea));
+    CHECK_OK(ib_ema_update(eb));
+    check_params_equal(a, b);
+    CHECK_OK(ib_ema_swap(ea));
+    CHECK_OK(ib_ema_swap(eb));
+    check_params_equal(a, b);
+    if (!stay_swapped) {
+        CHECK_OK(ib_ema_swap(ea));
+        CHECK_OK(ib_ema_swap(eb));
+    }
+}
+
 static void round_trip_training_state(ib_optim_kind kind)
 {
     const char *path = tmp_path("train.safetensors");
@@ -225,16 +247,7 @@ static void round_trip_training_state(ib_optim_kind kind)
                   "EMA shadow of %s differs", ib_params_name(a, i));
     }
     /* Resuming is exact: one more identical step gives identical models. */
-    fill_grads(a, 200);
-    fill_grads(b, 200);
-    CHECK_OK(ib_optim_step(oa));
-    CHECK_OK(ib_optim_step(ob));
-    CHECK_OK(ib_ema_update(ea));
-    CHECK_OK(ib_ema_update(eb));
-    check_params_equal(a, b);
-    CHECK_OK(ib_ema_swap(ea));
-    CHECK_OK(ib_ema_swap(eb));
-    check_params_equal(a, b);
+    step_both_and_compare(a, oa, ea, b, ob, eb, 200, true);
     /* a swapped EMA cannot be saved or loaded with the training state */
     CHECK(ib_checkpoint_save(path, a, oa, ea, NULL) == IB_ERR_STATE);
     CHECK(ib_checkpoint_load(path, b, ob, eb, NULL) == IB_ERR_STATE);
@@ -313,18 +326,7 @@ static void test_per_parameter_counts_survive(void)
         CHECK_MSG(ib_ema_param_updates(eb, i) == ib_ema_param_updates(ea, i), "EMA count of %s", ib_params_name(a, i));
     }
     /* the next step is the same bits */
-    fill_grads(a, 400);
-    fill_grads(b, 400);
-    CHECK_OK(ib_optim_step(oa));
-    CHECK_OK(ib_optim_step(ob));
-    CHECK_OK(ib_ema_update(ea));
-    CHECK_OK(ib_ema_update(eb));
-    check_params_equal(a, b);
-    CHECK_OK(ib_ema_swap(ea));
-    CHECK_OK(ib_ema_swap(eb));
-    check_params_equal(a, b);
-    CHECK_OK(ib_ema_swap(ea));
-    CHECK_OK(ib_ema_swap(eb));
+    step_both_and_compare(a, oa, ea, b, ob, eb, 400, false);
     /* the EMA's debiasing must match too */
     ib_ema *plain = ib_ema_new(b, 0.9f, false);
     expect_load_fails(path, b, NULL, plain, IB_ERR_MISMATCH, "zero_debias");
