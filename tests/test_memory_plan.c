@@ -311,6 +311,18 @@ static void forward_only_equal(const char *model, int64_t batch)
     CHECK_MSG(ib_graph_memory(got.g) * 3 < ib_graph_memory(ref.g), "%s: forward-only %zu bytes, all kept %zu", model,
               ib_graph_memory(got.g), ib_graph_memory(ref.g));
     CHECK(ib_node_grad(got.mo.logits) == NULL && ib_node_grad(got.x) == NULL);
+    /* a forward-only conv sizes (and plans) its forward pass only */
+    int convs = 0, smaller = 0;
+    for (int i = 0; i < got.g->n_nodes; i++) {
+        const ib_node *a = got.g->nodes[i], *b = ref.g->nodes[i];
+        if (a->kind != IB__OP || strcmp(a->op->name, "conv2d") != 0)
+            continue;
+        convs++;
+        smaller += a->tmp_bytes < b->tmp_bytes;
+        CHECK_MSG(a->tmp_bytes <= b->tmp_bytes, "%s: forward-only workspace %zu > training %zu", a->name, a->tmp_bytes,
+                  b->tmp_bytes);
+    }
+    CHECK_MSG(convs == 0 || smaller > 0, "%s: no conv's forward-only workspace is smaller", model);
     int64_t nl = ib_node_numel(ref.mo.logits);
     for (int k = 0; k < 2; k++) {
         net *n = k ? &got : &ref;

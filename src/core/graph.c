@@ -580,6 +580,11 @@ ib_status ib_graph_compile(ib_graph *g)
         return ib__error(g->status, "%s", g->err);
     if (g->compiled)
         return IB_OK;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ib_node *n = g->nodes[i];
+        if (n->kind == IB__OP && n->op->prepare)
+            n->op->prepare(g, n);
+    }
     ib_status s = plan_and_allocate(g);
     if (s != IB_OK)
         return s;

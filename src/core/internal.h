@@ -61,6 +61,11 @@ typedef struct ib_op {
      * graph may recompute their value during backward instead of keeping
      * it (ib_graph_set_recompute).  NULL: never recomputed. */
     void (*recompute)(ib_graph *g, ib_node *n);
+    /* Called by compile before memory is planned, when the graph's options
+     * (forward-only, ...) are final: sets what depends on them, such as
+     * n->tmp_bytes (a forward-only graph needs no backward workspace, and
+     * a conv then builds no backward plans).  NULL: nothing to do. */
+    void (*prepare)(ib_graph *g, ib_node *n);
 } ib_op;
 
 #define IB__BWD_DECLARED (1u << 31)

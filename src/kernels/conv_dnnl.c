@@ -436,14 +436,16 @@ static bool run(int pass, const ib__conv_geom *gm, int64_t batch, int64_t cout, 
     return ok;
 }
 
-bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, size_t need[3])
+bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,
+                             size_t need[3])
 {
+    need[0] = need[1] = need[2] = 0;
     if (ib__conv_path() != IB_CONV_DNNL)
         return false;
     static const int passes[3] = {PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHTS};
     bool ok = true;
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < 3 && ok; i++) {
+    for (int i = 0; i < (backward ? 3 : 1) && ok; i++) {
         plan_key k = key_of(passes[i], gm, batch, cout, i == 0 && bias);
         plan *p = plan_get(&k);
         ok = p && !p->failed;
@@ -476,9 +478,11 @@ bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int6
 
 #else /* built without oneDNN: the im2col path only */
 
-bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, size_t need[3])
+bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,
+                             size_t need[3])
 {
-    (void)gm, (void)batch, (void)cout, (void)bias, (void)need;
+    (void)gm, (void)batch, (void)cout, (void)bias, (void)backward;
+    need[0] = need[1] = need[2] = 0;
     return false;
 }
 

@@ -54,9 +54,11 @@ bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
                                     const float *dy, float *dw, void *ws, size_t ws_bytes);
 /* The workspace bytes of the forward, backward-data and backward-weights
- * passes (need[0..2]) at the current thread count, building their plans
- * now; false when oneDNN will not take all three (not selected, not
- * available, or no primitive for the shape). */
-bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, size_t need[3]);
+ * passes (need[0..2]; the last two only with `backward`, else 0) at the
+ * current thread count, building their plans now; false when oneDNN will
+ * not take every pass asked for (not selected, not available, or no
+ * primitive for the shape). */
+bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,
+                             size_t need[3]);
 
 #endif

@@ -48,7 +48,8 @@ static void relu_bwd(ib_graph *g, ib_node *n)
     UNARY_LOOP(n, dx[k] += y[k] > 0.0f ? dy[k] : 0.0f);
 }
 /* Recomputable: forward is pure and one pass (ib_graph_set_recompute). */
-static const ib_op op_relu = {"relu", relu_fwd, relu_bwd, IB__BWD_DECLARED | IB__READS_OUT, relu_fwd};
+static const ib_op op_relu = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd,
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT, .recompute = relu_fwd};
 ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
 
 /* ---- leaky relu: f[0] = slope ---- */
@@ -66,7 +67,8 @@ static void leaky_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, s = (float)n->f[0];
     UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
 }
-static const ib_op op_leaky = {"leaky_relu", leaky_fwd, leaky_bwd, IB__BWD_DECLARED | IB__READS_IN(0), NULL};
+static const ib_op op_leaky = {.name = "leaky_relu", .forward = leaky_fwd, .backward = leaky_bwd,
+                               .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope)
 {
     ib_node *n = unary(g, &op_leaky, x);
@@ -90,7 +92,8 @@ static void softplus_bwd(ib_graph *g, ib_node *n)
     (void)g;
     ib__softplus_backward(n->value, n->grad, n->in[0]->grad, n->numel);
 }
-static const ib_op op_softplus = {"softplus", softplus_fwd, softplus_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_softplus = {.name = "softplus", .forward = softplus_fwd, .backward = softplus_bwd,
+                                  .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
 {
     ib_node *n = unary(g, &op_softplus, x);
@@ -114,7 +117,8 @@ static void sigmoid_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
 }
-static const ib_op op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_sigmoid = {.name = "sigmoid", .forward = sigmoid_fwd, .backward = sigmoid_bwd,
+                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_sigmoid(ib_graph *g, ib_node *x) { return unary(g, &op_sigmoid, x); }
 
 /* ---- tanh: dy/dx = 1 - y^2 ---- */
@@ -132,7 +136,8 @@ static void tanh_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
 }
-static const ib_op op_tanh = {"tanh", tanh_fwd, tanh_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_tanh = {.name = "tanh", .forward = tanh_fwd, .backward = tanh_bwd,
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_tanh(ib_graph *g, ib_node *x) { return unary(g, &op_tanh, x); }
 
 /* ---- exp: dy/dx = y ---- */
@@ -150,7 +155,8 @@ static void exp_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] * y[k]);
 }
-static const ib_op op_exp = {"exp", exp_fwd, exp_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_exp = {.name = "exp", .forward = exp_fwd, .backward = exp_bwd,
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_exp(ib_graph *g, ib_node *x) { return unary(g, &op_exp, x); }
 
 /* ---- log: dy/dx = 1/x ---- */
@@ -168,7 +174,8 @@ static void log_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += dy[k] / x[k]);
 }
-static const ib_op op_log = {"log", log_fwd, log_bwd, IB__BWD_DECLARED | IB__READS_IN(0), NULL};
+static const ib_op op_log = {.name = "log", .forward = log_fwd, .backward = log_bwd,
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_log(ib_graph *g, ib_node *x) { return unary(g, &op_log, x); }
 
 /* ---- square: dy/dx = 2x ---- */
@@ -186,7 +193,8 @@ static void square_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += 2.0f * x[k] * dy[k]);
 }
-static const ib_op op_square = {"square", square_fwd, square_bwd, IB__BWD_DECLARED | IB__READS_IN(0), NULL};
+static const ib_op op_square = {.name = "square", .forward = square_fwd, .backward = square_bwd,
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
 ib_node *ib_square(ib_graph *g, ib_node *x) { return unary(g, &op_square, x); }
 
 /* ---- sqrt: dy/dx = 1/(2y) ---- */
@@ -204,7 +212,8 @@ static void sqrt_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad;
     UNARY_LOOP(n, dx[k] += 0.5f * dy[k] / y[k]);
 }
-static const ib_op op_sqrt = {"sqrt", sqrt_fwd, sqrt_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_sqrt = {.name = "sqrt", .forward = sqrt_fwd, .backward = sqrt_bwd,
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 ib_node *ib_sqrt(ib_graph *g, ib_node *x) { return unary(g, &op_sqrt, x); }
 
 /* ---- affine: y = alpha x + beta; f[0] = alpha, f[1] = beta ---- */
@@ -222,7 +231,8 @@ static void affine_bwd(ib_graph *g, ib_node *n)
     float *dx = n->in[0]->grad, a = (float)n->f[0];
     UNARY_LOOP(n, dx[k] += a * dy[k]);
 }
-static const ib_op op_affine = {"affine", affine_fwd, affine_bwd, IB__READS_NOTHING, affine_fwd};
+static const ib_op op_affine = {.name = "affine", .forward = affine_fwd, .backward = affine_bwd,
+                                .bwd_reads = IB__READS_NOTHING, .recompute = affine_fwd};
 ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta)
 {
     ib_node *n = unary(g, &op_affine, x);

@@ -39,7 +39,8 @@ static void bst_bwd(ib_graph *g, ib_node *n)
         dp[k] += dh[k];
 }
 
-static const ib_op op_bernoulli_st = {"bernoulli_st", bst_fwd, bst_bwd, IB__READS_ALL, NULL};
+static const ib_op op_bernoulli_st = {.name = "bernoulli_st", .forward = bst_fwd, .backward = bst_bwd,
+                                      .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_bernoulli_st(ib_graph *g, ib_node *p)
 {
@@ -91,7 +92,8 @@ static void gs_bwd(ib_graph *g, ib_node *n)
         dx[k] += dy[k] * y[k] * (1.0f - y[k]) * inv_t;
 }
 
-static const ib_op op_gumbel_sigmoid = {"gumbel_sigmoid", gs_fwd, gs_bwd, IB__READS_ALL, NULL};
+static const ib_op op_gumbel_sigmoid = {.name = "gumbel_sigmoid", .forward = gs_fwd, .backward = gs_bwd,
+                                        .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_gumbel_sigmoid(ib_graph *g, ib_node *logits, float temperature)
 {

@@ -234,10 +234,32 @@ static void conv_backward(ib_graph *g, ib_node *n)
     ib__aligned_free(own);
 }
 
-static const ib_op op_conv2d = {"conv2d", conv_forward, conv_backward,
-                                   IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
-static const ib_op op_conv2d_masked = {"conv2d_masked", conv_forward, conv_backward,
-                                          IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
+static void conv_prepare(ib_graph *g, ib_node *n);
+static const ib_op op_conv2d = {.name = "conv2d", .forward = conv_forward, .backward = conv_backward,
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                                .prepare = conv_prepare};
+static const ib_op op_conv2d_masked = {.name = "conv2d_masked", .forward = conv_forward, .backward = conv_backward,
+                                       .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                                       .prepare = conv_prepare};
+
+/* The workspace, sized at compile: oneDNN's largest pass where it takes
+ * every pass the graph runs (their plans are built now: a forward-only
+ * graph builds only the forward one), else the im2col path's. */
+static void conv_prepare(ib_graph *g, ib_node *n)
+{
+    conv_dims d = dims_of(n);
+    size_t need[3];
+    bool bias = n->n_in > 2;
+    n->i[4] = ib__conv_dnnl_workspace(&d.gm, d.batch, d.cout, bias, !g->forward_only, need);
+    if (g->forward_only)
+        n->tmp_bytes = n->i[4] ? need[0] : (size_t)im2col_floats(&d) * sizeof(float);
+    else if (n->i[4]) {
+        size_t bwd = dwsum_bytes(&d) + (need[1] > need[2] ? need[1] : need[2]);
+        n->tmp_bytes = need[0] > bwd ? need[0] : bwd;
+    } else {
+        n->tmp_bytes = dwsum_bytes(&d) + (size_t)im2col_floats(&d) * sizeof(float);
+    }
+}
 
 /* ---- constructors ---- */
 
@@ -287,17 +309,6 @@ static ib_node *conv_build(ib_graph *g, const ib_op *op, ib_node *x, ib_node *w,
     n->i[1] = pad;
     n->i[2] = mask;
     n->i[3] = block;
-    /* The workspace: oneDNN's largest pass where it takes all three (its
-     * plans are built now), else the im2col path's. */
-    conv_dims d = dims_of(n);
-    size_t need[3];
-    n->i[4] = ib__conv_dnnl_workspace(&d.gm, d.batch, d.cout, b != NULL, need);
-    if (n->i[4]) {
-        size_t bwd = dwsum_bytes(&d) + (need[1] > need[2] ? need[1] : need[2]);
-        n->tmp_bytes = need[0] > bwd ? need[0] : bwd;
-    } else {
-        n->tmp_bytes = dwsum_bytes(&d) + (size_t)im2col_floats(&d) * sizeof(float);
-    }
     if (mask)
         n->scratch_bytes = (size_t)(cout * k) * sizeof(float);
     return n;

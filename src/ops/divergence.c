@@ -171,7 +171,8 @@ static void klb_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, klb_row);
 }
 static void klb_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, klb_row_bwd); }
-static const ib_op op_kl_bernoulli = {"kl_bernoulli", klb_fwd, klb_bwd, IB__READS_ALL, NULL};
+static const ib_op op_kl_bernoulli = {.name = "kl_bernoulli", .forward = klb_fwd, .backward = klb_bwd,
+                                      .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_kl_bernoulli(ib_graph *g, ib_node *p, ib_node *q)
 {
@@ -230,7 +231,8 @@ static void klc_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, klc_row);
 }
 static void klc_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, klc_row_bwd); }
-static const ib_op op_kl_categorical = {"kl_categorical", klc_fwd, klc_bwd, IB__READS_ALL, NULL};
+static const ib_op op_kl_categorical = {.name = "kl_categorical", .forward = klc_fwd, .backward = klc_bwd,
+                                        .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_kl_categorical(ib_graph *g, ib_node *logp, ib_node *logq)
 {
@@ -296,7 +298,8 @@ static void js_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, js_row);
 }
 static void js_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, js_row_bwd); }
-static const ib_op op_js_categorical = {"js_categorical", js_fwd, js_bwd, IB__READS_ALL, NULL};
+static const ib_op op_js_categorical = {.name = "js_categorical", .forward = js_fwd, .backward = js_bwd,
+                                        .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_js_categorical(ib_graph *g, ib_node *logp, ib_node *logq)
 {
@@ -379,7 +382,8 @@ static void cos_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_cosine = {"cosine_similarity", cos_fwd, cos_bwd, IB__READS_ALL, NULL};
+static const ib_op op_cosine = {.name = "cosine_similarity", .forward = cos_fwd, .backward = cos_bwd,
+                                .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_cosine_similarity(ib_graph *g, ib_node *a, ib_node *b, float eps)
 {

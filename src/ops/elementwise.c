@@ -153,10 +153,14 @@ static void binary_bwd(ib_graph *g, ib_node *n)
 }
 
 /* add and sub may be recomputed in backward (a residual sum under a ReLU) */
-static const ib_op op_add = {"add", binary_fwd, binary_bwd, IB__READS_NOTHING, binary_fwd};
-static const ib_op op_sub = {"sub", binary_fwd, binary_bwd, IB__READS_NOTHING, binary_fwd};
-static const ib_op op_mul = {"mul", binary_fwd, binary_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
-static const ib_op op_div = {"div", binary_fwd, binary_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
+static const ib_op op_add = {.name = "add", .forward = binary_fwd, .backward = binary_bwd,
+                             .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd};
+static const ib_op op_sub = {.name = "sub", .forward = binary_fwd, .backward = binary_bwd,
+                             .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd};
+static const ib_op op_mul = {.name = "mul", .forward = binary_fwd, .backward = binary_bwd,
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+static const ib_op op_div = {.name = "div", .forward = binary_fwd, .backward = binary_bwd,
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
 
 static ib_node *binary(ib_graph *g, const ib_op *op, int kind, ib_node *a, ib_node *b)
 {

@@ -103,8 +103,8 @@ static void sample_bwd(ib_graph *g, ib_node *n)
 
 /* sigma is read only for the gradient of a caller's eps (rare; declared
  * anyway: sigma is kept for the KL in every VIB layer). */
-static const ib_op op_sample = {"gaussian_sample", sample_fwd, sample_bwd,
-                                  IB__BWD_DECLARED | IB__READS_IN(1) | IB__READS_IN(2), NULL};
+static const ib_op op_sample = {.name = "gaussian_sample", .forward = sample_fwd, .backward = sample_bwd,
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(1) | IB__READS_IN(2)};
 
 ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *eps)
 {
@@ -205,8 +205,8 @@ static void kl_std_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, kl_std_row);
 }
 static void kl_std_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, kl_std_row_bwd); }
-static const ib_op op_kl_std_normal = {"kl_std_normal", kl_std_fwd, kl_std_bwd,
-                                          IB__BWD_DECLARED | IB__READS_ALL_IN, NULL};
+static const ib_op op_kl_std_normal = {.name = "kl_std_normal", .forward = kl_std_fwd, .backward = kl_std_bwd,
+                                       .bwd_reads = IB__BWD_DECLARED | IB__READS_ALL_IN};
 
 ib_node *ib_kl_std_normal(ib_graph *g, ib_node *mu, ib_node *sigma)
 {
@@ -254,8 +254,8 @@ static void kl_gauss_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, kl_gauss_row);
 }
 static void kl_gauss_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, kl_gauss_row_bwd); }
-static const ib_op op_kl_gaussians = {"kl_gaussians", kl_gauss_fwd, kl_gauss_bwd,
-                                         IB__BWD_DECLARED | IB__READS_ALL_IN, NULL};
+static const ib_op op_kl_gaussians = {.name = "kl_gaussians", .forward = kl_gauss_fwd, .backward = kl_gauss_bwd,
+                                      .bwd_reads = IB__BWD_DECLARED | IB__READS_ALL_IN};
 
 ib_node *ib_kl_gaussians(ib_graph *g, ib_node *mu1, ib_node *s1, ib_node *mu2, ib_node *s2)
 {
@@ -300,8 +300,8 @@ static void logdens_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, logdens_row);
 }
 static void logdens_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, logdens_row_bwd); }
-static const ib_op op_log_density = {"gaussian_log_density", logdens_fwd, logdens_bwd,
-                                        IB__BWD_DECLARED | IB__READS_ALL_IN, NULL};
+static const ib_op op_log_density = {.name = "gaussian_log_density", .forward = logdens_fwd, .backward = logdens_bwd,
+                                     .bwd_reads = IB__BWD_DECLARED | IB__READS_ALL_IN};
 
 ib_node *ib_gaussian_log_density(ib_graph *g, ib_node *x, ib_node *mu, ib_node *sigma)
 {

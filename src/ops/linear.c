@@ -36,8 +36,8 @@ static void matmul_backward(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_matmul = {"matmul", matmul_forward, matmul_backward,
-                                  IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
+static const ib_op op_matmul = {.name = "matmul", .forward = matmul_forward, .backward = matmul_backward,
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
 
 ib_node *ib_matmul(ib_graph *g, ib_node *a, ib_node *b, bool trans_a, bool trans_b)
 {
@@ -99,8 +99,8 @@ static void linear_backward(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_linear = {"linear", linear_forward, linear_backward,
-                                  IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
+static const ib_op op_linear = {.name = "linear", .forward = linear_forward, .backward = linear_backward,
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
 
 ib_node *ib_linear(ib_graph *g, ib_node *x, ib_node *w, ib_node *b)
 {

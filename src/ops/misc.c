@@ -52,7 +52,8 @@ static void dropout_bwd(ib_graph *g, ib_node *n)
     else
         LOOP(n->numel, dx[k] += dy[k]);
 }
-static const ib_op op_dropout = {"dropout", dropout_fwd, dropout_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_dropout = {.name = "dropout", .forward = dropout_fwd, .backward = dropout_bwd,
+                                 .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_dropout(ib_graph *g, ib_node *x, float p)
 {
@@ -79,7 +80,8 @@ static void stop_gradient_fwd(ib_graph *g, ib_node *n)
     (void)g;
     memcpy(n->value, n->in[0]->value, (size_t)n->numel * sizeof(float)); /* 4-byte words, either dtype */
 }
-static const ib_op op_stop_gradient = {"stop_gradient", stop_gradient_fwd, NULL, IB__READS_NOTHING, NULL};
+static const ib_op op_stop_gradient = {.name = "stop_gradient", .forward = stop_gradient_fwd,
+                                       .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_stop_gradient(ib_graph *g, ib_node *x)
 {
@@ -124,8 +126,8 @@ static void gated_tanh_bwd(ib_graph *g, ib_node *n)
         });
     }
 }
-static const ib_op op_gated_tanh = {"gated_tanh", gated_tanh_fwd, gated_tanh_bwd,
-                                       IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1), NULL};
+static const ib_op op_gated_tanh = {.name = "gated_tanh", .forward = gated_tanh_fwd, .backward = gated_tanh_bwd,
+                                    .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
 
 ib_node *ib_gated_tanh(ib_graph *g, ib_node *a, ib_node *b)
 {

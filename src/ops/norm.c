@@ -160,8 +160,9 @@ static void bn_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_batchnorm = {"batchnorm", bn_fwd, bn_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                                   bn_recompute};
+static const ib_op op_batchnorm = {.name = "batchnorm", .forward = bn_fwd, .backward = bn_bwd,
+                                   .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                                   .recompute = bn_recompute};
 
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps)
@@ -241,7 +242,8 @@ static void l2n_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_l2n = {"l2_normalize", l2n_fwd, l2n_bwd, IB__READS_ALL, NULL};
+static const ib_op op_l2n = {.name = "l2_normalize", .forward = l2n_fwd, .backward = l2n_bwd,
+                             .bwd_reads = IB__READS_ALL};
 
 ib_node *ib_l2_normalize(ib_graph *g, ib_node *x, float eps)
 {

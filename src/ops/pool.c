@@ -127,7 +127,8 @@ static void maxpool_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_maxpool = {"maxpool2d", maxpool_fwd, maxpool_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_maxpool = {.name = "maxpool2d", .forward = maxpool_fwd, .backward = maxpool_bwd,
+                                 .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 {
@@ -193,7 +194,8 @@ static void avgpool_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_avgpool = {"avgpool2d", avgpool_fwd, avgpool_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_avgpool = {.name = "avgpool2d", .forward = avgpool_fwd, .backward = avgpool_bwd,
+                                 .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_avgpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 {
@@ -230,7 +232,8 @@ static void gap_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_gap = {"global_avgpool", gap_fwd, gap_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_gap = {.name = "global_avgpool", .forward = gap_fwd, .backward = gap_bwd,
+                             .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_global_avgpool(ib_graph *g, ib_node *x)
 {

@@ -69,10 +69,14 @@ static void reduce_bwd(ib_graph *g, ib_node *n)
     }
 }
 
-static const ib_op op_sum = {"sum", reduce_fwd, reduce_bwd, IB__READS_NOTHING, NULL};
-static const ib_op op_mean = {"mean", reduce_fwd, reduce_bwd, IB__READS_NOTHING, NULL};
-static const ib_op op_lse = {"logsumexp", reduce_fwd, reduce_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT, NULL};
-static const ib_op op_lme = {"logmeanexp", reduce_fwd, reduce_bwd, IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT, NULL};
+static const ib_op op_sum = {.name = "sum", .forward = reduce_fwd, .backward = reduce_bwd,
+                             .bwd_reads = IB__READS_NOTHING};
+static const ib_op op_mean = {.name = "mean", .forward = reduce_fwd, .backward = reduce_bwd,
+                              .bwd_reads = IB__READS_NOTHING};
+static const ib_op op_lse = {.name = "logsumexp", .forward = reduce_fwd, .backward = reduce_bwd,
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT};
+static const ib_op op_lme = {.name = "logmeanexp", .forward = reduce_fwd, .backward = reduce_bwd,
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_OUT};
 
 static ib_node *reduce(ib_graph *g, const ib_op *op, int kind, ib_node *x, int axis)
 {

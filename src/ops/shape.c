@@ -32,7 +32,7 @@ static void view_fwd(ib_graph *g, ib_node *n)
     (void)g;
     (void)n; /* the value aliases the source's buffer */
 }
-static const ib_op op_reshape = {"reshape", view_fwd, NULL, IB__READS_NOTHING, NULL};
+static const ib_op op_reshape = {.name = "reshape", .forward = view_fwd, .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_reshape(ib_graph *g, ib_node *x, int ndim, const int64_t *shape)
 {
@@ -118,7 +118,8 @@ static void concat_bwd(ib_graph *g, ib_node *n)
         }
     }
 }
-static const ib_op op_concat = {"concat", concat_fwd, concat_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_concat = {.name = "concat", .forward = concat_fwd, .backward = concat_bwd,
+                                .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_concat(ib_graph *g, int n, ib_node *const *xs, int axis)
 {
@@ -183,7 +184,8 @@ static void slice_bwd(ib_graph *g, ib_node *n)
         for (int64_t j = 0; j < orow; j++)
             dx[o * irow + off + j] += dy[o * orow + j];
 }
-static const ib_op op_slice = {"slice", slice_fwd, slice_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_slice = {.name = "slice", .forward = slice_fwd, .backward = slice_bwd,
+                               .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_slice(ib_graph *g, ib_node *x, int axis, int64_t start, int64_t len)
 {
@@ -242,7 +244,8 @@ static void repeat_bwd(ib_graph *g, ib_node *n)
                 dst[j] += src[j];
         }
 }
-static const ib_op op_repeat = {"repeat", repeat_fwd, repeat_bwd, IB__READS_NOTHING, NULL};
+static const ib_op op_repeat = {.name = "repeat", .forward = repeat_fwd, .backward = repeat_bwd,
+                                .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_repeat(ib_graph *g, ib_node *x, int64_t m)
 {

@@ -98,8 +98,8 @@ static void log_softmax_bwd(ib_graph *g, ib_node *n)
             dx[i * C + c] += dy[i * C + c] - expf(y[i * C + c]) * (float)s;
     }
 }
-static const ib_op op_log_softmax = {"log_softmax", log_softmax_fwd, log_softmax_bwd,
-                                       IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_log_softmax = {.name = "log_softmax", .forward = log_softmax_fwd, .backward = log_softmax_bwd,
+                                     .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 
 ib_node *ib_log_softmax(ib_graph *g, ib_node *x)
 {
@@ -137,7 +137,8 @@ static void softmax_bwd(ib_graph *g, ib_node *n)
             dx[i * C + c] += y[i * C + c] * (dy[i * C + c] - (float)s);
     }
 }
-static const ib_op op_softmax = {"softmax", softmax_fwd, softmax_bwd, IB__BWD_DECLARED | IB__READS_OUT, NULL};
+static const ib_op op_softmax = {.name = "softmax", .forward = softmax_fwd, .backward = softmax_bwd,
+                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
 
 ib_node *ib_softmax(ib_graph *g, ib_node *x)
 {
@@ -207,7 +208,8 @@ static void xent_bwd(ib_graph *g, ib_node *n)
         di[lab[i]] -= scale * (1.0f - s);
     }
 }
-static const ib_op op_xent = {"cross_entropy", xent_fwd, xent_bwd, IB__BWD_DECLARED | IB__READS_IN(1), NULL};
+static const ib_op op_xent = {.name = "cross_entropy", .forward = xent_fwd, .backward = xent_bwd,
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(1)};
 
 ib_node *ib_cross_entropy(ib_graph *g, ib_node *logits, ib_node *labels, float smoothing)
 {
@@ -272,8 +274,8 @@ static void entropy_bwd(ib_graph *g, ib_node *n)
         }
     }
 }
-static const ib_op op_entropy = {"softmax_entropy", entropy_fwd, entropy_bwd,
-                                   IB__BWD_DECLARED | IB__READS_IN(0), NULL};
+static const ib_op op_entropy = {.name = "softmax_entropy", .forward = entropy_fwd, .backward = entropy_bwd,
+                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
 
 ib_node *ib_softmax_entropy(ib_graph *g, ib_node *logits)
 {
@@ -307,7 +309,8 @@ static void gather_bwd(ib_graph *g, ib_node *n)
         if (label_ok(lab[i], C))
             xn->grad[i * C + lab[i]] += n->grad[i];
 }
-static const ib_op op_gather = {"gather", gather_fwd, gather_bwd, IB__BWD_DECLARED | IB__READS_IN(1), NULL};
+static const ib_op op_gather = {.name = "gather", .forward = gather_fwd, .backward = gather_bwd,
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(1)};
 
 ib_node *ib_gather(ib_graph *g, ib_node *x, ib_node *labels)
 {
@@ -329,7 +332,7 @@ static void one_hot_fwd(ib_graph *g, ib_node *n)
         if (label_ok(lab[i], C))
             n->value[i * C + lab[i]] = 1.0f;
 }
-static const ib_op op_one_hot = {"one_hot", one_hot_fwd, NULL, IB__READS_NOTHING, NULL};
+static const ib_op op_one_hot = {.name = "one_hot", .forward = one_hot_fwd, .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_one_hot(ib_graph *g, ib_node *labels, int64_t classes)
 {
@@ -363,7 +366,7 @@ static void argmax_fwd(ib_graph *g, ib_node *n)
         out[i] = (int32_t)best;
     }
 }
-static const ib_op op_argmax = {"argmax", argmax_fwd, NULL, IB__READS_NOTHING, NULL};
+static const ib_op op_argmax = {.name = "argmax", .forward = argmax_fwd, .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_argmax(ib_graph *g, ib_node *x)
 {
