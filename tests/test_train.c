@@ -377,6 +377,45 @@ static int run_cli_out(const char *args, char *buf, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* config.json: what reads, what is refused with a message, and the round
+ * trip (also fuzzed: fuzz/fuzz_config.c). */
+static void test_config_json_reader(void)
+{
+    ib_train_config d = ib_train_config_default(), c = d;
+    char *text = ib_train_config_to_json(&d);
+    CHECK(text != NULL);
+    CHECK_OK(ib_train_config_from_json(text, &c));
+    char *again = ib_train_config_to_json(&c);
+    CHECK(again && strcmp(text, again) == 0);
+    free(text);
+    free(again);
+    /* a seed keeps all 64 bits as a string of digits */
+    c = d;
+    CHECK_OK(ib_train_config_from_json("{\"seed\": \"18446744073709551615\", \"epochs\": 7}", &c));
+    CHECK(c.seed == UINT64_MAX && c.epochs == 7);
+    struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"[1, 2]", "not a JSON object"},
+        {"{\"epochs\": 3, \"no_such_key\": 1}", "unknown key 'no_such_key'"},
+        {"{\"epochs\": 2.5}", "'epochs' must be an integer"},
+        {"{\"eval_samples\": 5e9}", "'eval_samples' must be an integer"},
+        {"{\"seed\": 1e30}", "'seed' must be a non-negative integer"},
+        {"{\"seed\": \"18446744073709551616\"}", "'seed' must be a non-negative integer"},
+        {"{\"seed\": \"-1\"}", "'seed' must be a non-negative integer"},
+        {"{\"seed\": \" 5\"}", "'seed' must be a non-negative integer"},
+        {"{\"lr\": 1e300}", "'lr' must be a finite number"},
+        {"{\"optimizer\": \"rmsprop\"}", "'optimizer' must be one of"},
+        {"{\"betas\": [1e-3, 1e60]}", "'betas' must hold finite single-precision numbers"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = d;
+        ib_status st = ib_train_config_from_json(bad[i].json, &c);
+        CHECK_MSG(st == IB_ERR_FORMAT, "%s: status %d", bad[i].json, (int)st);
+        CHECK_MSG(strstr(ib_last_error(), bad[i].needle) != NULL, "%s: %s", bad[i].json, ib_last_error());
+    }
+}
+
 /* Every choice of every enum flag reaches the configuration under the name
  * config.json uses (the CLI and the config share one name table). */
 static void test_dry_run_maps_every_choice(void)
@@ -488,6 +527,7 @@ int main(void)
     IB_RUN(test_beta_schedules);
     IB_RUN(test_init_override);
     IB_RUN(test_cli_user_errors);
+    IB_RUN(test_config_json_reader);
     IB_RUN(test_dry_run_maps_every_choice);
     IB_RUN(test_predict_and_eval_commands);
     return ib_test_summary();

@@ -7,6 +7,9 @@
 #include "../core/internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -174,21 +177,28 @@ static ib_status set_field(const field *f, const cJSON *v, ib_train_config *c)
     case F_U64: {
         char *end = NULL;
         if (cJSON_IsString(v)) {
+            /* digits only (strtoull would take a sign or spaces), and no overflow */
+            errno = 0;
             unsigned long long x = strtoull(v->valuestring, &end, 10);
-            if (*v->valuestring && !*end) {
+            if (v->valuestring[0] >= '0' && v->valuestring[0] <= '9' && !*end && errno == 0) {
                 *(uint64_t *)(void *)at = x;
                 return IB_OK;
             }
-        } else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble == floor(v->valuedouble)) {
+        } else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble == floor(v->valuedouble) &&
+                   v->valuedouble <= 9007199254740992.0) { /* exact as a double; larger ones as strings */
             *(uint64_t *)(void *)at = (uint64_t)v->valuedouble;
             return IB_OK;
         }
-        return ib__error(IB_ERR_FORMAT, "config: '%s' must be a non-negative integer", f->key);
+        return ib__error(IB_ERR_FORMAT, "config: '%s' must be a non-negative integer (above 2^53: a string of digits, "
+                         "at most 18446744073709551615)", f->key);
     }
     case F_I64:
     case F_INT:
-        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 9e15)
-            return ib__error(IB_ERR_FORMAT, "config: '%s' must be an integer", f->key);
+        /* within the field's range: converting a larger double would be undefined */
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 9e15 ||
+            (f->type == F_INT && fabs(v->valuedouble) > INT_MAX))
+            return ib__error(IB_ERR_FORMAT, "config: '%s' must be an integer of at most %.0f in size", f->key,
+                             f->type == F_INT ? (double)INT_MAX : 9e15);
         if (f->type == F_I64)
             *(int64_t *)(void *)at = (int64_t)v->valuedouble;
         else
@@ -196,8 +206,9 @@ static ib_status set_field(const field *f, const cJSON *v, ib_train_config *c)
         return IB_OK;
     case F_F32:
     case F_F64:
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-            return ib__error(IB_ERR_FORMAT, "config: '%s' must be a finite number", f->key);
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (f->type == F_F32 && fabs(v->valuedouble) > FLT_MAX))
+            return ib__error(IB_ERR_FORMAT, "config: '%s' must be a finite number%s", f->key,
+                             f->type == F_F32 ? " (single precision)" : "");
         if (f->type == F_F32)
             *(float *)(void *)at = (float)v->valuedouble;
         else
@@ -229,8 +240,8 @@ static ib_status number_list(const cJSON *v, const char *key, int max, int *n, v
     const cJSON *e;
     cJSON_ArrayForEach(e, v)
     {
-        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble))
-            return ib__error(IB_ERR_FORMAT, "config: '%s' must hold numbers", key);
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || fabs(e->valuedouble) > FLT_MAX)
+            return ib__error(IB_ERR_FORMAT, "config: '%s' must hold finite single-precision numbers", key);
         put(dst, k++, e->valuedouble);
     }
     *n = k;
