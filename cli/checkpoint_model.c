@@ -4,6 +4,7 @@
 #include "checkpoint_model.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,28 +40,43 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
     snprintf(n->dataset, sizeof n->dataset, "%s", ds->valuestring);
     n->norm.batch_size = batch;
     s = ib_input_norm_parse(norm->valuestring, &n->norm.norm);
+    /* the per-channel statistics of a standardising run: finite means, positive deviations */
     int k = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, mean) if (k < 4 && cJSON_IsNumber(e)) n->norm.mean[k++] = (float)e->valuedouble;
+    cJSON_ArrayForEach(e, mean) if (k < 4 && cJSON_IsNumber(e) && fabs(e->valuedouble) <= 1e6) n->norm.mean[k++] =
+        (float)e->valuedouble;
     k = 0;
-    cJSON_ArrayForEach(e, std) if (k < 4 && cJSON_IsNumber(e)) n->norm.std[k++] = (float)e->valuedouble;
+    bool bad_std = false;
+    cJSON_ArrayForEach(e, std) if (k < 4)
+    {
+        bad_std |= !(cJSON_IsNumber(e) && e->valuedouble > 1e-12 && e->valuedouble <= 1e6);
+        n->norm.std[k++] = bad_std ? 1.0f : (float)e->valuedouble;
+    }
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(m, "class_names");
     cJSON_ArrayForEach(e, names) if (n->n_names < 100 && cJSON_IsString(e))
         snprintf(n->names[n->n_names++], sizeof n->names[0], "%s", e->valuestring);
     const cJSON *es = cJSON_GetObjectItemCaseSensitive(cfg, "eval_samples");
-    n->eval_samples = cJSON_IsNumber(es) ? (int)es->valuedouble : 12;
+    /* out-of-range numbers (a damaged file) fall back to the defaults */
+    n->eval_samples = cJSON_IsNumber(es) && es->valuedouble >= 1 && es->valuedouble <= 1000 ? (int)es->valuedouble : 12;
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(cfg, "seed");
     uint64_t run_seed = cJSON_IsString(seed) ? strtoull(seed->valuestring, NULL, 10)
-                        : cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 1;
+                        : cJSON_IsNumber(seed) && seed->valuedouble >= 0 && seed->valuedouble <= 9007199254740992.0
+                            ? (uint64_t)seed->valuedouble
+                            : 1;
     n->eval_seed = run_seed ^ IB_EVAL_SEED_SALT;
     /* the EMA's decay and debiasing decide how its shadow becomes weights */
     const cJSON *ed = cJSON_GetObjectItemCaseSensitive(cfg, "ema_decay");
     const cJSON *ez = cJSON_GetObjectItemCaseSensitive(cfg, "ema_zero_debias");
-    float ema_decay = cJSON_IsNumber(ed) ? (float)ed->valuedouble : 0.0f;
+    float ema_decay = cJSON_IsNumber(ed) && ed->valuedouble >= 0 && ed->valuedouble < 1 ? (float)ed->valuedouble : 0.0f;
     bool ema_debias = !cJSON_IsBool(ez) || cJSON_IsTrue(ez);
     if (s == IB_OK)
         s = ib_model_parse(text->valuestring, path, &n->model);
     cJSON_Delete(m);
+    if (s == IB_OK && bad_std) {
+        snprintf(n->err, sizeof n->err, "%s: the input normalisation in its metadata is damaged (input_std must be "
+                 "positive numbers)", path);
+        return IB_ERR_FORMAT;
+    }
     if (s != IB_OK)
         return fail(n, s);
     int c, h, w;

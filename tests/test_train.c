@@ -359,6 +359,33 @@ static void test_cli_user_errors(void)
     int rc = run_cli(args, err, sizeof err);
     CHECK_MSG(rc == 2, "resume with another model exited %d: %s", rc, err);
     CHECK_MSG(strstr(err, "last.safetensors") != NULL, "message: %s", err);
+
+    /* a checkpoint whose step count was damaged (same length, now negative) */
+    ib_train_config d = small_config("damaged-step");
+    d.epochs = 1;
+    CHECK_OK(ib_train(&d, NULL));
+    char ckpt[1200];
+    snprintf(ckpt, sizeof ckpt, "%s/last.safetensors", d.out_dir);
+    f = fopen(ckpt, "r+b");
+    CHECK(f != NULL);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    const char *from = "\\\"step\\\":20,";
+    char *at = NULL;
+    for (size_t k = 0; !at && k + strlen(from) <= n; k++)
+        if (memcmp(buf + k, from, strlen(from)) == 0)
+            at = buf + k;
+    CHECK_MSG(at != NULL, "no %s in the checkpoint", from);
+    if (at) {
+        memcpy(at + strlen(from) - 3, "-2", 2); /* 20 -> -2 */
+        fseek(f, 0, SEEK_SET);
+        fwrite(buf, 1, n, f);
+    }
+    fclose(f);
+    snprintf(args, sizeof args, "train --resume %s", d.out_dir);
+    rc = run_cli(args, err, sizeof err);
+    CHECK_MSG(rc == 2, "resume of a damaged checkpoint exited %d: %s", rc, err);
+    CHECK_MSG(strstr(err, "out of range") != NULL, "message: %s", err);
 }
 
 /* Run the ibnet binary and capture stdout into buf. */

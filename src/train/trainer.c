@@ -565,6 +565,17 @@ static void run_free(run *r)
 }
 
 /* Everything up to the first step; `resume` loads last.safetensors. */
+/* A whole number in [lo, hi] from checkpoint metadata (hand-edited or
+ * damaged files must not wrap into nonsense counts). */
+static bool count_in(const cJSON *v, double lo, double hi, int64_t *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != floor(v->valuedouble))
+        return false;
+    *out = (int64_t)v->valuedouble;
+    return true;
+}
+
 static ib_status setup(run *r, bool resume)
 {
     ib_train_config *c = &r->cfg;
@@ -632,19 +643,21 @@ static ib_status setup(run *r, bool resume)
         const cJSON *be = cJSON_GetObjectItemCaseSensitive(m, "best_epoch");
         const cJSON *ba = cJSON_GetObjectItemCaseSensitive(m, "best_accuracy");
         const cJSON *pb = cJSON_GetObjectItemCaseSensitive(m, "epoch_batches_done");
-        r->skip_batches = cJSON_IsNumber(pb) ? (int64_t)pb->valuedouble : 0;
-        if (!cJSON_IsNumber(e) || !cJSON_IsNumber(st)) {
-            cJSON_Delete(m);
-            return ib__error(IB_ERR_FORMAT, "%s: the checkpoint has no epoch/step metadata",
-                             run_file(r, "last.safetensors"));
-        }
-        r->start_epoch = (int64_t)e->valuedouble;
-        r->epochs_done = r->start_epoch;
-        r->step = (int64_t)st->valuedouble;
-        r->first_step = r->step;
-        r->best_epoch = cJSON_IsNumber(be) ? (int64_t)be->valuedouble : 0;
+        int64_t batches = ib_batcher_batches_per_epoch(r->batcher);
+        r->skip_batches = 0;
+        r->best_epoch = 0;
+        bool ok = count_in(e, 0, 9e15, &r->start_epoch) && count_in(st, 0, 9e15, &r->step) &&
+                  (!pb || count_in(pb, 0, (double)(batches - 1), &r->skip_batches)) &&
+                  (!be || count_in(be, 0, (double)r->start_epoch, &r->best_epoch));
         r->best_acc = cJSON_IsNumber(ba) ? ba->valuedouble : -1;
         cJSON_Delete(m);
+        if (!ok)
+            return ib__error(IB_ERR_FORMAT,
+                             "%s: the checkpoint's epoch/step metadata is missing or out of range (whole numbers; "
+                             "batches done within an epoch 0..%lld, best epoch at most the epoch)",
+                             run_file(r, "last.safetensors"), (long long)(batches - 1));
+        r->epochs_done = r->start_epoch;
+        r->first_step = r->step;
         s = truncate_metrics(r, r->start_epoch);
     }
     return s;
