@@ -50,7 +50,7 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
     cJSON_ArrayForEach(e, std) if (k < 4)
     {
         bad_std |= !(cJSON_IsNumber(e) && e->valuedouble > 1e-12 && e->valuedouble <= 1e6);
-        n->norm.std[k++] = bad_std ? 1.0f : (float)e->valuedouble;
+        n->norm.std[k++] = bad_std ? 1.0f : (float)e->valuedouble; /* never a 0 to divide by */
     }
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(m, "class_names");
     cJSON_ArrayForEach(e, names) if (n->n_names < 100 && cJSON_IsString(e))
@@ -72,7 +72,7 @@ ib_status ckpt_net_open(ckpt_net *n, const char *path, int64_t batch, bool want_
     if (s == IB_OK)
         s = ib_model_parse(text->valuestring, path, &n->model);
     cJSON_Delete(m);
-    if (s == IB_OK && bad_std) {
+    if (s == IB_OK && bad_std && n->norm.norm == IB_NORM_STANDARDIZE) { /* other scalings store no statistics */
         snprintf(n->err, sizeof n->err, "%s: the input normalisation in its metadata is damaged (input_std must be "
                  "positive numbers)", path);
         return IB_ERR_FORMAT;
