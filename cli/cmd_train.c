@@ -158,7 +158,7 @@ int ib_cmd_train(int argc, char **argv)
     ib_train_config c = ib_train_config_default();
     const char *model = "vib-mlp", *dataset = "mnist", *data = NULL, *out = NULL, *resume = NULL;
     const char *optimizer = "adam", *schedule = "step", *beta_schedule = "linear", *norm = "symmetric";
-    const char *init = "model";
+    const char *init = "model", *cells_after = "";
     const char *noise_kind = "symmetric", *betas = NULL, *milestones = NULL, *config = NULL;
     int64_t epochs = c.epochs, batch = c.batch_size, eval_batch = c.eval_batch_size, threads = 0, eval_samples = 12;
     int64_t seed = (int64_t)c.seed, val_size = 0, train_limit = 0, test_limit = 0, max_steps = 0, eval_every = 1;
@@ -171,6 +171,7 @@ int ib_cmd_train(int argc, char **argv)
     bool no_debias = false;
     arg_spec specs[] = {
         {"--model", ARG_STRING, &model, "NAME|FILE", "built-in model or description file (see 'ibnet models')", NULL, 0},
+        {"--vib-cells-after", ARG_STRING, &cells_after, "L1,L2,..", "add a VIB cell after each named layer or group (layer1,layer2.1; GROUP.* = after each layer in GROUP)", NULL, 0},
         {"--init", ARG_STRING, &init, "STYLE", "initialise linear/conv layers as the model file says, or as PyTorch, Glorot (TF, Deep VIB's code) or He", "model|pytorch|glorot|kaiming", 0},
         {"--dataset", ARG_STRING, &dataset, "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
@@ -288,6 +289,12 @@ int ib_cmd_train(int argc, char **argv)
         stmt;                                                                                                          \
     }
     SET("--model", snprintf(c.model, sizeof c.model, "%s", model));
+    SET("--vib-cells-after", snprintf(c.vib_cells_after, sizeof c.vib_cells_after, "%s", cells_after));
+    if (strlen(cells_after) >= sizeof c.vib_cells_after) {
+        fprintf(stderr, "ibnet train: --vib-cells-after: the list is longer than %zu characters\n",
+                sizeof c.vib_cells_after - 1);
+        return 2;
+    }
     SET("--init", c.init = config_enum("init", init));
     SET("--dataset", snprintf(c.dataset, sizeof c.dataset, "%s", dataset));
     if (data)
@@ -383,7 +390,8 @@ int ib_cmd_train(int argc, char **argv)
         char m[64], d[64];
         safe_name(c.model, m, sizeof m);
         safe_name(c.dataset, d, sizeof d);
-        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s-%s-s%llu", m, d, (unsigned long long)c.seed);
+        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu", m, c.vib_cells_after[0] ? "-cells" : "", d,
+                 (unsigned long long)c.seed);
         /* a default directory never collides with an earlier run: -2, -3, ... */
         size_t base_len = strlen(c.out_dir);
         struct stat st;
@@ -391,6 +399,15 @@ int ib_cmd_train(int argc, char **argv)
             snprintf(c.out_dir + base_len, sizeof c.out_dir - base_len, "-%d", k);
     }
     ib_status s = ib_train_config_check(&c);
+    if (s == IB_OK && c.vib_cells_after[0]) {
+        /* A wrong layer name is found here, before any data is read. */
+        ib_model *base = NULL, *cells = NULL;
+        s = ib_model_load(c.model, &base);
+        if (s == IB_OK)
+            s = ib_model_add_cells(base, c.vib_cells_after, &cells);
+        ib_model_free(cells);
+        ib_model_free(base);
+    }
     if (s != IB_OK) {
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
         return 2;

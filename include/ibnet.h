@@ -757,6 +757,20 @@ const char *ib_model_text(const ib_model *m);
 /* Replace the model's initialisation style (its `init` line); the canonical
  * text follows, so a checkpoint records it. */
 ib_status ib_model_set_init_style(ib_model *m, ib_init_style style);
+/* The model with a VIB cell (`vibcell`, default options) after each layer
+ * named in `after`, a comma-separated list of full layer names as the
+ * parameters are named ("layer1,layer2,layer3": after each of those groups;
+ * "layer2.1": after one block inside a group; "layer1.*": after every layer
+ * directly inside group layer1).  The cells are named cell1, cell2... in
+ * depth order (skipping names the model has) and the new model is called
+ * NAME-cells.  IB_ERR_ARG for an unknown name, a place named twice, or a
+ * layer that outputs flat features (a cell needs a feature map).  On
+ * success *out is a new model (ib_model_free); m is unchanged. */
+ib_status ib_model_add_cells(const ib_model *m, const char *after, ib_model **out);
+/* A table of the model's layers, one a line: full name (as its parameters
+ * are named), kind, output shape per example and trainable parameters.
+ * malloc'd text (free()); NULL when m is NULL or memory runs out. */
+char *ib_model_summary(const ib_model *m);
 /* Same layers, options, names and header (the source text may differ). */
 bool ib_model_equal(const ib_model *a, const ib_model *b);
 void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w);
@@ -1077,6 +1091,7 @@ ib_status ib_png_write_grid(const char *path, const uint8_t *imgs, int n, int c,
  * ---------------------------------------------------------------------- */
 typedef struct ib_train_config {
     char model[1024];         /* built-in model name or description file */
+    char vib_cells_after[1024]; /* "" or ib_model_add_cells' list: VIB cells added to the model */
     int init;                 /* 0: the model's own `init` line; else 1 + an ib_init_style
                                  (JSON/CLI: "model", "pytorch", "glorot", "kaiming") */
     char dataset[1024];       /* "mnist", "fashion-mnist", "cifar10", "cifar100", idx:DIR, folder:ROOT */

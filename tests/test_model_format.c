@@ -613,6 +613,69 @@ static void test_torch_blocks(void)
     ib_fixture_free(fx);
 }
 
+/* ---- VIB cells placed by name (ib_model_add_cells) and the layer table ---- */
+
+/* The text after the `model NAME` line: the layers and the rest of the header. */
+static const char *after_header(const char *text)
+{
+    const char *nl = strchr(text, '\n');
+    return nl ? nl + 1 : text;
+}
+
+static void test_add_cells(void)
+{
+    ib_model *plain = NULL, *cells = NULL, *builtin = NULL, *m = NULL;
+    CHECK_OK(ib_model_load("resnet20", &plain));
+    CHECK_OK(ib_model_load("resnet20-vibcells", &builtin));
+    /* After each stage: exactly the built-in resnet20-vibcells, names included. */
+    CHECK_OK(ib_model_add_cells(plain, " layer1, layer2,layer3 ", &cells));
+    CHECK(!strcmp(ib_model_name(cells), "resnet20-cells"));
+    CHECK(!strcmp(after_header(ib_model_text(cells)), after_header(ib_model_text(builtin))));
+    CHECK_EQ_INT(ib_model_param_count(cells), 280698);
+    CHECK_EQ_INT(ib_model_bottleneck_count(cells), 3);
+    CHECK_EQ_INT(ib_model_bottleneck_count(plain), 0); /* the input is unchanged */
+    ib_model_free(cells);
+
+    /* GROUP.* follows every layer of the group; a block inside a group; depth order. */
+    CHECK_OK(ib_model_add_cells(plain, "layer3.1,layer1.*", &cells));
+    CHECK_EQ_INT(ib_model_bottleneck_count(cells), 4);
+    CHECK_EQ_INT(ib_model_param_count(cells), 269722 + 3 * 2 * (16 * 16 + 16) + 2 * (64 * 64 + 64));
+    char *table = ib_model_summary(cells);
+    CHECK(table != NULL);
+    if (table) {
+        CHECK(strstr(table, "\nlayer1.cell1 ") && strstr(table, "\nlayer1.cell3 ") && strstr(table, "\nlayer3.cell4 "));
+        CHECK(strstr(table, "\nlayer1.4 ")); /* the cells take places in the sequence */
+        CHECK(strstr(table, "279,674 trainable parameters, 4 bottlenecks"));
+        CHECK(strstr(table, "\nlayer3.cell4                     vibcell       64x8x8                8,320\n"));
+    }
+    free(table);
+    ib_model_free(cells);
+
+    /* A model that has cells: the new ones skip the names taken. */
+    CHECK_OK(ib_model_add_cells(builtin, "conv1", &cells));
+    CHECK_EQ_INT(ib_model_bottleneck_count(cells), 4);
+    CHECK(strstr(ib_model_text(cells), "name=conv1\nvibcell k=1 shift=-5 name=cell4\n") != NULL);
+    ib_model_free(cells);
+
+    /* Mistakes: each a clear IB_ERR_ARG, nothing built. */
+    const char *bad[] = {"fc", "layer4", "layer1,layer1", "layer1.2,layer1.*", "conv1.*", "", " , ", "6"};
+    const char *why[] = {"flat features", "no layer of that name", "named twice", "named twice", "not a group",
+                         "empty", "empty", "flat features"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = (ib_model *)1;
+        CHECK_EQ_INT(ib_model_add_cells(plain, bad[i], &m), IB_ERR_ARG);
+        CHECK(m == NULL);
+        CHECK_MSG(strstr(ib_last_error(), why[i]) != NULL, "'%s': %s", bad[i], ib_last_error());
+    }
+    /* vib-mlp is flat from its first layer: no place for a cell. */
+    ib_model *mlp = NULL;
+    CHECK_OK(ib_model_load("vib-mlp", &mlp));
+    CHECK_EQ_INT(ib_model_add_cells(mlp, "fc1", &m), IB_ERR_ARG);
+    ib_model_free(mlp);
+    ib_model_free(plain);
+    ib_model_free(builtin);
+}
+
 int main(void)
 {
     IB_RUN(test_builtin_list);
@@ -627,5 +690,6 @@ int main(void)
     IB_RUN(test_build_errors);
     IB_RUN(test_torch_names);
     IB_RUN(test_torch_blocks);
+    IB_RUN(test_add_cells);
     return ib_test_summary();
 }

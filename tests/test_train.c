@@ -223,6 +223,44 @@ static void test_resume_equals_uninterrupted(void)
     cJSON_Delete(sb);
 }
 
+/* A stop asked for at an epoch's end (as a Ctrl-C during its evaluation
+ * is) ends the run there, not one step into the next epoch; the summary's
+ * figures are that epoch's evaluation, not a second one that differs. */
+static void stop_after_epoch(void *ctx, const ib_epoch_report *r)
+{
+    (void)r;
+    *(volatile int *)ctx = 1;
+}
+
+static void test_stop_at_epoch_end(void)
+{
+    ib_train_config c = small_config("stop-at-epoch-end");
+    c.epochs = 3;
+    stop_now = 0;
+    ib_train_callbacks cb = {(void *)&stop_now, NULL, stop_after_epoch, &stop_now};
+    CHECK_OK(ib_train(&c, &cb));
+    stop_now = 0;
+    cJSON *s = read_json(c.out_dir, "summary.json");
+    CHECK_EQ_INT((int)json_number(s, "steps"), 20);
+    CHECK_EQ_INT((int)json_number(s, "epochs_done"), 1);
+    char path[1200], line[1 << 14] = "";
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c.out_dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(fgets(line, sizeof line, f) != NULL);
+        fclose(f);
+    }
+    cJSON *m = cJSON_Parse(line);
+    CHECK(m != NULL);
+    if (m) {
+        CHECK(json_number(s, "test_acc_avg") == json_number(m, "test_acc_avg"));
+        CHECK(json_number(s, "test_nll_avg") == json_number(m, "test_nll_avg"));
+    }
+    cJSON_Delete(m);
+    cJSON_Delete(s);
+}
+
 /* Same seed and thread count: bit-identical weights (also with 2 threads). */
 static void test_same_seed_same_weights(void)
 {
@@ -316,6 +354,53 @@ static void test_init_override(void)
     free(meta);
 }
 
+/* --vib-cells-after adds cells to a model without cells; config.json and
+ * the checkpoint record them, so the run resumes and evaluates with them. */
+static void test_cells_added_by_name(void)
+{
+    char conv_path[1100];
+    snprintf(conv_path, sizeof conv_path, "%s/tiny-conv.ibm", ib_test_tmpdir());
+    FILE *f = fopen(conv_path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("model tiny-conv\ninput 1 8 8\nclasses 4\nconv 4 k=3 pad=1 name=c1\nrelu\nflatten\nlinear 4 name=out\n", f);
+    fclose(f);
+    ib_train_config c = small_config("cells-by-name");
+    snprintf(c.model, sizeof c.model, "%.1000s", conv_path);
+    snprintf(c.vib_cells_after, sizeof c.vib_cells_after, "c1");
+    c.epochs = 1; /* then resumed for a second */
+    CHECK_OK(ib_train(&c, NULL));
+    cJSON *conf = read_json(c.out_dir, "config.json");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, "vib_cells_after");
+    CHECK_MSG(cJSON_IsString(v) && !strcmp(v->valuestring, "c1"), "config.json lacks vib_cells_after");
+    cJSON_Delete(conf);
+    char path[1200], *meta = NULL;
+    snprintf(path, sizeof path, "%s/last.safetensors", c.out_dir);
+    CHECK_OK(ib_checkpoint_read_metadata(path, &meta));
+    CHECK_MSG(meta && strstr(meta, "model tiny-conv-cells") && strstr(meta, "vibcell k=1 shift=-5 name=cell1"),
+              "the checkpoint's model text lacks the cell");
+    free(meta);
+    CHECK_OK(ib_train_resume(c.out_dir, 2, NULL));
+    cJSON *sum = read_json(c.out_dir, "summary.json");
+    CHECK_EQ_INT((int64_t)json_number(sum, "epochs_done"), 2);
+    cJSON_Delete(sum);
+    /* the cell's KL is logged, and it is positive */
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c.out_dir);
+    FILE *mf = fopen(path, "r");
+    CHECK(mf != NULL);
+    char line[1 << 14] = "";
+    while (mf && fgets(line, sizeof line, mf)) {
+    }
+    if (mf)
+        fclose(mf);
+    cJSON *last = cJSON_Parse(line);
+    const cJSON *kl = last ? cJSON_GetObjectItemCaseSensitive(last, "train_kl") : NULL;
+    CHECK_MSG(cJSON_IsArray(kl) && cJSON_GetArraySize(kl) == 1 && cJSON_GetArrayItem(kl, 0)->valuedouble > 0,
+              "metrics.jsonl has no positive KL of the one cell: %s", line);
+    cJSON_Delete(last);
+}
+
 static void test_cli_user_errors(void)
 {
     char err[1024], args[1500];
@@ -327,6 +412,9 @@ static void test_cli_user_errors(void)
         {"train --init xavier", "--init must be one of"},
         {"train --epochs abc", "expects an integer"},
         {"train --model no-such-model", "unknown model"},
+        {"train --model resnet20 --vib-cells-after layer9", "no layer of that name"},
+        {"train --model resnet20 --vib-cells-after fc", "flat features"},
+        {"models --vib-cells-after layer1 resnet20", "goes with --layers"},
         {"train --dataset idx:/no/such/dir --model resnet20", "no/such"},
         {"frobnicate", "unknown command"},
         {"eval /no/such/file.safetensors", "no/such/file"},
@@ -553,6 +641,8 @@ int main(void)
     IB_RUN(test_nan_loss_stops_with_a_message);
     IB_RUN(test_beta_schedules);
     IB_RUN(test_init_override);
+    IB_RUN(test_cells_added_by_name);
+    IB_RUN(test_stop_at_epoch_end);
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_config_json_reader);
     IB_RUN(test_dry_run_maps_every_choice);

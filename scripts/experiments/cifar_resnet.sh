@@ -15,7 +15,10 @@ SEED=${SEED:-1}
 BETA=${BETA:-1e-4}
 IBNET=${IBNET:-build/ibnet}
 out="runs/cifar10-$model-e$EPOCHS-s$SEED"
-if [ -f "$out/summary.json" ]; then echo "$out: done"; exit 0; fi
+# an interrupted run writes a summary too: done means every epoch is done
+if [ -f "$out/summary.json" ] && [ "$(python3 -c "import json;print(json.load(open('$out/summary.json'))['epochs_done'])")" = "$EPOCHS" ]; then
+  echo "$out: done"; exit 0
+fi
 if [ -f "$out/last.safetensors" ]; then exec "$IBNET" train --resume "$out" --threads "$THREADS" --quiet; fi
 rm -rf "$out"
 exec "$IBNET" train --model "$model" --dataset cifar10 --epochs "$EPOCHS" --batch-size 128 \

@@ -108,6 +108,7 @@ typedef struct entry {
     char full[NAME_LEN];  /* dotted path: prefix of the layer's parameters */
     int in_ndim, out_ndim; /* 1: (D), 3: (C, H, W) */
     int64_t in[3], out[3];
+    int64_t params;        /* trainable scalars of this layer */
 } entry;
 
 struct ib_model {
@@ -730,6 +731,7 @@ static ib_status infer(parser *P)
                         (long long)numel, (long long)MAX_ACT);
         /* Each term above is below 2^20 * 2^28 * 64^2 < 2^60: no overflow. */
         params += add;
+        e->params = add;
         if (add > MAX_PARAMS || params > MAX_PARAMS)
             return perr(P, e->line, "the model has more than %lld parameters, the limit", (long long)MAX_PARAMS);
         e->out_ndim = ndim;
@@ -803,10 +805,12 @@ static void fmt_float(float v, char *buf, size_t len)
     }
 }
 
-static char *canonical(const ib_model *m)
+/* The model's text; name replaces its name when given, and cell[i] > 0
+ * inserts `vibcell name=cell<cell[i]>` after entry i (ib_model_add_cells). */
+static char *canonical_with(const ib_model *m, const char *name, const int *cell)
 {
     sbuf b = {0};
-    sb_printf(&b, "model %s\ninput %d %d %d\nclasses %d\n", m->name, m->c, m->h, m->w, m->classes);
+    sb_printf(&b, "model %s\ninput %d %d %d\nclasses %d\n", name ? name : m->name, m->c, m->h, m->w, m->classes);
     if (m->init_style != IB_INIT_STYLE_PYTORCH)
         sb_printf(&b, "init %s\n", init_styles[m->init_style]);
     int depth = 0;
@@ -823,7 +827,7 @@ static char *canonical(const ib_model *m)
         }
         if (e->kind == K_GROUP_END) {
             sb_printf(&b, "end\n");
-            continue;
+            goto cell;
         }
         const struct kind_spec *ks = &kinds[e->kind];
         sb_printf(&b, "%s", ks->word);
@@ -856,6 +860,12 @@ static char *canonical(const ib_model *m)
             }
         }
         sb_printf(&b, "\n");
+    cell:
+        if (cell && cell[i] > 0) {
+            for (int k = 0; k < depth; k++)
+                sb_printf(&b, "  ");
+            sb_printf(&b, "vibcell name=cell%d\n", cell[i]);
+        }
     }
     if (b.oom) {
         free(b.s);
@@ -863,6 +873,8 @@ static char *canonical(const ib_model *m)
     }
     return b.s;
 }
+
+static char *canonical(const ib_model *m) { return canonical_with(m, NULL, NULL); }
 
 /* ------------------------------------------------------------------ */
 /* public: parse, load, queries                                        */
@@ -1220,4 +1232,213 @@ ib_status ib_model_set_init_style(ib_model *m, ib_init_style style)
     free(m->text);
     m->text = text;
     return IB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* VIB cells placed by name                                            */
+
+/* The index of the entry that closes entry i: its `end` for a group,
+ * itself for a layer. */
+static int closing_entry(const ib_model *m, int i)
+{
+    if (m->e[i].kind != K_GROUP)
+        return i;
+    int depth = 0;
+    for (int j = i; j < m->n; j++) {
+        if (m->e[j].kind == K_GROUP)
+            depth++;
+        else if (m->e[j].kind == K_GROUP_END && --depth == 0)
+            return j;
+    }
+    return m->n - 1; /* a parsed model always closes its groups */
+}
+
+/* Whether a feature map (C, H, W) flows out of entry i (a layer or an
+ * `end`): the output of the last layer at or before it, else the input. */
+static bool map_after(const ib_model *m, int i)
+{
+    for (int j = i; j >= 0; j--)
+        if (m->e[j].kind < K_LAYERS)
+            return m->e[j].out_ndim == 3;
+    return true;
+}
+
+static int find_full(const ib_model *m, const char *full)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->e[i].kind != K_GROUP_END && !strcmp(m->e[i].full, full))
+            return i;
+    return -1;
+}
+
+static bool leaf_name_used(const ib_model *m, const char *name)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->e[i].kind != K_GROUP_END && m->e[i].named && !strcmp(m->e[i].name, name))
+            return true;
+    return false;
+}
+
+/* Marks the place after entry i for a cell; "what" names it in errors. */
+static ib_status mark_cell(const ib_model *m, int i, const char *what, int *cell)
+{
+    int at = closing_entry(m, i);
+    if (!map_after(m, at))
+        return ib__error(IB_ERR_ARG,
+                         "VIB cell after '%s': that layer outputs flat features, and a cell needs a feature map "
+                         "(C, H, W); a 'vib K' layer in a description file is the bottleneck for flat features",
+                         what);
+    if (cell[at])
+        return ib__error(IB_ERR_ARG, "VIB cell after '%s': that place is named twice", what);
+    cell[at] = 1;
+    return IB_OK;
+}
+
+static ib_status mark_item(const ib_model *m, const char *item, int *cell)
+{
+    size_t len = strlen(item);
+    bool children = len >= 2 && !strcmp(item + len - 2, ".*");
+    char full[NAME_LEN];
+    if (len - (children ? 2 : 0) >= sizeof full)
+        return ib__error(IB_ERR_ARG, "VIB cell after '%s': no layer has so long a name", item);
+    snprintf(full, sizeof full, "%.*s", (int)(len - (children ? 2 : 0)), item);
+    int i = find_full(m, full);
+    if (i < 0) {
+        char names[512] = "";
+        size_t used = 0;
+        for (int j = 0, depth = 0; j < m->n && used < sizeof names - 80; j++) {
+            if (m->e[j].kind == K_GROUP_END) {
+                depth--;
+                continue;
+            }
+            if (depth == 0)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", m->e[j].full);
+            if (m->e[j].kind == K_GROUP)
+                depth++;
+        }
+        return ib__error(IB_ERR_ARG,
+                         "VIB cell after '%s': model '%s' has no layer of that name (its top-level layers: %s; "
+                         "'ibnet models --layers %s' lists every name)",
+                         full, m->name, names, m->name);
+    }
+    if (!children)
+        return mark_cell(m, i, full, cell);
+    if (m->e[i].kind != K_GROUP)
+        return ib__error(IB_ERR_ARG, "VIB cell after '%s': '%s' is not a group, so it has no layers to follow", item,
+                         full);
+    int end = closing_entry(m, i), marked = 0;
+    for (int j = i + 1; j < end; j = closing_entry(m, j) + 1) {
+        ib_status s = mark_cell(m, j, m->e[j].full, cell);
+        if (s != IB_OK)
+            return s;
+        marked++;
+    }
+    if (!marked)
+        return ib__error(IB_ERR_ARG, "VIB cell after '%s': the group is empty", item);
+    return IB_OK;
+}
+
+ib_status ib_model_add_cells(const ib_model *m, const char *after, ib_model **out)
+{
+    if (!out)
+        return ib__error(IB_ERR_ARG, "ib_model_add_cells: out is NULL");
+    *out = NULL;
+    if (!m || !after)
+        return ib__error(IB_ERR_ARG, "ib_model_add_cells: model or list is NULL");
+    int *cell = calloc((size_t)m->n, sizeof *cell);
+    char *list = strdup(after);
+    if (!cell || !list) {
+        free(cell);
+        free(list);
+        return ib__error(IB_ERR_NOMEM, "ib_model_add_cells: out of memory");
+    }
+    ib_status s = IB_OK;
+    int items = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok && s == IB_OK; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t len = strlen(tok);
+        while (len && tok[len - 1] == ' ')
+            tok[--len] = 0;
+        if (!len)
+            continue;
+        s = mark_item(m, tok, cell);
+        items++;
+    }
+    if (s == IB_OK && !items)
+        s = ib__error(IB_ERR_ARG, "VIB cells: the list of layers to follow is empty");
+    /* Number the cells in depth order, skipping names the model has. */
+    char name[NAME_LEN];
+    for (int i = 0, next = 1; s == IB_OK && i < m->n; i++) {
+        if (!cell[i])
+            continue;
+        do
+            snprintf(name, sizeof name, "cell%d", next++);
+        while (leaf_name_used(m, name));
+        cell[i] = next - 1;
+    }
+    char model_name[NAME_LEN];
+    int nl = snprintf(model_name, sizeof model_name, "%s-cells", m->name);
+    if (nl < 0 || (size_t)nl >= sizeof model_name)
+        snprintf(model_name, sizeof model_name, "%s", m->name);
+    char *text = s == IB_OK ? canonical_with(m, model_name, cell) : NULL;
+    if (s == IB_OK && !text)
+        s = ib__error(IB_ERR_NOMEM, "ib_model_add_cells: out of memory");
+    if (s == IB_OK) {
+        char source[NAME_LEN + 32];
+        snprintf(source, sizeof source, "%s with VIB cells", m->name);
+        s = ib_model_parse(text, source, out);
+    }
+    free(text);
+    free(list);
+    free(cell);
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* summary                                                             */
+
+static void with_commas(int64_t v, char *buf, size_t len)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%lld", (long long)v), o = 0;
+    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+}
+
+char *ib_model_summary(const ib_model *m)
+{
+    if (!m)
+        return NULL;
+    sbuf b = {0};
+    char num[32], sh[96];
+    with_commas(m->params, num, sizeof num);
+    sb_printf(&b, "%s: input %dx%dx%d, %d classes, %s trainable parameters, %d bottleneck%s\n", m->name, m->c, m->h,
+              m->w, m->classes, num, m->n_bn, m->n_bn == 1 ? "" : "s");
+    sb_printf(&b, "%-32s %-13s %-14s %12s\n", "layer", "kind", "output", "parameters");
+    for (int i = 0; i < m->n; i++) {
+        const entry *e = &m->e[i];
+        if (e->kind == K_GROUP_END)
+            continue;
+        if (e->kind == K_GROUP) {
+            sb_printf(&b, "%-32s group\n", e->full);
+            continue;
+        }
+        if (e->out_ndim == 1)
+            snprintf(sh, sizeof sh, "%lld", (long long)e->out[0]);
+        else
+            snprintf(sh, sizeof sh, "%lldx%lldx%lld", (long long)e->out[0], (long long)e->out[1], (long long)e->out[2]);
+        with_commas(e->params, num, sizeof num);
+        sb_printf(&b, "%-32s %-13s %-14s %12s\n", e->full, kinds[e->kind].word, sh, num);
+    }
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
 }

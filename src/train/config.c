@@ -60,6 +60,7 @@ static const char *const noise_names[] = {"symmetric", "pair", "pair-cifar10", "
 #define STR(k, f) {k, F_STR, C(f), sizeof(((ib_train_config *)0)->f), NULL}
 static const field fields[] = {
     STR("model", model),
+    STR("vib_cells_after", vib_cells_after),
     {"init", F_ENUM, C(init), 0, init_names},
     STR("dataset", dataset),
     STR("data_dir", data_dir),

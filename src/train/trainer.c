@@ -48,6 +48,10 @@ typedef struct run {
     int64_t first_step; /* step at the start of this invocation (max_steps counts from it) */
     double best_acc;
     int64_t best_epoch;
+    /* The test evaluation of the last evaluated epoch and the step it was
+     * made at: the summary reuses it when no step has been taken since. */
+    ib_eval_result last_test;
+    int64_t last_test_step; /* -1: none */
     char path[2048];
 } run;
 
@@ -511,7 +515,17 @@ static ib_status run_epochs(run *r)
         if (r->cb && r->cb->epoch_end)
             r->cb->epoch_end(r->cb->ctx, &rep);
         ib_eval_result_free(&rep.val);
-        ib_eval_result_free(&rep.test);
+        if (rep.evaluated) { /* kept for the summary */
+            ib_eval_result_free(&r->last_test);
+            r->last_test = rep.test;
+            r->last_test_step = r->step;
+        } else {
+            ib_eval_result_free(&rep.test);
+        }
+        /* A stop asked for during the evaluation ends the run here, at the
+         * epoch's end, instead of one step into the next epoch. */
+        if (r->cb && r->cb->stop && *r->cb->stop)
+            stopped = true;
         if (s != IB_OK || stopped)
             return s;
     }
@@ -528,13 +542,22 @@ static ib_status write_summary(run *r)
     cJSON_AddNumberToObject(o, "best_epoch", (double)r->best_epoch);
     cJSON_AddNumberToObject(o, "best_accuracy", r->best_acc);
     cJSON_AddNumberToObject(o, "parameters", (double)ib_params_trainable_total(r->params));
-    /* final figures: the last epoch's evaluation, with the EMA weights if on */
+    /* final figures: the last epoch's evaluation, with the EMA weights if on
+     * (evaluated again only when steps were taken after it: a stop inside an
+     * epoch); the evaluation is deterministic, so both give the same figures */
     ib_eval_result e;
-    if (r->ema)
-        ib_ema_swap(r->ema);
-    ib_status s = evaluate(r, r->test, &e);
-    if (r->ema)
-        ib_ema_swap(r->ema);
+    ib_status s = IB_OK;
+    if (r->last_test_step == r->step) {
+        e = r->last_test;
+        memset(&r->last_test, 0, sizeof r->last_test);
+        r->last_test_step = -1;
+    } else {
+        if (r->ema)
+            ib_ema_swap(r->ema);
+        s = evaluate(r, r->test, &e);
+        if (r->ema)
+            ib_ema_swap(r->ema);
+    }
     if (s == IB_OK) {
         add_eval(o, "test", &e);
         cJSON *kl = cJSON_AddArrayToObject(o, "test_kl_nats");
@@ -562,6 +585,7 @@ static void run_free(run *r)
     ib_dataset_free(r->train);
     ib_dataset_free(r->val);
     ib_dataset_free(r->test);
+    ib_eval_result_free(&r->last_test);
 }
 
 /* Everything up to the first step; `resume` loads last.safetensors. */
@@ -583,6 +607,12 @@ static ib_status setup(run *r, bool resume)
     if (s != IB_OK)
         return s;
     s = ib_model_load(c->model, &r->model);
+    if (s == IB_OK && c->vib_cells_after[0]) {
+        ib_model *with_cells = NULL;
+        s = ib_model_add_cells(r->model, c->vib_cells_after, &with_cells);
+        ib_model_free(r->model);
+        r->model = with_cells;
+    }
     if (s == IB_OK && c->init > 0)
         s = ib_model_set_init_style(r->model, (ib_init_style)(c->init - 1));
     if (s != IB_OK)
@@ -688,6 +718,7 @@ ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb)
 {
     run r;
     memset(&r, 0, sizeof r);
+    r.last_test_step = -1;
     r.cfg = *cfg;
     r.cb = cb;
     ib_status s = ib_train_config_check(cfg);
@@ -710,6 +741,7 @@ ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_ca
 {
     run r;
     memset(&r, 0, sizeof r);
+    r.last_test_step = -1;
     char path[2048];
     snprintf(path, sizeof path, "%s/config.json", dir);
     char *json = read_text(path);
