@@ -160,6 +160,7 @@ int ib_cmd_train(int argc, char **argv)
     const char *optimizer = "adam", *schedule = "step", *beta_schedule = "linear", *norm = "symmetric";
     const char *init = "model", *cells_after = "";
     const char *noise_kind = "symmetric", *betas = NULL, *milestones = NULL, *config = NULL;
+    const char *recipe = NULL;
     int64_t epochs = c.epochs, batch = c.batch_size, eval_batch = c.eval_batch_size, threads = 0, eval_samples = 12;
     int64_t seed = (int64_t)c.seed, val_size = 0, train_limit = 0, test_limit = 0, max_steps = 0, eval_every = 1;
     double lr = c.schedule.lr, momentum = 0.9, weight_decay = 0, beta1 = c.optim.beta1, beta2 = c.optim.beta2;
@@ -177,6 +178,7 @@ int ib_cmd_train(int argc, char **argv)
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
         {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>, -2, -3... if taken)", NULL, 0},
         {"--resume", ARG_STRING, &resume, "DIR", "continue the run in DIR from its last checkpoint", NULL, 0},
+        {"--recipe", ARG_STRING, &recipe, "NAME", "start from a paper's set-up (docs/results.md; flags given here override it)", "deep-vib|cifar-resnet|cellvib-mnist", 0},
         {"--config", ARG_STRING, &config, "FILE", "start from a config.json (flags given here override it)", NULL, 0},
         {"--epochs", ARG_INT, &epochs, "N", "training epochs (the Deep VIB paper: 200)", NULL, 0},
         {"--batch-size", ARG_INT, &batch, "N", "training batch size", NULL, 0},
@@ -257,6 +259,14 @@ int ib_cmd_train(int argc, char **argv)
         }
         goto finished_resume;
     }
+    if (config && recipe) {
+        fprintf(stderr, "ibnet train: --recipe and --config both give a starting configuration; use one\n");
+        return 2;
+    }
+    if (recipe && ib_train_config_recipe(recipe, &c) != IB_OK) {
+        fprintf(stderr, "ibnet train: %s\n", ib_last_error());
+        return 2;
+    }
     if (config) {
         FILE *f = fopen(config, "rb");
         char *text = NULL;
@@ -283,9 +293,11 @@ int ib_cmd_train(int argc, char **argv)
             return 2;
         }
     }
-    /* Flags given on the command line override the defaults (or the config file). */
+    /* Flags given on the command line override the defaults (or the recipe,
+     * or the config file: then only the flags given count). */
+    const bool based = config || recipe;
 #define SET(flag, stmt)                                                                                                \
-    if (!config || args_seen(&p, flag)) {                                                                              \
+    if (!based || args_seen(&p, flag)) {                                                                               \
         stmt;                                                                                                          \
     }
     SET("--model", snprintf(c.model, sizeof c.model, "%s", model));
@@ -303,7 +315,7 @@ int ib_cmd_train(int argc, char **argv)
     SET("--batch-size", c.batch_size = batch);
     SET("--eval-batch-size", c.eval_batch_size = eval_batch);
     SET("--seed", c.seed = (uint64_t)seed);
-    if (!config || args_seen(&p, "--optimizer")) {
+    if (!based || args_seen(&p, "--optimizer")) {
         ib_optim_kind k = (ib_optim_kind)config_enum("optimizer", optimizer);
         if (k != c.optim.kind || args_seen(&p, "--optimizer")) {
             float b1 = c.optim.beta1;
@@ -313,7 +325,7 @@ int ib_cmd_train(int argc, char **argv)
         }
     }
     SET("--momentum", c.optim.momentum = (float)momentum);
-    if (c.optim.kind == IB_OPTIM_SGD && !args_seen(&p, "--momentum") && !config)
+    if (c.optim.kind == IB_OPTIM_SGD && !args_seen(&p, "--momentum") && !based)
         c.optim.momentum = (float)momentum;
     SET("--nesterov", c.optim.nesterov = nesterov);
     SET("--weight-decay", if (args_seen(&p, "--weight-decay") || c.optim.kind != IB_OPTIM_ADAMW) c.optim.weight_decay =
@@ -363,7 +375,7 @@ int ib_cmd_train(int argc, char **argv)
     SET("--eval-samples", c.eval_samples = (int)eval_samples);
     SET("--eval-every", c.eval_every = eval_every);
     SET("--val-size", c.val_size = val_size);
-    if (!config || args_seen(&p, "--input-norm"))
+    if (!based || args_seen(&p, "--input-norm"))
         ib_input_norm_parse(norm, &c.norm);
     SET("--augment", c.augment = augment);
     if (args_seen(&p, "--label-noise")) {

@@ -1135,6 +1135,18 @@ ib_status ib_dataset_open(const char *spec, const char *split, const char *data_
  * 0.999 with zero-debiasing, inputs in [-1,1], 12-sample evaluation) but 10
  * epochs instead of 200, so the default run takes minutes. */
 ib_train_config ib_train_config_default(void);
+/* Recipes: the set-ups the results were made with, by name, as a starting
+ * point (set fields after).  "deep-vib": the defaults for the paper's 200
+ * epochs; "cifar-resnet": resnet20 on cifar10, 50 epochs, batch 128, SGD
+ * lr 0.1 Nesterov momentum 0.9, weight decay 5e-4, cosine decay after a
+ * 1-epoch warm-up, crop + flip, per-channel standardisation, He init, no
+ * EMA; "cellvib-mnist": lenet-vibcells on mnist, 8 epochs, batch 64, Adam
+ * lr 1e-3 (beta1 0.9) constant, beta 1e-5 linear in depth, inputs in
+ * [0, 1], no EMA.  *c = the recipe; IB_ERR_ARG for an unknown name.
+ * Changing epochs after a cosine recipe: set schedule.total to match.
+ * ib_train_recipe_name(i): the i-th name, NULL past the end. */
+ib_status ib_train_config_recipe(const char *name, ib_train_config *c);
+const char *ib_train_recipe_name(int i);
 /* JSON text of a config (malloc'd) and back; from_json starts from the
  * defaults and rejects unknown keys with IB_ERR_FORMAT. */
 char *ib_train_config_to_json(const ib_train_config *c);

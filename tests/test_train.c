@@ -561,6 +561,51 @@ static void test_dry_run_maps_every_choice(void)
     CHECK_MSG(strstr(out, "beta must be") != NULL, "%s", out);
 }
 
+/* A recipe is exactly the flags results.md lists for it; flags given with
+ * it override it. */
+static void test_recipes_equal_their_flags(void)
+{
+    struct {
+        const char *recipe, *flags;
+    } cases[] = {
+        {"deep-vib", "--epochs 200"},
+        {"cifar-resnet", "--model resnet20 --dataset cifar10 --epochs 50 --batch-size 128 --optimizer sgd --lr 0.1 "
+                         "--momentum 0.9 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --augment "
+                         "--input-norm standardize --init kaiming --ema 0"},
+        {"cellvib-mnist", "--model lenet-vibcells --epochs 8 --batch-size 64 --optimizer adam --adam-beta1 0.9 "
+                          "--lr 1e-3 --schedule constant --beta 1e-5 --beta-schedule linear --input-norm unit --ema 0"},
+    };
+    static char a[1 << 14], b[1 << 14];
+    char args[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "train --recipe %s --dry-run", cases[i].recipe);
+        CHECK_EQ_INT(run_cli_out(args, a, sizeof a), 0);
+        snprintf(args, sizeof args, "train %s --dry-run", cases[i].flags);
+        CHECK_EQ_INT(run_cli_out(args, b, sizeof b), 0);
+        CHECK_MSG(strcmp(a, b) == 0, "--recipe %s differs from its flags:\n%s\n%s", cases[i].recipe, a, b);
+    }
+    CHECK_EQ_INT(run_cli_out("train --recipe cifar-resnet --epochs 3 --model resnet20-vibcells --dry-run", a, sizeof a),
+                 0);
+    cJSON *c = cJSON_Parse(a);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_EQ_INT((int64_t)json_number(c, "epochs"), 3);
+        CHECK(json_number(c, "lr_total") == 3);
+        CHECK(json_number(c, "weight_decay") > 4e-4);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "model");
+        CHECK(cJSON_IsString(m) && !strcmp(m->valuestring, "resnet20-vibcells"));
+    }
+    cJSON_Delete(c);
+    CHECK_EQ_INT(run_cli_out("train --recipe cifar --dry-run", a, sizeof a), 2);
+    CHECK_EQ_INT(run_cli_out("train --recipe deep-vib --config x.json --dry-run", a, sizeof a), 2);
+    CHECK_MSG(strstr(a, "use one") != NULL, "%s", a);
+    ib_train_config cfg;
+    CHECK_EQ_INT(ib_train_config_recipe("nope", &cfg), IB_ERR_ARG);
+    for (int i = 0; ib_train_recipe_name(i); i++)
+        CHECK_OK(ib_train_config_recipe(ib_train_recipe_name(i), &cfg));
+    CHECK(ib_train_recipe_name(3) == NULL && ib_train_recipe_name(-1) == NULL);
+}
+
 static void test_predict_and_eval_commands(void)
 {
     ib_train_config c = small_config("predict");
@@ -646,6 +691,7 @@ int main(void)
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_config_json_reader);
     IB_RUN(test_dry_run_maps_every_choice);
+    IB_RUN(test_recipes_equal_their_flags);
     IB_RUN(test_predict_and_eval_commands);
     return ib_test_summary();
 }
