@@ -334,6 +334,23 @@ static void test_beta_schedules(void)
     }
 }
 
+/* A run records a setting twice: config.json's key has the value, and the
+ * checkpoint's metadata (its model text) contains the needles. */
+static void check_recorded(const char *dir, const char *key, const char *value, const char *needle,
+                           const char *needle2)
+{
+    cJSON *conf = read_json(dir, "config.json");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, key);
+    CHECK_MSG(cJSON_IsString(v) && !strcmp(v->valuestring, value), "config.json's %s is not \"%s\"", key, value);
+    cJSON_Delete(conf);
+    char path[1200], *meta = NULL;
+    snprintf(path, sizeof path, "%s/last.safetensors", dir);
+    CHECK_OK(ib_checkpoint_read_metadata(path, &meta));
+    CHECK_MSG(meta && strstr(meta, needle) && (!needle2 || strstr(meta, needle2)),
+              "the checkpoint's metadata lacks '%s'%s%s", needle, needle2 ? " or " : "", needle2 ? needle2 : "");
+    free(meta);
+}
+
 /* --init overrides the model file's initialisation; the run records it in
  * config.json and in the checkpoint's model text, so resume and eval rebuild
  * the same model. */
@@ -343,15 +360,7 @@ static void test_init_override(void)
     c.epochs = 1;
     c.init = 1 + IB_INIT_STYLE_GLOROT;
     CHECK_OK(ib_train(&c, NULL));
-    cJSON *conf = read_json(c.out_dir, "config.json");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, "init");
-    CHECK_MSG(cJSON_IsString(v) && !strcmp(v->valuestring, "glorot"), "config.json init is not \"glorot\"");
-    cJSON_Delete(conf);
-    char path[1200], *meta = NULL;
-    snprintf(path, sizeof path, "%s/last.safetensors", c.out_dir);
-    CHECK_OK(ib_checkpoint_read_metadata(path, &meta));
-    CHECK_MSG(meta && strstr(meta, "init glorot") != NULL, "the checkpoint's model text lacks 'init glorot'");
-    free(meta);
+    check_recorded(c.out_dir, "init", "glorot", "init glorot", NULL);
 }
 
 /* --vib-cells-after adds cells to a model without cells; config.json and
@@ -371,16 +380,8 @@ static void test_cells_added_by_name(void)
     snprintf(c.vib_cells_after, sizeof c.vib_cells_after, "c1");
     c.epochs = 1; /* then resumed for a second */
     CHECK_OK(ib_train(&c, NULL));
-    cJSON *conf = read_json(c.out_dir, "config.json");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, "vib_cells_after");
-    CHECK_MSG(cJSON_IsString(v) && !strcmp(v->valuestring, "c1"), "config.json lacks vib_cells_after");
-    cJSON_Delete(conf);
-    char path[1200], *meta = NULL;
-    snprintf(path, sizeof path, "%s/last.safetensors", c.out_dir);
-    CHECK_OK(ib_checkpoint_read_metadata(path, &meta));
-    CHECK_MSG(meta && strstr(meta, "model tiny-conv-cells") && strstr(meta, "vibcell k=1 shift=-5 name=cell1"),
-              "the checkpoint's model text lacks the cell");
-    free(meta);
+    check_recorded(c.out_dir, "vib_cells_after", "c1", "model tiny-conv-cells", "vibcell k=1 shift=-5 name=cell1");
+    char path[1200];
     CHECK_OK(ib_train_resume(c.out_dir, 2, NULL));
     cJSON *sum = read_json(c.out_dir, "summary.json");
     CHECK_EQ_INT((int64_t)json_number(sum, "epochs_done"), 2);
