@@ -149,6 +149,21 @@ ib_node *ib__fail(ib_graph *g, ib_status s, const char *fmt, ...) __attribute__(
 void ib__assert_fail(const char *file, int line, const char *expr);
 #define IB_ASSERT(e) ((e) ? (void)0 : ib__assert_fail(__FILE__, __LINE__, #e))
 
+/* ---- small helpers (util.c) ---- */
+/* Seconds on a monotonic clock. */
+double ib__now_s(void);
+/* The whole file as a malloc'd NUL-terminated text (len: bytes before the
+ * NUL, may be NULL); NULL with errno set when it cannot be opened or read,
+ * or is larger than max_bytes (EFBIG). */
+char *ib__read_file(const char *path, size_t max_bytes, size_t *len);
+/* mkdir -p: every missing directory of the path, of any length. */
+ib_status ib__mkdirs(const char *dir);
+/* The double nearest to the shortest decimal that rounds to x: what a
+ * PyTorch user writes in Python for the float a config holds. */
+double ib__as_decimal(float x);
+/* A big-endian 32-bit unsigned integer (IDX headers, PNG chunks). */
+uint32_t ib__be32(const uint8_t *p);
+
 /* ---- graph building ---- */
 /* Create an op node; returns NULL (propagating) if g has failed or any input
  * is NULL or belongs to another graph.  Shape is copied. */

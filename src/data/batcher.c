@@ -55,13 +55,6 @@ struct ib_batcher {
     bool busy, quit;
 };
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 const char *ib_input_norm_name(ib_input_norm n)
 {
     switch (n) {
@@ -362,18 +355,18 @@ bool ib_batcher_next(ib_batcher *b, float *x, int32_t *y, int64_t *count)
     if (!b || !x || !y || !b->started || b->next_consume >= b->nb)
         return false;
     int64_t j = b->next_consume;
-    double t0 = now_s();
+    double t0 = ib__now_s();
     int64_t got;
     if (!b->threaded) {
         got = produce(b, j, x, y, b->last_idx);
-        b->wait_s += now_s() - t0;
+        b->wait_s += ib__now_s() - t0;
     } else {
         slot *s = &b->slots[j % 2];
         pthread_mutex_lock(&b->mu);
         while (!(s->ready && s->batch == j))
             pthread_cond_wait(&b->cv_cons, &b->mu);
         pthread_mutex_unlock(&b->mu);
-        b->wait_s += now_s() - t0;
+        b->wait_s += ib__now_s() - t0;
         /* The producer leaves a ready slot alone, so copying unlocked is safe. */
         got = s->count;
         memcpy(x, s->x, (size_t)(got * b->per) * sizeof *x);

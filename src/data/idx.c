@@ -7,11 +7,6 @@
  */
 #include "data/dataset_internal.h"
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static const char *type_name(int t)
 {
     switch (t) {
@@ -30,13 +25,13 @@ static ib_status check_magic(const char *path, const uint8_t *hdr, int dims, con
 {
     if (hdr[0] != 0 || hdr[1] != 0)
         return ib__error(IB_ERR_FORMAT, "%s: wrong magic number 0x%08X: not an IDX file (an IDX %s file starts with 0x%08X)",
-                         path, be32(hdr), kind, 0x800u | (unsigned)dims);
+                         path, ib__be32(hdr), kind, 0x800u | (unsigned)dims);
     if (hdr[2] != 0x08)
         return ib__error(IB_ERR_FORMAT, "%s: IDX data type 0x%02X (%s) is not supported: %s must be unsigned bytes (0x08)",
                          path, hdr[2], type_name(hdr[2]), kind);
     if (hdr[3] != dims)
         return ib__error(IB_ERR_FORMAT, "%s: wrong magic number 0x%08X: %d dimensions, an IDX %s file has %d (magic 0x%08X)",
-                         path, be32(hdr), hdr[3], kind, dims, 0x800u | (unsigned)dims);
+                         path, ib__be32(hdr), hdr[3], kind, dims, 0x800u | (unsigned)dims);
     return IB_OK;
 }
 
@@ -55,7 +50,7 @@ static ib_status read_images(const char *path, char *hex, int64_t *n, int *h, in
     if ((s = ib__rd_read(&r, hdr, 4, "magic number")) != IB_OK || (s = check_magic(path, hdr, 3, "images")) != IB_OK ||
         (s = ib__rd_read(&r, hdr + 4, 12, "header")) != IB_OK)
         goto done;
-    uint32_t cnt = be32(hdr + 4), rows = be32(hdr + 8), cols = be32(hdr + 12);
+    uint32_t cnt = ib__be32(hdr + 4), rows = ib__be32(hdr + 8), cols = ib__be32(hdr + 12);
     if (rows == 0 || cols == 0 || rows > 65535 || cols > 65535) {
         s = ib__error(IB_ERR_FORMAT, "%s: image size %ux%u is not plausible (1..65535 each)", path, rows, cols);
         goto done;
@@ -100,7 +95,7 @@ static ib_status read_labels(const char *path, char *hex, int64_t *n, uint8_t **
     if ((s = ib__rd_read(&r, hdr, 4, "magic number")) != IB_OK || (s = check_magic(path, hdr, 1, "labels")) != IB_OK ||
         (s = ib__rd_read(&r, hdr + 4, 4, "header")) != IB_OK)
         goto done;
-    uint32_t cnt = be32(hdr + 4);
+    uint32_t cnt = ib__be32(hdr + 4);
     int64_t room = ib__rd_max_content(&r) - 8;
     if ((int64_t)cnt > room) {
         s = ib__error(IB_ERR_FORMAT, "%s: the header declares %u labels but the file %s %lld bytes: truncated, or a wrong count", path, cnt,

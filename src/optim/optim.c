@@ -71,21 +71,6 @@ struct ib_optim {
     float grad_norm;      /* global norm of the last step's gradients, before clipping */
 };
 
-/* The double nearest to the shortest decimal that rounds to x: what a
- * PyTorch user writes in Python for the float the config holds. */
-static double as_decimal(float x)
-{
-    if (!isfinite(x) || x == 0.0f)
-        return x;
-    char buf[40];
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
-        double d = strtod(buf, NULL);
-        if ((float)d == x)
-            return d;
-    }
-    return x;
-}
 
 ib_optim_config ib_optim_defaults(ib_optim_kind kind)
 {
@@ -102,13 +87,13 @@ ib_optim_config ib_optim_defaults(ib_optim_kind kind)
 
 static void set_scalars(ib_optim *o)
 {
-    o->lr = as_decimal(o->cfg.lr);
-    o->momentum = as_decimal(o->cfg.momentum);
-    o->dampening = as_decimal(o->cfg.dampening);
-    o->wd = as_decimal(o->cfg.weight_decay);
-    o->beta1 = as_decimal(o->cfg.beta1);
-    o->beta2 = as_decimal(o->cfg.beta2);
-    o->eps = as_decimal(o->cfg.eps);
+    o->lr = ib__as_decimal(o->cfg.lr);
+    o->momentum = ib__as_decimal(o->cfg.momentum);
+    o->dampening = ib__as_decimal(o->cfg.dampening);
+    o->wd = ib__as_decimal(o->cfg.weight_decay);
+    o->beta1 = ib__as_decimal(o->cfg.beta1);
+    o->beta2 = ib__as_decimal(o->cfg.beta2);
+    o->eps = ib__as_decimal(o->cfg.eps);
 }
 
 static bool valid_config(const ib_optim_config *c)
@@ -558,7 +543,7 @@ void ib_optim_set_lr(ib_optim *o, float lr)
     if (!o || !(lr >= 0.0f) || !isfinite(lr))
         return;
     o->cfg.lr = lr;
-    o->lr = as_decimal(lr);
+    o->lr = ib__as_decimal(lr);
 }
 
 float ib_optim_lr(const ib_optim *o) { return o ? o->cfg.lr : 0.0f; }

@@ -15,21 +15,6 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-/* The double nearest to the shortest decimal that rounds to x (what one
- * writes in Python for this float). */
-static double as_decimal(float x)
-{
-    if (!isfinite(x) || x == 0.0f)
-        return x;
-    char buf[40];
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
-        double d = strtod(buf, NULL);
-        if ((float)d == x)
-            return d;
-    }
-    return x;
-}
 
 float ib_schedule_lr(const ib_schedule *s, double epoch)
 {
@@ -37,7 +22,7 @@ float ib_schedule_lr(const ib_schedule *s, double epoch)
         return 0.0f;
     if (!(epoch > 0.0)) /* negative or NaN: the start */
         epoch = 0.0;
-    double lr = as_decimal(s->lr), gamma = as_decimal(s->gamma), v = lr;
+    double lr = ib__as_decimal(s->lr), gamma = ib__as_decimal(s->gamma), v = lr;
     switch (s->kind) {
     case IB_SCHED_CONSTANT: break;
     case IB_SCHED_STEP:
@@ -56,7 +41,7 @@ float ib_schedule_lr(const ib_schedule *s, double epoch)
         break;
     }
     case IB_SCHED_COSINE: {
-        double min_lr = as_decimal(s->min_lr);
+        double min_lr = ib__as_decimal(s->min_lr);
         double t = s->total > 0 ? fmin(epoch / s->total, 1.0) : 1.0;
         v = min_lr + (lr - min_lr) * (1.0 + cos(M_PI * t)) / 2.0;
         break;

@@ -1,0 +1,246 @@
+/*
+ * test_golden_run.c — the refactoring guard: two short fixed runs (a Deep
+ * VIB MLP and a small CNN with VIB cells, one thread, on a blob data set
+ * the test makes) must give the per-epoch metrics and the checkpoint bytes
+ * recorded in tests/fixtures/golden_runs.txt before the trainer was
+ * reshaped.  Every key of a recorded metrics line must be present with the
+ * same value (new keys may be added); the hash covers the tensor section
+ * of last.safetensors (weights, optimizer and EMA state), not its
+ * metadata, which may gain fields.
+ *
+ * The bits depend on the CPU's kernels (AVX-512 or AVX2 paths of oneDNN,
+ * OpenBLAS and ibnet's vector math): the fixture names the machine kind it
+ * was recorded on; on another kind the metrics are compared to 1e-4
+ * relative and the hash is not (the test says so).
+ *
+ * Record again (only when a change of numbers is intended and explained):
+ *   IBNET_GOLDEN_RECORD=1 build/test_golden_run
+ */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <sys/stat.h>
+
+static char data_dir[1024];
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* Class k: a bright 3x3 blob in quadrant k of an 8x8 image, plus noise
+ * (the same set as test_train.c). */
+static void write_split(const char *prefix, int n, uint64_t stream)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", data_dir, prefix);
+    FILE *fi = fopen(path, "wb");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", data_dir, prefix);
+    FILE *fl = fopen(path, "wb");
+    CHECK(fi && fl);
+    put_be32(fi, 0x803);
+    put_be32(fi, (uint32_t)n);
+    put_be32(fi, 8);
+    put_be32(fi, 8);
+    put_be32(fl, 0x801);
+    put_be32(fl, (uint32_t)n);
+    float u[64 + 2];
+    for (int i = 0; i < n; i++) {
+        ib_rng_uniform(99, stream, (uint64_t)i, u, 66);
+        int k = (int)(u[64] * 4.0f) & 3;
+        int r0 = (k / 2) * 4 + (int)(u[65] * 2), c0 = (k % 2) * 4 + 1;
+        unsigned char img[64], lab = (unsigned char)k;
+        for (int p = 0; p < 64; p++) {
+            int r = p / 8, c = p % 8;
+            bool on = r >= r0 && r < r0 + 3 && c >= c0 && c < c0 + 3;
+            img[p] = (unsigned char)((on ? 170.0f : 20.0f) + 80.0f * u[p]);
+        }
+        fwrite(img, 1, 64, fi);
+        fwrite(&lab, 1, 1, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+static const char *const models[2][2] = {
+    {"mlp-vib", "model golden-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 64 name=fc1\nrelu\n"
+                "linear 16 name=fc2\nvib 8 shift=-5 name=vib\nlinear 4 name=decoder\n"},
+    {"cnn-cells", "model golden-cells\ninput 1 8 8\nclasses 4\n\nconv 8 k=3 pad=1 name=conv1\nbatchnorm\nrelu\n"
+                  "vibcell name=cell1\nmaxpool k=2\nconv 16 k=3 pad=1 name=conv2\nrelu\nvibcell name=cell2\n"
+                  "globalavgpool\nflatten\nlinear 4 name=fc\n"},
+};
+
+static const char *machine_kind(void)
+{
+    static char kind[64];
+    __builtin_cpu_init();
+    snprintf(kind, sizeof kind, "%s-%s", __builtin_cpu_supports("avx512f") ? "avx512" : "avx2",
+#ifdef IBNET_HAVE_DNNL
+             "dnnl"
+#else
+             "nodnnl"
+#endif
+    );
+    return kind;
+}
+
+/* FNV-1a 64 of the tensor bytes of a safetensors file (after its header). */
+static uint64_t tensor_hash(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "cannot open %s", path);
+    if (!f)
+        return 0;
+    unsigned char len8[8];
+    CHECK(fread(len8, 1, 8, f) == 8);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | len8[i];
+    fseek(f, (long)(8 + hlen), SEEK_SET);
+    uint64_t h = 1469598103934665603ull;
+    int c;
+    while ((c = getc(f)) != EOF)
+        h = (h ^ (uint64_t)c) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
+
+/* The run's metrics lines without the wall-clock fields. */
+static cJSON *metrics_of(const char *dir)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%.1100s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "cannot open %s", path);
+    cJSON *arr = cJSON_CreateArray();
+    char line[1 << 16];
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        CHECK_MSG(o != NULL, "bad metrics line %s", line);
+        cJSON_DeleteItemFromObject(o, "seconds");
+        cJSON_DeleteItemFromObject(o, "samples_per_s");
+        cJSON_DeleteItemFromObject(o, "data_wait_s");
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (f)
+        fclose(f);
+    return arr;
+}
+
+static void run_one(int m, cJSON *out)
+{
+    char model_path[1000], out_dir[1100];
+    snprintf(model_path, sizeof model_path, "%.900s/golden-%s.ibm", ib_test_tmpdir(), models[m][0]);
+    FILE *f = fopen(model_path, "w");
+    fputs(models[m][1], f);
+    fclose(f);
+    ib_train_config c = ib_train_config_default();
+    snprintf(c.model, sizeof c.model, "%s", model_path);
+    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
+    snprintf(c.out_dir, sizeof c.out_dir, "%.900s/golden-run-%s", ib_test_tmpdir(), models[m][0]);
+    snprintf(out_dir, sizeof out_dir, "%s", c.out_dir);
+    c.epochs = 2;
+    c.batch_size = 50;
+    c.eval_batch_size = 100;
+    c.schedule.lr = 3e-3f;
+    c.eval_samples = 4;
+    c.ema_decay = 0.9f;
+    c.seed = 1;
+    ib_set_threads(1);
+    CHECK_OK(ib_train(&c, NULL));
+    ib_set_threads(2);
+    snprintf(model_path, sizeof model_path, "%.900s/last.safetensors", out_dir);
+    char hex[32];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tensor_hash(model_path));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "run", models[m][0]);
+    cJSON_AddStringToObject(o, "machine", machine_kind());
+    cJSON_AddStringToObject(o, "tensor_fnv64", hex);
+    cJSON_AddItemToObject(o, "metrics", metrics_of(out_dir));
+    cJSON_AddItemToArray(out, o);
+}
+
+/* Every key of want's metrics lines in got's with the same value. */
+static void compare(const cJSON *want, const cJSON *got, bool exact)
+{
+    const char *run = cJSON_GetObjectItem(want, "run")->valuestring;
+    const cJSON *wm = cJSON_GetObjectItem(want, "metrics"), *gm = cJSON_GetObjectItem(got, "metrics");
+    CHECK_EQ_INT(cJSON_GetArraySize(gm), cJSON_GetArraySize(wm));
+    for (int e = 0; e < cJSON_GetArraySize(wm) && e < cJSON_GetArraySize(gm); e++) {
+        const cJSON *wl = cJSON_GetArrayItem(wm, e), *gl = cJSON_GetArrayItem(gm, e), *k;
+        cJSON_ArrayForEach(k, wl)
+        {
+            const cJSON *g = cJSON_GetObjectItemCaseSensitive(gl, k->string);
+            CHECK_MSG(g != NULL, "%s epoch %d: key %s missing", run, e + 1, k->string);
+            if (!g)
+                continue;
+            if (exact) {
+                char *a = cJSON_PrintUnformatted(k), *b = cJSON_PrintUnformatted(g);
+                CHECK_MSG(strcmp(a, b) == 0, "%s epoch %d: %s is %s, recorded %s", run, e + 1, k->string, b, a);
+                free(a);
+                free(b);
+            } else if (cJSON_IsNumber(k)) {
+                CHECK_CLOSE(g->valuedouble, k->valuedouble, 1e-4, 1e-6);
+            }
+        }
+    }
+    if (exact)
+        CHECK_MSG(strcmp(cJSON_GetObjectItem(want, "tensor_fnv64")->valuestring,
+                         cJSON_GetObjectItem(got, "tensor_fnv64")->valuestring) == 0,
+                  "%s: checkpoint tensors hash %s, recorded %s", run,
+                  cJSON_GetObjectItem(got, "tensor_fnv64")->valuestring,
+                  cJSON_GetObjectItem(want, "tensor_fnv64")->valuestring);
+}
+
+static void test_golden_runs(void)
+{
+    snprintf(data_dir, sizeof data_dir, "%s/golden-blobs", ib_test_tmpdir());
+    mkdir(data_dir, 0777);
+    write_split("train", 1000, 1);
+    write_split("t10k", 400, 2);
+    cJSON *got = cJSON_CreateArray();
+    for (int m = 0; m < 2; m++)
+        run_one(m, got);
+    char path[1200];
+    ib_test_path("tests/fixtures/golden_runs.json", path, sizeof path);
+    const char *rec = getenv("IBNET_GOLDEN_RECORD");
+    if (rec && *rec == '1') {
+        char *text = cJSON_Print(got);
+        FILE *f = fopen(path, "w");
+        CHECK_MSG(f != NULL, "cannot write %s", path);
+        if (f) {
+            fprintf(f, "%s\n", text);
+            fclose(f);
+        }
+        free(text);
+        printf("recorded %s\n", path);
+    } else {
+        FILE *f = fopen(path, "rb");
+        CHECK_MSG(f != NULL, "cannot open %s", path);
+        char *text = calloc(1, 1 << 20);
+        size_t n = f ? fread(text, 1, (1 << 20) - 1, f) : 0;
+        text[n] = 0;
+        if (f)
+            fclose(f);
+        cJSON *want = cJSON_Parse(text);
+        free(text);
+        CHECK(cJSON_GetArraySize(want) == 2);
+        for (int m = 0; m < 2 && m < cJSON_GetArraySize(want); m++) {
+            const cJSON *w = cJSON_GetArrayItem(want, m);
+            bool exact = strcmp(cJSON_GetObjectItem(w, "machine")->valuestring, machine_kind()) == 0;
+            if (!exact)
+                printf("note: golden run recorded on %s, this machine is %s: metrics compared to 1e-4, hash not\n",
+                       cJSON_GetObjectItem(w, "machine")->valuestring, machine_kind());
+            compare(w, cJSON_GetArrayItem(got, m), exact);
+        }
+        cJSON_Delete(want);
+    }
+    cJSON_Delete(got);
+}
+
+int main(void)
+{
+    IB_RUN(test_golden_runs);
+    return ib_test_summary();
+}
