@@ -393,6 +393,10 @@ ib_node *ib_mean(ib_graph *g, ib_node *x, int axis);
 ib_node *ib_logsumexp(ib_graph *g, ib_node *x, int axis);
 /* log (1/n) sum_i exp(x_i) along the axis. */
 ib_node *ib_logmeanexp(ib_graph *g, ib_node *x, int axis);
+/* max_i x_i along the axis (src/ops/reduce_max.c); the gradient goes to
+ * the FIRST maximum only (ties: the lowest index, as ib_argmax), a NaN
+ * counts as the largest.  An empty axis is IB_ERR_SHAPE. */
+ib_node *ib_max(ib_graph *g, ib_node *x, int axis);
 
 /* --- shape (src/ops/shape.c) --- */
 /* A view with a new shape (no copy: value and gradient alias x's); one
