@@ -393,6 +393,10 @@ ib_node *ib_mean(ib_graph *g, ib_node *x, int axis);
 ib_node *ib_logsumexp(ib_graph *g, ib_node *x, int axis);
 /* log (1/n) sum_i exp(x_i) along the axis. */
 ib_node *ib_logmeanexp(ib_graph *g, ib_node *x, int axis);
+/* max_i x_i along the axis (src/ops/reduce_max.c); the gradient goes to
+ * the FIRST maximum only (ties: the lowest index, as ib_argmax), a NaN
+ * counts as the largest.  An empty axis is IB_ERR_SHAPE. */
+ib_node *ib_max(ib_graph *g, ib_node *x, int axis);
 
 /* --- shape (src/ops/shape.c) --- */
 /* A view with a new shape (no copy: value and gradient alias x's); one
@@ -1232,6 +1236,150 @@ ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
 /* Continue the run in dir from its last checkpoint (config.json is read
  * from dir; epochs may be raised with new_epochs > 0). */
 ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
+
+/* ==== attacks: begin (src/eval/attack*.c; docs/attacks.md) ==== */
+/* Adversarial attacks on a classifier graph, in PIXEL space: the
+ * adversarial image stays in [0, 1] pixels (byte / 255) and is mapped
+ * through the model's input normalisation at every step, so eps means the
+ * same for every model.  Fair to stochastic networks: the gradient is that
+ * of the loss of the S-sample average (expectation over the noise, EOT),
+ * success is judged on the S-sample prediction, and the attack through
+ * the mean path (z = mu) is run as well; an example counts as robust only
+ * if no attack found a point of the ball that fools that prediction.
+ * Everything is keyed by the config's seed. */
+typedef enum ib_attack_kind { IB_ATTACK_FGSM, IB_ATTACK_PGD, IB_ATTACK_CW } ib_attack_kind;
+typedef enum ib_attack_norm { IB_ATTACK_LINF, IB_ATTACK_L2 } ib_attack_norm;
+/* The loss FGSM and PGD ascend, on the log-probabilities la of the
+ * S-sample average: CE = -la_y (targeted: la_t); MARGIN = max_{j != y}
+ * la_j - la_y (targeted: la_t - max_{j != t} la_j), which does not saturate
+ * with the softmax; BOTH runs each and keeps per example the stronger. */
+typedef enum ib_attack_loss { IB_ATTACK_LOSS_CE, IB_ATTACK_LOSS_MARGIN, IB_ATTACK_LOSS_BOTH } ib_attack_loss;
+
+/* Names as the CLI spells them ("fgsm", "pgd", "cw"; "linf", "l2"; "ce",
+ * "margin", "both"); NULL for an invalid value.  parse: IB_ERR_ARG naming
+ * the string and the known names when it is unknown. */
+const char *ib_attack_kind_name(ib_attack_kind k);
+ib_status ib_attack_kind_parse(const char *s, ib_attack_kind *out);
+const char *ib_attack_norm_name(ib_attack_norm n);
+ib_status ib_attack_norm_parse(const char *s, ib_attack_norm *out);
+const char *ib_attack_loss_name(ib_attack_loss l);
+ib_status ib_attack_loss_parse(const char *s, ib_attack_loss *out);
+
+#define IB_ATTACK_MAX_EPS 16
+
+typedef struct ib_attack_config {
+    ib_attack_kind kind;
+    ib_attack_norm norm;       /* CW: L2 only */
+    ib_attack_loss loss;       /* FGSM and PGD */
+    bool targeted;             /* push each example to a target class instead of away from its label */
+    const int32_t *targets;    /* targeted: (n) target classes, each != the label; NULL: a class
+                                  != the label drawn uniformly, keyed by (seed, example index) */
+    int n_eps;                 /* 1..IB_ATTACK_MAX_EPS radii, pixel units; CW: 0 gives one
+                                  unbounded row (eps = INFINITY) */
+    float eps[IB_ATTACK_MAX_EPS];
+    int steps;                 /* PGD: iterations (40); CW: Adam iterations per value of c (1000) */
+    float step_size;           /* PGD: pixels per step, 0 = 2.5 eps / steps; CW: Adam's lr (0.01) */
+    int restarts;              /* PGD: random starts (1); the worst case per example is kept */
+    bool random_start;         /* PGD: start uniformly in the ball (true) */
+    int eot_samples;           /* S of the S-sample average (12); unused by deterministic graphs */
+    bool mean_path;            /* stochastic graphs: also attack through z = mu (true) */
+    int cw_search_steps;       /* binary-search steps over c (9) */
+    float cw_c0;               /* first c (1e-2) */
+    float cw_kappa;            /* confidence: CW stops pushing at margin >= kappa (0) */
+    bool keep_images;          /* fill each row's images and images_u8 */
+    uint64_t seed;
+} ib_attack_config;
+
+/* The defaults of an attack kind (values in parentheses above; FGSM: loss
+ * CE, PGD: loss BOTH, 40 steps, eps {0.1, 0.2, 0.3}; CW: n_eps 0). */
+ib_attack_config ib_attack_config_default(ib_attack_kind kind);
+/* Every field checked before any work: IB_ERR_ARG with a message for an
+ * unknown kind, norm or loss, eps < 0 or not finite, no eps for FGSM or
+ * PGD, steps < 1, restarts < 1, eot_samples < 1, step_size < 0, CW with
+ * the L-inf norm, cw_search_steps < 1, cw_c0 <= 0, cw_kappa < 0. */
+ib_status ib_attack_config_check(const ib_attack_config *c);
+
+/* The node an attack backpropagates from, added to a graph BEFORE it is
+ * compiled: loss = sum(logits * w), w an input of the logits' shape that
+ * the attack fills with dL/dlogits (so every loss, EOT average and CW
+ * objective is formed exactly, in double, outside the graph), and x is
+ * marked requires-grad.  x: the model input (B, C, H, W) in normalised
+ * model space; logits: (B * m, classes), m >= 1 copies per example in a
+ * row (a graph that repeats each example m times with ib_repeat gives m
+ * noise samples per pass).  The graph must not be forward-only. */
+typedef struct ib_attack_head {
+    ib_graph *g;
+    ib_node *x, *logits, *w, *loss;
+} ib_attack_head;
+ib_status ib_attack_head_build(ib_graph *g, ib_node *x, ib_node *logits, ib_attack_head *out);
+
+/* The input normalisation as the attack applies it: model input
+ * x_c = (p - mean_c) / std_c for pixel p in [0, 1] of channel c
+ * (UNIT: 0, 1; SYMMETRIC: 0.5, 0.5; STANDARDIZE: the training statistics
+ * of bc, which must be filled: std > 0, else IB_ERR_ARG).  channels <= 4
+ * for STANDARDIZE. */
+typedef struct ib_pixel_norm {
+    int channels;
+    float mean[4], std[4];
+} ib_pixel_norm;
+ib_status ib_pixel_norm_from(const ib_batcher_config *bc, int channels, ib_pixel_norm *out);
+
+/* The S-sample loss of the pixels p (B, C, H, W) and its gradient dL/dp
+ * (may be NULL: forward only), as every attack step computes it: the
+ * attacker's loss on la = log of the average of the softmax over the
+ * samples.  A stochastic graph (ib_graph_first_random) draws with
+ * sampling on, seed `seed`, at steps step0 .. step0 + P - 1, P =
+ * ceil(samples / m) passes (noise held fixed for a given step0); with
+ * mean_path or a deterministic graph, one pass with sampling off.
+ * labels: the true classes (untargeted) or the targets (targeted), (B).
+ * loss_out (B) per-example losses; margin_out (B) the attack margin
+ * (> 0: the averaged prediction is fooled).  Either may be NULL.  Eval
+ * mode (no dropout, running batch-norm statistics); the graph's modes,
+ * seed and step are restored. */
+ib_status ib_attack_loss_grad(const ib_attack_head *h, const ib_pixel_norm *pn, const float *p,
+                              const int32_t *labels, ib_attack_loss loss, bool targeted, int samples, bool mean_path,
+                              uint64_t seed, uint64_t step0, double *loss_out, double *margin_out, float *grad);
+
+typedef struct ib_attack_row {
+    float eps;               /* pixel units (INFINITY: CW unbounded) */
+    double robust_acc;       /* fraction of examples whose worst point in the ball is still
+                                classified correctly (a clean error counts as not robust) */
+    double success_rate;     /* untargeted: fraction of the clean-correct examples fooled;
+                                targeted: fraction of all examples classified as their target */
+    double mean_l2;          /* mean pixel L2 norm of the successful perturbations (CW's figure) */
+    double mean_linf;        /* the same in L-inf */
+    double robust_acc_u8;    /* robust accuracy of the images rounded to 8-bit pixels */
+    double success_rate_u8;  /* success rate after that rounding */
+    int32_t *pred;           /* (n) predictions on the adversarial images (malloc'd) */
+    float *images;           /* keep_images: (n, C, H, W) pixels in [0, 1], within eps of the
+                                clean image; else NULL (malloc'd) */
+    uint8_t *images_u8;      /* keep_images: the same rounded to bytes, still within eps; else NULL */
+} ib_attack_row;
+
+typedef struct ib_attack_result {
+    int64_t n;
+    int classes;
+    bool stochastic;         /* the graph draws noise: EOT and mean-path attacks were run */
+    int samples;             /* samples in the S-sample prediction (1 when deterministic) */
+    double clean_acc;        /* accuracy of that prediction on the clean images */
+    int32_t *clean_pred;     /* (n) malloc'd */
+    int32_t *targets;        /* targeted: (n) the targets used (malloc'd); else NULL */
+    int n_rows;              /* one row per eps, in the order of cfg->eps */
+    ib_attack_row rows[IB_ATTACK_MAX_EPS];
+    double seconds;
+} ib_attack_result;
+void ib_attack_result_free(ib_attack_result *r);
+
+/* Attack every image of d (labels d->labels) through the compiled graph of
+ * h, in batches of h's batch size (the last one zero-padded), with pn the
+ * model's input normalisation.  Eval mode; parameter gradients are off
+ * during the call; the graph's modes, seed and step are restored.  On
+ * success *out holds one row per eps (free with ib_attack_result_free); on
+ * error it is zeroed.  IB_ERR_ARG (config, pn, targets), IB_ERR_STATE (not
+ * compiled), IB_ERR_SHAPE (d does not fit x, classes), IB_ERR_NOMEM. */
+ib_status ib_attack_run(const ib_attack_head *h, const ib_pixel_norm *pn, const ib_dataset *d,
+                        const ib_attack_config *cfg, ib_attack_result *out);
+/* ==== attacks: end ==== */
 
 #ifdef __cplusplus
 }
