@@ -31,7 +31,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ibnet [--version] [--help] <command> [options]\n"
             "\n"
-            "ibnet %s: information-bottleneck deep learning (Deep VIB, cellVIB, VUB, IMB, VSD).\n"
+            "ibnet %s: information-bottleneck deep learning (Deep VIB, cellVIB, VUB).\n"
             "\n"
             "commands:\n",
             ib_version());

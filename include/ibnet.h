@@ -79,7 +79,12 @@ const char *ib_version(void);
  * The count comes from ib_set_threads(), else IBNET_THREADS, else the
  * number of cores.
  * ---------------------------------------------------------------------- */
+#define IB_MAX_THREADS 4096
+/* n < 1: all cores; n above IB_MAX_THREADS: IB_MAX_THREADS. */
 void ib_set_threads(int n);
+/* The count in use.  The first call without ib_set_threads reads
+ * IBNET_THREADS: an integer in 1..IB_MAX_THREADS (0 or unset: all cores);
+ * anything else is named in a warning on stderr and all cores are used. */
 int ib_get_threads(void);
 
 /* ------------------------------------------------------------------------
@@ -491,9 +496,15 @@ ib_node *ib_cosine_similarity(ib_graph *g, ib_node *a, ib_node *b, float eps);
  * ---------------------------------------------------------------------- */
 typedef enum ib_optim_kind { IB_OPTIM_SGD, IB_OPTIM_ADAM, IB_OPTIM_ADAMW } ib_optim_kind;
 
+/* The learning rate has one home: ib_optim_config.lr, the base rate.  The
+ * optimizer is usable alone (as PyTorch's, whose param group owns its lr)
+ * and steps with that rate until ib_optim_set_lr changes it; a schedule
+ * holds no rate of its own but scales the base one (ib_schedule_lr), so
+ * nothing has to be kept equal by hand (ib_train_config's config.json key
+ * "lr" is optim.lr). */
 typedef struct ib_optim_config {
     ib_optim_kind kind;
-    float lr;
+    float lr;             /* the base learning rate */
     float momentum;       /* SGD (PyTorch semantics: buf = m*buf + (1-dampening)*g, and buf = g
                              at a parameter's first step; p -= lr*buf) */
     float dampening;      /* SGD */
@@ -550,7 +561,9 @@ int ib_optim_state_count(const ib_optim *o);
 const char *ib_optim_state_name(const ib_optim *o, int k);
 float *ib_optim_state(ib_optim *o, int k);
 
-/* Learning-rate schedules as pure functions of the (fractional) epoch. */
+/* Learning-rate schedules as pure functions of the base rate (the
+ * optimizer's lr: a schedule has none of its own) and the (fractional)
+ * epoch.  Below, lr is that base rate. */
 typedef enum ib_schedule_kind {
     IB_SCHED_CONSTANT,
     IB_SCHED_STEP,          /* lr * gamma^floor(epoch / every) (staircase exponential decay:
@@ -563,7 +576,7 @@ typedef enum ib_schedule_kind {
 
 typedef struct ib_schedule {
     ib_schedule_kind kind;
-    float lr, gamma, min_lr;
+    float gamma, min_lr;
     double every;           /* epochs, STEP and EXPONENTIAL (<= 0: no decay) */
     double total;           /* epochs, COSINE */
     double warmup;          /* epochs of linear warm-up from 0 (any kind), 0 = none:
@@ -572,10 +585,11 @@ typedef struct ib_schedule {
     double milestones[8];
 } ib_schedule;
 
-/* The lr at a fractional epoch (step / steps_per_epoch); negative = 0.
+/* The lr at a fractional epoch (step / steps_per_epoch; negative = 0) of a
+ * run whose base rate is base_lr (its ib_optim_config.lr); 0 for a NULL s.
  * Evaluated in double and rounded once: equal to PyTorch's StepLR,
  * MultiStepLR, ExponentialLR and CosineAnnealingLR at integer epochs. */
-float ib_schedule_lr(const ib_schedule *s, double epoch);
+float ib_schedule_lr(const ib_schedule *s, float base_lr, double epoch);
 
 /* Exponential moving average of the trainable weights (Polyak averaging):
  * each update moves shadow -= (shadow - value) * (1 - decay), in float32.
@@ -1106,7 +1120,7 @@ typedef struct ib_train_config {
     int64_t eval_batch_size;
     uint64_t seed;
     ib_optim_config optim;
-    ib_schedule schedule;     /* its lr overrides optim.lr */
+    ib_schedule schedule;     /* scales optim.lr, the one learning rate */
     float ema_decay;          /* 0 = no EMA; evaluation uses the EMA weights when on */
     bool ema_zero_debias;
     ib_objective objective;
@@ -1152,7 +1166,11 @@ ib_train_config ib_train_config_default(void);
 ib_status ib_train_config_recipe(const char *name, ib_train_config *c);
 const char *ib_train_recipe_name(int i);
 /* JSON text of a config (malloc'd) and back; from_json starts from the
- * defaults and rejects unknown keys with IB_ERR_FORMAT. */
+ * defaults and rejects unknown keys with IB_ERR_FORMAT.  to_json adds a
+ * "provenance" object (not a setting: from_json skips it): the ibnet
+ * version, the commit it was built from (git describe, else the version),
+ * the thread count (ib_get_threads) and the OpenBLAS, oneDNN and cJSON
+ * versions, so each run's figures can be traced to what computed them. */
 char *ib_train_config_to_json(const ib_train_config *c);
 ib_status ib_train_config_from_json(const char *json, ib_train_config *c);
 /* The value of an enum field of the configuration from its name as
@@ -1160,6 +1178,43 @@ ib_status ib_train_config_from_json(const char *json, ib_train_config *c);
  * the key is not an enum field or the name not one of its names.  The CLI
  * maps its flags through this, so both speak the same names. */
 int ib_train_config_enum(const char *key, const char *name);
+
+/* The settings as a table, in config.json's order: one entry per field of
+ * ib_train_config, with its config.json key, its `ibnet train` flag, help
+ * line and choices.  The command line is built from it, so a new setting
+ * is one line of src/train/config.c and becomes a key and a flag at once. */
+typedef enum ib_config_type {
+    IB_CONFIG_TEXT,   /* a string (model, paths): refused, never cut, when too long */
+    IB_CONFIG_INT,
+    IB_CONFIG_NUMBER,
+    IB_CONFIG_BOOL,   /* a flag without a value */
+    IB_CONFIG_CHOICE, /* one of choices[] */
+    IB_CONFIG_LIST    /* comma-separated numbers ("0.1,0.01") */
+} ib_config_type;
+
+typedef struct ib_config_field {
+    const char *key;            /* config.json's key: "batch_size" */
+    char flag[64];              /* `ibnet train`'s flag: "--batch-size"; "" when none */
+    ib_config_type type;
+    const char *metavar;        /* "N", "X", "DIR"...; NULL for IB_CONFIG_BOOL */
+    const char *help;           /* one line */
+    const char *const *choices; /* IB_CONFIG_CHOICE: the names by value, NULL-terminated */
+    char shown[64];             /* the default as help shows it; "" for none */
+    bool flag_clears;           /* IB_CONFIG_BOOL: the flag sets false (--no-ema-debias) */
+} ib_config_field;
+
+/* Fills *out with the i-th setting (0-based); false past the last one.
+ * The strings are static. */
+bool ib_train_config_field(int i, ib_config_field *out);
+/* Sets one setting, named by its key or its flag ("lr" or "--lr"), from
+ * its text as on a command line: numbers in full (no trailing text, no
+ * overflow: an error, never a wrapped or cut value), IB_CONFIG_BOOL as
+ * "true"/"false", lists as "1,2,3", a string that does not fit (the
+ * 1023-byte paths) refused.  Two settings pull another along: choosing an
+ * optimizer of another kind resets weight_decay to that kind's default
+ * (set weight_decay after it), and noise_rate sets label_noise to rate > 0.
+ * IB_ERR_ARG with a message naming `name` and the text. */
+ib_status ib_train_config_set(ib_train_config *c, const char *name, const char *text);
 /* Checks every field (a negative beta, a zero batch, an unknown model or
  * data set...) before any time is spent: IB_ERR_ARG with a message. */
 ib_status ib_train_config_check(const ib_train_config *c);

@@ -156,7 +156,7 @@ static void run_one(int m, cJSON *out)
     c.epochs = 2;
     c.batch_size = 50;
     c.eval_batch_size = 100;
-    c.schedule.lr = 3e-3f;
+    c.optim.lr = 3e-3f;
     c.eval_samples = 4;
     c.ema_decay = 0.9f;
     c.seed = 1;

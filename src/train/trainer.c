@@ -383,7 +383,7 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
     r->skip_batches = 0;
     while (ib_batcher_next(r->batcher, n->x->value, ib_node_labels(n->y), &count)) {
         double e_frac = (double)(epoch - 1) + (double)done / (double)batches;
-        float lr = ib_schedule_lr(&c->schedule, e_frac);
+        float lr = ib_schedule_lr(&c->schedule, c->optim.lr, e_frac);
         ib_optim_set_lr(r->opt, lr);
         ib_graph_set_step(n->g, (uint64_t)r->step);
         ib_graph_forward(n->g);
@@ -636,9 +636,7 @@ static ib_status setup(run *r, bool resume)
         s = build_net(r, &r->ev, c->eval_batch_size, false);
     if (s != IB_OK)
         return s;
-    ib_optim_config oc = c->optim;
-    oc.lr = c->schedule.lr;
-    r->opt = ib_optim_new(r->params, &oc);
+    r->opt = ib_optim_new(r->params, &c->optim);
     if (!r->opt)
         return IB_ERR_ARG;
     if (c->ema_decay > 0) {
