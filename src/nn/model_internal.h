@@ -5,8 +5,9 @@
  * The rooms:
  *   model_kinds.c  the layer kinds: ONE table (word, positional argument,
  *                  options with their defaults and checks, shape rule,
- *                  parameter count, builder) and the option table.  A new
- *                  layer kind is a row there plus its functions beside it.
+ *                  parameters and buffers, builder) and the option table.
+ *                  A new layer kind is a row there plus its functions
+ *                  beside it.
  *   model_parse.c  text -> model: lines to layers, names, shapes; loading.
  *   model_text.c   model -> text: the canonical text and the summary table.
  *   model_build.c  model -> graph.
@@ -88,8 +89,23 @@ typedef struct ib__layer {
     /* resolved by the parser's passes 2 and 3 */
     char full[IB__MODEL_NAME_LEN];     /* dotted path: prefix of the layer's parameters */
     ib__shape in, out;
-    int64_t params;                    /* trainable scalars of this layer */
+    int64_t params;                    /* trainable scalars of this layer (from its tensors) */
 } ib__layer;
+
+/* A listing of a layer's tensors (parameters and buffers): kinds call
+ * ib__model_tensor for each, in the order their builder creates them.
+ * The parser sums the trainable ones (the layer's parameter count) and
+ * ib_model_layer_tensor picks one out. */
+typedef struct ib__tensors {
+    const char *prefix;      /* the layer's full name */
+    int n;                   /* tensors listed so far */
+    int want;                /* the index to copy into *out, or -1 */
+    ib_model_tensor *out;
+    int64_t trainable;       /* scalars of the trainable tensors listed */
+} ib__tensors;
+
+/* Lists PREFIX[.part].leaf with shape (ndim dims of d); part may be NULL. */
+void ib__model_tensor(ib__tensors *t, const char *part, const char *leaf, bool trainable, int ndim, const int64_t *d);
 
 /* The state ib_model_build carries from layer to layer. */
 typedef struct ib__model_builder {
@@ -114,9 +130,11 @@ typedef struct ib__layer_kind {
      * (seen: bits of the options written) and checks across options.
      * NULL: nothing.  Returns false with a message (no "file:line: ") in why. */
     bool (*finish)(ib__layer *e, unsigned seen, char *why, size_t len);
-    /* The shape rule and parameter count: e->out and e->params from e->in.
-     * NULL: the output has the input's shape and no parameters. */
+    /* The shape rule: e->out from e->in.  NULL: the input's shape. */
     bool (*shape)(ib__layer *e, char *why, size_t len);
+    /* Its parameters and buffers (after shape; e->in and e->out are known),
+     * which give its parameter count.  NULL: none. */
+    void (*tensors)(const ib__layer *e, ib__tensors *t);
     /* Adds the layer to the graph on x; NULL on a build error (in the graph). */
     ib_node *(*build)(ib__model_builder *b, ib_node *x, const ib__layer *e);
 } ib__layer_kind;
@@ -140,6 +158,10 @@ struct ib_model {
 
 /* The words of ib_init_style, by value ("pytorch", "glorot", "kaiming"). */
 extern const char *const ib__model_init_styles[3];
+
+/* Option f of layer e as the canonical text writes its value, into buf;
+ * false when the text leaves it out (at a default that means "unset"). */
+bool ib__model_option_text(const ib__layer *e, int f, char *buf, size_t len);
 
 /* "N features" or "a CxHxW feature map", for messages. */
 void ib__model_shape_str(const ib__shape *s, char *buf, size_t len);

@@ -2,15 +2,17 @@
  * model_kinds.c — the layer kinds of the model description format
  * (docs/model-format.md), in one table: each kind's word, positional
  * argument, options (with defaults and checks), shape rule, parameter
- * count and graph builder.  The parser, the canonical text, the summary,
+ * count (from the parameters and buffers it lists) and graph builder.  The parser, the canonical text, the summary,
  * the builder and the layer listing read layers only through this table.
  *
  * Adding a kind: a row in `ib__model_kinds` (its place in the table is its
  * place in the "unknown layer" message), the options it takes (a new key is
  * a row in `ib__model_opts`; its place there is its place in the canonical
  * text), and its hooks here: finish (defaults that depend on other options,
- * checks across options), shape (output shape and trainable parameter
- * count from the input shape) and build.  Then document it in
+ * checks across options), shape (output shape from the input shape),
+ * tensors (its parameters and buffers, named and shaped as the builder
+ * creates them: this gives the parameter count and the layer listing) and
+ * build.  Then document it in
  * docs/model-format.md and test it in tests/test_model_format.c.
  */
 #include "model_internal.h"
@@ -35,6 +37,8 @@ const ib__model_opt ib__model_opts[] = {
     [O_DROPOUT] = {"dropout", IB__OPT_FLOAT, 0, 0.999999, 0, {0}, false},
     [O_SHORTCUT] = {"shortcut", IB__OPT_CHOICE, 0, 0, SC_CONV, {"conv", "pad"}, false},
 };
+/* Fields: key, type, range lo..hi, default, choices, left out of the
+ * canonical text at its default. */
 const int ib__model_n_opts = N_OPTS;
 _Static_assert(N_OPTS <= IB__MODEL_MAX_OPTS, "raise IB__MODEL_MAX_OPTS");
 _Static_assert(N_OPTS <= 32, "option sets are 32-bit masks");
@@ -53,16 +57,43 @@ static int64_t conv_out(int64_t h, int k, int stride, int pad)
 
 static ib_node *named(ib_node *n, const char *name) { return ib_node_set_name(n, name); }
 
+/* The tensors of ib_nn_linear, ib_nn_conv2d and ib_nn_batchnorm named
+ * PREFIX[.part], in the order those create them. */
+static void t_linear(ib__tensors *t, const char *part, int64_t in, int64_t out, bool bias)
+{
+    ib__model_tensor(t, part, "weight", true, 2, (int64_t[]){out, in});
+    if (bias)
+        ib__model_tensor(t, part, "bias", true, 1, &out);
+}
+
+static void t_conv(ib__tensors *t, const char *part, int64_t in, int64_t out, int k, bool bias)
+{
+    ib__model_tensor(t, part, "weight", true, 4, (int64_t[]){out, in, k, k});
+    if (bias)
+        ib__model_tensor(t, part, "bias", true, 1, &out);
+}
+
+static void t_batchnorm(ib__tensors *t, const char *part, int64_t c)
+{
+    ib__model_tensor(t, part, "weight", true, 1, &c);
+    ib__model_tensor(t, part, "bias", true, 1, &c);
+    ib__model_tensor(t, part, "running_mean", false, 1, &c);
+    ib__model_tensor(t, part, "running_var", false, 1, &c);
+}
+
 /* ------------------------------------------------------------------ */
 /* linear, conv, batchnorm                                             */
 
 static bool linear_shape(ib__layer *e, char *why, size_t len)
 {
     (void)why, (void)len;
-    int64_t c = e->in.d[0], n = e->n;
-    e->params = n * c + (I(e, O_BIAS) ? n : 0);
-    e->out = (ib__shape){1, {n, 0, 0}};
+    e->out = (ib__shape){1, {e->n, 0, 0}};
     return true;
+}
+
+static void linear_tensors(const ib__layer *e, ib__tensors *t)
+{
+    t_linear(t, NULL, e->in.d[0], e->n, I(e, O_BIAS));
 }
 
 static ib_node *linear_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
@@ -73,7 +104,7 @@ static ib_node *linear_build(ib__model_builder *b, ib_node *x, const ib__layer *
 static bool conv_shape(ib__layer *e, char *why, size_t len)
 {
     int k = I(e, O_K), stride = I(e, O_STRIDE), pad = I(e, O_PAD);
-    int64_t c = e->in.d[0], n = e->n;
+    int64_t n = e->n;
     int64_t h = conv_out(e->in.d[1], k, stride, pad), w = conv_out(e->in.d[2], k, stride, pad);
     if (h < 1 || w < 1) {
         char sh[96];
@@ -81,9 +112,13 @@ static bool conv_shape(ib__layer *e, char *why, size_t len)
         snprintf(why, len, "conv: a %dx%d kernel (pad %d) does not fit %s", k, k, pad, sh);
         return false;
     }
-    e->params = n * c * k * k + (I(e, O_BIAS) ? n : 0);
     e->out = (ib__shape){3, {n, h, w}};
     return true;
+}
+
+static void conv_tensors(const ib__layer *e, ib__tensors *t)
+{
+    t_conv(t, NULL, e->in.d[0], e->n, I(e, O_K), I(e, O_BIAS));
 }
 
 static ib_node *conv_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
@@ -91,13 +126,7 @@ static ib_node *conv_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
     return ib_nn_conv2d(b->g, x, e->full, e->n, I(e, O_K), I(e, O_STRIDE), I(e, O_PAD), I(e, O_BIAS));
 }
 
-static bool batchnorm_shape(ib__layer *e, char *why, size_t len)
-{
-    (void)why, (void)len;
-    e->out = e->in;
-    e->params = 2 * e->in.d[0];
-    return true;
-}
+static void batchnorm_tensors(const ib__layer *e, ib__tensors *t) { t_batchnorm(t, NULL, e->in.d[0]); }
 
 static ib_node *batchnorm_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
 {
@@ -162,7 +191,6 @@ static bool pool_shape(ib__layer *e, char *why, size_t len)
         return false;
     }
     e->out = (ib__shape){3, {e->in.d[0], h, w}};
-    e->params = 0;
     return true;
 }
 
@@ -180,7 +208,6 @@ static bool gap_shape(ib__layer *e, char *why, size_t len)
 {
     (void)why, (void)len;
     e->out = (ib__shape){1, {e->in.d[0], 0, 0}};
-    e->params = 0;
     return true;
 }
 
@@ -195,7 +222,6 @@ static bool flatten_shape(ib__layer *e, char *why, size_t len)
     e->out = e->in;
     if (e->in.ndim == 3)
         e->out = (ib__shape){1, {e->in.d[0] * e->in.d[1] * e->in.d[2], 0, 0}};
-    e->params = 0;
     return true;
 }
 
@@ -236,7 +262,6 @@ static bool vib_shape(ib__layer *e, char *why, size_t len)
         return false;
     }
     e->out = (ib__shape){1, {n, 0, 0}};
-    e->params = 0;
     return true;
 }
 
@@ -264,13 +289,11 @@ static bool vibcell_finish(ib__layer *e, unsigned seen, char *why, size_t len)
     return true;
 }
 
-static bool vibcell_shape(ib__layer *e, char *why, size_t len)
+/* mu and rho: two k x k convolutions with C outputs and a bias. */
+static void vibcell_tensors(const ib__layer *e, ib__tensors *t)
 {
-    (void)why, (void)len;
-    int64_t c = e->in.d[0], k = I(e, O_K);
-    e->out = e->in;
-    e->params = 2 * (c * c * k * k + c);
-    return true;
+    t_conv(t, "mu", e->in.d[0], e->in.d[0], I(e, O_K), true);
+    t_conv(t, "rho", e->in.d[0], e->in.d[0], I(e, O_K), true);
 }
 
 static ib_node *vibcell_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
@@ -285,30 +308,46 @@ static ib_node *vibcell_build(ib__model_builder *b, ib_node *x, const ib__layer 
 /* Whether a block's shortcut must change the shape (else the identity). */
 static bool block_projects(const ib__layer *e) { return I(e, O_STRIDE) != 1 || e->in.d[0] != e->n; }
 
-static bool block_shape(ib__layer *e, int64_t add)
+static bool block_shape(ib__layer *e, char *why, size_t len)
 {
+    (void)why, (void)len;
     int stride = I(e, O_STRIDE);
     e->out = (ib__shape){3, {e->n, conv_out(e->in.d[1], 3, stride, 1), conv_out(e->in.d[2], 3, stride, 1)}};
-    e->params = add;
     return true;
 }
 
 static bool basicblock_shape(ib__layer *e, char *why, size_t len)
 {
     int64_t c = e->in.d[0], n = e->n;
-    bool proj = block_projects(e), conv_sc = I(e, O_SHORTCUT) == SC_CONV;
-    if (proj && !conv_sc && n < c) {
+    if (block_projects(e) && I(e, O_SHORTCUT) == SC_PAD && n < c) {
         snprintf(why, len, "basicblock: shortcut=pad cannot reduce %lld channels to %lld", (long long)c, (long long)n);
         return false;
     }
-    return block_shape(e, c * n * 9 + 2 * n + n * n * 9 + 2 * n + (proj && conv_sc ? c * n + 2 * n : 0));
+    return block_shape(e, why, len);
 }
 
-static bool wideblock_shape(ib__layer *e, char *why, size_t len)
+static void basicblock_tensors(const ib__layer *e, ib__tensors *t)
 {
-    (void)why, (void)len;
     int64_t c = e->in.d[0], n = e->n;
-    return block_shape(e, 2 * c + c * n * 9 + 2 * n + n * n * 9 + (block_projects(e) ? c * n : 0));
+    t_conv(t, "conv1", c, n, 3, false);
+    t_batchnorm(t, "bn1", n);
+    t_conv(t, "conv2", n, n, 3, false);
+    t_batchnorm(t, "bn2", n);
+    if (block_projects(e) && I(e, O_SHORTCUT) == SC_CONV) {
+        t_conv(t, "shortcut.0", c, n, 1, false);
+        t_batchnorm(t, "shortcut.1", n);
+    }
+}
+
+static void wideblock_tensors(const ib__layer *e, ib__tensors *t)
+{
+    int64_t c = e->in.d[0], n = e->n;
+    t_batchnorm(t, "bn1", c);
+    t_conv(t, "conv1", c, n, 3, false);
+    t_batchnorm(t, "bn2", n);
+    t_conv(t, "conv2", n, n, 3, false);
+    if (block_projects(e))
+        t_conv(t, "shortcut", c, n, 1, false);
 }
 
 /* He et al.'s option A shortcut: subsample, then zero channels on both
@@ -395,27 +434,34 @@ static ib_node *wideblock_build(ib__model_builder *b, ib_node *x, const ib__laye
 
 #define POOL_OPTS (B(O_K) | B(O_STRIDE) | B(O_PAD))
 
+/* In the order of the "unknown layer" message.  Every kind also takes
+ * name=.  Fields left out: no argument, no options, any input, no
+ * finish/shape/tensors hook (see ib__layer_kind). */
 const ib__layer_kind ib__model_kinds[] = {
-    {"linear", "OUT", IB__MODEL_MAX_WIDTH, B(O_BIAS), 0, IB__IN_FLAT, false, NULL, linear_shape, linear_build},
-    {"conv", "OUT", 65536, B(O_K) | B(O_STRIDE) | B(O_PAD) | B(O_BIAS), B(O_K), IB__IN_MAP, false, NULL, conv_shape,
-     conv_build},
-    {"batchnorm", NULL, 0, 0, 0, IB__IN_ANY, false, NULL, batchnorm_shape, batchnorm_build},
-    {"relu", NULL, 0, 0, 0, IB__IN_ANY, false, NULL, NULL, relu_build},
-    {"leaky_relu", NULL, 0, B(O_SLOPE), 0, IB__IN_ANY, false, NULL, NULL, leaky_relu_build},
-    {"tanh", NULL, 0, 0, 0, IB__IN_ANY, false, NULL, NULL, tanh_build},
-    {"sigmoid", NULL, 0, 0, 0, IB__IN_ANY, false, NULL, NULL, sigmoid_build},
-    {"softplus", NULL, 0, 0, 0, IB__IN_ANY, false, NULL, NULL, softplus_build},
-    {"dropout", NULL, 0, B(O_P), B(O_P), IB__IN_ANY, false, NULL, NULL, dropout_build},
-    {"maxpool", NULL, 0, POOL_OPTS, B(O_K), IB__IN_MAP, false, pool_finish, pool_shape, maxpool_build},
-    {"avgpool", NULL, 0, POOL_OPTS, B(O_K), IB__IN_MAP, false, pool_finish, pool_shape, avgpool_build},
-    {"globalavgpool", NULL, 0, 0, 0, IB__IN_MAP, false, NULL, gap_shape, gap_build},
-    {"flatten", NULL, 0, 0, 0, IB__IN_ANY, false, NULL, flatten_shape, flatten_build},
-    {"vib", "K", IB__MODEL_MAX_WIDTH / 2, B(O_SHIFT) | B(O_BETA), 0, IB__IN_FLAT, true, NULL, vib_shape, vib_build},
-    {"vibcell", NULL, 0, B(O_K) | B(O_SHIFT) | B(O_BETA), 0, IB__IN_MAP, true, vibcell_finish, vibcell_shape,
-     vibcell_build},
-    {"basicblock", "OUT", 65536, B(O_STRIDE) | B(O_SHORTCUT), 0, IB__IN_MAP, false, NULL, basicblock_shape,
-     basicblock_build},
-    {"wideblock", "OUT", 65536, B(O_STRIDE) | B(O_DROPOUT), 0, IB__IN_MAP, false, NULL, wideblock_shape,
-     wideblock_build},
+    {.word = "linear", .arg = "OUT", .arg_max = IB__MODEL_MAX_WIDTH, .opts = B(O_BIAS), .input = IB__IN_FLAT,
+     .shape = linear_shape, .tensors = linear_tensors, .build = linear_build},
+    {.word = "conv", .arg = "OUT", .arg_max = 65536, .opts = B(O_K) | B(O_STRIDE) | B(O_PAD) | B(O_BIAS),
+     .required = B(O_K), .input = IB__IN_MAP, .shape = conv_shape, .tensors = conv_tensors, .build = conv_build},
+    {.word = "batchnorm", .tensors = batchnorm_tensors, .build = batchnorm_build},
+    {.word = "relu", .build = relu_build},
+    {.word = "leaky_relu", .opts = B(O_SLOPE), .build = leaky_relu_build},
+    {.word = "tanh", .build = tanh_build},
+    {.word = "sigmoid", .build = sigmoid_build},
+    {.word = "softplus", .build = softplus_build},
+    {.word = "dropout", .opts = B(O_P), .required = B(O_P), .build = dropout_build},
+    {.word = "maxpool", .opts = POOL_OPTS, .required = B(O_K), .input = IB__IN_MAP, .finish = pool_finish,
+     .shape = pool_shape, .build = maxpool_build},
+    {.word = "avgpool", .opts = POOL_OPTS, .required = B(O_K), .input = IB__IN_MAP, .finish = pool_finish,
+     .shape = pool_shape, .build = avgpool_build},
+    {.word = "globalavgpool", .input = IB__IN_MAP, .shape = gap_shape, .build = gap_build},
+    {.word = "flatten", .shape = flatten_shape, .build = flatten_build},
+    {.word = "vib", .arg = "K", .arg_max = IB__MODEL_MAX_WIDTH / 2, .opts = B(O_SHIFT) | B(O_BETA),
+     .input = IB__IN_FLAT, .bottleneck = true, .shape = vib_shape, .build = vib_build},
+    {.word = "vibcell", .opts = B(O_K) | B(O_SHIFT) | B(O_BETA), .input = IB__IN_MAP, .bottleneck = true,
+     .finish = vibcell_finish, .tensors = vibcell_tensors, .build = vibcell_build},
+    {.word = "basicblock", .arg = "OUT", .arg_max = 65536, .opts = B(O_STRIDE) | B(O_SHORTCUT), .input = IB__IN_MAP,
+     .shape = basicblock_shape, .tensors = basicblock_tensors, .build = basicblock_build},
+    {.word = "wideblock", .arg = "OUT", .arg_max = 65536, .opts = B(O_STRIDE) | B(O_DROPOUT), .input = IB__IN_MAP,
+     .shape = block_shape, .tensors = wideblock_tensors, .build = wideblock_build},
 };
 const int ib__model_n_kinds = (int)(sizeof ib__model_kinds / sizeof ib__model_kinds[0]);

@@ -568,9 +568,12 @@ static ib_status infer(parser *P)
                 return perr(P, e->line, "%s", why);
         } else {
             e->out = x;
-            e->params = 0;
         }
         x = e->out;
+        ib__tensors t = {e->full, 0, -1, NULL, 0};
+        if (ks->tensors)
+            ks->tensors(e, &t);
+        e->params = t.trainable;
         int64_t numel = x.ndim == 1 ? x.d[0] : x.d[0] * x.d[1] * x.d[2];
         if (numel > IB__MODEL_MAX_ACT)
             return perr(P, e->line, "%s: its output of %lld elements per example is over the limit of %lld", ks->word,

@@ -65,32 +65,19 @@ static void fmt_float(float v, char *buf, size_t len)
     }
 }
 
-/* " key=value" of option f of layer e, or nothing when the option is left
- * out at its default. */
-static void write_option(sbuf *b, const ib__layer *e, int f)
+bool ib__model_option_text(const ib__layer *e, int f, char *buf, size_t len)
 {
     const ib__model_opt *opt = &ib__model_opts[f];
-    char num[32];
+    bool at_default = opt->type == IB__OPT_FLOAT ? e->v[f].f == (float)opt->def : e->v[f].i == (int64_t)opt->def;
+    if (opt->omit_default && at_default)
+        return false;
     switch (opt->type) {
-    case IB__OPT_INT:
-        if (!(opt->omit_default && e->v[f].i == (int64_t)opt->def))
-            sb_printf(b, " %s=%lld", opt->key, (long long)e->v[f].i);
-        break;
-    case IB__OPT_BOOL:
-        if (!(opt->omit_default && e->v[f].i == (int64_t)opt->def))
-            sb_printf(b, " %s=%s", opt->key, e->v[f].i ? "true" : "false");
-        break;
-    case IB__OPT_CHOICE:
-        if (!(opt->omit_default && e->v[f].i == (int64_t)opt->def))
-            sb_printf(b, " %s=%s", opt->key, opt->choices[e->v[f].i]);
-        break;
-    case IB__OPT_FLOAT:
-        if (!(opt->omit_default && e->v[f].f == (float)opt->def)) {
-            fmt_float(e->v[f].f, num, sizeof num);
-            sb_printf(b, " %s=%s", opt->key, num);
-        }
-        break;
+    case IB__OPT_INT: snprintf(buf, len, "%lld", (long long)e->v[f].i); break;
+    case IB__OPT_BOOL: snprintf(buf, len, "%s", e->v[f].i ? "true" : "false"); break;
+    case IB__OPT_CHOICE: snprintf(buf, len, "%s", opt->choices[e->v[f].i]); break;
+    case IB__OPT_FLOAT: fmt_float(e->v[f].f, buf, len); break;
     }
+    return true;
 }
 
 char *ib__model_canonical(const ib_model *m, const char *name, const int *cell)
@@ -118,9 +105,10 @@ char *ib__model_canonical(const ib_model *m, const char *name, const int *cell)
             sb_printf(&b, "%s", ks->word);
             if (ks->arg)
                 sb_printf(&b, " %lld", (long long)e->n);
+            char value[48];
             for (int f = 0; f < ib__model_n_opts; f++)
-                if (ks->opts & (1u << f))
-                    write_option(&b, e, f);
+                if ((ks->opts & (1u << f)) && ib__model_option_text(e, f, value, sizeof value))
+                    sb_printf(&b, " %s=%s", ib__model_opts[f].key, value);
             if (e->named)
                 sb_printf(&b, " name=%s", e->name);
             sb_printf(&b, "\n");
