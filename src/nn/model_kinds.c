@@ -1,19 +1,18 @@
 /*
  * model_kinds.c — the layer kinds of the model description format
  * (docs/model-format.md), in one table: each kind's word, positional
- * argument, options (with defaults and checks), shape rule, parameter
- * count (from the parameters and buffers it lists) and graph builder.  The parser, the canonical text, the summary,
- * the builder and the layer listing read layers only through this table.
+ * argument, options (with defaults and checks), shape rule, parameters and
+ * buffers (which give its parameter count) and graph builder.  The parser,
+ * the canonical text, the summary, the builder and the layer listing read
+ * layers only through this table, so no other file names a kind.
  *
- * Adding a kind: a row in `ib__model_kinds` (its place in the table is its
- * place in the "unknown layer" message), the options it takes (a new key is
- * a row in `ib__model_opts`; its place there is its place in the canonical
- * text), and its hooks here: finish (defaults that depend on other options,
- * checks across options), shape (output shape from the input shape),
- * tensors (its parameters and buffers, named and shaped as the builder
- * creates them: this gives the parameter count and the layer listing) and
- * build.  Then document it in
- * docs/model-format.md and test it in tests/test_model_format.c.
+ * Adding a kind (docs/model-format.md, "Adding a layer kind"): a row in
+ * `ib__model_kinds` (its place there is its place in the "unknown layer"
+ * message), any new key as a row in `ib__model_opts` (its place there is
+ * its place in the canonical text), and its hooks here: finish (defaults
+ * that depend on other options, checks across options), shape (the output
+ * shape from the input shape), tensors (its parameters and buffers, named
+ * and shaped as build creates them, in that order) and build.
  */
 #include "model_internal.h"
 
@@ -25,6 +24,8 @@ enum { O_K, O_STRIDE, O_PAD, O_BIAS, O_P, O_SLOPE, O_SHIFT, O_BETA, O_DROPOUT, O
 
 enum { SC_CONV = 0, SC_PAD = 1 }; /* shortcut= */
 
+/* Fields: key, type, range lo..hi, default, choices, left out of the
+ * canonical text at its default. */
 const ib__model_opt ib__model_opts[] = {
     [O_K] = {"k", IB__OPT_INT, 1, 64, 0, {0}, false},
     [O_STRIDE] = {"stride", IB__OPT_INT, 1, 64, 1, {0}, false},
@@ -37,12 +38,11 @@ const ib__model_opt ib__model_opts[] = {
     [O_DROPOUT] = {"dropout", IB__OPT_FLOAT, 0, 0.999999, 0, {0}, false},
     [O_SHORTCUT] = {"shortcut", IB__OPT_CHOICE, 0, 0, SC_CONV, {"conv", "pad"}, false},
 };
-/* Fields: key, type, range lo..hi, default, choices, left out of the
- * canonical text at its default. */
 const int ib__model_n_opts = N_OPTS;
 _Static_assert(N_OPTS <= IB__MODEL_MAX_OPTS, "raise IB__MODEL_MAX_OPTS");
 _Static_assert(N_OPTS <= 32, "option sets are 32-bit masks");
 
+/* An option's value (ranges keep integer options within int). */
 #define I(e, o) ((int)(e)->v[o].i)
 #define F(e, o) ((e)->v[o].f)
 
