@@ -738,7 +738,7 @@ ib_status ib_objective_build(ib_graph *g, ib_node *logits, ib_node *labels, int 
                              const ib_objective *o, ib_loss *out);
 
 /* ------------------------------------------------------------------------
- * Models (src/nn/model.c, src/nn/model_builtin.c): networks written in the
+ * Models (src/nn/model*.c, src/nn/model_builtin.c): networks written in the
  * plain-text model description format of docs/model-format.md, one layer a
  * line ("conv 16 k=3 pad=1 bias=false", "basicblock 32 stride=2",
  * "vibcell beta=1e-3", "repeat 3" ... "end").  Parameters are named as
@@ -791,6 +791,46 @@ ib_status ib_model_add_cells(const ib_model *m, const char *after, ib_model **ou
 char *ib_model_summary(const ib_model *m);
 /* Same layers, options, names and header (the source text may differ). */
 bool ib_model_equal(const ib_model *a, const ib_model *b);
+
+/* The model's structure, for programs that rebuild it elsewhere (a
+ * PyTorch module, a drawing) without parsing text.  The items are the
+ * layer and group lines of the canonical text in order (a group before its
+ * layers; the `end` lines are not items). */
+typedef struct ib_model_layer_info {
+    const char *name;      /* full dotted name, as its parameters are prefixed: "layer2.0", "fc", "3" */
+    const char *kind;      /* its word in the format ("conv", "basicblock", "vibcell"...), or "group" */
+    int depth;             /* the groups around it: 0 at the top level */
+    int64_t arg;           /* the positional argument (OUT, K), 0 when its kind has none (and for a group) */
+    int n_options;         /* its key=value options, as the canonical text writes them (name= excluded) */
+    int n_tensors;         /* parameters and buffers it creates (ib_model_layer_tensor) */
+    int in_ndim, out_ndim; /* shapes per example: 1 = (D), 3 = (C, H, W); 0 for a group */
+    int64_t in[3], out[3]; /* unused dims 0 */
+    int64_t params;        /* trainable scalars it creates */
+    bool bottleneck;       /* a Gaussian bottleneck (vib, vibcell): ib_model_out lists it */
+} ib_model_layer_info;
+
+/* A parameter or buffer of a layer, named and shaped as the store (and a
+ * PyTorch state_dict) holds it. */
+typedef struct ib_model_tensor {
+    char name[128];        /* "layer1.0.conv1.weight", "bn1.running_var" */
+    int ndim;
+    int64_t shape[4];      /* unused dims 0 */
+    bool trainable;        /* false: a buffer (batch-norm running statistics) */
+} ib_model_tensor;
+
+/* Items (layers and groups); 0 when m is NULL. */
+int ib_model_layer_count(const ib_model *m);
+/* Item i (0-based) into *info; its strings live as long as m.  IB_ERR_ARG
+ * when m or info is NULL or i is out of range. */
+ib_status ib_model_layer(const ib_model *m, int i, ib_model_layer_info *info);
+/* Option j of item i: *key ("stride", "bias", "shortcut"; static) and its
+ * value as the canonical text writes it ("2", "false", "pad", "0.1") into
+ * value[len] (truncated to fit, NUL-terminated).  IB_ERR_ARG when out of
+ * range. */
+ib_status ib_model_layer_option(const ib_model *m, int i, int j, const char **key, char *value, size_t len);
+/* Tensor j of item i, in the order ib_model_build creates them.
+ * IB_ERR_ARG when out of range. */
+ib_status ib_model_layer_tensor(const ib_model *m, int i, int j, ib_model_tensor *t);
 void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w);
 int ib_model_classes(const ib_model *m);
 /* Trainable scalars the model creates (buffers excluded), computed from
