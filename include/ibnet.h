@@ -635,7 +635,7 @@ ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json);
  * the tensor, and nothing is changed.  Files without checksums (written
  * before they existed, or by other tools) load unverified. */
 typedef struct ib_checkpoint_load_options {
-    bool skip_checksums; /* do not verify (saves one pass over the bytes, ~1 ms per 2 MB) */
+    bool skip_checksums; /* do not verify (saves one crc32 pass over the bytes read) */
 } ib_checkpoint_load_options;
 /* ib_checkpoint_load with options (NULL: the defaults, verifying). */
 ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json,

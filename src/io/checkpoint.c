@@ -15,9 +15,9 @@
  * Each tensor's bytes carry a CRC-32 in the metadata ("ibnet.crc32": a
  * JSON object {"name": "8 hex digits"}), checked as each tensor is read:
  * a flipped bit in a weight is "damaged checkpoint", not a loss that turns
- * inf epochs later.  zlib's crc32 (already linked for the data readers)
- * runs at several GB/s, a few ms for a ResNet checkpoint, so no faster
- * hash is needed.
+ * inf epochs later.  zlib's crc32 is already linked for the data readers;
+ * one pass over the bytes (docs/checkpoints.md gives the cost) is small
+ * beside reading them, and callers in a hurry can skip it.
  */
 #include "core/internal.h"
 #include "io/safetensors.h"

@@ -110,11 +110,12 @@ static int read_channels(const cJSON *arr, float *out, float fallback, bool posi
     {
         if (k >= 4)
             break;
-        double v = cJSON_IsNumber(e) ? e->valuedouble : NAN;
-        bool ok = isfinite(v) && fabs(v) <= 1e6 && (!positive || v > 1e-12);
+        /* checked as the float it becomes, so what is written back reads back */
+        float v = cJSON_IsNumber(e) && fabs(e->valuedouble) <= 1e6 ? (float)e->valuedouble : NAN;
+        bool ok = isfinite(v) && fabsf(v) <= 1e6f && (!positive || v > 1e-12f);
         if (!ok && bad)
             *bad = true;
-        out[k++] = ok ? (float)v : fallback;
+        out[k++] = ok ? v : fallback;
     }
     return k;
 }
@@ -179,6 +180,8 @@ ib_status ib_checkpoint_meta_parse(const char *json, const char *what, ib_checkp
     read_channels(cJSON_GetObjectItemCaseSensitive(o, "input_min"), m->input_min, 0.0f, false, NULL);
     read_channels(cJSON_GetObjectItemCaseSensitive(o, "input_max"), m->input_max, 1.0f, false, NULL);
     m->channels = nm > ns ? nm : ns;
+    for (int c = ns; c < m->channels; c++)
+        m->input_std[c] = 1.0f; /* a channel without a deviation: never a 0 to divide by */
     if (bad_std && m->input_norm == IB_NORM_STANDARDIZE) { /* other scalings store no statistics */
         cJSON_Delete(o);
         memset(m, 0, sizeof *m);
@@ -200,7 +203,8 @@ ib_status ib_checkpoint_meta_parse(const char *json, const char *what, ib_checkp
                   : 1;
     const cJSON *ed = cJSON_GetObjectItemCaseSensitive(cfg, "ema_decay");
     const cJSON *ez = cJSON_GetObjectItemCaseSensitive(cfg, "ema_zero_debias");
-    m->ema_decay = cJSON_IsNumber(ed) && ed->valuedouble >= 0 && ed->valuedouble < 1 ? (float)ed->valuedouble : 0.0f;
+    float decay = cJSON_IsNumber(ed) && fabs(ed->valuedouble) <= 1 ? (float)ed->valuedouble : 0.0f;
+    m->ema_decay = decay >= 0.0f && decay < 1.0f ? decay : 0.0f;
     m->ema_zero_debias = !cJSON_IsBool(ez) || cJSON_IsTrue(ez);
 
     bool ok = dup_into(&m->model, string_of(o, "model") ? string_of(o, "model") : "") && dup_into(&m->model_text, text) &&
