@@ -647,6 +647,18 @@ ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_e
 /* Reads only the metadata text (malloc'd), validating the file's header. */
 ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json);
 
+/* Every tensor's bytes carry a CRC-32 (zlib's) in the metadata key
+ * "ibnet.crc32", written by ib_checkpoint_save.  Loading verifies each
+ * tensor it reads; a mismatch is IB_ERR_FORMAT "damaged checkpoint" naming
+ * the tensor, and nothing is changed.  Files without checksums (written
+ * before they existed, or by other tools) load unverified. */
+typedef struct ib_checkpoint_load_options {
+    bool skip_checksums; /* do not verify (saves one crc32 pass over the bytes read) */
+} ib_checkpoint_load_options;
+/* ib_checkpoint_load with options (NULL: the defaults, verifying). */
+ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json,
+                                  const ib_checkpoint_load_options *o);
+
 /* ------------------------------------------------------------------------
  * Layers (src/nn/): parameters named as PyTorch names them, created in the
  * graph's store on first use and shared on later use (get-or-create), with
@@ -1289,6 +1301,141 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
  * noise of evaluation never repeats the noise of training).  `ibnet eval`
  * uses the same key by default and reproduces the run's figures. */
 #define IB_EVAL_SEED_SALT 0xE7A1u
+
+/* ------------------------------------------------------------------------
+ * Training-checkpoint metadata (src/io/checkpoint_meta.c): the JSON object
+ * stored under the safetensors metadata key "ibnet" by the trainer, written
+ * and read in one place.  Its "meta_version" says the layout; files from
+ * before the field are version 0 and read the same way.
+ * ---------------------------------------------------------------------- */
+#define IB_CHECKPOINT_META_VERSION 1
+
+typedef struct ib_checkpoint_meta {
+    int version;                /* meta_version of the file (0: before the field) */
+    int64_t epoch;              /* epochs completed */
+    int64_t step;               /* optimizer steps */
+    int64_t epoch_batches_done; /* batches of epoch + 1 already trained (a run stopped mid-epoch), else 0 */
+    int64_t best_epoch;         /* 0: none yet */
+    double best_accuracy;       /* -1: none yet */
+    bool counts_valid;          /* read: epoch/step/... present, whole and in range (a resume needs them) */
+    uint64_t seed;              /* the run's seed */
+    int threads;                /* threads of the writer (0: unknown) */
+    const char *model;          /* model name or file as given */
+    const char *model_text;     /* canonical model description (ib_model_text) */
+    const char *dataset;        /* data set spec ("mnist", "idx:DIR"...) */
+    int classes;
+    ib_input_norm input_norm;   /* how pixels became inputs */
+    int channels;               /* entries of the four arrays below (<= 4) */
+    float input_mean[4], input_std[4]; /* per channel (STANDARDIZE), on the p/255 scale */
+    float input_min[4], input_max[4];  /* the valid input range (pixels 0 and 255) */
+    int n_class_names;
+    const char *const *class_names; /* NULL when the data set has none */
+    const char *config_json;    /* the training configuration as a JSON object text, or NULL */
+    /* read from the configuration, with defaults when absent or out of range: */
+    int eval_samples;           /* 12 */
+    float ema_decay;            /* 0: no EMA */
+    bool ema_zero_debias;       /* true */
+} ib_checkpoint_meta;
+
+/* The JSON object text (malloc'd; NULL when out of memory) of m, with
+ * meta_version = IB_CHECKPOINT_META_VERSION; only the first `channels`
+ * entries of the input arrays are written.  m is only read (its pointers
+ * stay the caller's). */
+char *ib_checkpoint_meta_to_json(const ib_checkpoint_meta *m);
+/* Parse metadata text (what names the source in messages).  IB_ERR_FORMAT
+ * with a message for: no text (not an ibnet training checkpoint), text
+ * that is not a JSON object (damaged metadata), a meta_version above
+ * IB_CHECKPOINT_META_VERSION (written by a newer ibnet), no model
+ * description, an unknown input normalisation, or non-positive input_std
+ * under STANDARDIZE.  Out-of-range counts clear counts_valid; other
+ * out-of-range numbers fall back to the defaults.  On success free *m with
+ * ib_checkpoint_meta_free (it owns its strings); on failure *m is empty. */
+ib_status ib_checkpoint_meta_parse(const char *json, const char *what, ib_checkpoint_meta *m);
+/* ib_checkpoint_read_metadata + ib_checkpoint_meta_parse: a missing or
+ * unreadable file is IB_ERR_IO, a damaged header IB_ERR_FORMAT. */
+ib_status ib_checkpoint_meta_read(const char *path, ib_checkpoint_meta *m);
+void ib_checkpoint_meta_free(ib_checkpoint_meta *m); /* a parsed one; NULL-safe */
+
+/* ------------------------------------------------------------------------
+ * A training checkpoint opened as a runnable network (src/eval/net.c):
+ * the model rebuilt from the model text in its metadata, the weights
+ * (raw or EMA) loaded and verified, and the input normalisation of the run
+ * recorded.  The base of `ibnet eval`, `ibnet predict` and attacks.
+ *
+ * Units of the input node.  IB_NET_INPUT_NORMALIZED: what the training
+ * batcher fed the model (ib_net_batcher_config gives the batcher that
+ * produces it from pixels).  IB_NET_INPUT_PIXELS: pixels scaled to [0, 1]
+ * (p/255); the recorded normalisation is applied inside the graph, so
+ * dL/dx is in pixel units and an attack's epsilon means the same for every
+ * model (the gradient already holds the 1/std factor).  In pixel mode
+ * ib_net_batcher_config is the UNIT batcher, so ib_evaluate works
+ * unchanged; the figures equal those of the normalised input up to float
+ * rounding of the normalisation.
+ * ---------------------------------------------------------------------- */
+typedef enum ib_net_weights {
+    IB_NET_WEIGHTS_DEFAULT, /* the EMA average when the file holds one, else the raw weights */
+    IB_NET_WEIGHTS_RAW,     /* the raw weights */
+    IB_NET_WEIGHTS_EMA      /* the EMA average; IB_ERR_MISMATCH when the file holds none */
+} ib_net_weights;
+
+typedef enum ib_net_input {
+    IB_NET_INPUT_NORMALIZED, /* the model's own input (the batcher's normalisation) */
+    IB_NET_INPUT_PIXELS      /* pixels in [0, 1]; the normalisation runs inside the graph */
+} ib_net_input_units;
+
+typedef struct ib_net_options {
+    int64_t batch_size;     /* rows B of the input node (>= 1) */
+    ib_net_weights weights;
+    ib_net_input_units input;
+    bool input_grad;        /* backward gives dL/dx (the input requires grad, no parameter
+                               gradients, no memory sharing); else a forward-only graph */
+    int samples;            /* 0: one draw of the noise per forward (ib_evaluate's graph);
+                               S >= 1: the input is repeated S times inside the graph
+                               (logits (B*S, classes)) and log_probs is the log of the
+                               S-sample mean of the softmax, one backward for the EOT gradient */
+    bool mean_path;         /* stochastic layers take their mean (z = mu) */
+    bool defer_compile;     /* leave the graph uncompiled: add nodes (a loss) to ib_net_graph,
+                               then call ib_net_compile */
+    bool skip_checksums;    /* do not verify the tensors' checksums */
+} ib_net_options;
+
+typedef struct ib_net ib_net;
+
+/* batch_size 1, default weights, normalised input, forward only, samples 0. */
+ib_net_options ib_net_options_default(void);
+/* Open path (o NULL: the defaults).  Errors, each with a message naming the
+ * file: IB_ERR_IO (missing or unreadable), IB_ERR_FORMAT (not a training
+ * checkpoint, damaged metadata, a newer metadata version, a damaged
+ * tensor), IB_ERR_MISMATCH (weights that do not fit the recorded model),
+ * IB_ERR_ARG (bad options).  On success *out is a new network
+ * (ib_net_close); on failure *out is NULL. */
+ib_status ib_net_open(const char *path, const ib_net_options *o, ib_net **out);
+/* Compile a network opened with defer_compile (IB_ERR_STATE otherwise, or
+ * when already compiled); the graph's build errors come back here. */
+ib_status ib_net_compile(ib_net *n);
+void ib_net_close(ib_net *n); /* NULL is a no-op */
+
+ib_graph *ib_net_graph(ib_net *n);        /* eval mode, seed = ib_net_eval_seed */
+ib_params *ib_net_params(ib_net *n);
+const ib_model *ib_net_model(const ib_net *n);
+ib_node *ib_net_input(ib_net *n);         /* (B, C, H, W), units as opened */
+ib_node *ib_net_logits(ib_net *n);        /* (B, classes), or (B*S, classes) with samples S */
+ib_node *ib_net_log_probs(ib_net *n);     /* (B, classes): log softmax, or log of the S-sample mean */
+ib_node *ib_net_labels(ib_net *n);        /* int32 (B) for the loss; NULL without input_grad */
+ib_node *ib_net_loss(ib_net *n);          /* mean cross-entropy of log_probs; NULL without input_grad */
+/* The model's outputs (bottlenecks, their names and per-example KL nodes). */
+const ib_model_out *ib_net_outputs(const ib_net *n);
+/* The per-example KL nodes of the bottlenecks, as ib_evaluate takes them
+ * (ib_net_outputs(n)->n_bottlenecks entries). */
+ib_node *const *ib_net_kl(const ib_net *n);
+/* The checkpoint's metadata: dataset, class names, seed, epoch, config. */
+const ib_checkpoint_meta *ib_net_meta(const ib_net *n);
+/* The batcher settings that turn pixels into what the input node takes:
+ * the run's normalisation (NORMALIZED) or IB_NORM_UNIT (PIXELS); batch_size B. */
+const ib_batcher_config *ib_net_batcher_config(const ib_net *n);
+uint64_t ib_net_eval_seed(const ib_net *n); /* the run's seed ^ IB_EVAL_SEED_SALT */
+int ib_net_eval_samples(const ib_net *n);   /* the run's S (12 by default) */
+bool ib_net_used_ema(const ib_net *n);      /* the EMA average was loaded */
 
 /* Per-epoch report passed to the callback and written to metrics.jsonl. */
 typedef struct ib_epoch_report {
