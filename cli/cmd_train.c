@@ -7,21 +7,16 @@
 #include "args.h"
 #include "commands.h"
 #include "ibnet.h"
+#include "signals.h"
 
 #include <ctype.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static volatile int stop_flag;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
+static volatile int stop_flag; /* set by the first SIGINT/SIGTERM: see signals.h */
 
 typedef struct ui {
     bool tty, quiet, json;
@@ -227,7 +222,10 @@ int ib_cmd_train(int argc, char **argv)
     };
     arg_parser p = {"train", "ibnet train [options]",
                     "Train an information-bottleneck network. With no options: Deep VIB (K = 256, beta = 1e-3) on\n"
-                    "MNIST with the paper's recipe for 10 epochs, then print the test accuracy.",
+                    "MNIST with the paper's recipe for 10 epochs, then print the test accuracy.\n"
+                    "SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves the run and exits with 3\n"
+                    "(continue with --resume DIR); a second signal exits at once, keeping the last checkpoint.\n"
+                    "A NaN or infinite loss exits with 1; another run holding the directory, with 2.",
                     specs, (int)(sizeof specs / sizeof specs[0]), 0, 0, NULL};
     char *pos[1];
     int n_pos = 0;
@@ -238,13 +236,13 @@ int ib_cmd_train(int argc, char **argv)
         fprintf(stderr, "ibnet train: --threads must be >= 0\n");
         return 2;
     }
+    ib_cli_stop_signals_install(&stop_flag); /* before any thread exists */
     if (threads > 0)
         ib_set_threads((int)threads);
     else
         ib_get_threads();
     ui u = {isatty(2) != 0, quiet, json, false, ""};
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag};
-    signal(SIGINT, on_sigint);
 
     if (resume && dry_run) {
         fprintf(stderr, "ibnet train: --dry-run checks a new run's options; a resumed run's are in %s/config.json\n",
@@ -255,7 +253,7 @@ int ib_cmd_train(int argc, char **argv)
         ib_status s = ib_train_resume(resume, args_seen(&p, "--epochs") ? epochs : 0, &cb);
         if (s != IB_OK) {
             fprintf(stderr, "ibnet train: %s\n", ib_last_error());
-            return u.started ? 1 : 2;
+            return u.started || s == IB_ERR_NUMERIC ? 1 : 2; /* a NaN loss is a runtime failure, even on step 1 */
         }
         goto finished_resume;
     }
@@ -442,7 +440,7 @@ int ib_cmd_train(int argc, char **argv)
         if (u.tty && !quiet)
             fprintf(stderr, "\r\033[K");
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
-        return u.started ? 1 : 2;
+        return u.started || s == IB_ERR_NUMERIC ? 1 : 2; /* a NaN loss is a runtime failure, even on step 1 */
     }
     resume = c.out_dir;
 finished_resume:;
@@ -464,8 +462,9 @@ finished_resume:;
         }
     }
     if (stop_flag) {
-        fprintf(stderr, "ibnet train: interrupted; continue with: ibnet train --resume %s\n", resume);
-        return 1;
+        fprintf(stderr, "ibnet train: stopped by %s; the run is saved, continue with: ibnet train --resume %s\n",
+                ib_cli_stop_signal_name(), resume);
+        return IB_CLI_EXIT_STOPPED;
     }
     return 0;
 }
