@@ -116,6 +116,24 @@ static void safe_name(const char *s, char *out, size_t len)
     out[k] = 0;
 }
 
+/* Six hex digits naming the settings of c (FNV-1a of its config.json
+ * without the directories), so that runs of a sweep started side by side
+ * with different settings get different default directories.  Runs with
+ * the same settings may still pick the same name at the same moment: the
+ * run directory's lock then stops the second one (exit 2). */
+static unsigned settings_hash(const ib_train_config *c)
+{
+    ib_train_config k = *c;
+    k.out_dir[0] = 0;
+    k.data_dir[0] = 0;
+    char *text = ib_train_config_to_json(&k);
+    uint32_t h = 2166136261u;
+    for (const char *p = text ? text : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    free(text);
+    return (unsigned)((h ^ (h >> 24)) & 0xffffffu);
+}
+
 /* "0.1,0.01" -> values; false on a malformed list. */
 static bool parse_list(const char *s, double *out, int max, int *n)
 {
@@ -171,7 +189,7 @@ int ib_cmd_train(int argc, char **argv)
         {"--init", ARG_STRING, &init, "STYLE", "initialise linear/conv layers as the model file says, or as PyTorch, Glorot (TF, Deep VIB's code) or He", "model|pytorch|glorot|kaiming", 0},
         {"--dataset", ARG_STRING, &dataset, "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
-        {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>, -2, -3... if taken)", NULL, 0},
+        {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>-<hash of the settings>, -2, -3... if taken)", NULL, 0},
         {"--resume", ARG_STRING, &resume, "DIR", "continue the run in DIR from its last checkpoint", NULL, 0},
         {"--recipe", ARG_STRING, &recipe, "NAME", "start from a paper's set-up (docs/results.md; flags given here override it)", "deep-vib|cifar-resnet|cellvib-mnist", 0},
         {"--config", ARG_STRING, &config, "FILE", "start from a config.json (flags given here override it)", NULL, 0},
@@ -400,8 +418,8 @@ int ib_cmd_train(int argc, char **argv)
         char m[64], d[64];
         safe_name(c.model, m, sizeof m);
         safe_name(c.dataset, d, sizeof d);
-        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu", m, c.vib_cells_after[0] ? "-cells" : "", d,
-                 (unsigned long long)c.seed);
+        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu-%06x", m, c.vib_cells_after[0] ? "-cells" : "", d,
+                 (unsigned long long)c.seed, settings_hash(&c));
         /* a default directory never collides with an earlier run: -2, -3, ... */
         size_t base_len = strlen(c.out_dir);
         struct stat st;
