@@ -863,6 +863,11 @@ ib_status ib_dataset_load_pngdir(const char *root, ib_dataset **out);
  * colour (alpha composited on black).  IB_ERR_IO / IB_ERR_FORMAT naming
  * the file. */
 ib_status ib_image_read_png(const char *path, uint8_t **out, int *c, int *h, int *w);
+/* The channels (1 grey, 3 colour) and size a PNG would decode to, from its
+ * header alone (no pixel memory): check them before ib_image_read_png so an
+ * image of the wrong size is refused without decoding it.  Errors as
+ * ib_image_read_png. */
+ib_status ib_image_png_info(const char *path, int *c, int *h, int *w);
 
 /* --- known data sets (src/data/registry.c) --- */
 typedef struct ib_load_options {
