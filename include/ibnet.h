@@ -1232,10 +1232,12 @@ typedef struct ib_train_callbacks {
 /* Train from scratch into cfg->out_dir (created; an existing run there is
  * refused unless it is empty).  IB_ERR_NUMERIC if the loss becomes NaN/Inf
  * (the message names the epoch and step; last.safetensors keeps the last
- * good epoch). */
+ * good epoch).  The run holds an exclusive lock on out_dir/.lock while it
+ * may write there: IB_ERR_STATE naming the holder's PID if another process
+ * holds it.  Temporaries left there by dead writers are removed. */
 ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
 /* Continue the run in dir from its last checkpoint (config.json is read
- * from dir; epochs may be raised with new_epochs > 0). */
+ * from dir; epochs may be raised with new_epochs > 0).  Locked as ib_train. */
 ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
 
 #ifdef __cplusplus

@@ -120,16 +120,16 @@ static proc spawn_train(const char *tag, const char *const *args, const char *ex
     argv[n++] = bin;
     argv[n++] = "train";
     bool resume = false;
-    for (int k = 0; args[k]; k++) {
+    for (int k = 0; args[k]; k++)
         resume |= strcmp(args[k], "--resume") == 0;
-        argv[n++] = args[k];
-    }
-    if (!resume) {
+    if (!resume) { /* first, so that args may override them */
         const char *base[] = {"--model", model_path, "--dataset", dataset_arg, "--batch-size", "50",
                               "--eval-batch-size", "200", "--eval-samples", "2", "--lr", "3e-3", NULL};
         for (int k = 0; base[k]; k++)
             argv[n++] = base[k];
     }
+    for (int k = 0; args[k]; k++)
+        argv[n++] = args[k];
     argv[n++] = "--threads";
     argv[n++] = "1";
     argv[n] = NULL;
@@ -435,9 +435,21 @@ static void test_resume_after_torn_or_empty_metrics(void)
     }
 }
 
+/* A NaN loss is a failure while running (exit 1, as docs/cli.md says),
+ * also when it comes on the very first step. */
+static void test_nan_loss_exits_1(void)
+{
+    const char *dir = run_dir("nan");
+    const char *args[] = {"--epochs", "1", "--optimizer", "sgd", "--momentum", "0", "--out", dir, "--lr", "1e30", NULL};
+    proc p = spawn_train("nan", args, NULL);
+    int rc = wait_proc(&p);
+    CHECK_MSG(rc == 1 && strstr(slurp(p.err), "the loss became"), "exit %d: %s", rc, slurp(p.err));
+}
+
 int main(void)
 {
     setup_once();
+    IB_RUN(test_nan_loss_exits_1);
     IB_RUN(test_resume_after_torn_or_empty_metrics);
     IB_RUN(test_second_run_in_a_directory_is_refused);
     IB_RUN(test_two_runs_started_together);
