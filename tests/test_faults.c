@@ -439,10 +439,16 @@ static void test_resume_after_torn_or_empty_metrics(void)
  * also when it comes on the very first step. */
 static void test_nan_loss_exits_1(void)
 {
-    const char *dir = run_dir("nan");
-    const char *args[] = {"--epochs", "1", "--optimizer", "sgd", "--momentum", "0", "--out", dir, "--lr", "1e30", NULL};
-    proc p = spawn_train("nan", args, NULL);
+    /* beta 3e38 makes beta * KL overflow on step 0; lr 1e30 sends the
+     * weights to infinity with the first update (NaN on step 1) */
+    const char *first[] = {"--epochs", "1", "--beta", "3e38", "--out", run_dir("nan-first"), NULL};
+    proc p = spawn_train("nan-first", first, NULL);
     int rc = wait_proc(&p);
+    CHECK_MSG(rc == 1 && strstr(slurp(p.err), "step 0"), "exit %d: %s", rc, slurp(p.err));
+    const char *later[] = {"--epochs", "1", "--optimizer", "sgd", "--momentum", "0", "--lr", "1e30",
+                           "--out", run_dir("nan-later"), NULL};
+    p = spawn_train("nan-later", later, NULL);
+    rc = wait_proc(&p);
     CHECK_MSG(rc == 1 && strstr(slurp(p.err), "the loss became"), "exit %d: %s", rc, slurp(p.err));
 }
 
