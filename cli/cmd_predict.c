@@ -62,7 +62,11 @@ int ib_cmd_predict(int argc, char **argv)
     for (int i = 0; i < n_img && !rc; i++) {
         uint8_t *img = NULL;
         int c, h, w;
-        if (ib_image_read_png(pos[i + 1], &img, &c, &h, &w) != IB_OK) {
+        /* the header first: a huge image of the wrong size is refused before it is decoded */
+        ib_status st = ib_image_png_info(pos[i + 1], &c, &h, &w);
+        if (st == IB_OK && c == mc && h == mh && w == mw)
+            st = ib_image_read_png(pos[i + 1], &img, &c, &h, &w);
+        if (st != IB_OK) {
             fprintf(stderr, "ibnet predict: %s\n", ib_last_error());
             rc = 2;
         } else if (c != mc || h != mh || w != mw) {

@@ -7,22 +7,17 @@
 #include "args.h"
 #include "commands.h"
 #include "ibnet.h"
+#include "signals.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static volatile int stop_flag;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
+static volatile int stop_flag; /* set by the first SIGINT/SIGTERM: see signals.h */
 
 typedef struct ui {
     bool tty, quiet, json;
@@ -120,6 +115,24 @@ static void safe_name(const char *s, char *out, size_t len)
     for (; *s && k + 1 < len; s++)
         out[k++] = (isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-') ? *s : '_';
     out[k] = 0;
+}
+
+/* Six hex digits naming the settings of c (FNV-1a of its config.json
+ * without the directories), so that runs of a sweep started side by side
+ * with different settings get different default directories.  Runs with
+ * the same settings may still pick the same name at the same moment: the
+ * run directory's lock then stops the second one (exit 2). */
+static unsigned settings_hash(const ib_train_config *c)
+{
+    ib_train_config k = *c;
+    k.out_dir[0] = 0;
+    k.data_dir[0] = 0;
+    char *text = ib_train_config_to_json(&k);
+    uint32_t h = 2166136261u;
+    for (const char *p = text ? text : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    free(text);
+    return (unsigned)((h ^ (h >> 24)) & 0xffffffu);
 }
 
 /* A whole small text file (a config.json); NULL when it cannot be read. */
@@ -240,7 +253,10 @@ int ib_cmd_train(int argc, char **argv)
                             NULL, 0};
     arg_parser p = {"train", "ibnet train [options]",
                     "Train an information-bottleneck network. With no options: Deep VIB (K = 256, beta = 1e-3) on\n"
-                    "MNIST with the paper's recipe for 10 epochs, then print the test accuracy.",
+                    "MNIST with the paper's recipe for 10 epochs, then print the test accuracy.\n"
+                    "SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves the run and exits with 3\n"
+                    "(continue with --resume DIR); a second signal exits at once, keeping the last checkpoint.\n"
+                    "A NaN or infinite loss exits with 1; another run holding the directory, with 2.",
                     specs, n, 0, 0, NULL};
     char *pos[1];
     int n_pos = 0;
@@ -252,13 +268,13 @@ int ib_cmd_train(int argc, char **argv)
                 IB_MAX_THREADS, (long long)threads);
         return 2;
     }
+    ib_cli_stop_signals_install(&stop_flag); /* before any thread exists */
     if (threads > 0)
         ib_set_threads((int)threads);
     else
         ib_get_threads();
     ui u = {isatty(2) != 0, quiet, json, false, ""};
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag};
-    signal(SIGINT, on_sigint);
 
     if (resume && dry_run) {
         fprintf(stderr, "ibnet train: --dry-run checks a new run's options; a resumed run's are in %s/config.json\n",
@@ -290,7 +306,7 @@ int ib_cmd_train(int argc, char **argv)
         ib_status s = ib_train_resume(resume, args_seen(&p, "--epochs") ? c.epochs : 0, &cb);
         if (s != IB_OK) {
             fprintf(stderr, "ibnet train: %s\n", ib_last_error());
-            return u.started ? 1 : 2;
+            return u.started || s == IB_ERR_NUMERIC ? 1 : 2; /* a NaN loss is a runtime failure, even on step 1 */
         }
         goto finished_resume;
     }
@@ -332,8 +348,8 @@ int ib_cmd_train(int argc, char **argv)
         char m[64], d[64];
         safe_name(c.model, m, sizeof m);
         safe_name(c.dataset, d, sizeof d);
-        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu", m, c.vib_cells_after[0] ? "-cells" : "", d,
-                 (unsigned long long)c.seed);
+        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu-%06x", m, c.vib_cells_after[0] ? "-cells" : "", d,
+                 (unsigned long long)c.seed, settings_hash(&c));
         /* a default directory never collides with an earlier run: -2, -3, ... */
         size_t base_len = strlen(c.out_dir);
         struct stat st;
@@ -372,7 +388,7 @@ int ib_cmd_train(int argc, char **argv)
         if (u.tty && !quiet)
             fprintf(stderr, "\r\033[K");
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
-        return u.started ? 1 : 2;
+        return u.started || s == IB_ERR_NUMERIC ? 1 : 2; /* a NaN loss is a runtime failure, even on step 1 */
     }
     resume = c.out_dir;
 finished_resume:;
@@ -394,8 +410,9 @@ finished_resume:;
         }
     }
     if (stop_flag) {
-        fprintf(stderr, "ibnet train: interrupted; continue with: ibnet train --resume %s\n", resume);
-        return 1;
+        fprintf(stderr, "ibnet train: stopped by %s; the run is saved, continue with: ibnet train --resume %s\n",
+                ib_cli_stop_signal_name(), resume);
+        return IB_CLI_EXIT_STOPPED;
     }
     return 0;
 }

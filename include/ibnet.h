@@ -933,6 +933,11 @@ ib_status ib_dataset_load_pngdir(const char *root, ib_dataset **out);
  * colour (alpha composited on black).  IB_ERR_IO / IB_ERR_FORMAT naming
  * the file. */
 ib_status ib_image_read_png(const char *path, uint8_t **out, int *c, int *h, int *w);
+/* The channels (1 grey, 3 colour) and size a PNG would decode to, from its
+ * header alone (no pixel memory): check them before ib_image_read_png so an
+ * image of the wrong size is refused without decoding it.  Errors as
+ * ib_image_read_png. */
+ib_status ib_image_png_info(const char *path, int *c, int *h, int *w);
 
 /* --- known data sets (src/data/registry.c) --- */
 typedef struct ib_load_options {
@@ -1473,10 +1478,12 @@ typedef struct ib_train_callbacks {
 /* Train from scratch into cfg->out_dir (created; an existing run there is
  * refused unless it is empty).  IB_ERR_NUMERIC if the loss becomes NaN/Inf
  * (the message names the epoch and step; last.safetensors keeps the last
- * good epoch). */
+ * good epoch).  The run holds an exclusive lock on out_dir/.lock while it
+ * may write there: IB_ERR_STATE naming the holder's PID if another process
+ * holds it.  Temporaries left there by dead writers are removed. */
 ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
 /* Continue the run in dir from its last checkpoint (config.json is read
- * from dir; epochs may be raised with new_epochs > 0). */
+ * from dir; epochs may be raised with new_epochs > 0).  Locked as ib_train. */
 ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
 
 /* ==== attacks: begin (src/eval/attack*.c; docs/attacks.md) ==== */

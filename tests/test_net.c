@@ -73,7 +73,7 @@ static void train_run(const char *dir, ib_input_norm norm, float ema)
     c.epochs = 2;
     c.batch_size = 50;
     c.eval_batch_size = 64; /* 200 test examples: a partial last batch */
-    c.schedule.lr = 1e-3f;
+    c.optim.lr = 1e-3f;
     c.norm = norm;
     c.ema_decay = ema;
     c.eval_samples = 5;

@@ -167,7 +167,7 @@ static const field fields[] = {
     STRF("dataset", dataset, "--dataset", "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT"),
     STRF("data_dir", data_dir, "--data", "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)"),
     {"out_dir", F_STR, C(out_dir), SZ(out_dir), NULL, "--out", "DIR",
-     "run directory (default runs/<model>-<dataset>-s<seed>, -2, -3... if taken)", "", 0, false},
+     "run directory (default runs/<model>-<dataset>-s<seed>-<hash of the settings>, -2, -3... if taken)", "", 0, false},
     NUM("epochs", F_I64, epochs, "--epochs", "N", "training epochs (the Deep VIB paper: 200)"),
     NUM("batch_size", F_I64, batch_size, "--batch-size", "N", "training batch size"),
     NUM("eval_batch_size", F_I64, eval_batch_size, "--eval-batch-size", "N", "evaluation batch size"),

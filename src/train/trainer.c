@@ -13,6 +13,7 @@
  */
 #include "../core/internal.h"
 #include "../io/atomic_file.h"
+#include "run_lock.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -52,6 +53,7 @@ typedef struct run {
      * made at: the summary reuses it when no step has been taken since. */
     ib_eval_result last_test;
     int64_t last_test_step; /* -1: none */
+    ib__run_lock lock; /* held while this run may write into cfg.out_dir */
     char path[2048];
 } run;
 
@@ -333,6 +335,7 @@ static ib_status truncate_metrics(run *r, int64_t epoch)
         free(text);
         return ib__error(IB_ERR_NOMEM, "out of memory");
     }
+    keep[0] = 0; /* no line kept (an empty file, a torn only line): an empty file */
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
@@ -667,6 +670,26 @@ static ib_status setup(run *r, bool resume)
     return s;
 }
 
+/* Take the run directory's lock (see run_lock.h), then remove what killed
+ * writers left there (no other run can be writing now). */
+static ib_status lock_run_dir(run *r)
+{
+    ib_status s = ib__run_lock_acquire(r->cfg.out_dir, &r->lock);
+    if (s == IB_OK)
+        s = ib__atomic_remove_stale(r->cfg.out_dir, NULL);
+    return s;
+}
+
+static ib_status refuse_existing_run(run *r)
+{
+    struct stat st;
+    if (stat(run_file(r, "config.json"), &st) == 0)
+        return ib__error(IB_ERR_ARG,
+                         "%s already holds a run (config.json); continue it with --resume %s or choose another --out",
+                         r->cfg.out_dir, r->cfg.out_dir);
+    return IB_OK;
+}
+
 /* Set up (loading last.safetensors when resuming), write the configuration
  * of a new run once everything has been checked, train, and summarise. */
 static ib_status run_all(run *r, bool resume, const char *config_json)
@@ -674,6 +697,11 @@ static ib_status run_all(run *r, bool resume, const char *config_json)
     ib_status s = setup(r, resume);
     if (s == IB_OK && config_json) /* a new run: its directory appears only once everything checked out */
         s = mkdirs(r->cfg.out_dir);
+    if (s == IB_OK && config_json && !r->lock.held) { /* a new directory: another run may have made it too */
+        s = lock_run_dir(r);
+        if (s == IB_OK)
+            s = refuse_existing_run(r);
+    }
     if (s == IB_OK && config_json)
         s = write_text(run_file(r, "config.json"), config_json);
     if (s == IB_OK)
@@ -683,6 +711,7 @@ static ib_status run_all(run *r, bool resume, const char *config_json)
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", ib_last_error());
     run_free(r);
+    ib__run_lock_release(&r->lock);
     if (s != IB_OK)
         ib__error(s, "%s", msg);
     return s;
@@ -699,13 +728,17 @@ ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb)
     if (s != IB_OK)
         return s;
     struct stat st;
-    if (stat(run_file(&r, "config.json"), &st) == 0)
-        return ib__error(IB_ERR_ARG,
-                         "%s already holds a run (config.json); continue it with --resume %s or choose another --out",
-                         cfg->out_dir, cfg->out_dir);
-    char *json = ib_train_config_to_json(cfg);
-    if (!json)
-        return ib__error(IB_ERR_NOMEM, "out of memory");
+    if (stat(cfg->out_dir, &st) == 0 && S_ISDIR(st.st_mode)) /* an existing directory: lock it before any work */
+        s = lock_run_dir(&r);
+    if (s == IB_OK)
+        s = refuse_existing_run(&r);
+    char *json = s == IB_OK ? ib_train_config_to_json(cfg) : NULL;
+    if (s == IB_OK && !json)
+        s = ib__error(IB_ERR_NOMEM, "out of memory");
+    if (s != IB_OK) {
+        ib__run_lock_release(&r.lock);
+        return s;
+    }
     s = run_all(&r, false, json);
     free(json);
     return s;
@@ -721,18 +754,28 @@ ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_ca
     char *json = read_text(path);
     if (!json)
         return ib__error(IB_ERR_IO, "cannot read %s: is %s a run directory?", path, dir);
-    ib_status s = ib_train_config_from_json(json, &r.cfg);
     free(json);
+    snprintf(r.cfg.out_dir, sizeof r.cfg.out_dir, "%s", dir);
+    ib_status s = lock_run_dir(&r); /* before anything is read for good or written */
     if (s != IB_OK)
+        return s;
+    json = read_text(path);
+    s = json ? ib_train_config_from_json(json, &r.cfg) : ib__error(IB_ERR_IO, "cannot read %s", path);
+    free(json);
+    if (s != IB_OK) {
+        ib__run_lock_release(&r.lock);
         return ib__error(s, "%s: %s", path, ib_last_error());
+    }
     snprintf(r.cfg.out_dir, sizeof r.cfg.out_dir, "%s", dir);
     if (new_epochs > 0) {
         r.cfg.epochs = new_epochs;
         char *text = ib_train_config_to_json(&r.cfg);
         s = write_text(path, text);
         free(text);
-        if (s != IB_OK)
+        if (s != IB_OK) {
+            ib__run_lock_release(&r.lock);
             return s;
+        }
     }
     r.cb = cb;
     return run_all(&r, true, NULL);
