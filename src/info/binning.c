@@ -21,6 +21,13 @@ typedef struct bin_rule {
     int64_t saturated; /* values outside [lo, hi] of a fixed range */
 } bin_rule;
 
+/* A bin index as an integer: a fixed width far below the values' scale
+ * can give quotients beyond int64, which share the extreme index. */
+static int64_t clamp_code(double q)
+{
+    return q >= 9.0e18 ? INT64_C(9000000000000000000) : q <= -9.0e18 ? -INT64_C(9000000000000000000) : (int64_t)q;
+}
+
 /* Bin indices of every value of v (n*d) into codes; fills the rule's range. */
 static void bin_values(const ib_mi_var *v, const ib_mi_options *o, bin_rule *r, int64_t *codes)
 {
@@ -32,7 +39,7 @@ static void bin_values(const ib_mi_var *v, const ib_mi_options *o, bin_rule *r, 
         r->width = o->width;
         double lo = INFINITY, hi = -INFINITY;
         for (int64_t k = 0; k < m; k++) {
-            codes[k] = (int64_t)floor((double)x[k] / o->width);
+            codes[k] = clamp_code(floor((double)x[k] / o->width));
             lo = fmin(lo, (double)x[k]);
             hi = fmax(hi, (double)x[k]);
         }
@@ -52,18 +59,19 @@ static void bin_values(const ib_mi_var *v, const ib_mi_options *o, bin_rule *r, 
             r->hi = fmax(r->hi, (double)x[k]);
         }
     }
-    double span = r->hi - r->lo;
-    r->width = span / o->bins;
+    /* halves: hi - lo of values near +-DBL_MAX would overflow to Inf */
+    double half_span = r->hi / 2 - r->lo / 2;
+    r->width = half_span / o->bins * 2;
     for (int64_t k = 0; k < m; k++) {
         double t = (double)x[k];
         int64_t b;
         if (t < r->lo || t > r->hi) {
             r->saturated++;
             b = t < r->lo ? 0 : o->bins - 1;
-        } else if (span <= 0) {
+        } else if (half_span <= 0) {
             b = 0; /* every value equal: one bin */
         } else {
-            b = (int64_t)floor((t - r->lo) / span * o->bins);
+            b = clamp_code(floor((t / 2 - r->lo / 2) / half_span * o->bins));
             if (b >= o->bins) /* t == hi belongs to the last bin */
                 b = o->bins - 1;
         }
