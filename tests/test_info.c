@@ -179,6 +179,35 @@ static void test_kde_tiny(void)
     CHECK(lo.nats >= 0 && up.nats <= log(5) + 1e-12);
 }
 
+static void test_kde_bounds_bracket_truth(void)
+{
+    /* T = h(X) + N(0, s2) with X uniform over 6 points: I(X;T) = H(mixture)
+     * - 1/2 ln(2 pi e s2), the mixture's entropy by quadrature in 1-D.  The
+     * two KDE bounds must bracket it, at several sigma^2. */
+    float h[] = {0, 0.3f, 1, 2.5f, 2.6f, 4};
+    ib_mi_var T = {6, 1, h, NULL};
+    double s2s[] = {0.01, 0.1, 0.5, 2.0};
+    for (int k = 0; k < 4; k++) {
+        double s2 = s2s[k], sd = sqrt(s2), step = sd * 1e-3, hm = 0;
+        for (double t = -12 * sd; t < 4 + 12 * sd; t += step) {
+            double p = 0;
+            for (int i = 0; i < 6; i++)
+                p += exp(-(t - h[i]) * (t - h[i]) / (2 * s2)) / sqrt(2 * M_PI * s2) / 6;
+            if (p > 0)
+                hm -= p * log(p) * step;
+        }
+        double truth = hm - 0.5 * log(2 * M_PI * M_E * s2);
+        char spec[32];
+        snprintf(spec, sizeof spec, "kde:%g", s2);
+        ib_mi_result up = est(&T, NULL, spec, 0);
+        snprintf(spec, sizeof spec, "kde-lower:%g", s2);
+        ib_mi_result lo = est(&T, NULL, spec, 0);
+        printf("    sigma^2 %g: lower %.4f <= truth %.4f <= upper %.4f\n", s2, lo.nats, truth, up.nats);
+        CHECK_MSG(lo.nats <= truth + 1e-6 && truth <= up.nats + 1e-6, "sigma^2 %g: %.6f <= %.6f <= %.6f fails", s2,
+                  lo.nats, truth, up.nats);
+    }
+}
+
 /* ---------- discrete ---------- */
 
 static void test_discrete_channel(void)
@@ -609,6 +638,7 @@ int main(void)
     ib_set_threads(1);
     IB_RUN(test_binning_tiny);
     IB_RUN(test_kde_tiny);
+    IB_RUN(test_kde_bounds_bracket_truth);
     IB_RUN(test_discrete_channel);
     IB_RUN(test_bad_input);
     IB_RUN(test_npy);
