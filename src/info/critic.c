@@ -358,6 +358,7 @@ ib_status ib__mi_critic(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_opti
         out->kind = IB_MI_LOWER;
         out->n = n_test;
         out->n_train = n_train;
+        out->batch = o->batch < n_train ? o->batch : (int)n_train; /* the batch the critic trained with */
         out->cap_nats = o->method == IB_MI_INFONCE ? log((double)n_test) : 0.0;
     }
     free(fa.x);
