@@ -1629,6 +1629,158 @@ void ib_attack_result_free(ib_attack_result *r);
 ib_status ib_attack_run(const ib_attack_head *h, const ib_pixel_norm *pn, const ib_dataset *d,
                         const ib_attack_config *cfg, ib_attack_result *out);
 /* ==== attacks: end ==== */
+/* ------------------------------------------------------------------------
+ * Information (src/info/): mutual-information estimators on data matrices,
+ * and readers for the arrays they take (NumPy .npy/.npz, CSV).
+ *
+ * I(A;B) is estimated from n paired rows.  A variable is either continuous
+ * (float rows) or discrete (integer rows: each distinct row is one symbol).
+ * Every estimate says what it is (an upper bound, a lower bound or an
+ * estimate), the sample size and every setting it depends on; values of
+ * biased estimators are reported as they are, negative ones included.
+ * docs/information.md gives each formula as implemented and its tolerance
+ * in the tests.
+ * ---------------------------------------------------------------------- */
+
+/* One variable: n rows of d values, row-major; exactly one of f
+ * (continuous) and i (discrete) is set.  Not owned by the estimators. */
+typedef struct ib_mi_var {
+    int64_t n, d;
+    const float *f;   /* (n, d) or NULL */
+    const int64_t *i; /* (n, d) or NULL */
+} ib_mi_var;
+
+typedef enum ib_mi_method {
+    IB_MI_BINNING,   /* plug-in entropy of binned values (Shwartz-Ziv & Tishby) */
+    IB_MI_KDE,       /* Gaussian-mixture entropy, pairwise-KL (upper) form (Kolchinsky & Tracey) */
+    IB_MI_KDE_LOWER, /* the same with the Bhattacharyya (lower) form */
+    IB_MI_INFONCE,   /* van den Oord et al.: lower bound, never above log n */
+    IB_MI_NWJ,       /* Nguyen-Wainwright-Jordan: lower bound */
+    IB_MI_MINE       /* Donsker-Varadhan with the moving-average gradient (Belghazi et al.) */
+} ib_mi_method;
+
+typedef enum ib_mi_kind { IB_MI_ESTIMATE = 0, IB_MI_LOWER = 1, IB_MI_UPPER = 2 } ib_mi_kind;
+
+typedef struct ib_mi_options {
+    ib_mi_method method;
+    /* binning: `bins` equal bins over the data's range [min, max] of all
+     * values, or over [lo, hi] when fixed_range (values outside it are
+     * saturated into the edge bins and counted); or, with width > 0, bins
+     * of that width anchored at 0 (bin = floor(x / width)), bins unused. */
+    int bins;
+    bool fixed_range;
+    double lo, hi;
+    double width;
+    /* KDE: the variance of the Gaussian noise added to T (sigma^2 > 0). */
+    double sigma2;
+    /* Critic networks (InfoNCE, NWJ, MINE): two MLPs, g(a) and h(b), of
+     * one hidden ReLU layer of `hidden` units and `embed` outputs, score
+     * f(a, b) = g(a).h(b); trained with Adam (lr) for `steps` batches of
+     * `batch` rows of the training share (1 - test_share) of the rows,
+     * the value computed on the held-out rows.  Columns are standardised,
+     * discrete variables one-hot coded.  `seeds` independent critics
+     * (seed, seed+1, ...): the value is their mean, spread_nats their
+     * standard deviation.  ema_rate: MINE's moving-average rate. */
+    uint64_t seed;
+    int seeds, steps, batch, hidden, embed;
+    double lr, test_share, ema_rate;
+} ib_mi_options;
+
+/* The defaults of a method: 30 bins over the data range; sigma^2 = 0.1
+ * (Saxe et al.); critics of 64 hidden units, 32 outputs, 1500 steps of
+ * 128 rows, Adam lr 5e-4, half the rows held out, 1 seed (3 for MINE),
+ * EMA rate 0.01. */
+ib_mi_options ib_mi_defaults(ib_mi_method m);
+/* Options from a name: "binning:30" (data range), "binning:30:-1:1"
+ * (fixed range), "binning:width=0.07", "kde:0.1", "kde-lower:0.1",
+ * "infonce", "nwj", "mine" ("binning" and "kde" alone take the defaults).
+ * IB_ERR_ARG naming what is wrong (a bin count below 2, sigma^2 <= 0, an
+ * unknown name); *out untouched then. */
+ib_status ib_mi_parse(const char *spec, ib_mi_options *out);
+const char *ib_mi_method_name(ib_mi_method m); /* "binning", "kde", ... */
+const char *ib_mi_kind_name(ib_mi_kind k);     /* "estimate", "lower", "upper" */
+
+typedef struct ib_mi_result {
+    char estimator[96];   /* canonical name with its settings: "binning:30", "kde:0.1" */
+    ib_mi_method method;
+    ib_mi_kind kind;
+    char quantity[16];    /* "I(X;T)" when b was NULL, else "I(A;B)" */
+    double nats, bits;    /* the value (mean over seeds for critics) */
+    int64_t n;            /* rows the value was computed on (critics: the held-out rows) */
+    int64_t n_train;      /* critics: rows they were trained on; else 0 */
+    /* binning */
+    int bins;             /* bins per value (0 with a fixed width) */
+    double lo, hi;        /* the range used (data or fixed) */
+    double width;         /* the bin width */
+    double saturated;     /* share of continuous values outside a fixed range */
+    int64_t states;       /* distinct binned rows of A */
+    /* KDE */
+    double sigma2;
+    /* critics */
+    double cap_nats;      /* InfoNCE: log n, which the value never exceeds; else 0 */
+    double spread_nats;   /* standard deviation over seeds (0 for one seed) */
+    int seeds, steps, batch, hidden, embed;
+    uint64_t seed;
+} ib_mi_result;
+
+/* I(A;B) from n paired rows of a and b (same n, n >= 2).  b == NULL asks
+ * for I(X;T) with T = a a deterministic function of distinct inputs X:
+ * binning gives H(T), KDE the bounds on I(X;T) for T + N(0, sigma^2 I)
+ * (upper: kind IB_MI_UPPER, lower: IB_MI_LOWER); the critics need b.
+ * With b: binning is the plug-in I = H(A) + H(B) - H(A,B) of the binned
+ * (or discrete) rows; KDE with discrete b is H(A) - sum_y p(y) H(A|B=y),
+ * with both continuous H(A) + H(B) - H(A,B) of the noised variables (an
+ * estimate either way).  The input is not changed.  IB_ERR_ARG for a bad
+ * setting, fewer than 2 rows, rows that differ in number, non-finite
+ * values; IB_ERR_NOMEM; the message names the problem. */
+ib_status ib_mi_estimate(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *opt, ib_mi_result *out);
+/* The sensitivity sweep: binning over 10, 20, ..., 100 bins (same range
+ * rule), KDE over sigma^2 = 1e-3 ... 1 (7 values, a factor sqrt(10)
+ * apart).  Writes up to max results, the count to *count.  IB_ERR_ARG for
+ * the critics (no sweep parameter) or max < 10. */
+ib_status ib_mi_sweep(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *opt, ib_mi_result *out, int max,
+                      int *count);
+/* One JSON object (no newline), malloc'd (free()), with at least
+ * estimator, quantity, nats, bits, kind, n and the settings of the method;
+ * NULL when out of memory. */
+char *ib_mi_result_json(const ib_mi_result *r);
+
+/* A numeric array read from a file.  Floating types are held as float
+ * (continuous), integer types as int64 (discrete). */
+typedef enum ib_array_dtype { IB_ARRAY_F32, IB_ARRAY_F64, IB_ARRAY_I32, IB_ARRAY_I64 } ib_array_dtype;
+
+typedef struct ib_array {
+    ib_array_dtype dtype;  /* as stored in the file */
+    int ndim;              /* 0 .. 8 */
+    int64_t shape[8];
+    int64_t rows, cols;    /* shape[0] (1 for 0-D) and the product of the others */
+    float *f;              /* rows*cols values when floating, else NULL */
+    int64_t *i;            /* rows*cols values when integer, else NULL */
+} ib_array;
+
+/* NumPy .npy (format 1.0, 2.0, 3.0): '<f4', '<f8', '<i4', '<i8' (and '|'
+ * byte order for none of these), C order.  IB_ERR_FORMAT naming the file
+ * and what is wrong (big-endian, Fortran order, another dtype, a header or
+ * size that does not fit); IB_ERR_IO.  *out is NULL on error. */
+ib_status ib_array_read_npy(const char *path, ib_array **out);
+/* The same from bytes in memory; `what` names them in messages. */
+ib_status ib_array_parse_npy(const void *data, size_t len, const char *what, ib_array **out);
+/* Array `name` ("x" reads member "x.npy") of a NumPy .npz (numpy.savez or
+ * savez_compressed), read with libzip.  IB_ERR_ARG when the member is
+ * absent (the message lists those present), IB_ERR_UNSUPPORTED in a build
+ * without libzip. */
+ib_status ib_array_read_npz(const char *path, const char *name, ib_array **out);
+/* CSV: one row per line, values separated by commas (spaces and tabs
+ * around them ignored), an optional header line of names, '#' comment
+ * lines skipped.  Every field an integer literal: discrete (int64);
+ * otherwise float.  Every row must have the same number of fields. */
+ib_status ib_array_read_csv(const char *path, ib_array **out);
+/* By the file name: *.npy, *.csv (or *.txt), or *.npz with ":NAME"
+ * appended ("data.npz:x"). */
+ib_status ib_array_read(const char *path, ib_array **out);
+void ib_array_free(ib_array *a); /* NULL is a no-op */
+/* A view of the array as an estimator's variable (rows x cols). */
+ib_mi_var ib_array_var(const ib_array *a);
 
 #ifdef __cplusplus
 }
