@@ -150,9 +150,10 @@ static void evaluate_net(ib_net *n, const ib_dataset *d, ib_eval_result *r)
                          ib_net_kl(n), d, ib_net_batcher_config(n), ib_net_eval_samples(n), ib_net_eval_seed(n), r));
 }
 
-/* The evaluation network as `ibnet eval` built it before ib_net_open
- * existed: input, model, forward only, weights (EMA swapped in) loaded
- * after compile.  ib_net_open must give exactly its figures. */
+/* The evaluation network built by hand as the trainer builds it: input,
+ * labels, model, forward only, weights (EMA swapped in) loaded after
+ * compile.  ib_net_open must give exactly its figures (the noise is keyed
+ * by node id, so the labels node matters). */
 static void evaluate_by_hand(const char *path, const ib_dataset *d, ib_eval_result *r)
 {
     ib_checkpoint_meta m;
@@ -162,6 +163,7 @@ static void evaluate_by_hand(const char *path, const ib_dataset *d, ib_eval_resu
     ib_params *p = ib_params_new(0);
     ib_graph *g = ib_graph_new(p);
     ib_node *x = ib_input(g, "x", 4, (int64_t[]){64, 1, 8, 8});
+    ib_input_labels(g, "y", 64);
     ib_model_out mo;
     CHECK_OK(ib_model_build(model, g, x, NULL, &mo));
     CHECK_OK(ib_graph_set_forward_only(g, true));
@@ -222,6 +224,9 @@ static void test_open_gives_the_runs_figures(void)
         CHECK(memcmp(r.confusion, h.confusion, 16 * sizeof(int64_t)) == 0);
         cJSON *s = read_json_file(in_run(runs[k], "summary.json"));
         CHECK(json_num(s, "test_acc_mean") == r.acc_mean);
+        /* the sampled figures too: eval draws the noise the run evaluated with */
+        CHECK(json_num(s, "test_acc_avg") == r.acc_avg);
+        CHECK(json_num(s, "test_acc_1shot") == r.acc_1shot);
         CHECK_NEAR(json_num(s, "test_nll_mean"), r.nll_mean, 1e-12); /* JSON keeps ~15 digits */
         CHECK(r.acc_avg > 0.4); /* it learned: the comparison is not of two chance figures */
         cJSON_Delete(s);

@@ -110,6 +110,10 @@ static ib_status build(ib_net *n)
     if (!n->g)
         return ib__error(IB_ERR_NOMEM, "%s: out of memory", n->path);
     n->x = ib_input(n->g, "x", 4, (int64_t[]){B, c, h, w});
+    /* Labels right after the input, as in the trainer's evaluation graph:
+     * noise is keyed by node id, so the same ids draw the same noise and
+     * `ibnet eval` reproduces the run's sampled figures. */
+    n->y = ib_input_labels(n->g, "y", B);
     if (n->opt.input_grad)
         ib_node_set_requires_grad(n->x, true);
     ib_node *xm = n->opt.input == IB_NET_INPUT_PIXELS ? normalise_in_graph(n, n->x, c) : n->x;
@@ -127,7 +131,6 @@ static ib_status build(ib_net *n)
     for (int l = 0; l < n->out.n_bottlenecks; l++)
         n->kl[l] = n->out.bn[l].kl;
     if (n->opt.input_grad) {
-        n->y = ib_input_labels(n->g, "y", B);
         /* log_probs are normalised, so their cross-entropy is -log_probs[y] */
         n->loss = ib_cross_entropy(n->g, S >= 1 ? n->log_probs : n->logits, n->y, 0.0f);
         ib_graph_set_param_grads(n->g, false);
