@@ -1,12 +1,13 @@
 /*
  * test_vmath.c — the vectorised softplus loops, log and sincos of
- * src/kernels/vmath.c against the exact value (computed in double) over
+ * src/kernels/vmath.c, called through the backend table (kernels.h),
+ * against the exact value (computed in double) over
  * the whole input range, including the far left tail the loop hands to
  * libm, NaN, and lengths that are not a multiple of the vector width (the
  * partial block must give the same bits as a full one, so results do not
  * depend on the thread count).
  */
-#include "kernels/vmath.h"
+#include "kernels/kernels.h"
 #include "test.h"
 
 #include <math.h>
