@@ -76,6 +76,15 @@ void ib_test_fill(float *x, int64_t n, float lo, float hi, uint64_t stream);
 /* Gradient check of loss w.r.t. each node in wrt[]: fails the case if the
  * error exceeds tol (relative to the largest gradient element). */
 void ib_test_gradcheck(ib_graph *g, ib_node *loss, int n_wrt, ib_node **wrt, float eps, double tol);
+/* The op list's coverage (tests/test_op_list.c): ib_test_gradcheck records
+ * every op whose backward it has verified (the op nodes on a gradient path
+ * from a checked input to the loss, less the nodes ib_test_weighted_sum
+ * adds); a test that checks an op without a gradient, or with a
+ * straight-through one, against exact values calls ib_test_exact_checked
+ * on its node once those asserts have passed.  With IBNET_OP_COVERAGE=FILE
+ * in the environment, ib_test_summary appends the records to FILE, one
+ * "fd NAME" or "exact NAME" a line. */
+void ib_test_exact_checked(const ib_node *n);
 /* loss = sum(y * R) with R a random input of y's shape (filled by
  * ib_test_compile_fill), so every output element carries its own weight
  * and a transposed index shows up. */

@@ -311,6 +311,8 @@ static void test_one_hot_argmax(void)
     for (int i = 0; i < 4; i++)
         for (int c = 0; c < 3; c++)
             CHECK(o2[i * 3 + c] == (c == want[i] ? 1.0f : 0.0f));
+    ib_test_exact_checked(oh);
+    ib_test_exact_checked(am);
     ib_graph_free(g);
     ib_params_free(p);
 }
@@ -410,6 +412,7 @@ static void test_stop_gradient(void)
     const float *xv = ib_node_data(x), *rv = ib_node_data(r);
     for (int k = 0; k < 15; k++)
         CHECK(ib_node_grad(x)[k] == xv[k] * rv[k]);
+    ib_test_exact_checked(s);
     ib_graph_free(g);
     ib_params_free(p);
 }

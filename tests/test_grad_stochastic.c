@@ -361,6 +361,7 @@ static void test_bernoulli_st(void)
     ib_graph_set_sampling(g, false);
     CHECK_OK(ib_graph_forward(g));
     CHECK(memcmp(hv, pv, (size_t)n * sizeof(float)) == 0);
+    ib_test_exact_checked(h);
     done(g, p);
 }
 

@@ -5,7 +5,7 @@
  * and of where a range starts, and the distribution (moments, tails, pair
  * correlation, Kolmogorov-Smirnov against Phi with a fixed seed).
  */
-#include "kernels/vmath.h"
+#include "core/internal.h"
 #include "test.h"
 
 #include <math.h>

@@ -1,12 +1,14 @@
 /*
  * test_vmath.c — the vectorised softplus loops, log and sincos of
- * src/kernels/vmath.c against the exact value (computed in double) over
+ * src/kernels/vmath.c (and its KL row sum), called through the backend
+ * table (kernels.h),
+ * against the exact value (computed in double) over
  * the whole input range, including the far left tail the loop hands to
  * libm, NaN, and lengths that are not a multiple of the vector width (the
  * partial block must give the same bits as a full one, so results do not
  * depend on the thread count).
  */
-#include "kernels/vmath.h"
+#include "kernels/kernels.h"
 #include "test.h"
 
 #include <math.h>
@@ -256,6 +258,33 @@ static void test_sincos_range(void)
     free(c);
 }
 
+/* The KL row sum 1/2 sum (mu^2 + sigma^2 - 1 - 2 log sigma) against
+ * double, for every length 0..40 (full blocks and each partial one) and
+ * sigma over six decades.  Each term is rounded to float before the double
+ * sum, so the bound is a few float ulp of the largest term per term. */
+static void test_kl_std_normal_row(void)
+{
+    float mu[40], sg[40];
+    ib_test_fill(mu, 40, -3.0f, 3.0f, 41);
+    ib_test_fill(sg, 40, -3.0f, 3.0f, 42);
+    for (int j = 0; j < 40; j++)
+        sg[j] = powf(10.0f, sg[j]);
+    for (int len = 0; len <= 40; len++) {
+        double want = 0, bound = 0;
+        for (int j = 0; j < len; j++) {
+            double t = (double)mu[j] * mu[j] + (double)sg[j] * sg[j] - 1.0 - 2.0 * log((double)sg[j]);
+            want += 0.5 * t;
+            bound += 4e-7 * (fabs(t) + (double)mu[j] * mu[j] + (double)sg[j] * sg[j] + 1.0 + fabs(2.0 * log(sg[j])));
+        }
+        double got = ib__kl_std_normal_row(mu, sg, len);
+        CHECK_MSG(fabs(got - want) <= bound + 1e-12, "length %d: %.12g, want %.12g (bound %.3g)", len, got, want,
+                  bound);
+    }
+    /* the tail of a row is summed as if padded with terms of exactly 0 */
+    CHECK(ib__kl_std_normal_row((const float[8]){0, 0, 0, 0, 0, 0, 0, 0}, (const float[8]){1, 1, 1, 1, 1, 1, 1, 1},
+                                8) == 0.0);
+}
+
 int main(void)
 {
     IB_RUN(test_softplus_forward_range);
@@ -263,5 +292,6 @@ int main(void)
     IB_RUN(test_partial_blocks_and_specials);
     IB_RUN(test_log_range);
     IB_RUN(test_sincos_range);
+    IB_RUN(test_kl_std_normal_row);
     return ib_test_summary();
 }

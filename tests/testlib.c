@@ -55,9 +55,93 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
+/* ---- the op list's coverage: which ops this executable has checked, and
+ * how ("fd" or "exact"); written out by ib_test_summary on request. ---- */
+#define MAX_RECORDS 256
+static struct {
+    const char *kind, *op;
+} records[MAX_RECORDS];
+static int n_records;
+
+static void record(const char *kind, const char *op)
+{
+    for (int k = 0; k < n_records; k++)
+        if (strcmp(records[k].kind, kind) == 0 && strcmp(records[k].op, op) == 0)
+            return;
+    if (n_records < MAX_RECORDS)
+        records[n_records].kind = kind, records[n_records++].op = op; /* op names are static strings */
+}
+
+static void write_records(void)
+{
+    const char *path = getenv("IBNET_OP_COVERAGE");
+    if (!path || !*path)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "cannot append the op coverage to %s\n", path);
+        return;
+    }
+    for (int k = 0; k < n_records; k++)
+        fprintf(f, "%s %s\n", records[k].kind, records[k].op);
+    fclose(f);
+}
+
+/* The nodes ib_test_weighted_sum adds (y * R and its sum): a check through
+ * them is a check of the op under test, not of mul and sum. */
+static bool weighted_sum_helper(const ib_node *n)
+{
+    if (!n->op)
+        return false;
+    if (strcmp(n->op->name, "mul") == 0)
+        return n->in[1]->kind == IB__INPUT && strcmp(n->in[1]->name, "R") == 0;
+    return strcmp(n->op->name, "sum") == 0 && n->numel == 1 && weighted_sum_helper(n->in[0]);
+}
+
+/* Record the ops whose backward a passed gradient check of loss w.r.t. wrt
+ * went through: the op nodes on a path from wrt to loss along which
+ * gradient flows (not through argmax, one_hot or stop_gradient). */
+static void record_fd(const ib_graph *g, const ib_node *loss, const ib_node *wrt)
+{
+    char *from = calloc((size_t)g->n_nodes, 1), *to = calloc((size_t)g->n_nodes, 1);
+    if (!from || !to) {
+        free(from);
+        free(to);
+        return;
+    }
+    from[wrt->id] = 1;
+    for (int i = wrt->id + 1; i < g->n_nodes; i++) {
+        const ib_node *n = g->nodes[i];
+        if (n->kind == IB__OP && !n->no_grad_op)
+            for (int k = 0; k < n->n_in; k++)
+                from[i] |= from[n->in[k]->id];
+    }
+    to[loss->id] = 1;
+    for (int i = loss->id; i >= 0; i--) {
+        const ib_node *n = g->nodes[i];
+        if (to[i] && n->kind == IB__OP && !n->no_grad_op)
+            for (int k = 0; k < n->n_in; k++)
+                to[n->in[k]->id] = 1;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ib_node *n = g->nodes[i];
+        if (from[i] && to[i] && n->kind == IB__OP && !n->no_grad_op && !weighted_sum_helper(n))
+            record("fd", n->op->name);
+    }
+    free(from);
+    free(to);
+}
+
+void ib_test_exact_checked(const ib_node *n)
+{
+    if (n && n->op)
+        record("exact", n->op->name);
+}
+
 int ib_test_summary(void)
 {
     printf("%d passed, %d failed\n", passed, failed);
+    write_records();
     /* Leave the temporary files of a failed run (or on request) for a look. */
     if (tmp_root[0] && !failed && !getenv("IBNET_KEEP_TMP"))
         nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -81,6 +165,7 @@ void ib_test_gradcheck(ib_graph *g, ib_node *loss, int n_wrt, ib_node **wrt, flo
         CHECK_OK(ib_graph_gradcheck(g, loss, wrt[i], eps, &err, &where));
         CHECK_MSG(err <= tol, "gradient w.r.t. '%s' is off: error %.3g at element %lld (tolerance %.3g)",
                   ib_node_name(wrt[i]), err, (long long)where, tol);
+        record_fd(g, loss, wrt[i]);
     }
 }
 

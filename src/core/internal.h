@@ -178,6 +178,11 @@ bool ib__same_shape(const ib_node *a, const ib_node *b);
 /* Resolve a possibly negative axis; -1 if out of range. */
 int ib__axis(const ib_node *n, int axis);
 
+/* Elements [first, first + n) of ib_rng_normal(seed, stream, step, ...),
+ * serially (no parallel region: callers fuse it into their own loop, as
+ * the Gaussian sample does).  src/core/rng.c. */
+void ib__rng_normal_range(uint64_t seed, uint64_t stream, uint64_t step, int64_t first, float *out, int64_t n);
+
 /* The random stream of a random op: derived from the node id. */
 static inline uint64_t ib__node_stream(const ib_node *n) { return 0x9E3779B97F4A7C15ull ^ (uint64_t)n->id; }
 
@@ -239,5 +244,17 @@ void ib__recompute_above(ib_graph *g, int loss_id);
 /* ---- threads ---- */
 /* Parallelise loops of at least this many elements. */
 #define IB_PAR_MIN 32768
+/* for (k = 0; k < count; k++) body; as one OpenMP "parallel for simd"
+ * (static schedule) when count exceeds IB_PAR_MIN: the elementwise loop of
+ * the ops whose elements are independent (body reads k). */
+#define IB__PAR_LOOP(count, body)                                                                                      \
+    do {                                                                                                               \
+        int64_t count_ = (count);                                                                                      \
+        _Pragma("omp parallel for simd schedule(static) if (count_ > IB_PAR_MIN)") for (int64_t k = 0; k < count_;   \
+                                                                                        k++)                           \
+        {                                                                                                              \
+            body;                                                                                                      \
+        }                                                                                                              \
+    } while (0)
 
 #endif /* IB_INTERNAL_H */

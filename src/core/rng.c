@@ -9,13 +9,13 @@
  * of block 8g + l, so each word vector is 8 consecutive outputs and needs
  * no shuffling.  Box-Muller pairs words (0, 1) and (2, 3): radius
  * sqrt(-2 log u1), u1 in (0, 1] from 24 bits, angle 2 pi u2 reduced in
- * turns, all with the 8-lane log and sincos of kernels/vmath.h.  A partial
+ * turns, all with the 8-lane log and sincos of simd_math.h.  A partial
  * group goes through the same vector code.  (Until this generator, element
  * i took word i % 4 of block i / 4 and libm's log/sin/cos: the stream of
  * normals changed with it; uniforms and ib_rng_u64 did not change.)
  */
 #include "internal.h"
-#include "../kernels/vmath.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <Random123/philox.h>
@@ -46,7 +46,7 @@ void ib_rng_uniform(uint64_t seed, uint64_t stream, uint64_t step, float *out, i
 
 #define NORMAL_KEY 0x5DEECE66Dull
 
-#ifdef IB_VMATH_AVX2
+#ifdef IB_SIMD_AVX2
 
 /* hi and lo 32 bits of a * m in each lane (mul_epu32 multiplies the even
  * lanes; the odd ones are shifted down for a second multiply). */

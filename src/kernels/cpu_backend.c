@@ -1,8 +1,10 @@
 /*
- * cpu_backend.c — the CPU backend: GEMM from oneDNN's dnnl_sgemm on CPUs
- * with AVX-512 when the build has it, else from OpenBLAS (IBNET_GEMM=
- * openblas|dnnl forces one).  Both are OpenMP builds sharing ibnet's
- * libgomp pool.
+ * cpu_backend.c — the CPU backend's table: GEMM from oneDNN's dnnl_sgemm
+ * on CPUs with AVX-512 when the build has it, else from OpenBLAS
+ * (IBNET_GEMM=openblas|dnnl forces one); both are OpenMP builds sharing
+ * ibnet's libgomp pool.  The convolution passes (conv_dnnl.c: oneDNN, or
+ * false so that the op takes im2col + GEMM), im2col (im2col.c) and the
+ * vector math (vmath.c) are the same in both tables.
  *
  * Why oneDNN on AVX-512 CPUs: Debian's OpenBLAS 0.3.21 runs its AVX2
  * (Haswell) kernels on AMD Zen 4/5, where oneDNN's run-time dispatch finds
@@ -15,6 +17,8 @@
  * OpenBLAS.
  */
 #include "kernels.h"
+#include "conv_kernels.h"
+#include "vmath.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -32,7 +36,16 @@ static void blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
                 (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
 }
 
-static const ib_backend cpu_blas = {"cpu", blas_sgemm};
+/* Everything but GEMM. */
+#define CPU_KERNELS                                                                                                    \
+    .name = "cpu", .im2col = ib__cpu_im2col, .col2im_add = ib__cpu_col2im_add,                                       \
+    .conv_forward = ib__conv_dnnl_forward, .conv_backward_data = ib__conv_dnnl_backward_data,                        \
+    .conv_backward_weights = ib__conv_dnnl_backward_weights, .conv_workspace = ib__conv_dnnl_workspace,              \
+    .softplus_forward = ib__cpu_softplus_forward, .softplus_backward = ib__cpu_softplus_backward,                    \
+    .vlog = ib__cpu_vlog, .vsincos = ib__cpu_vsincos, .vsincos_2pi = ib__cpu_vsincos_2pi,                            \
+    .kl_std_normal_row = ib__cpu_kl_std_normal_row
+
+static const ib_backend cpu_blas = {CPU_KERNELS, .sgemm = blas_sgemm};
 
 #ifdef IBNET_HAVE_DNNL
 static void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
@@ -44,7 +57,7 @@ static void onednn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, floa
     blas_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-static const ib_backend cpu_dnnl = {"cpu", onednn_sgemm};
+static const ib_backend cpu_dnnl = {CPU_KERNELS, .sgemm = onednn_sgemm};
 #endif
 
 static const ib_backend *chosen;

@@ -95,7 +95,7 @@ static void cols_to_plane(const ib__conv_geom *gm, const float *in, int64_t ld, 
         }
 }
 
-void ib__im2col(const ib__conv_geom *gm, const float *x, int64_t n_img, float *cols)
+void ib__cpu_im2col(const ib__conv_geom *gm, const float *x, int64_t n_img, float *cols)
 {
     const int64_t p = gm->ho * gm->wo, ld = n_img * p, items = n_img * gm->cin, kk = (int64_t)gm->kh * gm->kw;
 #pragma omp parallel for schedule(static) if (items > 1 && items * kk * p > IB_PAR_MIN)
@@ -105,7 +105,7 @@ void ib__im2col(const ib__conv_geom *gm, const float *x, int64_t n_img, float *c
     }
 }
 
-void ib__col2im_add(const ib__conv_geom *gm, const float *cols, int64_t n_img, float *dx)
+void ib__cpu_col2im_add(const ib__conv_geom *gm, const float *cols, int64_t n_img, float *dx)
 {
     const int64_t p = gm->ho * gm->wo, ld = n_img * p, items = n_img * gm->cin, kk = (int64_t)gm->kh * gm->kw;
 #pragma omp parallel for schedule(static) if (items > 1 && items * kk * p > IB_PAR_MIN)

@@ -1,6 +1,7 @@
 /*
- * vmath.c — the vectorised softplus loops of vmath.h, and array forms of
- * its inline log and sincos (used by tests and by scalar-shaped callers).
+ * vmath.c — the vectorised softplus loops of vmath.h, array forms of the
+ * inline log and sincos of core/simd_math.h, and the row sum of the KL to
+ * N(0, 1) (the term of every VIB layer).
  *
  * exp(x): x = n ln2 + r with |r| <= ln2/2 (ln2 split in a 16-bit high part,
  * so n*hi is exact, and a low part); exp(r) by its degree-6 Taylor
@@ -17,6 +18,7 @@
 #include "vmath.h"
 
 #include "../core/internal.h"
+#include "../core/simd_math.h"
 
 #include <math.h>
 
@@ -84,7 +86,7 @@ static inline __m256 v_softplus(__m256 t)
 }
 
 /* Blocks of 8 in parallel; the partial last block through a buffer. */
-void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
+void ib__cpu_softplus_forward(const float *x, float shift, float *y, int64_t n)
 {
     int64_t blocks = n / 8;
     const __m256 sh = _mm256_set1_ps(shift);
@@ -121,7 +123,7 @@ static inline __m256 v_one_minus_exp_neg(__m256 y)
     return _mm256_blendv_ps(big, small, _mm256_cmp_ps(y, _mm256_set1_ps(0.5f), _CMP_LT_OQ));
 }
 
-void ib__softplus_backward(const float *y, const float *dy, float *dx, int64_t n)
+void ib__cpu_softplus_backward(const float *y, const float *dy, float *dx, int64_t n)
 {
     int64_t blocks = n / 8;
 #pragma omp parallel for schedule(static) if (n > IB_PAR_MIN)
@@ -156,7 +158,7 @@ void ib__softplus_backward(const float *y, const float *dy, float *dx, int64_t n
         }                                                                                                              \
     } while (0)
 
-void ib__vlog(const float *x, float *y, int64_t n) { VMAP1(ib__v_log, x, y, n, 1.0f); }
+void ib__cpu_vlog(const float *x, float *y, int64_t n) { VMAP1(ib__v_log, x, y, n, 1.0f); }
 
 static void sincos_map(const float *x, float *s, float *c, int64_t n, bool turns)
 {
@@ -176,7 +178,7 @@ static void sincos_map(const float *x, float *s, float *c, int64_t n, bool turns
     }
 }
 
-void ib__vsincos(const float *x, float *s, float *c, int64_t n)
+void ib__cpu_vsincos(const float *x, float *s, float *c, int64_t n)
 {
     sincos_map(x, s, c, n, false);
     for (int64_t k = 0; k < n; k++) /* outside the exact reduction (or NaN/inf): libm */
@@ -186,7 +188,7 @@ void ib__vsincos(const float *x, float *s, float *c, int64_t n)
         }
 }
 
-void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
+void ib__cpu_vsincos_2pi(const float *u, float *s, float *c, int64_t n)
 {
     sincos_map(u, s, c, n, true);
     for (int64_t k = 0; k < n; k++)
@@ -194,9 +196,41 @@ void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
             sincos_2pi_1(u[k], &s[k], &c[k]);
 }
 
+/* mu^2 + (sigma^2 - 1) - 2 log sigma, 8 lanes (sigma^2 - 1 by one fma). */
+static inline __m256 kl_std_term8(__m256 mu, __m256 s)
+{
+    __m256 q = _mm256_fmadd_ps(mu, mu, _mm256_fmsub_ps(s, s, _mm256_set1_ps(1.0f)));
+    return _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), ib__v_log(s), q);
+}
+
+/* Terms in float, summed in double in 8 lanes and then in a fixed order.
+ * The partial last block is padded with mu = 0, sigma = 1: a term of
+ * exactly 0. */
+double ib__cpu_kl_std_normal_row(const float *mu, const float *s, int64_t len)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int64_t j = 0;
+    for (; j < len; j += 8) {
+        __m256 t;
+        if (j + 8 <= len) {
+            t = kl_std_term8(_mm256_loadu_ps(mu + j), _mm256_loadu_ps(s + j));
+        } else {
+            float bm[8] = {0}, bs[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+            memcpy(bm, mu + j, (size_t)(len - j) * sizeof(float));
+            memcpy(bs, s + j, (size_t)(len - j) * sizeof(float));
+            t = kl_std_term8(_mm256_loadu_ps(bm), _mm256_loadu_ps(bs));
+        }
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(t)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1)));
+    }
+    double l[4];
+    _mm256_storeu_pd(l, _mm256_add_pd(a0, a1));
+    return 0.5 * ((l[0] + l[1]) + (l[2] + l[3]));
+}
+
 #else /* no AVX2+FMA: libm */
 
-void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
+void ib__cpu_softplus_forward(const float *x, float shift, float *y, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > IB_PAR_MIN)
     for (int64_t k = 0; k < n; k++) {
@@ -205,20 +239,20 @@ void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
     }
 }
 
-void ib__softplus_backward(const float *y, const float *dy, float *dx, int64_t n)
+void ib__cpu_softplus_backward(const float *y, const float *dy, float *dx, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > IB_PAR_MIN)
     for (int64_t k = 0; k < n; k++)
         dx[k] += dy[k] * -expm1f(-y[k]);
 }
 
-void ib__vlog(const float *x, float *y, int64_t n)
+void ib__cpu_vlog(const float *x, float *y, int64_t n)
 {
     for (int64_t k = 0; k < n; k++)
         y[k] = logf(x[k]);
 }
 
-void ib__vsincos(const float *x, float *s, float *c, int64_t n)
+void ib__cpu_vsincos(const float *x, float *s, float *c, int64_t n)
 {
     for (int64_t k = 0; k < n; k++) {
         s[k] = sinf(x[k]);
@@ -226,10 +260,18 @@ void ib__vsincos(const float *x, float *s, float *c, int64_t n)
     }
 }
 
-void ib__vsincos_2pi(const float *u, float *s, float *c, int64_t n)
+void ib__cpu_vsincos_2pi(const float *u, float *s, float *c, int64_t n)
 {
     for (int64_t k = 0; k < n; k++)
         sincos_2pi_1(u[k], &s[k], &c[k]);
+}
+
+double ib__cpu_kl_std_normal_row(const float *mu, const float *s, int64_t len)
+{
+    double acc = 0;
+    for (int64_t j = 0; j < len; j++)
+        acc += fmaf(mu[j], mu[j], fmaf(s[j], s[j], -1.0f)) - 2.0f * logf(s[j]);
+    return 0.5 * acc;
 }
 
 #endif

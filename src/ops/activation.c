@@ -2,23 +2,13 @@
  * activation.c — elementwise unary ops: y = f(x), dx += f'(x) dy.
  * Each op is one forward loop and one backward loop; the derivative is
  * written from whichever of x or y makes it cheapest and stable.
- * softplus (sigma of every VIB layer) runs the vectorised loops of
- * kernels/vmath.h (libm's exp and log1p are scalar calls).
+ * softplus (sigma of every VIB layer) runs the backend's vectorised loops
+ * (kernels.h; libm's exp and log1p are scalar calls).
  */
 #include "../core/internal.h"
-#include "../kernels/vmath.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
-
-#define UNARY_LOOP(n, body)                                                                                            \
-    do {                                                                                                               \
-        int64_t count_ = (n)->numel;                                                                                   \
-        _Pragma("omp parallel for simd schedule(static) if (count_ > IB_PAR_MIN)") for (int64_t k = 0; k < count_;   \
-                                                                                        k++)                           \
-        {                                                                                                              \
-            body;                                                                                                      \
-        }                                                                                                              \
-    } while (0)
 
 /* Shared constructor: same shape out as in. */
 static ib_node *unary(ib_graph *g, const ib_op *op, ib_node *x)
@@ -36,7 +26,7 @@ static void relu_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = x[k] > 0.0f ? x[k] : 0.0f);
+    IB__PAR_LOOP(n->numel, y[k] = x[k] > 0.0f ? x[k] : 0.0f);
 }
 /* From the output (y > 0 exactly where x > 0, NaN included): the input,
  * often a batch norm's output read by nothing else, can then be reused. */
@@ -45,7 +35,7 @@ static void relu_bwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += y[k] > 0.0f ? dy[k] : 0.0f);
+    IB__PAR_LOOP(n->numel, dx[k] += y[k] > 0.0f ? dy[k] : 0.0f);
 }
 /* Recomputable: forward is pure and one pass (ib_graph_set_recompute). */
 static const ib_op op_relu = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd,
@@ -58,14 +48,14 @@ static void leaky_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value, s = (float)n->f[0];
-    UNARY_LOOP(n, y[k] = x[k] > 0.0f ? x[k] : s * x[k]);
+    IB__PAR_LOOP(n->numel, y[k] = x[k] > 0.0f ? x[k] : s * x[k]);
 }
 static void leaky_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *x = n->in[0]->value, *dy = n->grad;
     float *dx = n->in[0]->grad, s = (float)n->f[0];
-    UNARY_LOOP(n, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
+    IB__PAR_LOOP(n->numel, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
 }
 static const ib_op op_leaky = {.name = "leaky_relu", .forward = leaky_fwd, .backward = leaky_bwd,
                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
@@ -108,14 +98,14 @@ static void sigmoid_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = 1.0f / (1.0f + expf(-x[k])));
+    IB__PAR_LOOP(n->numel, y[k] = 1.0f / (1.0f + expf(-x[k])));
 }
 static void sigmoid_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
+    IB__PAR_LOOP(n->numel, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
 }
 static const ib_op op_sigmoid = {.name = "sigmoid", .forward = sigmoid_fwd, .backward = sigmoid_bwd,
                                  .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
@@ -127,14 +117,14 @@ static void tanh_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = tanhf(x[k]));
+    IB__PAR_LOOP(n->numel, y[k] = tanhf(x[k]));
 }
 static void tanh_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
+    IB__PAR_LOOP(n->numel, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
 }
 static const ib_op op_tanh = {.name = "tanh", .forward = tanh_fwd, .backward = tanh_bwd,
                               .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
@@ -146,14 +136,14 @@ static void exp_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = expf(x[k]));
+    IB__PAR_LOOP(n->numel, y[k] = expf(x[k]));
 }
 static void exp_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += dy[k] * y[k]);
+    IB__PAR_LOOP(n->numel, dx[k] += dy[k] * y[k]);
 }
 static const ib_op op_exp = {.name = "exp", .forward = exp_fwd, .backward = exp_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
@@ -165,14 +155,14 @@ static void log_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = logf(x[k]));
+    IB__PAR_LOOP(n->numel, y[k] = logf(x[k]));
 }
 static void log_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *x = n->in[0]->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += dy[k] / x[k]);
+    IB__PAR_LOOP(n->numel, dx[k] += dy[k] / x[k]);
 }
 static const ib_op op_log = {.name = "log", .forward = log_fwd, .backward = log_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
@@ -184,14 +174,14 @@ static void square_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = x[k] * x[k]);
+    IB__PAR_LOOP(n->numel, y[k] = x[k] * x[k]);
 }
 static void square_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *x = n->in[0]->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += 2.0f * x[k] * dy[k]);
+    IB__PAR_LOOP(n->numel, dx[k] += 2.0f * x[k] * dy[k]);
 }
 static const ib_op op_square = {.name = "square", .forward = square_fwd, .backward = square_bwd,
                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
@@ -203,14 +193,14 @@ static void sqrt_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value;
-    UNARY_LOOP(n, y[k] = sqrtf(x[k]));
+    IB__PAR_LOOP(n->numel, y[k] = sqrtf(x[k]));
 }
 static void sqrt_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    UNARY_LOOP(n, dx[k] += 0.5f * dy[k] / y[k]);
+    IB__PAR_LOOP(n->numel, dx[k] += 0.5f * dy[k] / y[k]);
 }
 static const ib_op op_sqrt = {.name = "sqrt", .forward = sqrt_fwd, .backward = sqrt_bwd,
                               .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
@@ -222,14 +212,14 @@ static void affine_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *x = n->in[0]->value;
     float *y = n->value, a = (float)n->f[0], b = (float)n->f[1];
-    UNARY_LOOP(n, y[k] = a * x[k] + b);
+    IB__PAR_LOOP(n->numel, y[k] = a * x[k] + b);
 }
 static void affine_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const float *dy = n->grad;
     float *dx = n->in[0]->grad, a = (float)n->f[0];
-    UNARY_LOOP(n, dx[k] += a * dy[k]);
+    IB__PAR_LOOP(n->numel, dx[k] += a * dy[k]);
 }
 static const ib_op op_affine = {.name = "affine", .forward = affine_fwd, .backward = affine_bwd,
                                 .bwd_reads = IB__READS_NOTHING, .recompute = affine_fwd};

@@ -1,8 +1,9 @@
 /*
  * conv.c — 2-D convolution and PixelCNN's masked convolution, NCHW:
- * through oneDNN when the build has it (src/kernels/conv_dnnl.c: each pass
- * over the whole batch is one oneDNN call), else, or with
- * IBNET_CONV=im2col, as im2col + GEMM over blocks of images, described here.
+ * each pass through the backend's whole-batch convolution where it takes
+ * it (the CPU backend's is oneDNN, src/kernels/conv_dnnl.c: one oneDNN call
+ * a pass), else (no oneDNN, or IBNET_CONV=im2col) as the backend's im2col
+ * + GEMM over blocks of images, described here.
  *
  * Why blocks: the CNN shapes ibnet trains are small per image (a GEMM of
  * 32x784x25 or 64x196x800), too small for a threaded GEMM to pay off.  So
@@ -23,7 +24,6 @@
  * oneDNN path; there the bias gradient is still summed here.)
  */
 #include "../core/internal.h"
-#include "../kernels/conv_kernels.h"
 #include "../kernels/kernels.h"
 
 #include <math.h>
@@ -120,7 +120,7 @@ static void conv_forward(ib_graph *g, ib_node *n)
         }
     }
     const float *wt = weight_of(n);
-    if (ib__conv_dnnl_forward(&d.gm, d.batch, d.cout, x->value, wt, b ? b->value : NULL, n->value, g->tmp,
+    if (ib__conv_forward(&d.gm, d.batch, d.cout, x->value, wt, b ? b->value : NULL, n->value, g->tmp,
                               n->tmp_bytes))
         return;
     float *own, *cols = im2col_space(n, &d, g->tmp, &own);
@@ -183,8 +183,8 @@ static void conv_backward(ib_graph *g, ib_node *n)
     size_t rest_bytes = n->tmp_bytes - dwsum_bytes(&d);
     /* oneDNN where it takes the pass; the im2col loop does what is left. */
     bool dw_done =
-        need_dw && ib__conv_dnnl_backward_weights(&d.gm, d.batch, d.cout, x->value, dy, dwsum, rest, rest_bytes);
-    bool dx_done = need_dx && ib__conv_dnnl_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad, rest, rest_bytes);
+        need_dw && ib__conv_backward_weights(&d.gm, d.batch, d.cout, x->value, dy, dwsum, rest, rest_bytes);
+    bool dx_done = need_dx && ib__conv_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad, rest, rest_bytes);
     bool im2col_dw = need_dw && !dw_done, im2col_dx = need_dx && !dx_done;
     float *own = NULL, *cols = im2col_dw || im2col_dx ? im2col_space(n, &d, rest, &own) : rest;
     if (!cols) { /* no memory for the fallback: NaN gradients, which training reports */
@@ -250,7 +250,7 @@ static void conv_prepare(ib_graph *g, ib_node *n)
     conv_dims d = dims_of(n);
     size_t need[3];
     bool bias = n->n_in > 2;
-    n->i[4] = ib__conv_dnnl_workspace(&d.gm, d.batch, d.cout, bias, !g->forward_only, need);
+    n->i[4] = ib__conv_workspace(&d.gm, d.batch, d.cout, bias, !g->forward_only, need);
     if (g->forward_only)
         n->tmp_bytes = n->i[4] ? need[0] : (size_t)im2col_floats(&d) * sizeof(float);
     else if (n->i[4]) {

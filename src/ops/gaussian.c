@@ -8,11 +8,11 @@
  * The sample and KL(.||N(0,1)) are on every VIB layer's path, so they are
  * single fused passes: the noise is drawn chunk by chunk straight into the
  * z loop (one parallel region, the chunk still in L1), the gradients of
- * mu and sigma come from one pass, and the KL's log is the 8-lane one of
- * kernels/vmath.h (libm's logf was 2% of a VIB-CNN step).
+ * mu and sigma come from one pass, and the KL's row sum is the backend's
+ * kernel (ib__kl_std_normal_row, kernels.h).
  */
 #include "../core/internal.h"
-#include "../kernels/vmath.h"
+#include "../kernels/kernels.h"
 
 #include <math.h>
 
@@ -131,51 +131,13 @@ ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *e
  * KL(N(mu, sigma^2) || N(0, 1)) = 1/2 sum (mu^2 + sigma^2 - 1 - 2 log sigma).
  * d/dmu = mu, d/dsigma = sigma - 1/sigma.
  * ---------------------------------------------------------------------- */
-#ifdef IB_VMATH_AVX2
-/* mu^2 + (sigma^2 - 1) - 2 log sigma, 8 lanes (sigma^2 - 1 by one fma). */
-static inline __m256 kl_std_term8(__m256 mu, __m256 s)
-{
-    __m256 q = _mm256_fmadd_ps(mu, mu, _mm256_fmsub_ps(s, s, _mm256_set1_ps(1.0f)));
-    return _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), ib__v_log(s), q);
-}
-
-/* Terms in float, summed in double (as before) in 8 lanes and then in a
- * fixed order, so the result does not depend on the thread count.  The
- * partial last block is padded with mu = 0, sigma = 1: a term of exactly 0. */
+/* The backend's row kernel (8-lane log on the CPU: libm's logf was 2% of
+ * a VIB-CNN step). */
 static double kl_std_row(const ib_node *n, const float *const *x, int64_t len)
 {
     (void)n;
-    const float *mu = x[0], *s = x[1];
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    int64_t j = 0;
-    for (; j < len; j += 8) {
-        __m256 t;
-        if (j + 8 <= len) {
-            t = kl_std_term8(_mm256_loadu_ps(mu + j), _mm256_loadu_ps(s + j));
-        } else {
-            float bm[8] = {0}, bs[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-            memcpy(bm, mu + j, (size_t)(len - j) * sizeof(float));
-            memcpy(bs, s + j, (size_t)(len - j) * sizeof(float));
-            t = kl_std_term8(_mm256_loadu_ps(bm), _mm256_loadu_ps(bs));
-        }
-        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(t)));
-        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1)));
-    }
-    double l[4];
-    _mm256_storeu_pd(l, _mm256_add_pd(a0, a1));
-    return 0.5 * ((l[0] + l[1]) + (l[2] + l[3]));
+    return ib__kl_std_normal_row(x[0], x[1], len);
 }
-#else
-static double kl_std_row(const ib_node *n, const float *const *x, int64_t len)
-{
-    (void)n;
-    const float *mu = x[0], *s = x[1];
-    double acc = 0;
-    for (int64_t j = 0; j < len; j++)
-        acc += fmaf(mu[j], mu[j], fmaf(s[j], s[j], -1.0f)) - 2.0f * logf(s[j]);
-    return 0.5 * acc;
-}
-#endif
 
 static void kl_std_row_bwd(const ib_node *n, const float *const *x, float dy, float *const *dx, int64_t len)
 {

@@ -12,16 +12,6 @@
 
 #include <math.h>
 
-#define LOOP(count, body)                                                                                              \
-    do {                                                                                                               \
-        int64_t count_ = (count);                                                                                      \
-        _Pragma("omp parallel for simd schedule(static) if (count_ > IB_PAR_MIN)") for (int64_t k = 0; k < count_;   \
-                                                                                        k++)                           \
-        {                                                                                                              \
-            body;                                                                                                      \
-        }                                                                                                              \
-    } while (0)
-
 /* ---- dropout: f[0] = p; i[0] = 1 when the last forward applied the mask;
  * scratch = mask (numel floats: 0 or 1/(1-p)) ---- */
 static void dropout_fwd(ib_graph *g, ib_node *n)
@@ -37,7 +27,7 @@ static void dropout_fwd(ib_graph *g, ib_node *n)
     /* Keep with probability 1-p; p = 1 drops everything (no 1/0 scale). */
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     ib_rng_uniform(g->seed, ib__node_stream(n), g->step, mask, n->numel);
-    LOOP(n->numel, {
+    IB__PAR_LOOP(n->numel, {
         mask[k] = mask[k] >= p ? scale : 0.0f;
         y[k] = x[k] * mask[k];
     });
@@ -48,9 +38,9 @@ static void dropout_bwd(ib_graph *g, ib_node *n)
     const float *dy = n->grad, *mask = n->scratch;
     float *dx = n->in[0]->grad;
     if (n->i[0])
-        LOOP(n->numel, dx[k] += dy[k] * mask[k]);
+        IB__PAR_LOOP(n->numel, dx[k] += dy[k] * mask[k]);
     else
-        LOOP(n->numel, dx[k] += dy[k]);
+        IB__PAR_LOOP(n->numel, dx[k] += dy[k]);
 }
 static const ib_op op_dropout = {.name = "dropout", .forward = dropout_fwd, .backward = dropout_bwd,
                                  .bwd_reads = IB__READS_NOTHING};
@@ -104,7 +94,7 @@ static void gated_tanh_fwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *a = n->in[0]->value, *b = n->in[1]->value;
     float *y = n->value;
-    LOOP(n->numel, y[k] = tanhf(a[k]) * sigm(b[k]));
+    IB__PAR_LOOP(n->numel, y[k] = tanhf(a[k]) * sigm(b[k]));
 }
 static void gated_tanh_bwd(ib_graph *g, ib_node *n)
 {
@@ -113,14 +103,14 @@ static void gated_tanh_bwd(ib_graph *g, ib_node *n)
     const float *a = an->value, *b = bn->value, *dy = n->grad;
     if (an->needs_grad) {
         float *da = an->grad;
-        LOOP(n->numel, {
+        IB__PAR_LOOP(n->numel, {
             float t = tanhf(a[k]);
             da[k] += dy[k] * sigm(b[k]) * (1.0f - t * t);
         });
     }
     if (bn->needs_grad) {
         float *db = bn->grad;
-        LOOP(n->numel, {
+        IB__PAR_LOOP(n->numel, {
             float s = sigm(b[k]);
             db[k] += dy[k] * tanhf(a[k]) * s * (1.0f - s);
         });
