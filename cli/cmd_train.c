@@ -303,6 +303,13 @@ int ib_cmd_train(int argc, char **argv)
                      "taken in another order and the weights may differ in the last bits from an uninterrupted run "
                      "(--threads %d keeps them)",
                      resume, was, ib_get_threads(), was);
+        /* --epochs is the one setting a resume takes: parse it as a new run would */
+        for (int i = 0; i < n_fields; i++)
+            if (spec_of[i] >= 0 && specs[spec_of[i]].seen && strcmp(fd[i].flag, "--epochs") == 0 &&
+                ib_train_config_set(&c, fd[i].flag, text[i]) != IB_OK) {
+                fprintf(stderr, "ibnet train: %s\n", ib_last_error());
+                return 2;
+            }
         ib_status s = ib_train_resume(resume, args_seen(&p, "--epochs") ? c.epochs : 0, &cb);
         if (s != IB_OK) {
             fprintf(stderr, "ibnet train: %s\n", ib_last_error());
