@@ -4,7 +4,7 @@
  * truth when a run is resumed).  The JSON mapping is one table of fields,
  * so adding a setting is one line and unknown keys are always rejected.
  */
-#include "../core/internal.h"
+#include "train_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -33,6 +33,7 @@ ib_train_config ib_train_config_default(void)
     c.ema_zero_debias = true;
     c.objective = ib_objective_default();
     c.objective.beta = 1e-3f;
+    snprintf(c.method, sizeof c.method, "vib");
     c.eval_samples = 12;
     c.norm = IB_NORM_SYMMETRIC;
     c.noise_kind = IB_NOISE_SYMMETRIC;
@@ -167,6 +168,7 @@ static const field fields[] = {
     {"lr_warmup", F_F64, C(schedule.warmup), 0, NULL},
     {"ema_decay", F_F32, C(ema_decay), 0, NULL},
     {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL},
+    STR("objective", method),
     {"beta", F_F32, C(objective.beta), 0, NULL},
     {"beta_schedule", F_ENUM, C(objective.schedule), 0, beta_sched_names},
     {"beta_ratio", F_F32, C(objective.ratio), 0, NULL},
@@ -366,7 +368,9 @@ ib_status ib_train_config_from_json(const char *json, ib_train_config *c)
     return s;
 }
 
-ib_status ib_train_config_check(const ib_train_config *c)
+ib_status ib_train_config_check(const ib_train_config *c) { return ib__train_config_check(c, NULL); }
+
+ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
 {
 #define REQUIRE(cond, ...)                                                                                             \
     do {                                                                                                               \
@@ -394,5 +398,8 @@ ib_status ib_train_config_check(const ib_train_config *c)
     REQUIRE(c->eval_every >= 1, "eval_every must be at least 1");
     REQUIRE(c->out_dir[0], "no output directory given");
 #undef REQUIRE
-    return IB_OK;
+    /* the method and the settings it reads (a caller's own method is not in the registry) */
+    if (!m && !(m = ib_method_find(c->method)))
+        return IB_ERR_ARG;
+    return ib_method_validate(m, &c->objective);
 }
