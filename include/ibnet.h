@@ -728,8 +728,9 @@ typedef struct ib_loss {
 /* Add a term to a loss under construction: records (name, node, weight)
  * and adds weight * node to l->total (the first term with weight 1 is the
  * total itself; weight 0 only records it).  The node is named
- * "loss.<name>".  Errors (NULL node, a non-scalar node, a name used twice
- * or longer than 31 characters, more than IB_MAX_TERMS terms, a weight
+ * "loss.<name>".  Errors (NULL node, a non-scalar node, a name used twice,
+ * longer than 31 characters or with characters other than letters, digits
+ * and '_', more than IB_MAX_TERMS terms, a weight
  * that is not finite) are recorded in the graph and returned. */
 ib_status ib_loss_add_term(ib_graph *g, ib_loss *l, const char *name, ib_node *node, float weight);
 /* The term called name, or NULL. */

@@ -19,6 +19,12 @@ ib_status ib_loss_add_term(ib_graph *g, ib_loss *l, const char *name, ib_node *n
                  sizeof l->terms[0].name - 1);
         return g->status;
     }
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')) {
+            /* the name is a JSON key and a word of the progress line */
+            ib__fail(g, IB_ERR_ARG, "loss term name '%s' may hold only letters, digits and '_'", name);
+            return g->status;
+        }
     if (!node || ib_node_numel(node) != 1) {
         ib__fail(g, IB_ERR_ARG, "loss term '%s' must be a scalar node", name);
         return g->status;
