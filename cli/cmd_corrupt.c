@@ -167,6 +167,13 @@ int ib_cmd_corrupt(int argc, char **argv)
         fprintf(stderr, "ibnet corrupt: nothing to do: give --out DIR and/or --grid FILE.png\n");
         return 2;
     }
+    /* DIR/<corruption>/<severity>/<file> is built in 4096 bytes: refuse a
+     * DIR that would be cut (a cut path writes somewhere else) */
+    if (out_dir && strlen(out_dir) > 3900) {
+        fprintf(stderr, "ibnet corrupt: --out: the path is %zu bytes long; at most 3900 are supported\n",
+                strlen(out_dir));
+        return 2;
+    }
     int sev_mask = parse_severities(sev_list);
     if (!sev_mask) {
         fprintf(stderr, "ibnet corrupt: --severities '%s': expected values in 1..5 such as 1-5, 3 or 1,3,5\n", sev_list);

@@ -9,7 +9,6 @@
  * first draw's).
  */
 #include "args.h"
-#include "checkpoint_model.h"
 #include "ibnet.h"
 
 #include <math.h>
@@ -51,7 +50,7 @@ int ib_cmd_eval(int argc, char **argv)
     const char *dataset = NULL, *data = NULL, *split = "test", *corruption = NULL;
     int64_t samples = 0, batch = 500, limit = 0, threads = 0, severity = 3, seed = 1;
     int64_t sample_seed = -1, repeats = 1;
-    bool no_ema = false, json = false, skip_hash = false;
+    bool no_ema = false, json = false, skip_hash = false, no_verify = false;
     arg_spec specs[] = {
         {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR or "
          "folder:ROOT (default: the one the model was trained on)", NULL, 0},
@@ -68,6 +67,7 @@ int ib_cmd_eval(int argc, char **argv)
         {"--repeats", ARG_INT, &repeats, "R", "evaluate R times, sample seeds N, N+1, ...: report mean, sd, min "
          "and max of the sampled accuracies", NULL, 0},
         {"--no-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
+        {"--no-verify", ARG_FLAG, &no_verify, NULL, "skip the checksums of the checkpoint's tensors", NULL, 0},
         {"--threads", ARG_INT, &threads, "N", "threads", NULL, 0},
         {"--json", ARG_FLAG, &json, NULL, "print the result as JSON", NULL, 0},
     };
@@ -92,15 +92,19 @@ int ib_cmd_eval(int argc, char **argv)
     }
     if (threads > 0)
         ib_set_threads((int)threads);
-    ckpt_net n;
-    if (ckpt_net_open(&n, pos[0], batch, !no_ema) != IB_OK) {
-        fprintf(stderr, "ibnet eval: %s\n", n.err);
-        ckpt_net_close(&n);
+    ib_net_options no = ib_net_options_default();
+    no.batch_size = batch;
+    no.weights = no_ema ? IB_NET_WEIGHTS_RAW : IB_NET_WEIGHTS_DEFAULT;
+    no.skip_checksums = no_verify;
+    ib_net *n = NULL;
+    if (ib_net_open(pos[0], &no, &n) != IB_OK) {
+        fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
         return 2;
     }
+    const ib_model_out *mo = ib_net_outputs(n);
     ib_load_options lo = {.skip_hash = skip_hash};
     ib_dataset *d = NULL;
-    ib_status s = ib_dataset_open(dataset ? dataset : n.dataset, split, data, &lo, &d);
+    ib_status s = ib_dataset_open(dataset ? dataset : ib_net_meta(n)->dataset, split, data, &lo, &d);
     if (s == IB_OK && limit > 0 && limit < d->n) {
         ib_dataset *part = NULL;
         s = ib_dataset_slice(d, 0, limit, &part);
@@ -115,20 +119,21 @@ int ib_cmd_eval(int argc, char **argv)
     }
     if (s != IB_OK) {
         fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
-        ckpt_net_close(&n);
+        ib_net_close(n);
         return 2;
     }
-    uint64_t seed0 = sample_seed >= 0 ? (uint64_t)sample_seed : n.eval_seed;
+    uint64_t seed0 = sample_seed >= 0 ? (uint64_t)sample_seed : ib_net_eval_seed(n);
     /* a deterministic network gives the same figures every time */
-    if (!n.out.n_bottlenecks)
+    if (!mo->n_bottlenecks)
         repeats = 1;
     ib_eval_result r = {0};
     double *acc_avg = malloc((size_t)repeats * sizeof *acc_avg), *acc_one = malloc((size_t)repeats * sizeof *acc_one);
     s = acc_avg && acc_one ? IB_OK : IB_ERR_NOMEM;
     for (int64_t k = 0; k < repeats && s == IB_OK; k++) {
         ib_eval_result rk;
-        s = ib_evaluate(n.g, n.x, n.out.logits, n.out.n_bottlenecks, n.kl, d, &n.norm,
-                        samples ? (int)samples : n.eval_samples, seed0 + (uint64_t)k, k ? &rk : &r);
+        s = ib_evaluate(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), mo->n_bottlenecks, ib_net_kl(n), d,
+                        ib_net_batcher_config(n),
+                        samples ? (int)samples : ib_net_eval_samples(n), seed0 + (uint64_t)k, k ? &rk : &r);
         if (s != IB_OK)
             break;
         acc_avg[k] = k ? rk.acc_avg : r.acc_avg;
@@ -142,7 +147,7 @@ int ib_cmd_eval(int argc, char **argv)
         free(acc_avg);
         free(acc_one);
         ib_dataset_free(d);
-        ckpt_net_close(&n);
+        ib_net_close(n);
         return 2;
     }
     spread avg = spread_of(acc_avg, (int)repeats), one = spread_of(acc_one, (int)repeats);
@@ -155,7 +160,7 @@ int ib_cmd_eval(int argc, char **argv)
         printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"split\": \"%s\", \"n\": %lld, \"ema\": %s, "
                "\"acc_1shot\": %.6f, \"acc_avg\": %.6f, \"acc_mean\": %.6f, \"nll_avg\": %.6f, \"nll_mean\": %.6f, "
                "\"ce_samples\": %.6f",
-               pos[0], d->name, split, (long long)r.n, n.used_ema ? "true" : "false", r.acc_1shot, r.acc_avg,
+               pos[0], d->name, split, (long long)r.n, ib_net_used_ema(n) ? "true" : "false", r.acc_1shot, r.acc_avg,
                r.acc_mean, r.nll_avg, r.nll_mean, r.ce_samples);
         if (repeats > 1) {
             printf(", \"repeats\": %lld, \"sample_seed\": %llu", (long long)repeats, (unsigned long long)seed0);
@@ -175,20 +180,20 @@ int ib_cmd_eval(int argc, char **argv)
         printf("]}\n");
     } else {
         printf("%s on %s/%s (%lld examples)%s\n", pos[0], d->name, split, (long long)r.n,
-               n.used_ema ? ", EMA weights" : "");
-        if (n.out.n_bottlenecks) {
+               ib_net_used_ema(n) ? ", EMA weights" : "");
+        if (mo->n_bottlenecks) {
             printf("  accuracy: %d-sample average %.2f%%   1-shot %.2f%%   mean path %.2f%%\n",
-                   samples ? (int)samples : n.eval_samples, 100 * r.acc_avg, 100 * r.acc_1shot, 100 * r.acc_mean);
+                   samples ? (int)samples : ib_net_eval_samples(n), 100 * r.acc_avg, 100 * r.acc_1shot, 100 * r.acc_mean);
             if (repeats > 1)
                 printf("  over %lld draws of the noise (sample seeds %llu..%llu): %d-sample average %.3f%% "
                        "(sd %.3f, %.2f-%.2f)   1-shot %.3f%% (sd %.3f, %.2f-%.2f)\n",
                        (long long)repeats, (unsigned long long)seed0, (unsigned long long)(seed0 + (uint64_t)repeats - 1),
-                       samples ? (int)samples : n.eval_samples, 100 * avg.mean, 100 * avg.sd, 100 * avg.min,
+                       samples ? (int)samples : ib_net_eval_samples(n), 100 * avg.mean, 100 * avg.sd, 100 * avg.min,
                        100 * avg.max, 100 * one.mean, 100 * one.sd, 100 * one.min, 100 * one.max);
             printf("  NLL (nats)%s: average %.4f   mean path %.4f\n", repeats > 1 ? " of the first draw" : "",
                    r.nll_avg, r.nll_mean);
             for (int l = 0; l < r.n_kl; l++)
-                printf("  KL of bottleneck %d (%s): %.3f nats = %.3f bits\n", l + 1, n.out.bn_name[l], r.kl[l],
+                printf("  KL of bottleneck %d (%s): %.3f nats = %.3f bits\n", l + 1, mo->bn_name[l], r.kl[l],
                        r.kl[l] / 0.6931471805599453);
         } else {
             printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);
@@ -215,6 +220,6 @@ int ib_cmd_eval(int argc, char **argv)
     }
     ib_eval_result_free(&r);
     ib_dataset_free(d);
-    ckpt_net_close(&n);
+    ib_net_close(n);
     return 0;
 }

@@ -6,7 +6,6 @@
  * "avg" prediction), or the deterministic output for a plain network.
  */
 #include "args.h"
-#include "checkpoint_model.h"
 #include "ibnet.h"
 
 #include <math.h>
@@ -17,11 +16,12 @@
 int ib_cmd_predict(int argc, char **argv)
 {
     int64_t samples = 0, top = 3, threads = 0;
-    bool json = false, no_ema = false;
+    bool json = false, no_ema = false, no_verify = false;
     arg_spec specs[] = {
         {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's)", NULL, 0},
         {"--top", ARG_INT, &top, "K", "classes shown per image", NULL, 0},
         {"--no-ema", ARG_FLAG, &no_ema, NULL, "use the raw weights even if the file holds an EMA average", NULL, 0},
+        {"--no-verify", ARG_FLAG, &no_verify, NULL, "skip the checksums of the checkpoint's tensors", NULL, 0},
         {"--threads", ARG_INT, &threads, "N", "threads", NULL, 0},
         {"--json", ARG_FLAG, &json, NULL, "one JSON object per image", NULL, 0},
     };
@@ -42,23 +42,31 @@ int ib_cmd_predict(int argc, char **argv)
     }
     if (threads > 0)
         ib_set_threads((int)threads);
-    ckpt_net n;
     int n_img = n_pos - 1;
-    if (ckpt_net_open(&n, pos[0], 1, !no_ema) != IB_OK) {
-        fprintf(stderr, "ibnet predict: %s\n", n.err);
-        ckpt_net_close(&n);
+    ib_net_options no = ib_net_options_default();
+    no.weights = no_ema ? IB_NET_WEIGHTS_RAW : IB_NET_WEIGHTS_DEFAULT;
+    no.skip_checksums = no_verify;
+    ib_net *n = NULL;
+    if (ib_net_open(pos[0], &no, &n) != IB_OK) {
+        fprintf(stderr, "ibnet predict: %s\n", ib_last_error());
         free(pos);
         return 2;
     }
-    int mc, mh, mw, classes = ib_model_classes(n.model);
-    ib_model_input_shape(n.model, &mc, &mh, &mw);
+    ib_graph *g = ib_net_graph(n);
+    const ib_checkpoint_meta *meta = ib_net_meta(n);
+    int mc, mh, mw, classes = ib_model_classes(ib_net_model(n));
+    ib_model_input_shape(ib_net_model(n), &mc, &mh, &mw);
     /* Read every image first: a bad file is a user error before any work. */
     ib_dataset *d = ib_dataset_new("images", n_img, mc, mh, mw, classes);
     rc = d ? 0 : 1;
     for (int i = 0; i < n_img && !rc; i++) {
         uint8_t *img = NULL;
         int c, h, w;
-        if (ib_image_read_png(pos[i + 1], &img, &c, &h, &w) != IB_OK) {
+        /* the header first: a huge image of the wrong size is refused before it is decoded */
+        ib_status st = ib_image_png_info(pos[i + 1], &c, &h, &w);
+        if (st == IB_OK && c == mc && h == mh && w == mw)
+            st = ib_image_read_png(pos[i + 1], &img, &c, &h, &w);
+        if (st != IB_OK) {
             fprintf(stderr, "ibnet predict: %s\n", ib_last_error());
             rc = 2;
         } else if (c != mc || h != mh || w != mw) {
@@ -71,31 +79,31 @@ int ib_cmd_predict(int argc, char **argv)
         free(img);
     }
     ib_batcher *b = NULL;
-    ib_batcher_config bc = n.norm;
+    ib_batcher_config bc = *ib_net_batcher_config(n);
     bc.batch_size = 1;
     if (!rc && ib_batcher_new(d, &bc, &b) != IB_OK) {
         fprintf(stderr, "ibnet predict: %s\n", ib_last_error());
         rc = 1;
     }
-    int S = samples ? (int)samples : n.eval_samples;
-    ib_node *first = ib_graph_first_random(n.g);
+    int S = samples ? (int)samples : ib_net_eval_samples(n);
+    ib_node *first = ib_graph_first_random(g);
     double *prob = calloc((size_t)classes, sizeof *prob);
     int32_t label;
     int64_t count;
     if (!rc)
         ib_batcher_epoch(b, 0);
-    for (int i = 0; !rc && i < n_img && ib_batcher_next(b, ib_node_data(n.x), &label, &count); i++) {
+    for (int i = 0; !rc && i < n_img && ib_batcher_next(b, ib_node_data(ib_net_input(n)), &label, &count); i++) {
         memset(prob, 0, (size_t)classes * sizeof *prob);
-        ib_graph_set_sampling(n.g, first != NULL);
-        ib_graph_set_seed(n.g, 0xE7A1u);
+        ib_graph_set_sampling(g, first != NULL);
+        ib_graph_set_seed(g, 0xE7A1u);
         int passes = first ? S : 1;
         for (int k = 0; k < passes; k++) {
-            ib_graph_set_step(n.g, (uint64_t)k);
+            ib_graph_set_step(g, (uint64_t)k);
             if (k == 0)
-                ib_graph_forward(n.g);
+                ib_graph_forward(g);
             else
-                ib_graph_forward_from(n.g, first);
-            const float *l = ib_node_data(n.out.logits);
+                ib_graph_forward_from(g, first);
+            const float *l = ib_node_data(ib_net_logits(n));
             double mx = l[0], sum = 0;
             for (int c = 1; c < classes; c++)
                 mx = fmax(mx, l[c]);
@@ -123,10 +131,10 @@ int ib_cmd_predict(int argc, char **argv)
             used[best] = true;
             if (json) {
                 if (k == 0)
-                    printf(", \"class\": %d%s%s%s", best, n.n_names > best ? ", \"name\": \"" : "",
-                           n.n_names > best ? n.names[best] : "", n.n_names > best ? "\"" : "");
-            } else if (n.n_names > best) {
-                printf("  %s (%d) %.1f%%", n.names[best], best, 100 * prob[best]);
+                    printf(", \"class\": %d%s%s%s", best, meta->n_class_names > best ? ", \"name\": \"" : "",
+                           meta->n_class_names > best ? meta->class_names[best] : "", meta->n_class_names > best ? "\"" : "");
+            } else if (meta->n_class_names > best) {
+                printf("  %s (%d) %.1f%%", meta->class_names[best], best, 100 * prob[best]);
             } else {
                 printf("  %d %.1f%%", best, 100 * prob[best]);
             }
@@ -137,7 +145,7 @@ int ib_cmd_predict(int argc, char **argv)
     free(prob);
     ib_batcher_free(b);
     ib_dataset_free(d);
-    ckpt_net_close(&n);
+    ib_net_close(n);
     free(pos);
     return rc;
 }

@@ -7,21 +7,17 @@
 #include "args.h"
 #include "commands.h"
 #include "ibnet.h"
+#include "signals.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static volatile int stop_flag;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
+static volatile int stop_flag; /* set by the first SIGINT/SIGTERM: see signals.h */
 
 typedef struct ui {
     bool tty, quiet, json;
@@ -139,130 +135,164 @@ static void safe_name(const char *s, char *out, size_t len)
     out[k] = 0;
 }
 
-/* "0.1,0.01" -> values; false on a malformed list. */
-static bool parse_list(const char *s, double *out, int max, int *n)
+/* Six hex digits naming the settings of c (FNV-1a of its config.json
+ * without the directories), so that runs of a sweep started side by side
+ * with different settings get different default directories.  Runs with
+ * the same settings may still pick the same name at the same moment: the
+ * run directory's lock then stops the second one (exit 2). */
+static unsigned settings_hash(const ib_train_config *c)
 {
-    *n = 0;
-    while (s && *s) {
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s || !isfinite(v) || *n >= max)
-            return false;
-        out[(*n)++] = v;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',')
-            return false;
-    }
-    return true;
+    ib_train_config k = *c;
+    k.out_dir[0] = 0;
+    k.data_dir[0] = 0;
+    char *text = ib_train_config_to_json(&k);
+    uint32_t h = 2166136261u;
+    for (const char *p = text ? text : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    free(text);
+    return (unsigned)((h ^ (h >> 24)) & 0xffffffu);
 }
 
-/* Flag values of enum options are mapped through the configuration's own
- * name tables (the parser has checked them against the flag's choices; a
- * choice the table lacks is reported, not mapped to a default). */
-static const char *unknown_enum;
-
-static int config_enum(const char *key, const char *name)
+/* A whole small text file (a config.json); NULL when it cannot be read. */
+static char *read_small_file(const char *path)
 {
-    int v = ib_train_config_enum(key, name);
-    if (v < 0) {
-        unknown_enum = name;
-        return 0;
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 22) && fseek(f, 0, SEEK_SET) == 0) {
+        text = malloc((size_t)n + 1);
+        if (text && fread(text, 1, (size_t)n, f) == (size_t)n)
+            text[n] = 0;
+        else {
+            free(text);
+            text = NULL;
+        }
     }
-    return v;
+    if (f)
+        fclose(f);
+    return text;
 }
+
+/* The thread count the run in dir recorded (config.json's provenance);
+ * 0 when it recorded none. */
+static int recorded_threads(const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = read_small_file(path);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provenance");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "threads");
+    int n = cJSON_IsNumber(t) && t->valuedouble >= 1 && t->valuedouble <= IB_MAX_THREADS ? (int)t->valuedouble : 0;
+    cJSON_Delete(o);
+    return n;
+}
+
+/* "a|b|c" from a NULL-terminated name table (the configuration's own). */
+static void join_names(const char *const *names, char *out, size_t len)
+{
+    out[0] = 0;
+    for (int k = 0; names[k]; k++) {
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%s%s", k ? "|" : "", names[k]);
+    }
+}
+
+/* Flags that go with --resume: the rest are settings, and a resumed run
+ * keeps the settings it was started with (its config.json). */
+static bool applies_to_resume(const char *flag)
+{
+    static const char *const ok[] = {"--resume", "--epochs", "--threads", "--quiet", "--json"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(flag, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+enum { MAX_FIELDS = 96, MAX_RECIPES = 16 };
 
 int ib_cmd_train(int argc, char **argv)
 {
     ib_train_config c = ib_train_config_default();
-    const char *model = "vib-mlp", *dataset = "mnist", *data = NULL, *out = NULL, *resume = NULL;
-    const char *optimizer = "adam", *schedule = "step", *beta_schedule = "linear", *norm = "symmetric";
-    const char *init = "model", *cells_after = "";
-    const char *noise_kind = "symmetric", *betas = NULL, *milestones = NULL, *config = NULL;
-    const char *recipe = NULL;
-    int64_t epochs = c.epochs, batch = c.batch_size, eval_batch = c.eval_batch_size, threads = 0, eval_samples = 12;
-    int64_t seed = (int64_t)c.seed, val_size = 0, train_limit = 0, test_limit = 0, max_steps = 0, eval_every = 1;
-    double lr = c.schedule.lr, momentum = 0.9, weight_decay = 0, beta1 = c.optim.beta1, beta2 = c.optim.beta2;
-    double lr_gamma = c.schedule.gamma, lr_every = c.schedule.every, warmup = 0, beta = c.objective.beta;
-    double beta_ratio = 0.5, label_smoothing = 0, entropy_weight = 0, entropy_cap = 0, ema = c.ema_decay;
-    double noise = 0, clip = 0, lr_min = 0;
-    bool nesterov = false, kl_per_element = false, augment = false, skip_hash = false, quiet = false, json = false;
-    bool dry_run = false;
-    bool no_debias = false;
-    arg_spec specs[] = {
-        {"--model", ARG_STRING, &model, "NAME|FILE", "built-in model or description file (see 'ibnet models')", NULL, 0},
-        {"--vib-cells-after", ARG_STRING, &cells_after, "L1,L2,..", "add a VIB cell after each named layer or group (layer1,layer2.1; GROUP.* = after each layer in GROUP)", NULL, 0},
-        {"--init", ARG_STRING, &init, "STYLE", "initialise linear/conv layers as the model file says, or as PyTorch, Glorot (TF, Deep VIB's code) or He", "model|pytorch|glorot|kaiming", 0},
-        {"--dataset", ARG_STRING, &dataset, "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT", NULL, 0},
-        {"--data", ARG_STRING, &data, "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)", NULL, 0},
-        {"--out", ARG_STRING, &out, "DIR", "run directory (default runs/<model>-<dataset>-s<seed>, -2, -3... if taken)", NULL, 0},
-        {"--resume", ARG_STRING, &resume, "DIR", "continue the run in DIR from its last checkpoint", NULL, 0},
-        {"--recipe", ARG_STRING, &recipe, "NAME", "start from a paper's set-up (docs/results.md; flags given here override it)", "deep-vib|cifar-resnet|cellvib-mnist", 0},
-        {"--config", ARG_STRING, &config, "FILE", "start from a config.json (flags given here override it)", NULL, 0},
-        {"--epochs", ARG_INT, &epochs, "N", "training epochs (the Deep VIB paper: 200)", NULL, 0},
-        {"--batch-size", ARG_INT, &batch, "N", "training batch size", NULL, 0},
-        {"--eval-batch-size", ARG_INT, &eval_batch, "N", "evaluation batch size", NULL, 0},
-        {"--seed", ARG_INT, &seed, "N", "seed of every random choice", NULL, 0},
-        {"--threads", ARG_INT, &threads, "N", "threads (else IBNET_THREADS, else all cores)", NULL, 0},
-        {"--optimizer", ARG_STRING, &optimizer, "NAME", "optimizer", "sgd|adam|adamw", 0},
-        {"--lr", ARG_FLOAT, &lr, "X", "learning rate", NULL, 0},
-        {"--momentum", ARG_FLOAT, &momentum, "X", "SGD momentum", NULL, 0},
-        {"--nesterov", ARG_FLAG, &nesterov, NULL, "SGD with Nesterov momentum", NULL, 0},
-        {"--weight-decay", ARG_FLOAT, &weight_decay, "X", "weight decay (decoupled for adamw)", NULL, 0},
-        {"--adam-beta1", ARG_FLOAT, &beta1, "X", "Adam beta1 (Deep VIB: 0.5)", NULL, 0},
-        {"--adam-beta2", ARG_FLOAT, &beta2, "X", "Adam beta2", NULL, 0},
-        {"--clip-grad-norm", ARG_FLOAT, &clip, "X", "clip the global gradient norm (0 = off)", NULL, 0},
-        {"--schedule", ARG_STRING, &schedule, "NAME", "learning-rate schedule", "constant|step|exponential|multistep|cosine", 0},
-        {"--lr-gamma", ARG_FLOAT, &lr_gamma, "X", "decay factor of step/exponential/multistep", NULL, 0},
-        {"--lr-every", ARG_FLOAT, &lr_every, "EPOCHS", "decay period of step/exponential", NULL, 0},
-        {"--lr-milestones", ARG_STRING, &milestones, "E1,E2", "epochs of multistep decay", NULL, 0},
-        {"--lr-min", ARG_FLOAT, &lr_min, "X", "final learning rate of cosine", NULL, 0},
-        {"--warmup", ARG_FLOAT, &warmup, "EPOCHS", "linear warm-up", NULL, 0},
-        {"--beta", ARG_FLOAT, &beta, "X", "compression weight beta of the KL terms", NULL, 0},
-        {"--betas", ARG_STRING, &betas, "B1,B2,..", "explicit beta per bottleneck, in depth order", NULL, 0},
-        {"--beta-schedule", ARG_STRING, &beta_schedule, "NAME", "beta over cells by depth", "equal|linear|geometric", 0},
-        {"--beta-ratio", ARG_FLOAT, &beta_ratio, "X", "ratio of the geometric beta schedule", NULL, 0},
-        {"--kl-per-element", ARG_FLAG, &kl_per_element, NULL, "average each KL over its elements instead of summing", NULL, 0},
-        {"--label-smoothing", ARG_FLOAT, &label_smoothing, "X", "label smoothing of the cross-entropy", NULL, 0},
-        {"--entropy-weight", ARG_FLOAT, &entropy_weight, "X", "VUB/SVIB entropy bonus weight (VUB: 1)", NULL, 0},
-        {"--entropy-cap", ARG_FLOAT, &entropy_cap, "X", "VUB's cap H_max of the entropy bonus (0 = none)", NULL, 0},
-        {"--ema", ARG_FLOAT, &ema, "DECAY", "EMA of the weights used for evaluation (0 = off)", NULL, 0},
-        {"--no-ema-debias", ARG_FLAG, &no_debias, NULL, "EMA without zero-debiasing", NULL, 0},
-        {"--eval-samples", ARG_INT, &eval_samples, "S", "samples averaged at evaluation", NULL, 0},
-        {"--eval-every", ARG_INT, &eval_every, "N", "evaluate every N epochs", NULL, 0},
-        {"--val-size", ARG_INT, &val_size, "N", "hold out the last N training examples for model selection", NULL, 0},
-        {"--input-norm", ARG_STRING, &norm, "NAME", "input scaling", "unit|symmetric|standardize", 0},
-        {"--augment", ARG_FLAG, &augment, NULL, "random crop (pad 4) and horizontal flip", NULL, 0},
-        {"--label-noise", ARG_FLOAT, &noise, "RATE", "corrupt this fraction of training labels", NULL, 0},
-        {"--noise-kind", ARG_STRING, &noise_kind, "KIND", "label noise", "symmetric|pair|pair-cifar10|pair-next", 0},
-        {"--no-hash", ARG_FLAG, &skip_hash, NULL, "skip the sha256 check of the data files", NULL, 0},
-        {"--train-limit", ARG_INT, &train_limit, "N", "use only the first N training examples", NULL, 0},
-        {"--test-limit", ARG_INT, &test_limit, "N", "evaluate on the first N test examples", NULL, 0},
-        {"--max-steps", ARG_INT, &max_steps, "N", "stop after N optimizer steps", NULL, 0},
-        {"--quiet", ARG_FLAG, &quiet, NULL, "print only the final result", NULL, 0},
-        {"--json", ARG_FLAG, &json, NULL, "print one JSON object per epoch and a JSON summary", NULL, 0},
-        {"--dry-run", ARG_FLAG, &dry_run, NULL, "check the options and print the resolved configuration (config.json) "
-         "without training", NULL, 0},
-    };
+    const char *resume = NULL, *recipe = NULL, *config = NULL;
+    int64_t threads = 0;
+    bool quiet = false, json = false, dry_run = false;
+    char recipes[256];
+    const char *recipe_names[MAX_RECIPES + 1] = {NULL};
+    for (int i = 0; i < MAX_RECIPES && ib_train_recipe_name(i); i++)
+        recipe_names[i] = ib_train_recipe_name(i);
+    join_names(recipe_names, recipes, sizeof recipes);
+
+    /* The flags of the settings come from the configuration's own table
+     * (src/train/config.c): name, help, choices and default; a new setting
+     * there is a new flag here.  Only the flags that are not settings are
+     * written out in this file. */
+    arg_spec specs[MAX_FIELDS + 8];
+    int n = 0;
+    specs[n++] = (arg_spec){"--recipe", ARG_STRING, &recipe, "NAME",
+                            "start from a paper's set-up (docs/results.md; flags given here override it)", recipes, 0};
+    specs[n++] = (arg_spec){"--config", ARG_STRING, &config, "FILE",
+                            "start from a config.json (flags given here override it)", NULL, 0};
+    specs[n++] = (arg_spec){"--resume", ARG_STRING, &resume, "DIR",
+                            "continue the run in DIR from its last checkpoint (with its settings; --epochs may raise "
+                            "the epochs)", NULL, 0};
+    specs[n++] = (arg_spec){"--threads", ARG_INT, &threads, "N", "threads (0: IBNET_THREADS, else all cores)", NULL, 0};
+    static ib_config_field fd[MAX_FIELDS];
+    static char choices[MAX_FIELDS][256];
+    const char *text[MAX_FIELDS] = {NULL};
+    bool on[MAX_FIELDS] = {false};
+    int spec_of[MAX_FIELDS], n_fields = 0;
+    for (; ib_train_config_field(n_fields, &fd[n_fields]); n_fields++) {
+        int i = n_fields;
+        spec_of[i] = -1;
+        if (!fd[i].flag[0])
+            continue;
+        if (fd[i].choices)
+            join_names(fd[i].choices, choices[i], sizeof choices[i]);
+        spec_of[i] = n;
+        bool b = fd[i].type == IB_CONFIG_BOOL;
+        /* help shows a value flag's target: the default until a flag is given
+         * (only the flags given are applied below) */
+        if (fd[i].shown[0])
+            text[i] = fd[i].shown;
+        specs[n++] = (arg_spec){fd[i].flag, b ? ARG_FLAG : ARG_STRING, b ? (void *)&on[i] : (void *)&text[i],
+                                fd[i].metavar, fd[i].help, fd[i].choices ? choices[i] : NULL, 0};
+        if (n_fields + 1 == MAX_FIELDS) {
+            fprintf(stderr, "ibnet train: internal error: more than %d settings (raise MAX_FIELDS)\n", MAX_FIELDS);
+            return 1;
+        }
+    }
+    specs[n++] = (arg_spec){"--quiet", ARG_FLAG, &quiet, NULL, "print only the final result", NULL, 0};
+    specs[n++] = (arg_spec){"--json", ARG_FLAG, &json, NULL, "print one JSON object per epoch and a JSON summary",
+                            NULL, 0};
+    specs[n++] = (arg_spec){"--dry-run", ARG_FLAG, &dry_run, NULL,
+                            "check the options and print the resolved configuration (config.json) without training",
+                            NULL, 0};
     arg_parser p = {"train", "ibnet train [options]",
                     "Train an information-bottleneck network. With no options: Deep VIB (K = 256, beta = 1e-3) on\n"
-                    "MNIST with the paper's recipe for 10 epochs, then print the test accuracy.",
-                    specs, (int)(sizeof specs / sizeof specs[0]), 0, 0, NULL};
+                    "MNIST with the paper's recipe for 10 epochs, then print the test accuracy.\n"
+                    "SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves the run and exits with 3\n"
+                    "(continue with --resume DIR); a second signal exits at once, keeping the last checkpoint.\n"
+                    "A NaN or infinite loss exits with 1; another run holding the directory, with 2.",
+                    specs, n, 0, 0, NULL};
     char *pos[1];
     int n_pos = 0;
     int rc = args_parse(&p, argc, argv, pos, &n_pos);
     if (rc)
         return rc == 1 ? 0 : 2;
-    if (threads < 0) {
-        fprintf(stderr, "ibnet train: --threads must be >= 0\n");
+    if (threads < 0 || threads > IB_MAX_THREADS) {
+        fprintf(stderr, "ibnet train: --threads must be in 0..%d (0: IBNET_THREADS, else all cores), got %lld\n",
+                IB_MAX_THREADS, (long long)threads);
         return 2;
     }
+    ib_cli_stop_signals_install(&stop_flag); /* before any thread exists */
     if (threads > 0)
         ib_set_threads((int)threads);
     else
         ib_get_threads();
     ui u = {isatty(2) != 0, quiet, json, false, ""};
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag};
-    signal(SIGINT, on_sigint);
 
     if (resume && dry_run) {
         fprintf(stderr, "ibnet train: --dry-run checks a new run's options; a resumed run's are in %s/config.json\n",
@@ -270,10 +300,37 @@ int ib_cmd_train(int argc, char **argv)
         return 2;
     }
     if (resume) {
-        ib_status s = ib_train_resume(resume, args_seen(&p, "--epochs") ? epochs : 0, &cb);
+        for (int i = 0; i < n; i++)
+            if (specs[i].seen && !applies_to_resume(specs[i].name)) {
+                fprintf(stderr,
+                        "ibnet train: %s cannot be given with --resume: a run continues with the settings in its "
+                        "config.json (--resume takes only --epochs, --threads, --quiet and --json)\n",
+                        specs[i].name);
+                return 2;
+            }
+        if (strlen(resume) >= sizeof c.out_dir) {
+            fprintf(stderr, "ibnet train: --resume: the path is %zu bytes long; at most %zu are supported\n",
+                    strlen(resume), sizeof c.out_dir - 1);
+            return 2;
+        }
+        /* said when training starts (the banner), after every check passed */
+        int was = recorded_threads(resume);
+        if (was > 0 && was != ib_get_threads())
+            snprintf(u.banner, sizeof u.banner,
+                     "ibnet train: warning: %.300s was trained with %d threads and continues with %d; sums are then "
+                     "taken in another order and the weights may differ in the last bits from an uninterrupted run "
+                     "(--threads %d keeps them)",
+                     resume, was, ib_get_threads(), was);
+        /* the settings a resume takes (--epochs): parsed and checked like a new run's */
+        for (int i = 0; i < n_fields; i++)
+            if (spec_of[i] >= 0 && specs[spec_of[i]].seen && ib_train_config_set(&c, fd[i].flag, text[i]) != IB_OK) {
+                fprintf(stderr, "ibnet train: %s\n", ib_last_error());
+                return 2;
+            }
+        ib_status s = ib_train_resume(resume, args_seen(&p, "--epochs") ? c.epochs : 0, &cb);
         if (s != IB_OK) {
             fprintf(stderr, "ibnet train: %s\n", ib_last_error());
-            return u.started ? 1 : 2;
+            return u.started || s == IB_ERR_NUMERIC ? 1 : 2; /* a NaN loss is a runtime failure, even on step 1 */
         }
         goto finished_resume;
     }
@@ -286,142 +343,37 @@ int ib_cmd_train(int argc, char **argv)
         return 2;
     }
     if (config) {
-        FILE *f = fopen(config, "rb");
-        char *text = NULL;
-        long n = 0;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 22) && fseek(f, 0, SEEK_SET) == 0) {
-            text = malloc((size_t)n + 1);
-            if (text && fread(text, 1, (size_t)n, f) == (size_t)n)
-                text[n] = 0;
-            else {
-                free(text);
-                text = NULL;
-            }
-        }
-        if (f)
-            fclose(f);
-        if (!text) {
+        char *text_json = read_small_file(config);
+        if (!text_json) {
             fprintf(stderr, "ibnet train: cannot read config file %s\n", config);
             return 2;
         }
-        ib_status s = ib_train_config_from_json(text, &c);
-        free(text);
+        ib_status s = ib_train_config_from_json(text_json, &c);
+        free(text_json);
         if (s != IB_OK) {
             fprintf(stderr, "ibnet train: %s: %s\n", config, ib_last_error());
             return 2;
         }
     }
-    /* Flags given on the command line override the defaults (or the recipe,
-     * or the config file: then only the flags given count). */
-    const bool based = config || recipe;
-#define SET(flag, stmt)                                                                                                \
-    if (!based || args_seen(&p, flag)) {                                                                               \
-        stmt;                                                                                                          \
-    }
-    SET("--model", snprintf(c.model, sizeof c.model, "%s", model));
-    SET("--vib-cells-after", snprintf(c.vib_cells_after, sizeof c.vib_cells_after, "%s", cells_after));
-    if (strlen(cells_after) >= sizeof c.vib_cells_after) {
-        fprintf(stderr, "ibnet train: --vib-cells-after: the list is longer than %zu characters\n",
-                sizeof c.vib_cells_after - 1);
-        return 2;
-    }
-    SET("--init", c.init = config_enum("init", init));
-    SET("--dataset", snprintf(c.dataset, sizeof c.dataset, "%s", dataset));
-    if (data)
-        snprintf(c.data_dir, sizeof c.data_dir, "%s", data);
-    SET("--epochs", c.epochs = epochs);
-    SET("--batch-size", c.batch_size = batch);
-    SET("--eval-batch-size", c.eval_batch_size = eval_batch);
-    SET("--seed", c.seed = (uint64_t)seed);
-    if (!based || args_seen(&p, "--optimizer")) {
-        ib_optim_kind k = (ib_optim_kind)config_enum("optimizer", optimizer);
-        if (k != c.optim.kind || args_seen(&p, "--optimizer")) {
-            float b1 = c.optim.beta1;
-            c.optim = ib_optim_defaults(k);
-            if (k != IB_OPTIM_SGD)
-                c.optim.beta1 = b1;
+    /* The flags given override the defaults (or the recipe, or the config
+     * file), in the table's order: an --optimizer resets the weight decay
+     * before a --weight-decay given with it is set. */
+    for (int i = 0; i < n_fields; i++) {
+        if (spec_of[i] < 0 || !specs[spec_of[i]].seen)
+            continue;
+        const char *v = fd[i].type != IB_CONFIG_BOOL ? text[i] : fd[i].flag_clears ? "false" : "true";
+        if (ib_train_config_set(&c, fd[i].flag, v) != IB_OK) {
+            fprintf(stderr, "ibnet train: %s\n", ib_last_error());
+            return 2;
         }
     }
-    SET("--momentum", c.optim.momentum = (float)momentum);
-    if (c.optim.kind == IB_OPTIM_SGD && !args_seen(&p, "--momentum") && !based)
-        c.optim.momentum = (float)momentum;
-    SET("--nesterov", c.optim.nesterov = nesterov);
-    SET("--weight-decay", if (args_seen(&p, "--weight-decay") || c.optim.kind != IB_OPTIM_ADAMW) c.optim.weight_decay =
-                              (float)weight_decay);
-    SET("--adam-beta1", c.optim.beta1 = (float)beta1);
-    SET("--adam-beta2", c.optim.beta2 = (float)beta2);
-    SET("--clip-grad-norm", c.optim.clip_grad_norm = (float)clip);
-    SET("--schedule", c.schedule.kind = (ib_schedule_kind)config_enum("schedule", schedule));
-    SET("--lr", c.schedule.lr = (float)lr);
-    SET("--lr-gamma", c.schedule.gamma = (float)lr_gamma);
-    SET("--lr-every", c.schedule.every = lr_every);
-    SET("--lr-min", c.schedule.min_lr = (float)lr_min);
-    SET("--warmup", c.schedule.warmup = warmup);
     c.schedule.total = (double)c.epochs;
-    if (milestones) {
-        double v[8];
-        int n = 0;
-        if (!parse_list(milestones, v, 8, &n)) {
-            fprintf(stderr, "ibnet train: --lr-milestones expects up to 8 comma-separated epochs, got '%s'\n", milestones);
-            return 2;
-        }
-        c.schedule.n_milestones = n;
-        for (int k = 0; k < n; k++)
-            c.schedule.milestones[k] = v[k];
-    }
-    c.optim.lr = c.schedule.lr;
-    SET("--beta", c.objective.beta = (float)beta);
-    if (betas) {
-        double v[IB_MAX_BOTTLENECKS];
-        int n = 0;
-        if (!parse_list(betas, v, IB_MAX_BOTTLENECKS, &n) || n == 0) {
-            fprintf(stderr, "ibnet train: --betas expects comma-separated numbers, got '%s'\n", betas);
-            return 2;
-        }
-        c.objective.n_betas = n;
-        for (int k = 0; k < n; k++)
-            c.objective.betas[k] = (float)v[k];
-    }
-    SET("--beta-schedule", c.objective.schedule = (ib_beta_schedule)config_enum("beta_schedule", beta_schedule));
-    SET("--beta-ratio", c.objective.ratio = (float)beta_ratio);
-    SET("--kl-per-element", c.objective.kl_mean_per_element = kl_per_element);
-    SET("--label-smoothing", c.objective.label_smoothing = (float)label_smoothing);
-    SET("--entropy-weight", c.objective.entropy_weight = (float)entropy_weight);
-    SET("--entropy-cap", c.objective.entropy_cap = (float)entropy_cap);
-    SET("--ema", c.ema_decay = (float)ema);
-    SET("--no-ema-debias", c.ema_zero_debias = !no_debias);
-    SET("--eval-samples", c.eval_samples = (int)eval_samples);
-    SET("--eval-every", c.eval_every = eval_every);
-    SET("--val-size", c.val_size = val_size);
-    if (!based || args_seen(&p, "--input-norm"))
-        ib_input_norm_parse(norm, &c.norm);
-    SET("--augment", c.augment = augment);
-    if (args_seen(&p, "--label-noise")) {
-        c.label_noise = noise > 0;
-        c.noise_rate = (float)noise;
-    }
-    SET("--noise-kind", c.noise_kind = (ib_noise_kind)config_enum("noise_kind", noise_kind));
-    SET("--no-hash", c.skip_hash = skip_hash);
-    SET("--train-limit", c.train_limit = train_limit);
-    SET("--test-limit", c.test_limit = test_limit);
-    SET("--max-steps", c.max_steps = max_steps);
-#undef SET
-    if (unknown_enum) {
-        fprintf(stderr, "ibnet train: '%s' is not a known setting\n", unknown_enum);
-        return 2;
-    }
-    if (noise < 0 || noise > 1) {
-        fprintf(stderr, "ibnet train: --label-noise must be in [0, 1], got %g\n", noise);
-        return 2;
-    }
-    if (out)
-        snprintf(c.out_dir, sizeof c.out_dir, "%s", out);
-    else if (!config || !args_seen(&p, "--out")) {
+    if (!args_seen(&p, "--out")) {
         char m[64], d[64];
         safe_name(c.model, m, sizeof m);
         safe_name(c.dataset, d, sizeof d);
-        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu", m, c.vib_cells_after[0] ? "-cells" : "", d,
-                 (unsigned long long)c.seed);
+        snprintf(c.out_dir, sizeof c.out_dir, "runs/%s%s-%s-s%llu-%06x", m, c.vib_cells_after[0] ? "-cells" : "", d,
+                 (unsigned long long)c.seed, settings_hash(&c));
         /* a default directory never collides with an earlier run: -2, -3, ... */
         size_t base_len = strlen(c.out_dir);
         struct stat st;
@@ -460,7 +412,7 @@ int ib_cmd_train(int argc, char **argv)
         if (u.tty && !quiet)
             fprintf(stderr, "\r\033[K");
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
-        return u.started ? 1 : 2;
+        return u.started || s == IB_ERR_NUMERIC ? 1 : 2; /* a NaN loss is a runtime failure, even on step 1 */
     }
     resume = c.out_dir;
 finished_resume:;
@@ -482,8 +434,9 @@ finished_resume:;
         }
     }
     if (stop_flag) {
-        fprintf(stderr, "ibnet train: interrupted; continue with: ibnet train --resume %s\n", resume);
-        return 1;
+        fprintf(stderr, "ibnet train: stopped by %s; the run is saved, continue with: ibnet train --resume %s\n",
+                ib_cli_stop_signal_name(), resume);
+        return IB_CLI_EXIT_STOPPED;
     }
     return 0;
 }

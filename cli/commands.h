@@ -12,4 +12,7 @@ typedef struct ib_cli_command {
     const char *summary;
 } ib_cli_command;
 
+/* Subcommands declared here rather than in main.c (cli/cmd_mi.c). */
+int ib_cmd_mi(int argc, char **argv);
+
 #endif

@@ -23,6 +23,7 @@ static const ib_cli_command commands[] = {
     {"data", ib_cmd_data, "describe or verify a data set (counts, label histogram, checksums)"},
     {"corrupt", ib_cmd_corrupt, "write corrupted copies of a test set (CIFAR-10-C style) and a PNG grid"},
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},
+    {"mi", ib_cmd_mi, "mutual information between two arrays (.npy, .npz, CSV): binning, KDE, InfoNCE, NWJ, MINE"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -31,7 +32,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: ibnet [--version] [--help] <command> [options]\n"
             "\n"
-            "ibnet %s: information-bottleneck deep learning (Deep VIB, cellVIB, VUB, IMB, VSD).\n"
+            "ibnet %s: information-bottleneck deep learning (Deep VIB, cellVIB, VUB).\n"
             "\n"
             "commands:\n",
             ib_version());

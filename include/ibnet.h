@@ -79,7 +79,12 @@ const char *ib_version(void);
  * The count comes from ib_set_threads(), else IBNET_THREADS, else the
  * number of cores.
  * ---------------------------------------------------------------------- */
+#define IB_MAX_THREADS 4096
+/* n < 1: all cores; n above IB_MAX_THREADS: IB_MAX_THREADS. */
 void ib_set_threads(int n);
+/* The count in use.  The first call without ib_set_threads reads
+ * IBNET_THREADS: an integer in 1..IB_MAX_THREADS (0 or unset: all cores);
+ * anything else is named in a warning on stderr and all cores are used. */
 int ib_get_threads(void);
 
 /* ------------------------------------------------------------------------
@@ -393,6 +398,10 @@ ib_node *ib_mean(ib_graph *g, ib_node *x, int axis);
 ib_node *ib_logsumexp(ib_graph *g, ib_node *x, int axis);
 /* log (1/n) sum_i exp(x_i) along the axis. */
 ib_node *ib_logmeanexp(ib_graph *g, ib_node *x, int axis);
+/* max_i x_i along the axis (src/ops/reduce_max.c); the gradient goes to
+ * the FIRST maximum only (ties: the lowest index, as ib_argmax), a NaN
+ * counts as the largest.  An empty axis is IB_ERR_SHAPE. */
+ib_node *ib_max(ib_graph *g, ib_node *x, int axis);
 
 /* --- shape (src/ops/shape.c) --- */
 /* A view with a new shape (no copy: value and gradient alias x's); one
@@ -487,9 +496,15 @@ ib_node *ib_cosine_similarity(ib_graph *g, ib_node *a, ib_node *b, float eps);
  * ---------------------------------------------------------------------- */
 typedef enum ib_optim_kind { IB_OPTIM_SGD, IB_OPTIM_ADAM, IB_OPTIM_ADAMW } ib_optim_kind;
 
+/* The learning rate has one home: ib_optim_config.lr, the base rate.  The
+ * optimizer is usable alone (as PyTorch's, whose param group owns its lr)
+ * and steps with that rate until ib_optim_set_lr changes it; a schedule
+ * holds no rate of its own but scales the base one (ib_schedule_lr), so
+ * nothing has to be kept equal by hand (ib_train_config's config.json key
+ * "lr" is optim.lr). */
 typedef struct ib_optim_config {
     ib_optim_kind kind;
-    float lr;
+    float lr;             /* the base learning rate */
     float momentum;       /* SGD (PyTorch semantics: buf = m*buf + (1-dampening)*g, and buf = g
                              at a parameter's first step; p -= lr*buf) */
     float dampening;      /* SGD */
@@ -546,7 +561,9 @@ int ib_optim_state_count(const ib_optim *o);
 const char *ib_optim_state_name(const ib_optim *o, int k);
 float *ib_optim_state(ib_optim *o, int k);
 
-/* Learning-rate schedules as pure functions of the (fractional) epoch. */
+/* Learning-rate schedules as pure functions of the base rate (the
+ * optimizer's lr: a schedule has none of its own) and the (fractional)
+ * epoch.  Below, lr is that base rate. */
 typedef enum ib_schedule_kind {
     IB_SCHED_CONSTANT,
     IB_SCHED_STEP,          /* lr * gamma^floor(epoch / every) (staircase exponential decay:
@@ -559,7 +576,7 @@ typedef enum ib_schedule_kind {
 
 typedef struct ib_schedule {
     ib_schedule_kind kind;
-    float lr, gamma, min_lr;
+    float gamma, min_lr;
     double every;           /* epochs, STEP and EXPONENTIAL (<= 0: no decay) */
     double total;           /* epochs, COSINE */
     double warmup;          /* epochs of linear warm-up from 0 (any kind), 0 = none:
@@ -568,10 +585,11 @@ typedef struct ib_schedule {
     double milestones[8];
 } ib_schedule;
 
-/* The lr at a fractional epoch (step / steps_per_epoch); negative = 0.
+/* The lr at a fractional epoch (step / steps_per_epoch; negative = 0) of a
+ * run whose base rate is base_lr (its ib_optim_config.lr); 0 for a NULL s.
  * Evaluated in double and rounded once: equal to PyTorch's StepLR,
  * MultiStepLR, ExponentialLR and CosineAnnealingLR at integer epochs. */
-float ib_schedule_lr(const ib_schedule *s, double epoch);
+float ib_schedule_lr(const ib_schedule *s, float base_lr, double epoch);
 
 /* Exponential moving average of the trainable weights (Polyak averaging):
  * each update moves shadow -= (shadow - value) * (1 - decay), in float32.
@@ -628,6 +646,18 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
 ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json);
 /* Reads only the metadata text (malloc'd), validating the file's header. */
 ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json);
+
+/* Every tensor's bytes carry a CRC-32 (zlib's) in the metadata key
+ * "ibnet.crc32", written by ib_checkpoint_save.  Loading verifies each
+ * tensor it reads; a mismatch is IB_ERR_FORMAT "damaged checkpoint" naming
+ * the tensor, and nothing is changed.  Files without checksums (written
+ * before they existed, or by other tools) load unverified. */
+typedef struct ib_checkpoint_load_options {
+    bool skip_checksums; /* do not verify (saves one crc32 pass over the bytes read) */
+} ib_checkpoint_load_options;
+/* ib_checkpoint_load with options (NULL: the defaults, verifying). */
+ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json,
+                                  const ib_checkpoint_load_options *o);
 
 /* ------------------------------------------------------------------------
  * Layers (src/nn/): parameters named as PyTorch names them, created in the
@@ -747,7 +777,7 @@ ib_status ib_objective_build(ib_graph *g, ib_node *logits, ib_node *labels, int 
                              const ib_objective *o, ib_loss *out);
 
 /* ------------------------------------------------------------------------
- * Models (src/nn/model.c, src/nn/model_builtin.c): networks written in the
+ * Models (src/nn/model*.c, src/nn/model_builtin.c): networks written in the
  * plain-text model description format of docs/model-format.md, one layer a
  * line ("conv 16 k=3 pad=1 bias=false", "basicblock 32 stride=2",
  * "vibcell beta=1e-3", "repeat 3" ... "end").  Parameters are named as
@@ -800,6 +830,46 @@ ib_status ib_model_add_cells(const ib_model *m, const char *after, ib_model **ou
 char *ib_model_summary(const ib_model *m);
 /* Same layers, options, names and header (the source text may differ). */
 bool ib_model_equal(const ib_model *a, const ib_model *b);
+
+/* The model's structure, for programs that rebuild it elsewhere (a
+ * PyTorch module, a drawing) without parsing text.  The items are the
+ * layer and group lines of the canonical text in order (a group before its
+ * layers; the `end` lines are not items). */
+typedef struct ib_model_layer_info {
+    const char *name;      /* full dotted name, as its parameters are prefixed: "layer2.0", "fc", "3" */
+    const char *kind;      /* its word in the format ("conv", "basicblock", "vibcell"...), or "group" */
+    int depth;             /* the groups around it: 0 at the top level */
+    int64_t arg;           /* the positional argument (OUT, K), 0 when its kind has none (and for a group) */
+    int n_options;         /* its key=value options, as the canonical text writes them (name= excluded) */
+    int n_tensors;         /* parameters and buffers it creates (ib_model_layer_tensor) */
+    int in_ndim, out_ndim; /* shapes per example: 1 = (D), 3 = (C, H, W); 0 for a group */
+    int64_t in[3], out[3]; /* unused dims 0 */
+    int64_t params;        /* trainable scalars it creates */
+    bool bottleneck;       /* a Gaussian bottleneck (vib, vibcell): ib_model_out lists it */
+} ib_model_layer_info;
+
+/* A parameter or buffer of a layer, named and shaped as the store (and a
+ * PyTorch state_dict) holds it. */
+typedef struct ib_model_tensor {
+    char name[128];        /* "layer1.0.conv1.weight", "bn1.running_var" */
+    int ndim;
+    int64_t shape[4];      /* unused dims 0 */
+    bool trainable;        /* false: a buffer (batch-norm running statistics) */
+} ib_model_tensor;
+
+/* Items (layers and groups); 0 when m is NULL. */
+int ib_model_layer_count(const ib_model *m);
+/* Item i (0-based) into *info; its strings live as long as m.  IB_ERR_ARG
+ * when m or info is NULL or i is out of range. */
+ib_status ib_model_layer(const ib_model *m, int i, ib_model_layer_info *info);
+/* Option j of item i: *key ("stride", "bias", "shortcut"; static) and its
+ * value as the canonical text writes it ("2", "false", "pad", "0.1") into
+ * value[len] (truncated to fit, NUL-terminated).  IB_ERR_ARG when out of
+ * range. */
+ib_status ib_model_layer_option(const ib_model *m, int i, int j, const char **key, char *value, size_t len);
+/* Tensor j of item i, in the order ib_model_build creates them.
+ * IB_ERR_ARG when out of range. */
+ib_status ib_model_layer_tensor(const ib_model *m, int i, int j, ib_model_tensor *t);
 void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w);
 int ib_model_classes(const ib_model *m);
 /* Trainable scalars the model creates (buffers excluded), computed from
@@ -890,6 +960,11 @@ ib_status ib_dataset_load_pngdir(const char *root, ib_dataset **out);
  * colour (alpha composited on black).  IB_ERR_IO / IB_ERR_FORMAT naming
  * the file. */
 ib_status ib_image_read_png(const char *path, uint8_t **out, int *c, int *h, int *w);
+/* The channels (1 grey, 3 colour) and size a PNG would decode to, from its
+ * header alone (no pixel memory): check them before ib_image_read_png so an
+ * image of the wrong size is refused without decoding it.  Errors as
+ * ib_image_read_png. */
+ib_status ib_image_png_info(const char *path, int *c, int *h, int *w);
 
 /* --- known data sets (src/data/registry.c) --- */
 typedef struct ib_load_options {
@@ -1196,7 +1271,7 @@ typedef struct ib_train_config {
     int64_t eval_batch_size;
     uint64_t seed;
     ib_optim_config optim;
-    ib_schedule schedule;     /* its lr overrides optim.lr */
+    ib_schedule schedule;     /* scales optim.lr, the one learning rate */
     float ema_decay;          /* 0 = no EMA; evaluation uses the EMA weights when on */
     bool ema_zero_debias;
     ib_objective objective;   /* the settings the methods read (beta, entropy weight...) */
@@ -1243,7 +1318,11 @@ ib_train_config ib_train_config_default(void);
 ib_status ib_train_config_recipe(const char *name, ib_train_config *c);
 const char *ib_train_recipe_name(int i);
 /* JSON text of a config (malloc'd) and back; from_json starts from the
- * defaults and rejects unknown keys with IB_ERR_FORMAT. */
+ * defaults and rejects unknown keys with IB_ERR_FORMAT.  to_json adds a
+ * "provenance" object (not a setting: from_json skips it): the ibnet
+ * version, the commit it was built from (git describe, else the version),
+ * the thread count (ib_get_threads) and the OpenBLAS, oneDNN and cJSON
+ * versions, so each run's figures can be traced to what computed them. */
 char *ib_train_config_to_json(const ib_train_config *c);
 ib_status ib_train_config_from_json(const char *json, ib_train_config *c);
 /* The value of an enum field of the configuration from its name as
@@ -1251,6 +1330,43 @@ ib_status ib_train_config_from_json(const char *json, ib_train_config *c);
  * the key is not an enum field or the name not one of its names.  The CLI
  * maps its flags through this, so both speak the same names. */
 int ib_train_config_enum(const char *key, const char *name);
+
+/* The settings as a table, in config.json's order: one entry per field of
+ * ib_train_config, with its config.json key, its `ibnet train` flag, help
+ * line and choices.  The command line is built from it, so a new setting
+ * is one line of src/train/config.c and becomes a key and a flag at once. */
+typedef enum ib_config_type {
+    IB_CONFIG_TEXT,   /* a string (model, paths): refused, never cut, when too long */
+    IB_CONFIG_INT,
+    IB_CONFIG_NUMBER,
+    IB_CONFIG_BOOL,   /* a flag without a value */
+    IB_CONFIG_CHOICE, /* one of choices[] */
+    IB_CONFIG_LIST    /* comma-separated numbers ("0.1,0.01") */
+} ib_config_type;
+
+typedef struct ib_config_field {
+    const char *key;            /* config.json's key: "batch_size" */
+    char flag[64];              /* `ibnet train`'s flag: "--batch-size"; "" when none */
+    ib_config_type type;
+    const char *metavar;        /* "N", "X", "DIR"...; NULL for IB_CONFIG_BOOL */
+    const char *help;           /* one line */
+    const char *const *choices; /* IB_CONFIG_CHOICE: the names by value, NULL-terminated */
+    char shown[64];             /* the default as help shows it; "" for none */
+    bool flag_clears;           /* IB_CONFIG_BOOL: the flag sets false (--no-ema-debias) */
+} ib_config_field;
+
+/* Fills *out with the i-th setting (0-based); false past the last one.
+ * The strings are static. */
+bool ib_train_config_field(int i, ib_config_field *out);
+/* Sets one setting, named by its key or its flag ("lr" or "--lr"), from
+ * its text as on a command line: numbers in full (no trailing text, no
+ * overflow: an error, never a wrapped or cut value), IB_CONFIG_BOOL as
+ * "true"/"false", lists as "1,2,3", a string that does not fit (the
+ * 1023-byte paths) refused.  Two settings pull another along: choosing an
+ * optimizer of another kind resets weight_decay to that kind's default
+ * (set weight_decay after it), and noise_rate sets label_noise to rate > 0.
+ * IB_ERR_ARG with a message naming `name` and the text. */
+ib_status ib_train_config_set(ib_train_config *c, const char *name, const char *text);
 /* Checks every field (a negative beta, a zero batch, an unknown model or
  * data set...) before any time is spent: IB_ERR_ARG with a message. */
 ib_status ib_train_config_check(const ib_train_config *c);
@@ -1285,6 +1401,141 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
  * noise of evaluation never repeats the noise of training).  `ibnet eval`
  * uses the same key by default and reproduces the run's figures. */
 #define IB_EVAL_SEED_SALT 0xE7A1u
+
+/* ------------------------------------------------------------------------
+ * Training-checkpoint metadata (src/io/checkpoint_meta.c): the JSON object
+ * stored under the safetensors metadata key "ibnet" by the trainer, written
+ * and read in one place.  Its "meta_version" says the layout; files from
+ * before the field are version 0 and read the same way.
+ * ---------------------------------------------------------------------- */
+#define IB_CHECKPOINT_META_VERSION 1
+
+typedef struct ib_checkpoint_meta {
+    int version;                /* meta_version of the file (0: before the field) */
+    int64_t epoch;              /* epochs completed */
+    int64_t step;               /* optimizer steps */
+    int64_t epoch_batches_done; /* batches of epoch + 1 already trained (a run stopped mid-epoch), else 0 */
+    int64_t best_epoch;         /* 0: none yet */
+    double best_accuracy;       /* -1: none yet */
+    bool counts_valid;          /* read: epoch/step/... present, whole and in range (a resume needs them) */
+    uint64_t seed;              /* the run's seed */
+    int threads;                /* threads of the writer (0: unknown) */
+    const char *model;          /* model name or file as given */
+    const char *model_text;     /* canonical model description (ib_model_text) */
+    const char *dataset;        /* data set spec ("mnist", "idx:DIR"...) */
+    int classes;
+    ib_input_norm input_norm;   /* how pixels became inputs */
+    int channels;               /* entries of the four arrays below (<= 4) */
+    float input_mean[4], input_std[4]; /* per channel (STANDARDIZE), on the p/255 scale */
+    float input_min[4], input_max[4];  /* the valid input range (pixels 0 and 255) */
+    int n_class_names;
+    const char *const *class_names; /* NULL when the data set has none */
+    const char *config_json;    /* the training configuration as a JSON object text, or NULL */
+    /* read from the configuration, with defaults when absent or out of range: */
+    int eval_samples;           /* 12 */
+    float ema_decay;            /* 0: no EMA */
+    bool ema_zero_debias;       /* true */
+} ib_checkpoint_meta;
+
+/* The JSON object text (malloc'd; NULL when out of memory) of m, with
+ * meta_version = IB_CHECKPOINT_META_VERSION; only the first `channels`
+ * entries of the input arrays are written.  m is only read (its pointers
+ * stay the caller's). */
+char *ib_checkpoint_meta_to_json(const ib_checkpoint_meta *m);
+/* Parse metadata text (what names the source in messages).  IB_ERR_FORMAT
+ * with a message for: no text (not an ibnet training checkpoint), text
+ * that is not a JSON object (damaged metadata), a meta_version above
+ * IB_CHECKPOINT_META_VERSION (written by a newer ibnet), no model
+ * description, an unknown input normalisation, or non-positive input_std
+ * under STANDARDIZE.  Out-of-range counts clear counts_valid; other
+ * out-of-range numbers fall back to the defaults.  On success free *m with
+ * ib_checkpoint_meta_free (it owns its strings); on failure *m is empty. */
+ib_status ib_checkpoint_meta_parse(const char *json, const char *what, ib_checkpoint_meta *m);
+/* ib_checkpoint_read_metadata + ib_checkpoint_meta_parse: a missing or
+ * unreadable file is IB_ERR_IO, a damaged header IB_ERR_FORMAT. */
+ib_status ib_checkpoint_meta_read(const char *path, ib_checkpoint_meta *m);
+void ib_checkpoint_meta_free(ib_checkpoint_meta *m); /* a parsed one; NULL-safe */
+
+/* ------------------------------------------------------------------------
+ * A training checkpoint opened as a runnable network (src/eval/net.c):
+ * the model rebuilt from the model text in its metadata, the weights
+ * (raw or EMA) loaded and verified, and the input normalisation of the run
+ * recorded.  The base of `ibnet eval`, `ibnet predict` and attacks.
+ *
+ * Units of the input node.  IB_NET_INPUT_NORMALIZED: what the training
+ * batcher fed the model (ib_net_batcher_config gives the batcher that
+ * produces it from pixels).  IB_NET_INPUT_PIXELS: pixels scaled to [0, 1]
+ * (p/255); the recorded normalisation is applied inside the graph, so
+ * dL/dx is in pixel units and an attack's epsilon means the same for every
+ * model (the gradient already holds the 1/std factor).  In pixel mode
+ * ib_net_batcher_config is the UNIT batcher, so ib_evaluate works
+ * unchanged; the figures equal those of the normalised input up to float
+ * rounding of the normalisation.
+ * ---------------------------------------------------------------------- */
+typedef enum ib_net_weights {
+    IB_NET_WEIGHTS_DEFAULT, /* the EMA average when the file holds one, else the raw weights */
+    IB_NET_WEIGHTS_RAW,     /* the raw weights */
+    IB_NET_WEIGHTS_EMA      /* the EMA average; IB_ERR_MISMATCH when the file holds none */
+} ib_net_weights;
+
+typedef enum ib_net_input {
+    IB_NET_INPUT_NORMALIZED, /* the model's own input (the batcher's normalisation) */
+    IB_NET_INPUT_PIXELS      /* pixels in [0, 1]; the normalisation runs inside the graph */
+} ib_net_input_units;
+
+typedef struct ib_net_options {
+    int64_t batch_size;     /* rows B of the input node (>= 1) */
+    ib_net_weights weights;
+    ib_net_input_units input;
+    bool input_grad;        /* backward gives dL/dx (the input requires grad, no parameter
+                               gradients, no memory sharing); else a forward-only graph */
+    int samples;            /* 0: one draw of the noise per forward (ib_evaluate's graph);
+                               S >= 1: the input is repeated S times inside the graph
+                               (logits (B*S, classes)) and log_probs is the log of the
+                               S-sample mean of the softmax, one backward for the EOT gradient */
+    bool mean_path;         /* stochastic layers take their mean (z = mu) */
+    bool defer_compile;     /* leave the graph uncompiled: add nodes (a loss) to ib_net_graph,
+                               then call ib_net_compile */
+    bool skip_checksums;    /* do not verify the tensors' checksums */
+} ib_net_options;
+
+typedef struct ib_net ib_net;
+
+/* batch_size 1, default weights, normalised input, forward only, samples 0. */
+ib_net_options ib_net_options_default(void);
+/* Open path (o NULL: the defaults).  Errors, each with a message naming the
+ * file: IB_ERR_IO (missing or unreadable), IB_ERR_FORMAT (not a training
+ * checkpoint, damaged metadata, a newer metadata version, a damaged
+ * tensor), IB_ERR_MISMATCH (weights that do not fit the recorded model),
+ * IB_ERR_ARG (bad options).  On success *out is a new network
+ * (ib_net_close); on failure *out is NULL. */
+ib_status ib_net_open(const char *path, const ib_net_options *o, ib_net **out);
+/* Compile a network opened with defer_compile (IB_ERR_STATE otherwise, or
+ * when already compiled); the graph's build errors come back here. */
+ib_status ib_net_compile(ib_net *n);
+void ib_net_close(ib_net *n); /* NULL is a no-op */
+
+ib_graph *ib_net_graph(ib_net *n);        /* eval mode, seed = ib_net_eval_seed */
+ib_params *ib_net_params(ib_net *n);
+const ib_model *ib_net_model(const ib_net *n);
+ib_node *ib_net_input(ib_net *n);         /* (B, C, H, W), units as opened */
+ib_node *ib_net_logits(ib_net *n);        /* (B, classes), or (B*S, classes) with samples S */
+ib_node *ib_net_log_probs(ib_net *n);     /* (B, classes): log softmax, or log of the S-sample mean */
+ib_node *ib_net_labels(ib_net *n);        /* int32 (B) for the loss; NULL without input_grad */
+ib_node *ib_net_loss(ib_net *n);          /* mean cross-entropy of log_probs; NULL without input_grad */
+/* The model's outputs (bottlenecks, their names and per-example KL nodes). */
+const ib_model_out *ib_net_outputs(const ib_net *n);
+/* The per-example KL nodes of the bottlenecks, as ib_evaluate takes them
+ * (ib_net_outputs(n)->n_bottlenecks entries). */
+ib_node *const *ib_net_kl(const ib_net *n);
+/* The checkpoint's metadata: dataset, class names, seed, epoch, config. */
+const ib_checkpoint_meta *ib_net_meta(const ib_net *n);
+/* The batcher settings that turn pixels into what the input node takes:
+ * the run's normalisation (NORMALIZED) or IB_NORM_UNIT (PIXELS); batch_size B. */
+const ib_batcher_config *ib_net_batcher_config(const ib_net *n);
+uint64_t ib_net_eval_seed(const ib_net *n); /* the run's seed ^ IB_EVAL_SEED_SALT */
+int ib_net_eval_samples(const ib_net *n);   /* the run's S (12 by default) */
+bool ib_net_used_ema(const ib_net *n);      /* the EMA average was loaded */
 
 /* Per-epoch report passed to the callback and written to metrics.jsonl. */
 typedef struct ib_epoch_report {
@@ -1328,10 +1579,12 @@ typedef struct ib_train_callbacks {
 /* Train from scratch into cfg->out_dir (created; an existing run there is
  * refused unless it is empty).  IB_ERR_NUMERIC if the loss becomes NaN/Inf
  * (the message names the epoch and step; last.safetensors keeps the last
- * good epoch). */
+ * good epoch).  The run holds an exclusive lock on out_dir/.lock while it
+ * may write there: IB_ERR_STATE naming the holder's PID if another process
+ * holds it.  Temporaries left there by dead writers are removed. */
 ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
 /* Continue the run in dir from its last checkpoint (config.json is read
- * from dir; epochs may be raised with new_epochs > 0). */
+ * from dir; epochs may be raised with new_epochs > 0).  Locked as ib_train. */
 ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
 /* The same with a method of the caller's own instead of the registry's
  * method named by cfg->method (NULL: that one).  m is not owned and must
@@ -1340,6 +1593,302 @@ ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_ca
  * names another method. */
 ib_status ib_train_with(const ib_train_config *cfg, const ib_method *m, const ib_train_callbacks *cb);
 ib_status ib_train_resume_with(const char *dir, int64_t new_epochs, const ib_method *m, const ib_train_callbacks *cb);
+
+/* ==== attacks: begin (src/eval/attack*.c; docs/attacks.md) ==== */
+/* Adversarial attacks on a classifier graph, in PIXEL space: the
+ * adversarial image stays in [0, 1] pixels (byte / 255) and is mapped
+ * through the model's input normalisation at every step, so eps means the
+ * same for every model.  Fair to stochastic networks: the gradient is that
+ * of the loss of the S-sample average (expectation over the noise, EOT),
+ * success is judged on the S-sample prediction, and the attack through
+ * the mean path (z = mu) is run as well; an example counts as robust only
+ * if no attack found a point of the ball that fools that prediction.
+ * Everything is keyed by the config's seed. */
+typedef enum ib_attack_kind { IB_ATTACK_FGSM, IB_ATTACK_PGD, IB_ATTACK_CW } ib_attack_kind;
+typedef enum ib_attack_norm { IB_ATTACK_LINF, IB_ATTACK_L2 } ib_attack_norm;
+/* The loss FGSM and PGD ascend, on the log-probabilities la of the
+ * S-sample average: CE = -la_y (targeted: la_t); MARGIN = max_{j != y}
+ * la_j - la_y (targeted: la_t - max_{j != t} la_j), which does not saturate
+ * with the softmax; BOTH runs each and keeps per example the stronger. */
+typedef enum ib_attack_loss { IB_ATTACK_LOSS_CE, IB_ATTACK_LOSS_MARGIN, IB_ATTACK_LOSS_BOTH } ib_attack_loss;
+
+/* Names as the CLI spells them ("fgsm", "pgd", "cw"; "linf", "l2"; "ce",
+ * "margin", "both"); NULL for an invalid value.  parse: IB_ERR_ARG naming
+ * the string and the known names when it is unknown. */
+const char *ib_attack_kind_name(ib_attack_kind k);
+ib_status ib_attack_kind_parse(const char *s, ib_attack_kind *out);
+const char *ib_attack_norm_name(ib_attack_norm n);
+ib_status ib_attack_norm_parse(const char *s, ib_attack_norm *out);
+const char *ib_attack_loss_name(ib_attack_loss l);
+ib_status ib_attack_loss_parse(const char *s, ib_attack_loss *out);
+
+#define IB_ATTACK_MAX_EPS 16
+
+typedef struct ib_attack_config {
+    ib_attack_kind kind;
+    ib_attack_norm norm;       /* CW: L2 only */
+    ib_attack_loss loss;       /* FGSM and PGD */
+    bool targeted;             /* push each example to a target class instead of away from its label */
+    const int32_t *targets;    /* targeted: (n) target classes, each != the label; NULL: a class
+                                  != the label drawn uniformly, keyed by (seed, example index) */
+    int n_eps;                 /* 1..IB_ATTACK_MAX_EPS radii, pixel units; CW: 0 gives one
+                                  unbounded row (eps = INFINITY) */
+    float eps[IB_ATTACK_MAX_EPS];
+    int steps;                 /* PGD: iterations (40); CW: Adam iterations per value of c (1000) */
+    float step_size;           /* PGD: pixels per step, 0 = 2.5 eps / steps; CW: Adam's lr (0.01) */
+    int restarts;              /* PGD: random starts (1); the worst case per example is kept */
+    bool random_start;         /* PGD: start uniformly in the ball (true) */
+    int eot_samples;           /* S of the S-sample average (12); unused by deterministic graphs */
+    bool mean_path;            /* stochastic graphs: also attack through z = mu (true) */
+    int cw_search_steps;       /* binary-search steps over c (9) */
+    float cw_c0;               /* first c (1e-2) */
+    float cw_kappa;            /* confidence: CW stops pushing at margin >= kappa (0) */
+    bool keep_images;          /* fill each row's images and images_u8 */
+    uint64_t seed;
+} ib_attack_config;
+
+/* The defaults of an attack kind (values in parentheses above; FGSM: loss
+ * CE, PGD: loss BOTH, 40 steps, eps {0.1, 0.2, 0.3}; CW: n_eps 0). */
+ib_attack_config ib_attack_config_default(ib_attack_kind kind);
+/* Every field checked before any work: IB_ERR_ARG with a message for an
+ * unknown kind, norm or loss, eps < 0 or not finite, no eps for FGSM or
+ * PGD, steps < 1, restarts < 1, eot_samples < 1, step_size < 0, CW with
+ * the L-inf norm, cw_search_steps < 1, cw_c0 <= 0, cw_kappa < 0. */
+ib_status ib_attack_config_check(const ib_attack_config *c);
+
+/* The node an attack backpropagates from, added to a graph BEFORE it is
+ * compiled: loss = sum(logits * w), w an input of the logits' shape that
+ * the attack fills with dL/dlogits (so every loss, EOT average and CW
+ * objective is formed exactly, in double, outside the graph), and x is
+ * marked requires-grad.  x: the model input (B, C, H, W) in normalised
+ * model space; logits: (B * m, classes), m >= 1 copies per example in a
+ * row (a graph that repeats each example m times with ib_repeat gives m
+ * noise samples per pass).  The graph must not be forward-only. */
+typedef struct ib_attack_head {
+    ib_graph *g;
+    ib_node *x, *logits, *w, *loss;
+} ib_attack_head;
+ib_status ib_attack_head_build(ib_graph *g, ib_node *x, ib_node *logits, ib_attack_head *out);
+
+/* The input normalisation as the attack applies it: model input
+ * x_c = (p - mean_c) / std_c for pixel p in [0, 1] of channel c
+ * (UNIT: 0, 1; SYMMETRIC: 0.5, 0.5; STANDARDIZE: the training statistics
+ * of bc, which must be filled: std > 0, else IB_ERR_ARG).  channels <= 4
+ * for STANDARDIZE. */
+typedef struct ib_pixel_norm {
+    int channels;
+    float mean[4], std[4];
+} ib_pixel_norm;
+ib_status ib_pixel_norm_from(const ib_batcher_config *bc, int channels, ib_pixel_norm *out);
+
+/* The S-sample loss of the pixels p (B, C, H, W) and its gradient dL/dp
+ * (may be NULL: forward only), as every attack step computes it: the
+ * attacker's loss on la = log of the average of the softmax over the
+ * samples.  A stochastic graph (ib_graph_first_random) draws with
+ * sampling on, seed `seed`, at steps step0 .. step0 + P - 1, P =
+ * ceil(samples / m) passes (noise held fixed for a given step0); with
+ * mean_path or a deterministic graph, one pass with sampling off.
+ * labels: the true classes (untargeted) or the targets (targeted), (B).
+ * loss_out (B) per-example losses; margin_out (B) the attack margin
+ * (> 0: the averaged prediction is fooled).  Either may be NULL.  Eval
+ * mode (no dropout, running batch-norm statistics); the graph's modes,
+ * seed and step are restored. */
+ib_status ib_attack_loss_grad(const ib_attack_head *h, const ib_pixel_norm *pn, const float *p,
+                              const int32_t *labels, ib_attack_loss loss, bool targeted, int samples, bool mean_path,
+                              uint64_t seed, uint64_t step0, double *loss_out, double *margin_out, float *grad);
+
+typedef struct ib_attack_row {
+    float eps;               /* pixel units (INFINITY: CW unbounded) */
+    double robust_acc;       /* fraction of examples whose worst point in the ball is still
+                                classified correctly (a clean error counts as not robust) */
+    double success_rate;     /* untargeted: fraction of the clean-correct examples fooled;
+                                targeted: fraction of all examples classified as their target */
+    double mean_l2;          /* mean pixel L2 norm of the successful perturbations (CW's figure) */
+    double mean_linf;        /* the same in L-inf */
+    double robust_acc_u8;    /* robust accuracy of the images rounded to 8-bit pixels */
+    double success_rate_u8;  /* success rate after that rounding */
+    int32_t *pred;           /* (n) predictions on the adversarial images (malloc'd) */
+    float *images;           /* keep_images: (n, C, H, W) pixels in [0, 1], within eps of the
+                                clean image; else NULL (malloc'd) */
+    uint8_t *images_u8;      /* keep_images: the same rounded to bytes, still within eps; else NULL */
+} ib_attack_row;
+
+typedef struct ib_attack_result {
+    int64_t n;
+    int classes;
+    bool stochastic;         /* the graph draws noise: EOT and mean-path attacks were run */
+    int samples;             /* samples in the S-sample prediction (1 when deterministic) */
+    double clean_acc;        /* accuracy of that prediction on the clean images */
+    int32_t *clean_pred;     /* (n) malloc'd */
+    int32_t *targets;        /* targeted: (n) the targets used (malloc'd); else NULL */
+    int n_rows;              /* one row per eps, in the order of cfg->eps */
+    ib_attack_row rows[IB_ATTACK_MAX_EPS];
+    double seconds;
+} ib_attack_result;
+void ib_attack_result_free(ib_attack_result *r);
+
+/* Attack every image of d (labels d->labels) through the compiled graph of
+ * h, in batches of h's batch size (the last one zero-padded), with pn the
+ * model's input normalisation.  Eval mode; parameter gradients are off
+ * during the call; the graph's modes, seed and step are restored.  On
+ * success *out holds one row per eps (free with ib_attack_result_free); on
+ * error it is zeroed.  IB_ERR_ARG (config, pn, targets), IB_ERR_STATE (not
+ * compiled), IB_ERR_SHAPE (d does not fit x, classes), IB_ERR_NOMEM. */
+ib_status ib_attack_run(const ib_attack_head *h, const ib_pixel_norm *pn, const ib_dataset *d,
+                        const ib_attack_config *cfg, ib_attack_result *out);
+/* ==== attacks: end ==== */
+/* ------------------------------------------------------------------------
+ * Information (src/info/): mutual-information estimators on data matrices,
+ * and readers for the arrays they take (NumPy .npy/.npz, CSV).
+ *
+ * I(A;B) is estimated from n paired rows.  A variable is either continuous
+ * (float rows) or discrete (integer rows: each distinct row is one symbol).
+ * Every estimate says what it is (an upper bound, a lower bound or an
+ * estimate), the sample size and every setting it depends on; values of
+ * biased estimators are reported as they are, negative ones included.
+ * docs/information.md gives each formula as implemented and its tolerance
+ * in the tests.
+ * ---------------------------------------------------------------------- */
+
+/* One variable: n rows of d values, row-major; exactly one of f
+ * (continuous) and i (discrete) is set.  Not owned by the estimators. */
+typedef struct ib_mi_var {
+    int64_t n, d;
+    const float *f;   /* (n, d) or NULL */
+    const int64_t *i; /* (n, d) or NULL */
+} ib_mi_var;
+
+typedef enum ib_mi_method {
+    IB_MI_BINNING,   /* plug-in entropy of binned values (Shwartz-Ziv & Tishby) */
+    IB_MI_KDE,       /* Gaussian-mixture entropy, pairwise-KL (upper) form (Kolchinsky & Tracey) */
+    IB_MI_KDE_LOWER, /* the same with the Bhattacharyya (lower) form */
+    IB_MI_INFONCE,   /* van den Oord et al.: lower bound, never above log n */
+    IB_MI_NWJ,       /* Nguyen-Wainwright-Jordan: lower bound */
+    IB_MI_MINE       /* Donsker-Varadhan with the moving-average gradient (Belghazi et al.) */
+} ib_mi_method;
+
+typedef enum ib_mi_kind { IB_MI_ESTIMATE = 0, IB_MI_LOWER = 1, IB_MI_UPPER = 2 } ib_mi_kind;
+
+typedef struct ib_mi_options {
+    ib_mi_method method;
+    /* binning: `bins` equal bins over the data's range [min, max] of all
+     * values, or over [lo, hi] when fixed_range (values outside it are
+     * saturated into the edge bins and counted); or, with width > 0, bins
+     * of that width anchored at 0 (bin = floor(x / width)), bins unused. */
+    int bins;
+    bool fixed_range;
+    double lo, hi;
+    double width;
+    /* KDE: the variance of the Gaussian noise added to T (sigma^2 > 0). */
+    double sigma2;
+    /* Critic networks (InfoNCE, NWJ, MINE): two MLPs, g(a) and h(b), of
+     * one hidden ReLU layer of `hidden` units and `embed` outputs, score
+     * f(a, b) = g(a).h(b); trained with Adam (lr) for `steps` batches of
+     * `batch` rows of the training share (1 - test_share) of the rows,
+     * the value computed on the held-out rows.  Columns are standardised,
+     * discrete variables one-hot coded.  `seeds` independent critics
+     * (seed, seed+1, ...): the value is their mean, spread_nats their
+     * standard deviation.  ema_rate: MINE's moving-average rate. */
+    uint64_t seed;
+    int seeds, steps, batch, hidden, embed;
+    double lr, test_share, ema_rate;
+} ib_mi_options;
+
+/* The defaults of a method: 30 bins over the data range; sigma^2 = 0.1
+ * (Saxe et al.); critics of 64 hidden units, 32 outputs, 1500 steps of
+ * 128 rows, Adam lr 5e-4, half the rows held out, 1 seed (3 for MINE),
+ * EMA rate 0.01. */
+ib_mi_options ib_mi_defaults(ib_mi_method m);
+/* Options from a name: "binning:30" (data range), "binning:30:-1:1"
+ * (fixed range), "binning:width=0.07", "kde:0.1", "kde-lower:0.1",
+ * "infonce", "nwj", "mine" ("binning" and "kde" alone take the defaults).
+ * IB_ERR_ARG naming what is wrong (a bin count below 2, sigma^2 <= 0, an
+ * unknown name); *out untouched then. */
+ib_status ib_mi_parse(const char *spec, ib_mi_options *out);
+const char *ib_mi_method_name(ib_mi_method m); /* "binning", "kde", ... */
+const char *ib_mi_kind_name(ib_mi_kind k);     /* "estimate", "lower", "upper" */
+
+typedef struct ib_mi_result {
+    char estimator[96];   /* canonical name with its settings: "binning:30", "kde:0.1" */
+    ib_mi_method method;
+    ib_mi_kind kind;
+    char quantity[16];    /* "I(X;T)" when b was NULL, else "I(A;B)" */
+    double nats, bits;    /* the value (mean over seeds for critics) */
+    int64_t n;            /* rows the value was computed on (critics: the held-out rows) */
+    int64_t n_train;      /* critics: rows they were trained on; else 0 */
+    /* binning */
+    int bins;             /* bins per value (0 with a fixed width) */
+    double lo, hi;        /* the range used (data or fixed) */
+    double width;         /* the bin width */
+    double saturated;     /* share of continuous values outside a fixed range */
+    int64_t states;       /* distinct binned rows of A */
+    /* KDE */
+    double sigma2;
+    /* critics */
+    double cap_nats;      /* InfoNCE: log n, which the value never exceeds; else 0 */
+    double spread_nats;   /* standard deviation over seeds (0 for one seed) */
+    int seeds, steps, batch, hidden, embed;
+    uint64_t seed;
+} ib_mi_result;
+
+/* I(A;B) from n paired rows of a and b (same n, n >= 2).  b == NULL asks
+ * for I(X;T) with T = a a deterministic function of distinct inputs X:
+ * binning gives H(T), KDE the bounds on I(X;T) for T + N(0, sigma^2 I)
+ * (upper: kind IB_MI_UPPER, lower: IB_MI_LOWER); the critics need b.
+ * With b: binning is the plug-in I = H(A) + H(B) - H(A,B) of the binned
+ * (or discrete) rows; KDE with discrete b is H(A) - sum_y p(y) H(A|B=y),
+ * with both continuous H(A) + H(B) - H(A,B) of the noised variables (an
+ * estimate either way).  The input is not changed.  IB_ERR_ARG for a bad
+ * setting, fewer than 2 rows, rows that differ in number, non-finite
+ * values; IB_ERR_NOMEM; the message names the problem. */
+ib_status ib_mi_estimate(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *opt, ib_mi_result *out);
+/* The sensitivity sweep: binning over 10, 20, ..., 100 bins (same range
+ * rule), KDE over sigma^2 = 1e-3 ... 1 (7 values, a factor sqrt(10)
+ * apart).  Writes up to max results, the count to *count.  IB_ERR_ARG for
+ * the critics (no sweep parameter) or max < 10. */
+ib_status ib_mi_sweep(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *opt, ib_mi_result *out, int max,
+                      int *count);
+/* One JSON object (no newline), malloc'd (free()), with at least
+ * estimator, quantity, nats, bits, kind, n and the settings of the method;
+ * NULL when out of memory. */
+char *ib_mi_result_json(const ib_mi_result *r);
+
+/* A numeric array read from a file.  Floating types are held as float
+ * (continuous), integer types as int64 (discrete). */
+typedef enum ib_array_dtype { IB_ARRAY_F32, IB_ARRAY_F64, IB_ARRAY_I32, IB_ARRAY_I64 } ib_array_dtype;
+
+typedef struct ib_array {
+    ib_array_dtype dtype;  /* as stored in the file */
+    int ndim;              /* 0 .. 8 */
+    int64_t shape[8];
+    int64_t rows, cols;    /* shape[0] (1 for 0-D) and the product of the others */
+    float *f;              /* rows*cols values when floating, else NULL */
+    int64_t *i;            /* rows*cols values when integer, else NULL */
+} ib_array;
+
+/* NumPy .npy (format 1.0, 2.0, 3.0): '<f4', '<f8', '<i4', '<i8' (and '|'
+ * byte order for none of these), C order.  IB_ERR_FORMAT naming the file
+ * and what is wrong (big-endian, Fortran order, another dtype, a header or
+ * size that does not fit); IB_ERR_IO.  *out is NULL on error. */
+ib_status ib_array_read_npy(const char *path, ib_array **out);
+/* The same from bytes in memory; `what` names them in messages. */
+ib_status ib_array_parse_npy(const void *data, size_t len, const char *what, ib_array **out);
+/* Array `name` ("x" reads member "x.npy") of a NumPy .npz (numpy.savez or
+ * savez_compressed), read with libzip.  IB_ERR_ARG when the member is
+ * absent (the message lists those present), IB_ERR_UNSUPPORTED in a build
+ * without libzip. */
+ib_status ib_array_read_npz(const char *path, const char *name, ib_array **out);
+/* CSV: one row per line, values separated by commas (spaces and tabs
+ * around them ignored), an optional header line of names, '#' comment
+ * lines skipped.  Every field an integer literal: discrete (int64);
+ * otherwise float.  Every row must have the same number of fields. */
+ib_status ib_array_read_csv(const char *path, ib_array **out);
+/* By the file name: *.npy, *.csv (or *.txt), or *.npz with ":NAME"
+ * appended ("data.npz:x"). */
+ib_status ib_array_read(const char *path, ib_array **out);
+void ib_array_free(ib_array *a); /* NULL is a no-op */
+/* A view of the array as an estimator's variable (rows x cols). */
+ib_mi_var ib_array_var(const ib_array *a);
 
 #ifdef __cplusplus
 }

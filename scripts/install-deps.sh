@@ -3,7 +3,8 @@
 # Each is explained in the README's "Dependencies" section.
 set -euo pipefail
 pkgs=(build-essential cmake clang libclang-rt-14-dev libomp-dev
-      libopenblas-openmp-dev libdnnl-dev libcjson-dev librandom123-dev zlib1g-dev libpng-dev libjpeg-dev)
+      libopenblas-openmp-dev libdnnl-dev libcjson-dev librandom123-dev zlib1g-dev libpng-dev libjpeg-dev
+      libzip-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -276,7 +276,7 @@ static ib_train_config small_config(const char *run)
     c.epochs = 4;
     c.batch_size = 50;
     c.eval_batch_size = 100;
-    c.schedule.lr = 3e-3f;
+    c.optim.lr = 3e-3f;
     c.eval_samples = 4;
     c.ema_decay = 0.9f;
     return c;

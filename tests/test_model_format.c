@@ -676,6 +676,204 @@ static void test_add_cells(void)
     ib_model_free(builtin);
 }
 
+/* ---- the structured layer listing ---- */
+
+/* The body of the canonical text (after the header), rebuilt from the
+ * listing alone: the listing must carry everything the text says. */
+static char *text_from_listing(const ib_model *m)
+{
+    size_t cap = 1 << 20, o = 0;
+    char *out = malloc(cap);
+    int next[16] = {0}, prev_depth = 0;
+    out[0] = 0;
+    for (int i = 0; i < ib_model_layer_count(m); i++) {
+        ib_model_layer_info info;
+        CHECK_OK(ib_model_layer(m, i, &info));
+        for (int d = prev_depth; d > info.depth; d--)
+            o += (size_t)snprintf(out + o, cap - o, "%*send\n", 2 * (d - 1), "");
+        prev_depth = info.depth;
+        const char *leaf = strrchr(info.name, '.');
+        leaf = leaf ? leaf + 1 : info.name;
+        char index[16];
+        snprintf(index, sizeof index, "%d", next[info.depth]++);
+        o += (size_t)snprintf(out + o, cap - o, "%*s", 2 * info.depth, "");
+        if (!strcmp(info.kind, "group")) {
+            o += (size_t)snprintf(out + o, cap - o, "group %s\n", leaf);
+            prev_depth = info.depth + 1;
+            next[prev_depth] = 0;
+            continue;
+        }
+        o += (size_t)snprintf(out + o, cap - o, "%s", info.kind);
+        if (info.arg)
+            o += (size_t)snprintf(out + o, cap - o, " %lld", (long long)info.arg);
+        for (int j = 0; j < info.n_options; j++) {
+            const char *key = NULL;
+            char value[48];
+            CHECK_OK(ib_model_layer_option(m, i, j, &key, value, sizeof value));
+            o += (size_t)snprintf(out + o, cap - o, " %s=%s", key, value);
+        }
+        if (strcmp(leaf, index))
+            o += (size_t)snprintf(out + o, cap - o, " name=%s", leaf);
+        o += (size_t)snprintf(out + o, cap - o, "\n");
+    }
+    for (int d = prev_depth; d > 0; d--)
+        o += (size_t)snprintf(out + o, cap - o, "%*send\n", 2 * (d - 1), "");
+    return out;
+}
+
+static const char *after_header_lines(const char *text)
+{
+    while (!strncmp(text, "model ", 6) || !strncmp(text, "input ", 6) || !strncmp(text, "classes ", 8) ||
+           !strncmp(text, "init ", 5)) {
+        const char *nl = strchr(text, '\n');
+        text = nl ? nl + 1 : text + strlen(text);
+    }
+    return text;
+}
+
+/* Every built-in: the listing gives back the canonical text, a shape
+ * chain from the input to the logits, the parameter count, the
+ * bottlenecks, and exactly the tensors (names, shapes, kinds, order) that
+ * building the model creates in a store. */
+static void test_layer_listing_builtins(void)
+{
+    for (int b = 0; b < ib_model_builtin_count(); b++) {
+        const char *name = ib_model_builtin_name(b);
+        ib_model *m = NULL;
+        CHECK_OK(ib_model_load(name, &m));
+        char *body = text_from_listing(m);
+        CHECK_MSG(!strcmp(body, after_header_lines(ib_model_text(m))), "%s: the listing gives\n%s\nthe text is\n%s",
+                  name, body, ib_model_text(m));
+        free(body);
+
+        int c, h, w;
+        ib_model_input_shape(m, &c, &h, &w);
+        ib_params *p = ib_params_new(1);
+        ib_graph *g = ib_graph_new(p);
+        ib_model_out out;
+        CHECK_OK(ib_model_build(m, g, ib_input(g, "x", 4, (int64_t[]){1, c, h, w}), NULL, &out));
+
+        int64_t shape[3] = {c, h, w}, params = 0;
+        int ndim = 3, tensor = 0, bottlenecks = 0;
+        for (int i = 0; i < ib_model_layer_count(m); i++) {
+            ib_model_layer_info info;
+            CHECK_OK(ib_model_layer(m, i, &info));
+            if (!strcmp(info.kind, "group")) {
+                CHECK_EQ_INT(info.n_tensors, 0);
+                CHECK_EQ_INT(info.out_ndim, 0);
+                continue;
+            }
+            CHECK_MSG(info.in_ndim == ndim && !memcmp(info.in, shape, sizeof shape), "%s %s: input shape", name,
+                      info.name);
+            ndim = info.out_ndim;
+            memcpy(shape, info.out, sizeof shape);
+            if (ndim == 1)
+                CHECK(shape[1] == 0 && shape[2] == 0);
+            if (info.bottleneck) {
+                CHECK_MSG(bottlenecks < out.n_bottlenecks && !strcmp(out.bn_name[bottlenecks], info.name),
+                          "%s: bottleneck %d is %s", name, bottlenecks, info.name);
+                bottlenecks++;
+            }
+            int64_t layer_params = 0;
+            for (int j = 0; j < info.n_tensors; j++, tensor++) {
+                ib_model_tensor t;
+                CHECK_OK(ib_model_layer_tensor(m, i, j, &t));
+                CHECK_MSG(tensor < ib_params_count(p) && !strcmp(t.name, ib_params_name(p, tensor)),
+                          "%s: tensor %d is '%s' in the listing, '%s' in the store", name, tensor, t.name,
+                          tensor < ib_params_count(p) ? ib_params_name(p, tensor) : "(none)");
+                CHECK(!strncmp(t.name, info.name, strlen(info.name)) && t.name[strlen(info.name)] == '.');
+                CHECK_EQ_INT(t.ndim, ib_params_ndim(p, tensor));
+                CHECK(!memcmp(t.shape, ib_params_shape(p, tensor), (size_t)t.ndim * sizeof(int64_t)));
+                CHECK_EQ_INT(t.trainable, ib_params_kind(p, tensor) == IB_PARAM_TRAINABLE);
+                if (t.trainable)
+                    layer_params += ib_params_numel(p, tensor);
+            }
+            CHECK_MSG(layer_params == info.params, "%s %s: %lld parameters listed, %lld counted", name, info.name,
+                      (long long)layer_params, (long long)info.params);
+            params += info.params;
+        }
+        CHECK_EQ_INT(tensor, ib_params_count(p));
+        CHECK_EQ_INT(params, ib_model_param_count(m));
+        CHECK_EQ_INT(bottlenecks, ib_model_bottleneck_count(m));
+        CHECK(ndim == 1 && shape[0] == ib_model_classes(m));
+        ib_graph_free(g);
+        ib_params_free(p);
+        ib_model_free(m);
+    }
+}
+
+/* Chosen items by value, and the calls' errors. */
+static void test_layer_listing_values(void)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load("resnet20", &m));
+    int n = ib_model_layer_count(m);
+    ib_model_layer_info info;
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK_OK(ib_model_layer(m, i, &info));
+        if (!strcmp(info.name, "layer2")) {
+            found++;
+            CHECK(!strcmp(info.kind, "group"));
+            CHECK_EQ_INT(info.depth, 0);
+        }
+        if (strcmp(info.name, "layer2.0"))
+            continue;
+        found++;
+        CHECK(!strcmp(info.kind, "basicblock"));
+        CHECK_EQ_INT(info.depth, 1);
+        CHECK_EQ_INT(info.arg, 32);
+        CHECK_EQ_INT(info.n_options, 2);
+        const char *key = NULL;
+        char value[8];
+        CHECK_OK(ib_model_layer_option(m, i, 0, &key, value, sizeof value));
+        CHECK(!strcmp(key, "stride") && !strcmp(value, "2"));
+        CHECK_OK(ib_model_layer_option(m, i, 1, &key, value, sizeof value));
+        CHECK(!strcmp(key, "shortcut") && !strcmp(value, "pad"));
+        CHECK_EQ_INT(ib_model_layer_option(m, i, 2, &key, value, sizeof value), IB_ERR_ARG);
+        CHECK(info.in_ndim == 3 && info.in[0] == 16 && info.in[1] == 32 && info.in[2] == 32);
+        CHECK(info.out_ndim == 3 && info.out[0] == 32 && info.out[1] == 16 && info.out[2] == 16);
+        /* conv1, bn1 (4), conv2, bn2 (4): the pad shortcut has none */
+        CHECK_EQ_INT(info.n_tensors, 10);
+        CHECK_EQ_INT(info.params, 16 * 32 * 9 + 2 * 32 + 32 * 32 * 9 + 2 * 32);
+        ib_model_tensor t;
+        CHECK_OK(ib_model_layer_tensor(m, i, 4, &t));
+        CHECK(!strcmp(t.name, "layer2.0.bn1.running_var") && !t.trainable && t.ndim == 1 && t.shape[0] == 32);
+        CHECK_EQ_INT(ib_model_layer_tensor(m, i, 10, &t), IB_ERR_ARG);
+        CHECK_EQ_INT(ib_model_layer_tensor(m, i, -1, &t), IB_ERR_ARG);
+        CHECK(!info.bottleneck);
+    }
+    CHECK_EQ_INT(found, 2);
+    CHECK_EQ_INT(ib_model_layer(m, n, &info), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer(m, -1, &info), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer(m, 0, NULL), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer(NULL, 0, &info), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer_count(NULL), 0);
+    ib_model_free(m);
+
+    /* An unset beta is not an option of the text; a set one is. */
+    CHECK_OK(ib_model_parse("model t\ninput 1 2 2\nclasses 2\nflatten\nlinear 8\nvib 4\nlinear 4\nvib 2 beta=0.001 "
+                            "name=z\n",
+                            "t", &m));
+    const char *want[] = {"vib", "shift", "-5", "vib", "shift", "-5"};
+    for (int i = 2, k = 0; i < 5; i += 2, k += 3) {
+        CHECK_OK(ib_model_layer(m, i, &info));
+        CHECK(!strcmp(info.kind, want[k]) && info.bottleneck);
+        CHECK_EQ_INT(info.n_options, i == 2 ? 1 : 2);
+        const char *key = NULL;
+        char value[16];
+        CHECK_OK(ib_model_layer_option(m, i, 0, &key, value, sizeof value));
+        CHECK(!strcmp(key, want[k + 1]) && !strcmp(value, want[k + 2]));
+    }
+    CHECK_OK(ib_model_layer(m, 4, &info));
+    CHECK(!strcmp(info.name, "z"));
+    const char *key = NULL;
+    char value[16];
+    CHECK_OK(ib_model_layer_option(m, 4, 1, &key, value, sizeof value));
+    CHECK(!strcmp(key, "beta") && !strcmp(value, "0.001"));
+    ib_model_free(m);
+}
+
 int main(void)
 {
     IB_RUN(test_builtin_list);
@@ -691,5 +889,7 @@ int main(void)
     IB_RUN(test_torch_names);
     IB_RUN(test_torch_blocks);
     IB_RUN(test_add_cells);
+    IB_RUN(test_layer_listing_builtins);
+    IB_RUN(test_layer_listing_values);
     return ib_test_summary();
 }

@@ -491,58 +491,58 @@ static void test_schedules_match_torch(void)
 {
     /* One rounding of a double to float on each side: equal, or 1 ulp apart. */
     const double r = 1.2e-7;
-    ib_schedule st = {.kind = IB_SCHED_STEP, .lr = 1e-4f, .gamma = 0.97f, .every = 2};
+    ib_schedule st = {.kind = IB_SCHED_STEP, .gamma = 0.97f, .every = 2};
     const float *want = ib_fixture_get(fixture(), "sched.step", NULL);
     for (int e = 0; e < 12; e++)
-        CHECK_CLOSE(ib_schedule_lr(&st, e), want[e], r, 0);
-    ib_schedule ms = {.kind = IB_SCHED_MULTISTEP, .lr = 0.1f, .gamma = 0.1f, .n_milestones = 2, .milestones = {3, 7}};
+        CHECK_CLOSE(ib_schedule_lr(&st, 1e-4f, e), want[e], r, 0);
+    ib_schedule ms = {.kind = IB_SCHED_MULTISTEP, .gamma = 0.1f, .n_milestones = 2, .milestones = {3, 7}};
     want = ib_fixture_get(fixture(), "sched.multistep", NULL);
     for (int e = 0; e < 10; e++)
-        CHECK_CLOSE(ib_schedule_lr(&ms, e), want[e], r, 0);
-    ib_schedule co = {.kind = IB_SCHED_COSINE, .lr = 0.1f, .min_lr = 1e-3f, .total = 10};
+        CHECK_CLOSE(ib_schedule_lr(&ms, 0.1f, e), want[e], r, 0);
+    ib_schedule co = {.kind = IB_SCHED_COSINE, .min_lr = 1e-3f, .total = 10};
     want = ib_fixture_get(fixture(), "sched.cosine", NULL);
     for (int e = 0; e < 11; e++)
-        CHECK_CLOSE(ib_schedule_lr(&co, e), want[e], r, 0);
-    ib_schedule ex = {.kind = IB_SCHED_EXPONENTIAL, .lr = 0.05f, .gamma = 0.9f, .every = 1};
+        CHECK_CLOSE(ib_schedule_lr(&co, 0.1f, e), want[e], r, 0);
+    ib_schedule ex = {.kind = IB_SCHED_EXPONENTIAL, .gamma = 0.9f, .every = 1};
     want = ib_fixture_get(fixture(), "sched.exponential", NULL);
     for (int e = 0; e < 10; e++)
-        CHECK_CLOSE(ib_schedule_lr(&ex, e), want[e], r, 0);
+        CHECK_CLOSE(ib_schedule_lr(&ex, 0.05f, e), want[e], r, 0);
 }
 
 static void test_schedules_by_hand(void)
 {
     const double r = 1.2e-7;
     /* Deep VIB: 1e-4 * 0.97^floor(epoch / 2), by fractional epoch */
-    ib_schedule vib = {.kind = IB_SCHED_STEP, .lr = 1e-4f, .gamma = 0.97f, .every = 2};
-    CHECK_CLOSE(ib_schedule_lr(&vib, 0.0), 1e-4, r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&vib, 1.999), 1e-4, r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&vib, 2.0), 1e-4 * 0.97, r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&vib, 5.5), 1e-4 * 0.97 * 0.97, r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&vib, 199.0), 1e-4 * pow(0.97, 99), r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&vib, -3.0), 1e-4, r, 0); /* before the start: the start */
+    ib_schedule vib = {.kind = IB_SCHED_STEP, .gamma = 0.97f, .every = 2};
+    CHECK_CLOSE(ib_schedule_lr(&vib, 1e-4f, 0.0), 1e-4, r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&vib, 1e-4f, 1.999), 1e-4, r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&vib, 1e-4f, 2.0), 1e-4 * 0.97, r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&vib, 1e-4f, 5.5), 1e-4 * 0.97 * 0.97, r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&vib, 1e-4f, 199.0), 1e-4 * pow(0.97, 99), r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&vib, 1e-4f, -3.0), 1e-4, r, 0); /* before the start: the start */
     /* smooth exponential between steps */
-    ib_schedule ex = {.kind = IB_SCHED_EXPONENTIAL, .lr = 0.1f, .gamma = 0.5f, .every = 4};
-    CHECK_CLOSE(ib_schedule_lr(&ex, 2.0), 0.1 * sqrt(0.5), r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&ex, 6.0), 0.1 * pow(0.5, 1.5), r, 0);
+    ib_schedule ex = {.kind = IB_SCHED_EXPONENTIAL, .gamma = 0.5f, .every = 4};
+    CHECK_CLOSE(ib_schedule_lr(&ex, 0.1f, 2.0), 0.1 * sqrt(0.5), r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&ex, 0.1f, 6.0), 0.1 * pow(0.5, 1.5), r, 0);
     /* cosine: half-way, and held at min_lr after the end */
-    ib_schedule co = {.kind = IB_SCHED_COSINE, .lr = 0.2f, .min_lr = 0.0f, .total = 8};
-    CHECK_CLOSE(ib_schedule_lr(&co, 4.0), 0.1, r, 1e-12);
-    CHECK_CLOSE(ib_schedule_lr(&co, 2.0), 0.1 * (1 + cos(M_PI / 4)), r, 0);
-    CHECK(ib_schedule_lr(&co, 8.0) == 0.0f && ib_schedule_lr(&co, 12.0) == 0.0f);
+    ib_schedule co = {.kind = IB_SCHED_COSINE, .min_lr = 0.0f, .total = 8};
+    CHECK_CLOSE(ib_schedule_lr(&co, 0.2f, 4.0), 0.1, r, 1e-12);
+    CHECK_CLOSE(ib_schedule_lr(&co, 0.2f, 2.0), 0.1 * (1 + cos(M_PI / 4)), r, 0);
+    CHECK(ib_schedule_lr(&co, 0.2f, 8.0) == 0.0f && ib_schedule_lr(&co, 0.2f, 12.0) == 0.0f);
     /* linear warm-up from 0 multiplies whatever the schedule gives */
     co.warmup = 2;
-    CHECK(ib_schedule_lr(&co, 0.0) == 0.0f);
-    CHECK_CLOSE(ib_schedule_lr(&co, 0.5), 0.25 * 0.1 * (1 + cos(M_PI * 0.5 / 8)), r, 0);
-    CHECK_CLOSE(ib_schedule_lr(&co, 2.0), 0.1 * (1 + cos(M_PI / 4)), r, 0);
-    ib_schedule c = {.kind = IB_SCHED_CONSTANT, .lr = 3e-4f, .warmup = 1};
-    CHECK_CLOSE(ib_schedule_lr(&c, 0.25), 0.75e-4, r, 0);
-    CHECK(ib_schedule_lr(&c, 1.0) == 3e-4f && ib_schedule_lr(&c, 100.0) == 3e-4f);
-    ib_schedule ms = {.kind = IB_SCHED_MULTISTEP, .lr = 1.0f, .gamma = 0.5f, .n_milestones = 3,
+    CHECK(ib_schedule_lr(&co, 0.2f, 0.0) == 0.0f);
+    CHECK_CLOSE(ib_schedule_lr(&co, 0.2f, 0.5), 0.25 * 0.1 * (1 + cos(M_PI * 0.5 / 8)), r, 0);
+    CHECK_CLOSE(ib_schedule_lr(&co, 0.2f, 2.0), 0.1 * (1 + cos(M_PI / 4)), r, 0);
+    ib_schedule c = {.kind = IB_SCHED_CONSTANT, .warmup = 1};
+    CHECK_CLOSE(ib_schedule_lr(&c, 3e-4f, 0.25), 0.75e-4, r, 0);
+    CHECK(ib_schedule_lr(&c, 3e-4f, 1.0) == 3e-4f && ib_schedule_lr(&c, 3e-4f, 100.0) == 3e-4f);
+    ib_schedule ms = {.kind = IB_SCHED_MULTISTEP, .gamma = 0.5f, .n_milestones = 3,
                       .milestones = {1.5, 3, 3}};
-    CHECK(ib_schedule_lr(&ms, 1.49) == 1.0f);
-    CHECK(ib_schedule_lr(&ms, 1.5) == 0.5f);
-    CHECK(ib_schedule_lr(&ms, 3.0) == 0.125f); /* a repeated milestone counts twice, as torch */
-    CHECK(ib_schedule_lr(NULL, 1.0) == 0.0f);
+    CHECK(ib_schedule_lr(&ms, 1.0f, 1.49) == 1.0f);
+    CHECK(ib_schedule_lr(&ms, 1.0f, 1.5) == 0.5f);
+    CHECK(ib_schedule_lr(&ms, 1.0f, 3.0) == 0.125f); /* a repeated milestone counts twice, as torch */
+    CHECK(ib_schedule_lr(NULL, 1.0f, 1.0) == 0.0f);
 }
 
 /* ---- EMA ---- */

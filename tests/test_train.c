@@ -79,7 +79,7 @@ static ib_train_config small_config(const char *run)
     c.epochs = 4;
     c.batch_size = 50;
     c.eval_batch_size = 100;
-    c.schedule.lr = 3e-3f;
+    c.optim.lr = 3e-3f;
     c.eval_samples = 4;
     c.ema_decay = 0.9f;
     return c;
@@ -292,7 +292,7 @@ static void test_same_seed_same_weights(void)
 static void test_nan_loss_stops_with_a_message(void)
 {
     ib_train_config c = small_config("nan");
-    c.schedule.lr = 1e30f; /* the first update sends the weights to infinity */
+    c.optim.lr = 1e30f; /* the first update sends the weights to infinity */
     c.optim.kind = IB_OPTIM_SGD;
     c.optim.momentum = 0;
     ib_status s = ib_train(&c, NULL);
@@ -607,6 +607,203 @@ static void test_recipes_equal_their_flags(void)
     CHECK(ib_train_recipe_name(3) == NULL && ib_train_recipe_name(-1) == NULL);
 }
 
+/* The settings table is the command line: every setting with a flag is in
+ * `ibnet train --help`, every config.json key is one of the table's, and
+ * ib_train_config_set reads what the flags give (refusing, never cutting). */
+static void test_settings_table_is_the_command_line(void)
+{
+    static char help[1 << 15];
+    CHECK_EQ_INT(run_cli_out("train --help", help, sizeof help), 0);
+    ib_train_config d = ib_train_config_default();
+    char *text = ib_train_config_to_json(&d);
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    int n = 0, n_keys = 0;
+    ib_config_field f;
+    for (; ib_train_config_field(n, &f); n++) {
+        CHECK_MSG(cJSON_GetObjectItemCaseSensitive(o, f.key) != NULL, "config.json lacks the key '%s'", f.key);
+        if (f.flag[0]) {
+            char needle[80];
+            snprintf(needle, sizeof needle, "  %s ", f.flag);
+            CHECK_MSG(strstr(help, needle) != NULL, "--help lacks %s", f.flag);
+            if (f.type == IB_CONFIG_CHOICE)
+                for (int k = 0; f.choices[k]; k++)
+                    CHECK_MSG(strstr(help, f.choices[k]) != NULL, "--help lacks %s's choice %s", f.flag, f.choices[k]);
+            ib_train_config byflag = d, bykey = d;
+            /* the flag and the key name the same setting */
+            const char *v = f.type == IB_CONFIG_BOOL ? "true" : f.shown[0] ? f.shown : "";
+            if (f.type != IB_CONFIG_TEXT && f.type != IB_CONFIG_LIST && !v[0])
+                continue;
+            CHECK_MSG(ib_train_config_set(&byflag, f.flag, v) == IB_OK, "%s %s: %s", f.flag, v, ib_last_error());
+            CHECK_MSG(ib_train_config_set(&bykey, f.key, v) == IB_OK, "%s %s: %s", f.key, v, ib_last_error());
+            CHECK_MSG(memcmp(&byflag, &bykey, sizeof byflag) == 0, "%s and %s differ", f.flag, f.key);
+        }
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, o) n_keys++;
+    CHECK_EQ_INT(n_keys, n + 1); /* the settings and the provenance block */
+    cJSON_Delete(o);
+    /* the one learning rate: the flag, the key and the optimizer's field */
+    ib_train_config c = d;
+    CHECK_OK(ib_train_config_set(&c, "--lr", "0.25"));
+    CHECK(c.optim.lr == 0.25f);
+    CHECK_OK(ib_train_config_from_json("{\"lr\": 0.5}", &c));
+    CHECK(c.optim.lr == 0.5f);
+    /* values: whole, in range, never cut */
+    c = d;
+    struct {
+        const char *name, *text, *needle;
+    } bad[] = {
+        {"--epochs", "3x", "expects an integer"},
+        {"--eval-samples", "99999999999", "out of range"},
+        {"--seed", "-1", "non-negative integer"},
+        {"--lr", "1e39", "finite number"},
+        {"--lr", "nan", "finite number"},
+        {"--schedule", "linear", "must be one of constant|step"},
+        {"--betas", "1,x", "comma-separated"},
+        {"--lr-milestones", "1,2,3,4,5,6,7,8,9", "at most 8"},
+        {"--nesterov", "yes", "true or false"},
+        {"--no-such-flag", "1", "unknown setting"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(ib_train_config_set(&c, bad[i].name, bad[i].text) == IB_ERR_ARG, "%s %s", bad[i].name, bad[i].text);
+        CHECK_MSG(strstr(ib_last_error(), bad[i].needle) != NULL, "%s %s: %s", bad[i].name, bad[i].text,
+                  ib_last_error());
+    }
+    CHECK(memcmp(&c, &d, sizeof c) == 0); /* nothing changed by a refused value */
+    char long_path[1100];
+    memset(long_path, 'a', sizeof long_path - 1);
+    long_path[sizeof long_path - 1] = 0;
+    CHECK(ib_train_config_set(&c, "out_dir", long_path) == IB_ERR_ARG);
+    CHECK_MSG(strstr(ib_last_error(), "1099 bytes") != NULL, "%s", ib_last_error());
+    long_path[1024] = 0;
+    CHECK(ib_train_config_set(&c, "out_dir", long_path) == IB_ERR_ARG);
+    long_path[1023] = 0;
+    CHECK_OK(ib_train_config_set(&c, "out_dir", long_path));
+    CHECK_EQ_INT((int64_t)strlen(c.out_dir), 1023);
+    /* an optimizer of another kind brings its weight decay; one given after it stays */
+    c = d;
+    CHECK_OK(ib_train_config_set(&c, "optimizer", "adamw"));
+    CHECK(c.optim.weight_decay == 0.01f && c.optim.lr == d.optim.lr);
+    CHECK_OK(ib_train_config_set(&c, "weight_decay", "0.05"));
+    CHECK_OK(ib_train_config_set(&c, "optimizer", "adamw"));
+    CHECK(c.optim.weight_decay == 0.05f);
+    CHECK_OK(ib_train_config_set(&c, "--label-noise", "0.2"));
+    CHECK(c.label_noise && c.noise_rate == 0.2f);
+    CHECK_OK(ib_train_config_set(&c, "--label-noise", "0"));
+    CHECK(!c.label_noise);
+}
+
+/* config.json says where a run came from: the commit (or version), the
+ * thread count and the library versions; reading it back skips that block. */
+static void test_config_records_provenance(void)
+{
+    ib_train_config d = ib_train_config_default(), c;
+    char *text = ib_train_config_to_json(&d);
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provenance");
+    CHECK(cJSON_IsObject(p));
+    const char *keys[] = {"ibnet", "commit", "openblas", "onednn", "cjson"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, keys[i]);
+        CHECK_MSG(cJSON_IsString(v) && v->valuestring[0], "provenance.%s is not a non-empty string", keys[i]);
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "ibnet");
+    CHECK(cJSON_IsString(v) && strcmp(v->valuestring, ib_version()) == 0);
+    v = cJSON_GetObjectItemCaseSensitive(p, "openblas");
+    CHECK_MSG(cJSON_IsString(v) && strstr(v->valuestring, "OpenBLAS") != NULL, "openblas: %s",
+              cJSON_IsString(v) ? v->valuestring : "?");
+    v = cJSON_GetObjectItemCaseSensitive(p, "threads");
+    CHECK(cJSON_IsNumber(v) && (int)v->valuedouble == ib_get_threads());
+    /* read back: not a setting, and any recorded values are accepted */
+    CHECK_OK(ib_train_config_from_json(text, &c));
+    CHECK(memcmp(&c, &d, sizeof c) == 0);
+    CHECK_OK(ib_train_config_from_json("{\"epochs\": 3, \"provenance\": {\"commit\": \"v9\", \"threads\": 64}}", &c));
+    CHECK(c.epochs == 3);
+    CHECK(ib_train_config_from_json("{\"provenance\": 5}", &c) == IB_ERR_FORMAT);
+    cJSON_Delete(o);
+    free(text);
+}
+
+/* Path-like flags longer than the 1023 bytes a path may have are refused
+ * (exit 2), never cut to a different directory. */
+static void test_cli_refuses_long_paths(void)
+{
+    char dir[1200], args[4096], err[1024], cut[1100];
+    /* 1,100 bytes made of 99-byte components, so the cut 1,023-byte prefix
+     * would have been a directory the system can create */
+    snprintf(dir, sizeof dir, "%s/long", ib_test_tmpdir());
+    while (strlen(dir) < 1100) {
+        size_t n = strlen(dir);
+        snprintf(dir + n, sizeof dir - n, "/%.*s", (int)(1100 - n - 1 < 98 ? 1100 - n - 1 : 98),
+                 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    }
+    CHECK_EQ_INT((int64_t)strlen(dir), 1100);
+    snprintf(cut, sizeof cut, "%.1023s", dir);
+    const char *flags[] = {"--out", "--data", "--model", "--resume"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        if (strcmp(flags[i], "--resume") == 0)
+            snprintf(args, sizeof args, "train --resume %s", dir);
+        else
+            snprintf(args, sizeof args, "train --dataset idx:%s --model %s --epochs 1 %s %s", data_dir, model_path,
+                     flags[i], dir);
+        int rc = run_cli(args, err, sizeof err);
+        CHECK_MSG(rc == 2, "a 1,100-byte %s exited %d: %s", flags[i], rc, err);
+        CHECK_MSG(strstr(err, flags[i]) != NULL && strstr(err, "1100 bytes") != NULL, "%s: %s", flags[i], err);
+    }
+    struct stat st;
+    CHECK_MSG(stat(cut, &st) != 0, "the cut path %s was created", cut);
+    snprintf(cut, sizeof cut, "%s/long", ib_test_tmpdir());
+    CHECK_MSG(stat(cut, &st) != 0, "%s was created", cut);
+}
+
+/* IBNET_THREADS and --threads that are not a thread count are named, not
+ * ignored or wrapped; --resume refuses settings it would ignore, and warns
+ * when the thread count differs from the run's. */
+static void test_cli_threads_and_resume_flags(void)
+{
+    char err[1024], args[1500];
+    const char *bad_env[] = {"abc", "-3", "99999999999"};
+    for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
+        setenv("IBNET_THREADS", bad_env[i], 1);
+        int rc = run_cli("train --dry-run", err, sizeof err);
+        CHECK_MSG(rc == 0, "IBNET_THREADS=%s: exit %d", bad_env[i], rc);
+        char needle[64];
+        snprintf(needle, sizeof needle, "IBNET_THREADS='%s' is not a thread count", bad_env[i]);
+        CHECK_MSG(strstr(err, needle) != NULL, "IBNET_THREADS=%s: %s", bad_env[i], err);
+    }
+    setenv("IBNET_THREADS", "2", 1);
+    CHECK_EQ_INT(run_cli("train --dry-run", err, sizeof err), 0);
+    CHECK_MSG(err[0] == 0, "a good IBNET_THREADS gave: %s", err);
+    CHECK_EQ_INT(run_cli("train --threads 99999999999 --dry-run", err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "--threads must be in 0..") != NULL, "%s", err);
+    CHECK_EQ_INT(run_cli("train --threads -3 --dry-run", err, sizeof err), 2);
+
+    ib_train_config c = small_config("resume-flags");
+    c.epochs = 1;
+    CHECK_OK(ib_train(&c, NULL));
+    const char *ignored[] = {"--lr 0.1", "--model vib-mlp", "--nesterov", "--data /tmp", "--recipe deep-vib"};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+        snprintf(args, sizeof args, "train --resume %s %s", c.out_dir, ignored[i]);
+        int rc = run_cli(args, err, sizeof err);
+        CHECK_MSG(rc == 2, "'%s' exited %d: %s", ignored[i], rc, err);
+        CHECK_MSG(strstr(err, "cannot be given with --resume") != NULL, "%s: %s", ignored[i], err);
+    }
+    /* another thread count than the run's: said, then the run continues */
+    cJSON *conf = read_json(c.out_dir, "config.json");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(conf, "provenance"), "threads");
+    CHECK(cJSON_IsNumber(t));
+    int was = cJSON_IsNumber(t) ? (int)t->valuedouble : 1, other = was == 1 ? 2 : 1;
+    cJSON_Delete(conf);
+    snprintf(args, sizeof args, "train --resume %s --epochs 2 --threads %d", c.out_dir, other);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_MSG(strstr(err, "warning") && strstr(err, "threads"), "no warning: %s", err);
+    /* the same count: no word */
+    snprintf(args, sizeof args, "train --resume %s --epochs 3 --threads %d", c.out_dir, other);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_MSG(err[0] == 0 || !strstr(err, "warning"), "a warning for the same thread count: %s", err);
+}
+
 static void test_predict_and_eval_commands(void)
 {
     ib_train_config c = small_config("predict");
@@ -693,6 +890,10 @@ int main(void)
     IB_RUN(test_config_json_reader);
     IB_RUN(test_dry_run_maps_every_choice);
     IB_RUN(test_recipes_equal_their_flags);
+    IB_RUN(test_settings_table_is_the_command_line);
+    IB_RUN(test_config_records_provenance);
+    IB_RUN(test_cli_refuses_long_paths);
+    IB_RUN(test_cli_threads_and_resume_flags);
     IB_RUN(test_predict_and_eval_commands);
     return ib_test_summary();
 }

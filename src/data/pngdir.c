@@ -180,6 +180,14 @@ out:
     return s;
 }
 
+ib_status ib_image_png_info(const char *path, int *c, int *h, int *w)
+{
+    if (!path || !c || !h || !w)
+        return ib__error(IB_ERR_ARG, "ib_image_png_info: NULL argument");
+    *c = *h = *w = 0;
+    return decode(path, c, h, w, NULL);
+}
+
 ib_status ib_image_read_png(const char *path, uint8_t **out, int *c, int *h, int *w)
 {
     if (!path || !out || !c || !h || !w)

@@ -7,8 +7,10 @@
 
 #include "core/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 static void release(ib__atomic_file *af)
@@ -129,4 +131,51 @@ ib_status ib__atomic_commit(ib__atomic_file *af)
     ib_status s = sync_dir(af->path);
     release(af);
     return s;
+}
+
+/* The writer's PID if name is "<something>.tmp.<digits>", else 0. */
+static long temp_writer(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name)
+        return 0;
+    for (const char *next; (next = strstr(t + 1, ".tmp.")) != NULL;)
+        t = next; /* the last one: "a.tmp.1.tmp.2" is a temporary of "a.tmp.1" */
+    const char *d = t + 5;
+    if (!*d || strlen(d) > 10)
+        return 0;
+    long pid = 0;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9')
+            return 0;
+        pid = pid * 10 + (*d - '0');
+    }
+    return pid;
+}
+
+ib_status ib__atomic_remove_stale(const char *dir, int *removed)
+{
+    if (removed)
+        *removed = 0;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return ib__error(IB_ERR_IO, "cannot read directory %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        long pid = temp_writer(e->d_name);
+        if (pid <= 0 || pid == (long)getpid() || pid > (long)INT32_MAX)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or another user's (EPERM): not ours to judge */
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(n);
+        if (!path)
+            break;
+        snprintf(path, n, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0 && removed)
+            (*removed)++;
+        free(path);
+    }
+    closedir(dp);
+    return IB_OK;
 }

@@ -31,4 +31,13 @@ ib_status ib__atomic_commit(ib__atomic_file *af);
  * zeroed or already released af. */
 void ib__atomic_abort(ib__atomic_file *af);
 
+/* Remove the temporaries PATH.tmp.<pid> in dir (not below it) whose writer
+ * is dead (kill(pid, 0) fails with ESRCH): what a writer killed mid-write
+ * (SIGKILL, a second Ctrl-C, a power cut) leaves behind.  A temporary of a
+ * live process, or of a PID since reused, stays.  Call it where no other
+ * writer of this program can be at work in dir (the trainer holds the run
+ * lock).  *removed (may be NULL) counts the files removed.  IB_ERR_IO if dir
+ * cannot be read; a file that cannot be removed is skipped. */
+ib_status ib__atomic_remove_stale(const char *dir, int *removed);
+
 #endif /* IB_ATOMIC_FILE_H */

@@ -6,6 +6,10 @@
  * Powers and cosines are taken in double from the decimals the caller meant
  * (0.97f -> 0.97), so the result is PyTorch's StepLR / MultiStepLR /
  * CosineAnnealingLR value rounded once to float.
+ *
+ * A schedule holds no learning rate: the base rate is the optimizer's
+ * (ib_optim_config.lr, as a PyTorch scheduler reads its optimizer's), passed
+ * in, so the rate lives in one place and cannot disagree with itself.
  */
 #include "core/internal.h"
 
@@ -16,13 +20,13 @@
 #endif
 
 
-float ib_schedule_lr(const ib_schedule *s, double epoch)
+float ib_schedule_lr(const ib_schedule *s, float base_lr, double epoch)
 {
     if (!s)
         return 0.0f;
     if (!(epoch > 0.0)) /* negative or NaN: the start */
         epoch = 0.0;
-    double lr = ib__as_decimal(s->lr), gamma = ib__as_decimal(s->gamma), v = lr;
+    double lr = ib__as_decimal(base_lr), gamma = ib__as_decimal(s->gamma), v = lr;
     switch (s->kind) {
     case IB_SCHED_CONSTANT: break;
     case IB_SCHED_STEP:

@@ -4,6 +4,7 @@
  * truth when a run is resumed).  The JSON mapping is one table of fields,
  * so adding a setting is one line and unknown keys are always rejected.
  */
+#include "provenance.h"
 #include "train_internal.h"
 
 #include <cjson/cJSON.h>
@@ -28,7 +29,7 @@ ib_train_config ib_train_config_default(void)
     c.optim.lr = 1e-4f;
     c.optim.beta1 = 0.5f;
     c.optim.momentum = 0.9f; /* used only if the optimizer becomes SGD, as the CLI's default */
-    c.schedule = (ib_schedule){.kind = IB_SCHED_STEP, .lr = 1e-4f, .gamma = 0.97f, .every = 2};
+    c.schedule = (ib_schedule){.kind = IB_SCHED_STEP, .gamma = 0.97f, .every = 2};
     c.ema_decay = 0.999f;
     c.ema_zero_debias = true;
     c.objective = ib_objective_default();
@@ -64,10 +65,9 @@ static void recipe_cifar_resnet(ib_train_config *c)
     c->optim.nesterov = true;
     c->optim.weight_decay = 5e-4f;
     c->schedule.kind = IB_SCHED_COSINE;
-    c->schedule.lr = 0.1f;
+    c->optim.lr = 0.1f;
     c->schedule.warmup = 1;
     c->schedule.total = (double)c->epochs;
-    c->optim.lr = c->schedule.lr;
     c->augment = true;
     c->norm = IB_NORM_STANDARDIZE;
     c->init = 1 + IB_INIT_STYLE_KAIMING;
@@ -84,8 +84,7 @@ static void recipe_cellvib_mnist(ib_train_config *c)
     c->batch_size = 64;
     c->optim.beta1 = 0.9f; /* the defaults' Adam, with PyTorch's beta1 */
     c->schedule.kind = IB_SCHED_CONSTANT;
-    c->schedule.lr = 1e-3f;
-    c->optim.lr = c->schedule.lr;
+    c->optim.lr = 1e-3f;
     c->objective.beta = 1e-5f;
     c->objective.schedule = IB_BETA_LINEAR;
     c->norm = IB_NORM_UNIT;
@@ -120,15 +119,28 @@ ib_status ib_train_config_recipe(const char *name, ib_train_config *c)
                      name ? name : "(null)");
 }
 
-typedef enum { F_STR, F_I64, F_U64, F_F32, F_F64, F_BOOL, F_INT, F_ENUM } field_type;
+typedef enum { F_STR, F_I64, F_U64, F_F32, F_F64, F_BOOL, F_INT, F_ENUM, F_F32_LIST, F_F64_LIST } field_type;
 
+/* One setting: where it lives, its config.json key, and how `ibnet train`
+ * offers it.  The first five members are all a setting needs: a line that
+ * names only them ({"key", F_STR, C(f), SZ(f), NULL}) is still a flag,
+ * "--key" with '-' for '_', and shows its key as help. */
 typedef struct field {
     const char *key;
     field_type type;
     size_t offset;
-    size_t size;              /* strings: capacity */
+    size_t size;              /* strings: capacity; lists: the most values */
     const char *const *names; /* enums: names by value, NULL-terminated */
+    const char *flag;         /* NULL: derived from the key; NO_FLAG: not a flag */
+    const char *metavar;      /* NULL: by type ("N", "X", "NAME", "TEXT") */
+    const char *help;         /* one line of --help */
+    const char *shown;        /* the default as --help shows it; NULL: the default
+                                 configuration's value ("" and false show none) */
+    size_t count_offset;      /* lists: where the number of values lives (an int) */
+    bool flag_clears;         /* booleans: the flag sets false (--no-ema-debias) */
 } field;
+
+#define NO_FLAG ""
 
 static const char *const optim_names[] = {"sgd", "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential", "multistep", "cosine", NULL};
@@ -138,64 +150,111 @@ static const char *const init_names[] = {"model", "pytorch", "glorot", "kaiming"
 static const char *const noise_names[] = {"symmetric", "pair", "pair-cifar10", "pair-next", NULL};
 
 #define C(f) offsetof(ib_train_config, f)
-#define STR(k, f) {k, F_STR, C(f), sizeof(((ib_train_config *)0)->f), NULL}
+#define SZ(f) sizeof(((ib_train_config *)0)->f)
+/* key, field, flag, metavar, help for each type */
+#define STRF(k, f, fl, mv, h) {k, F_STR, C(f), SZ(f), NULL, fl, mv, h, NULL, 0, false}
+#define NUM(k, t, f, fl, mv, h) {k, t, C(f), 0, NULL, fl, mv, h, NULL, 0, false}
+#define ENUMF(k, f, names, fl, mv, h) {k, F_ENUM, C(f), 0, names, fl, mv, h, NULL, 0, false}
+#define BOOLF(k, f, fl, h) {k, F_BOOL, C(f), 0, NULL, fl, NULL, h, NULL, 0, false}
+#define LIST(k, t, f, n, fl, mv, h) {k, t, C(f), sizeof(((ib_train_config *)0)->f) / sizeof(((ib_train_config *)0)->f[0]), NULL, fl, mv, h, NULL, C(n), false}
+/* the old short form of a string setting: a flag named after its key */
+#define STR(k, f) {k, F_STR, C(f), SZ(f), NULL}
 static const field fields[] = {
-    STR("model", model),
-    STR("vib_cells_after", vib_cells_after),
-    {"init", F_ENUM, C(init), 0, init_names},
-    STR("dataset", dataset),
-    STR("data_dir", data_dir),
-    STR("out_dir", out_dir),
-    {"epochs", F_I64, C(epochs), 0, NULL},
-    {"batch_size", F_I64, C(batch_size), 0, NULL},
-    {"eval_batch_size", F_I64, C(eval_batch_size), 0, NULL},
-    {"seed", F_U64, C(seed), 0, NULL},
-    {"optimizer", F_ENUM, C(optim.kind), 0, optim_names},
-    {"momentum", F_F32, C(optim.momentum), 0, NULL},
-    {"dampening", F_F32, C(optim.dampening), 0, NULL},
-    {"nesterov", F_BOOL, C(optim.nesterov), 0, NULL},
-    {"weight_decay", F_F32, C(optim.weight_decay), 0, NULL},
-    {"adam_beta1", F_F32, C(optim.beta1), 0, NULL},
-    {"adam_beta2", F_F32, C(optim.beta2), 0, NULL},
-    {"adam_eps", F_F32, C(optim.eps), 0, NULL},
-    {"clip_grad_norm", F_F32, C(optim.clip_grad_norm), 0, NULL},
-    {"schedule", F_ENUM, C(schedule.kind), 0, sched_names},
-    {"lr", F_F32, C(schedule.lr), 0, NULL},
-    {"lr_gamma", F_F32, C(schedule.gamma), 0, NULL},
-    {"lr_min", F_F32, C(schedule.min_lr), 0, NULL},
-    {"lr_every", F_F64, C(schedule.every), 0, NULL},
-    {"lr_total", F_F64, C(schedule.total), 0, NULL},
-    {"lr_warmup", F_F64, C(schedule.warmup), 0, NULL},
-    {"ema_decay", F_F32, C(ema_decay), 0, NULL},
-    {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL},
-    STR("objective", method),
-    {"beta", F_F32, C(objective.beta), 0, NULL},
-    {"beta_schedule", F_ENUM, C(objective.schedule), 0, beta_sched_names},
-    {"beta_ratio", F_F32, C(objective.ratio), 0, NULL},
-    {"kl_mean_per_element", F_BOOL, C(objective.kl_mean_per_element), 0, NULL},
-    {"label_smoothing", F_F32, C(objective.label_smoothing), 0, NULL},
-    {"entropy_weight", F_F32, C(objective.entropy_weight), 0, NULL},
-    {"entropy_cap", F_F32, C(objective.entropy_cap), 0, NULL},
-    {"eval_samples", F_INT, C(eval_samples), 0, NULL},
-    {"val_size", F_I64, C(val_size), 0, NULL},
-    {"input_norm", F_ENUM, C(norm), 0, norm_names},
-    {"augment", F_BOOL, C(augment), 0, NULL},
-    {"label_noise", F_BOOL, C(label_noise), 0, NULL},
-    {"noise_kind", F_ENUM, C(noise_kind), 0, noise_names},
-    {"noise_rate", F_F32, C(noise_rate), 0, NULL},
-    {"skip_hash", F_BOOL, C(skip_hash), 0, NULL},
-    {"train_limit", F_I64, C(train_limit), 0, NULL},
-    {"test_limit", F_I64, C(test_limit), 0, NULL},
-    {"max_steps", F_I64, C(max_steps), 0, NULL},
-    {"eval_every", F_I64, C(eval_every), 0, NULL},
+    STRF("model", model, "--model", "NAME|FILE", "built-in model or description file (see 'ibnet models')"),
+    STRF("vib_cells_after", vib_cells_after, "--vib-cells-after", "L1,L2,..",
+         "add a VIB cell after each named layer or group (layer1,layer2.1; GROUP.* = after each layer in GROUP)"),
+    ENUMF("init", init, init_names, "--init", "STYLE",
+          "initialise linear/conv layers as the model file says, or as PyTorch, Glorot (TF, Deep VIB's code) or He"),
+    STRF("dataset", dataset, "--dataset", "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT"),
+    STRF("data_dir", data_dir, "--data", "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)"),
+    {"out_dir", F_STR, C(out_dir), SZ(out_dir), NULL, "--out", "DIR",
+     "run directory (default runs/<model>-<dataset>-s<seed>-<hash of the settings>, -2, -3... if taken)", "", 0, false},
+    NUM("epochs", F_I64, epochs, "--epochs", "N", "training epochs (the Deep VIB paper: 200)"),
+    NUM("batch_size", F_I64, batch_size, "--batch-size", "N", "training batch size"),
+    NUM("eval_batch_size", F_I64, eval_batch_size, "--eval-batch-size", "N", "evaluation batch size"),
+    NUM("seed", F_U64, seed, "--seed", "N", "seed of every random choice"),
+    ENUMF("optimizer", optim.kind, optim_names, "--optimizer", "NAME",
+          "optimizer (sets the weight decay to its default: adamw 0.01, else 0)"),
+    NUM("lr", F_F32, optim.lr, "--lr", "X", "learning rate (the base rate the schedule scales)"),
+    NUM("momentum", F_F32, optim.momentum, "--momentum", "X", "SGD momentum"),
+    NUM("dampening", F_F32, optim.dampening, NO_FLAG, NULL, NULL),
+    BOOLF("nesterov", optim.nesterov, "--nesterov", "SGD with Nesterov momentum"),
+    NUM("weight_decay", F_F32, optim.weight_decay, "--weight-decay", "X", "weight decay (decoupled for adamw)"),
+    NUM("adam_beta1", F_F32, optim.beta1, "--adam-beta1", "X", "Adam beta1 (Deep VIB: 0.5)"),
+    NUM("adam_beta2", F_F32, optim.beta2, "--adam-beta2", "X", "Adam beta2"),
+    NUM("adam_eps", F_F32, optim.eps, NO_FLAG, NULL, NULL),
+    NUM("clip_grad_norm", F_F32, optim.clip_grad_norm, "--clip-grad-norm", "X", "clip the global gradient norm (0 = off)"),
+    ENUMF("schedule", schedule.kind, sched_names, "--schedule", "NAME", "learning-rate schedule"),
+    NUM("lr_gamma", F_F32, schedule.gamma, "--lr-gamma", "X", "decay factor of step/exponential/multistep"),
+    NUM("lr_min", F_F32, schedule.min_lr, "--lr-min", "X", "final learning rate of cosine"),
+    NUM("lr_every", F_F64, schedule.every, "--lr-every", "EPOCHS", "decay period of step/exponential"),
+    LIST("lr_milestones", F_F64_LIST, schedule.milestones, schedule.n_milestones, "--lr-milestones", "E1,E2",
+         "epochs of multistep decay"),
+    NUM("lr_total", F_F64, schedule.total, NO_FLAG, NULL, NULL),
+    NUM("lr_warmup", F_F64, schedule.warmup, "--warmup", "EPOCHS", "linear warm-up"),
+    NUM("ema_decay", F_F32, ema_decay, "--ema", "DECAY", "EMA of the weights used for evaluation (0 = off)"),
+    {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL, "--no-ema-debias", NULL, "EMA without zero-debiasing",
+     NULL, 0, true},
+    STRF("objective", method, "--objective", "NAME",
+         "method {vib|vub}: Deep VIB (cellVIB with --vib-cells-after) or VUB (+ capped entropy bonus)"),
+    NUM("beta", F_F32, objective.beta, "--beta", "X", "compression weight beta of the KL terms"),
+    LIST("betas", F_F32_LIST, objective.betas, objective.n_betas, "--betas", "B1,B2,..",
+         "explicit beta per bottleneck, in depth order"),
+    ENUMF("beta_schedule", objective.schedule, beta_sched_names, "--beta-schedule", "NAME", "beta over cells by depth"),
+    NUM("beta_ratio", F_F32, objective.ratio, "--beta-ratio", "X", "ratio of the geometric beta schedule"),
+    BOOLF("kl_mean_per_element", objective.kl_mean_per_element, "--kl-per-element",
+          "average each KL over its elements instead of summing"),
+    NUM("label_smoothing", F_F32, objective.label_smoothing, "--label-smoothing", "X",
+        "label smoothing of the cross-entropy"),
+    NUM("entropy_weight", F_F32, objective.entropy_weight, "--entropy-weight", "X",
+        "VUB/SVIB entropy bonus weight (VUB: 1)"),
+    NUM("entropy_cap", F_F32, objective.entropy_cap, "--entropy-cap", "X", "VUB's cap H_max of the entropy bonus (0 = none)"),
+    NUM("eval_samples", F_INT, eval_samples, "--eval-samples", "S", "samples averaged at evaluation"),
+    NUM("val_size", F_I64, val_size, "--val-size", "N", "hold out the last N training examples for model selection"),
+    ENUMF("input_norm", norm, norm_names, "--input-norm", "NAME", "input scaling"),
+    BOOLF("augment", augment, "--augment", "random crop (pad 4) and horizontal flip"),
+    BOOLF("label_noise", label_noise, NO_FLAG, NULL),
+    ENUMF("noise_kind", noise_kind, noise_names, "--noise-kind", "KIND", "label noise"),
+    NUM("noise_rate", F_F32, noise_rate, "--label-noise", "RATE", "corrupt this fraction of training labels"),
+    BOOLF("skip_hash", skip_hash, "--no-hash", "skip the sha256 check of the data files"),
+    NUM("train_limit", F_I64, train_limit, "--train-limit", "N", "use only the first N training examples"),
+    NUM("test_limit", F_I64, test_limit, "--test-limit", "N", "evaluate on the first N test examples"),
+    NUM("max_steps", F_I64, max_steps, "--max-steps", "N", "stop after N optimizer steps"),
+    NUM("eval_every", F_I64, eval_every, "--eval-every", "N", "evaluate every N epochs"),
 };
 #undef STR
+#undef LIST
+#undef BOOLF
+#undef ENUMF
+#undef NUM
+#undef STRF
+#undef SZ
 #undef C
 #define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
 
 static int enum_value(const field *f, const ib_train_config *c)
 {
     return *(const int *)(const void *)((const char *)c + f->offset);
+}
+
+static int list_count(const field *f, const ib_train_config *c)
+{
+    return *(const int *)(const void *)((const char *)c + f->count_offset);
+}
+
+static double list_value(const field *f, const ib_train_config *c, int k)
+{
+    const char *at = (const char *)c + f->offset;
+    return f->type == F_F32_LIST ? (double)((const float *)(const void *)at)[k] : ((const double *)(const void *)at)[k];
+}
+
+static void list_put(const field *f, ib_train_config *c, int k, double v)
+{
+    char *at = (char *)c + f->offset;
+    if (f->type == F_F32_LIST)
+        ((float *)(void *)at)[k] = (float)v;
+    else
+        ((double *)(void *)at)[k] = v;
 }
 
 int ib_train_config_enum(const char *key, const char *name)
@@ -235,14 +294,17 @@ char *ib_train_config_to_json(const ib_train_config *c)
             cJSON_AddStringToObject(o, f->key, f->names[v]);
             break;
         }
+        case F_F32_LIST:
+        case F_F64_LIST: {
+            cJSON *a = cJSON_AddArrayToObject(o, f->key);
+            for (int k = 0; k < list_count(f, c); k++)
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(list_value(f, c, k)));
+            break;
+        }
         }
     }
-    cJSON *betas = cJSON_AddArrayToObject(o, "betas");
-    for (int l = 0; l < c->objective.n_betas; l++)
-        cJSON_AddItemToArray(betas, cJSON_CreateNumber(c->objective.betas[l]));
-    cJSON *ms = cJSON_AddArrayToObject(o, "lr_milestones");
-    for (int l = 0; l < c->schedule.n_milestones; l++)
-        cJSON_AddItemToArray(ms, cJSON_CreateNumber(c->schedule.milestones[l]));
+    /* where the run came from: not a setting (the reader skips it) */
+    cJSON_AddItemToObject(o, IB__PROVENANCE_KEY, ib__provenance_json());
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     return text;
@@ -310,29 +372,24 @@ static ib_status set_field(const field *f, const cJSON *v, ib_train_config *c)
                     return IB_OK;
                 }
         return ib__error(IB_ERR_FORMAT, "config: '%s' must be one of the names %s, ...", f->key, f->names[0]);
+    case F_F32_LIST:
+    case F_F64_LIST: {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > (int)f->size)
+            return ib__error(IB_ERR_FORMAT, "config: '%s' must be an array of at most %d numbers", f->key, (int)f->size);
+        int k = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || fabs(e->valuedouble) > FLT_MAX)
+                return ib__error(IB_ERR_FORMAT, "config: '%s' must hold finite single-precision numbers", f->key);
+            list_put(f, c, k++, e->valuedouble);
+        }
+        *(int *)(void *)((char *)c + f->count_offset) = k;
+        return IB_OK;
+    }
     }
     return IB_ERR_FORMAT;
 }
-
-static ib_status number_list(const cJSON *v, const char *key, int max, int *n, void (*put)(void *, int, double),
-                             void *dst)
-{
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > max)
-        return ib__error(IB_ERR_FORMAT, "config: '%s' must be an array of at most %d numbers", key, max);
-    int k = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, v)
-    {
-        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || fabs(e->valuedouble) > FLT_MAX)
-            return ib__error(IB_ERR_FORMAT, "config: '%s' must hold finite single-precision numbers", key);
-        put(dst, k++, e->valuedouble);
-    }
-    *n = k;
-    return IB_OK;
-}
-
-static void put_beta(void *dst, int k, double v) { ((float *)dst)[k] = (float)v; }
-static void put_milestone(void *dst, int k, double v) { ((double *)dst)[k] = v; }
 
 ib_status ib_train_config_from_json(const char *json, ib_train_config *c)
 {
@@ -347,10 +404,11 @@ ib_status ib_train_config_from_json(const char *json, ib_train_config *c)
     cJSON_ArrayForEach(item, o)
     {
         const char *key = item->string;
-        if (strcmp(key, "betas") == 0) {
-            s = number_list(item, key, IB_MAX_BOTTLENECKS, &c->objective.n_betas, put_beta, c->objective.betas);
-        } else if (strcmp(key, "lr_milestones") == 0) {
-            s = number_list(item, key, 8, &c->schedule.n_milestones, put_milestone, c->schedule.milestones);
+        if (strcmp(key, IB__PROVENANCE_KEY) == 0) {
+            /* a record of where the run came from, not a setting: it is
+             * written anew with every config.json and never read back */
+            if (!cJSON_IsObject(item))
+                s = ib__error(IB_ERR_FORMAT, "config: '%s' must be an object", key);
         } else {
             int i = 0;
             while (i < N_FIELDS && strcmp(fields[i].key, key) != 0)
@@ -364,8 +422,218 @@ ib_status ib_train_config_from_json(const char *json, ib_train_config *c)
             break;
     }
     cJSON_Delete(o);
-    c->optim.lr = c->schedule.lr;
     return s;
+}
+
+/* ---- the settings as the command line sees them ---- */
+
+static void flag_name(const field *f, char *out, size_t len)
+{
+    if (f->flag) {
+        snprintf(out, len, "%s", f->flag);
+        return;
+    }
+    /* a setting given only its key: "--" + the key with '-' for '_' */
+    snprintf(out, len, "--%s", f->key);
+    for (char *p = out; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+/* The shortest decimal text that reads back to the same float/double. */
+static void fmt_number(double v, bool single, char *out, size_t len)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(out, len, "%.*g", digits, v);
+        double back = strtod(out, NULL);
+        if (single ? (float)back == (float)v : back == v)
+            return;
+    }
+}
+
+/* A value as text, in the form ib_train_config_set reads. */
+static void format_value(const field *f, const ib_train_config *c, char *out, size_t len)
+{
+    const char *at = (const char *)c + f->offset;
+    out[0] = 0;
+    switch (f->type) {
+    case F_STR: snprintf(out, len, "%s", at); break;
+    case F_I64: snprintf(out, len, "%lld", (long long)*(const int64_t *)(const void *)at); break;
+    case F_U64: snprintf(out, len, "%llu", (unsigned long long)*(const uint64_t *)(const void *)at); break;
+    case F_INT: snprintf(out, len, "%d", *(const int *)(const void *)at); break;
+    case F_F32: fmt_number((double)*(const float *)(const void *)at, true, out, len); break;
+    case F_F64: fmt_number(*(const double *)(const void *)at, false, out, len); break;
+    case F_BOOL: snprintf(out, len, "%s", *(const bool *)(const void *)at ? "true" : "false"); break;
+    case F_ENUM: snprintf(out, len, "%s", f->names[enum_value(f, c)]); break;
+    case F_F32_LIST:
+    case F_F64_LIST:
+        for (int k = 0; k < list_count(f, c); k++) {
+            char num[40];
+            fmt_number(list_value(f, c, k), f->type == F_F32_LIST, num, sizeof num);
+            size_t n = strlen(out);
+            snprintf(out + n, len - n, "%s%s", k ? "," : "", num);
+        }
+        break;
+    }
+}
+
+bool ib_train_config_field(int i, ib_config_field *out)
+{
+    if (!out || i < 0 || i >= N_FIELDS)
+        return false;
+    const field *f = &fields[i];
+    static const ib_config_type types[] = {
+        [F_STR] = IB_CONFIG_TEXT,       [F_I64] = IB_CONFIG_INT,   [F_U64] = IB_CONFIG_INT,
+        [F_F32] = IB_CONFIG_NUMBER,     [F_F64] = IB_CONFIG_NUMBER, [F_BOOL] = IB_CONFIG_BOOL,
+        [F_INT] = IB_CONFIG_INT,        [F_ENUM] = IB_CONFIG_CHOICE, [F_F32_LIST] = IB_CONFIG_LIST,
+        [F_F64_LIST] = IB_CONFIG_LIST,
+    };
+    static const char *const metavars[] = {
+        [IB_CONFIG_TEXT] = "TEXT", [IB_CONFIG_INT] = "N",      [IB_CONFIG_NUMBER] = "X",
+        [IB_CONFIG_BOOL] = NULL,   [IB_CONFIG_CHOICE] = "NAME", [IB_CONFIG_LIST] = "X1,X2,..",
+    };
+    memset(out, 0, sizeof *out);
+    out->key = f->key;
+    out->type = types[f->type];
+    flag_name(f, out->flag, sizeof out->flag);
+    out->metavar = out->type == IB_CONFIG_BOOL ? NULL : f->metavar ? f->metavar : metavars[out->type];
+    out->help = f->help ? f->help : f->key;
+    out->choices = f->names;
+    out->flag_clears = f->flag_clears;
+    if (f->shown) {
+        snprintf(out->shown, sizeof out->shown, "%s", f->shown);
+    } else if (f->type != F_BOOL) {
+        ib_train_config d = ib_train_config_default();
+        format_value(f, &d, out->shown, sizeof out->shown);
+    }
+    return true;
+}
+
+static const field *find_field(const char *name)
+{
+    char flag[64];
+    for (int i = 0; name && i < N_FIELDS; i++) {
+        flag_name(&fields[i], flag, sizeof flag);
+        if (strcmp(fields[i].key, name) == 0 || (flag[0] && strcmp(flag, name) == 0))
+            return &fields[i];
+    }
+    return NULL;
+}
+
+/* strtod that takes all of s and stays finite (in float range when single). */
+static bool parse_number(const char *s, bool single, double *v)
+{
+    char *end = NULL;
+    errno = 0;
+    *v = strtod(s, &end);
+    return *s && end && !*end && errno != ERANGE && isfinite(*v) && !(single && fabs(*v) > FLT_MAX);
+}
+
+ib_status ib_train_config_set(ib_train_config *c, const char *name, const char *text)
+{
+    const field *f = find_field(name);
+    if (!c || !f || !text)
+        return ib__error(IB_ERR_ARG, "unknown setting '%s'", name ? name : "(null)");
+    char *at = (char *)c + f->offset;
+    char *end = NULL;
+    switch (f->type) {
+    case F_STR:
+        /* refused, never cut: a path cut short would write somewhere else */
+        if (strlen(text) >= f->size)
+            return ib__error(IB_ERR_ARG, "%s: the value is %zu bytes long, longer than the %zu this setting holds",
+                             name, strlen(text), f->size - 1);
+        snprintf(at, f->size, "%s", text);
+        return IB_OK;
+    case F_I64:
+    case F_INT: {
+        errno = 0;
+        long long x = strtoll(text, &end, 10);
+        if (!*text || *end)
+            return ib__error(IB_ERR_ARG, "%s expects an integer, got '%s'", name, text);
+        if (errno == ERANGE || (f->type == F_INT && (x > INT_MAX || x < INT_MIN)) || llabs(x) > 9000000000000000LL)
+            return ib__error(IB_ERR_ARG, "%s: %s is out of range (at most %.0f in size)", name, text,
+                             f->type == F_INT ? (double)INT_MAX : 9e15);
+        if (f->type == F_I64)
+            *(int64_t *)(void *)at = x;
+        else
+            *(int *)(void *)at = (int)x;
+        return IB_OK;
+    }
+    case F_U64: {
+        errno = 0;
+        unsigned long long x = strtoull(text, &end, 10);
+        if (!(text[0] >= '0' && text[0] <= '9') || *end || errno == ERANGE)
+            return ib__error(IB_ERR_ARG, "%s expects a non-negative integer of at most 18446744073709551615, got '%s'",
+                             name, text);
+        *(uint64_t *)(void *)at = x;
+        return IB_OK;
+    }
+    case F_F32:
+    case F_F64: {
+        double v;
+        if (!parse_number(text, f->type == F_F32, &v))
+            return ib__error(IB_ERR_ARG, "%s expects a finite number%s, got '%s'", name,
+                             f->type == F_F32 ? " (single precision)" : "", text);
+        if (f->type == F_F32)
+            *(float *)(void *)at = (float)v;
+        else
+            *(double *)(void *)at = v;
+        /* --label-noise RATE: a rate above 0 turns the noise on */
+        if (f->offset == offsetof(ib_train_config, noise_rate))
+            c->label_noise = v > 0;
+        return IB_OK;
+    }
+    case F_BOOL:
+        if (strcmp(text, "true") && strcmp(text, "false"))
+            return ib__error(IB_ERR_ARG, "%s expects true or false, got '%s'", name, text);
+        *(bool *)(void *)at = strcmp(text, "true") == 0;
+        return IB_OK;
+    case F_ENUM:
+        for (int k = 0; f->names[k]; k++)
+            if (strcmp(f->names[k], text) == 0) {
+                int was = *(int *)(void *)at;
+                *(int *)(void *)at = k;
+                /* another optimizer: its own weight decay (AdamW's decoupled
+                 * 0.01, else 0); a weight decay set after this one stays */
+                if (f->offset == offsetof(ib_train_config, optim.kind) && k != was)
+                    c->optim.weight_decay = ib_optim_defaults((ib_optim_kind)k).weight_decay;
+                return IB_OK;
+            }
+        {
+            char list[256] = "";
+            for (int k = 0; f->names[k]; k++) {
+                size_t n = strlen(list);
+                snprintf(list + n, sizeof list - n, "%s%s", k ? "|" : "", f->names[k]);
+            }
+            return ib__error(IB_ERR_ARG, "%s must be one of %s, got '%s'", name, list, text);
+        }
+    case F_F32_LIST:
+    case F_F64_LIST: {
+        double v[64];
+        int n = 0;
+        for (const char *s = text; *s;) {
+            char num[64];
+            const char *comma = strchr(s, ',');
+            size_t len = comma ? (size_t)(comma - s) : strlen(s);
+            if (n >= (int)f->size || n >= (int)(sizeof v / sizeof v[0]) || len >= sizeof num)
+                return ib__error(IB_ERR_ARG, "%s expects at most %d comma-separated numbers, got '%s'", name,
+                                 (int)f->size, text);
+            memcpy(num, s, len);
+            num[len] = 0;
+            if (!parse_number(num, true, &v[n]))
+                return ib__error(IB_ERR_ARG, "%s expects comma-separated finite numbers, got '%s'", name, text);
+            n++;
+            s = comma ? comma + 1 : s + len;
+            if (comma && !*s)
+                return ib__error(IB_ERR_ARG, "%s expects comma-separated finite numbers, got '%s'", name, text);
+        }
+        for (int k = 0; k < n; k++)
+            list_put(f, c, k, v[k]);
+        *(int *)(void *)((char *)c + f->count_offset) = n;
+        return IB_OK;
+    }
+    }
+    return IB_ERR_ARG;
 }
 
 ib_status ib_train_config_check(const ib_train_config *c) { return ib__train_config_check(c, NULL); }
@@ -382,8 +650,8 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
     REQUIRE(c->epochs >= 1, "epochs must be at least 1 (got %lld)", (long long)c->epochs);
     REQUIRE(c->batch_size >= 1, "batch size must be at least 1 (got %lld)", (long long)c->batch_size);
     REQUIRE(c->eval_batch_size >= 1, "evaluation batch size must be at least 1");
-    REQUIRE(isfinite(c->schedule.lr) && c->schedule.lr > 0, "learning rate must be positive (got %g)",
-            (double)c->schedule.lr);
+    REQUIRE(isfinite(c->optim.lr) && c->optim.lr > 0, "learning rate must be positive (got %g)",
+            (double)c->optim.lr);
     REQUIRE(isfinite(c->objective.beta) && c->objective.beta >= 0, "beta must be a number >= 0 (got %g)",
             (double)c->objective.beta);
     for (int l = 0; l < c->objective.n_betas; l++)

@@ -63,7 +63,7 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
     r->skip_batches = 0;
     while (next_batch(r, &count)) {
         double e_frac = (double)(epoch - 1) + (double)done / (double)batches;
-        float lr = ib_schedule_lr(&c->schedule, e_frac);
+        float lr = ib_schedule_lr(&c->schedule, c->optim.lr, e_frac);
         ib_optim_set_lr(r->opt, lr);
         ib_graph_set_step(n->g, (uint64_t)r->step);
         ib_graph_forward(n->g);

@@ -2,8 +2,9 @@
  * records.c — what a run writes down and reads back: the per-epoch line of
  * metrics.jsonl (every figure of ib_epoch_report, the method's named terms
  * under "train_terms"), summary.json, the metadata stored in each
- * checkpoint (progress, model text, input normalisation, configuration)
- * and, on resume, the counters read back from last.safetensors.
+ * checkpoint (progress, model text, input normalisation, configuration;
+ * src/io/checkpoint_meta.c writes and reads the format) and, on resume,
+ * the counters read back from last.safetensors.
  */
 #include "train_internal.h"
 
@@ -23,42 +24,31 @@ static ib_status truncate_metrics(run *r, int64_t epoch)
 
 static char *checkpoint_metadata(run *r, int64_t epoch)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "epoch", (double)epoch);
-    cJSON_AddNumberToObject(o, "step", (double)r->step);
-    cJSON_AddNumberToObject(o, "epoch_batches_done", (double)r->partial_batches);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->cfg.seed);
-    cJSON_AddStringToObject(o, "seed", seed);
-    cJSON_AddNumberToObject(o, "threads", ib_get_threads());
-    cJSON_AddNumberToObject(o, "best_epoch", (double)r->best_epoch);
-    cJSON_AddNumberToObject(o, "best_accuracy", r->best_acc);
-    cJSON_AddStringToObject(o, "model", r->cfg.model);
-    cJSON_AddStringToObject(o, "model_text", ib_model_text(r->model));
-    cJSON_AddStringToObject(o, "dataset", r->cfg.dataset);
-    cJSON_AddNumberToObject(o, "classes", ib_model_classes(r->model));
     const ib_batcher_config *bc = ib_batcher_get_config(r->batcher);
-    cJSON_AddStringToObject(o, "input_norm", ib_input_norm_name(bc->norm));
-    cJSON *mean = cJSON_AddArrayToObject(o, "input_mean"), *std = cJSON_AddArrayToObject(o, "input_std");
-    cJSON *lo = cJSON_AddArrayToObject(o, "input_min"), *hi = cJSON_AddArrayToObject(o, "input_max");
-    for (int ch = 0; ch < r->train->c; ch++) {
-        float a, b;
-        ib_batcher_input_range(bc, ch, &a, &b);
-        cJSON_AddItemToArray(mean, cJSON_CreateNumber(bc->mean[ch]));
-        cJSON_AddItemToArray(std, cJSON_CreateNumber(bc->std[ch]));
-        cJSON_AddItemToArray(lo, cJSON_CreateNumber(a));
-        cJSON_AddItemToArray(hi, cJSON_CreateNumber(b));
-    }
-    if (r->train->class_names) {
-        cJSON *names = cJSON_AddArrayToObject(o, "class_names");
-        for (int k = 0; k < r->train->classes; k++)
-            cJSON_AddItemToArray(names, cJSON_CreateString(r->train->class_names[k] ? r->train->class_names[k] : ""));
+    ib_checkpoint_meta m = {.epoch = epoch,
+                            .step = r->step,
+                            .epoch_batches_done = r->partial_batches,
+                            .seed = r->cfg.seed,
+                            .threads = ib_get_threads(),
+                            .best_epoch = r->best_epoch,
+                            .best_accuracy = r->best_acc,
+                            .model = r->cfg.model,
+                            .model_text = ib_model_text(r->model),
+                            .dataset = r->cfg.dataset,
+                            .classes = ib_model_classes(r->model),
+                            .input_norm = bc->norm,
+                            .channels = r->train->c < 4 ? r->train->c : 4,
+                            .n_class_names = r->train->class_names ? r->train->classes : 0,
+                            .class_names = (const char *const *)r->train->class_names};
+    for (int ch = 0; ch < m.channels; ch++) {
+        m.input_mean[ch] = bc->mean[ch];
+        m.input_std[ch] = bc->std[ch];
+        ib_batcher_input_range(bc, ch, &m.input_min[ch], &m.input_max[ch]);
     }
     char *cfg = ib_train_config_to_json(&r->cfg);
-    cJSON_AddItemToObject(o, "config", cJSON_Parse(cfg));
+    m.config_json = cfg;
+    char *text = ib_checkpoint_meta_to_json(&m);
     free(cfg);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     return text;
 }
 
@@ -71,52 +61,36 @@ ib_status ib__run_save_checkpoint(run *r, const char *name, int64_t epoch, bool 
     return s;
 }
 
-/* A whole number in [lo, hi] from checkpoint metadata (hand-edited or
- * damaged files must not wrap into nonsense counts). */
-static bool count_in(const cJSON *v, double lo, double hi, int64_t *out)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
-        v->valuedouble != floor(v->valuedouble))
-        return false;
-    *out = (int64_t)v->valuedouble;
-    return true;
-}
-
 /* The resume half of the set-up: the weights, optimizer and EMA state of
- * last.safetensors and the counters of its metadata. */
+ * last.safetensors and the counters of its metadata (checkpoint_meta.c
+ * checks their ranges). */
 ib_status ib__run_load_resume_state(run *r)
 {
-    ib_status s;
-    {
-        char *meta = NULL;
-        s = ib_checkpoint_load(run_file(r, "last.safetensors"), r->params, r->opt, r->ema, &meta);
-        if (s != IB_OK)
-            return s;
-        cJSON *m = cJSON_Parse(meta ? meta : "");
-        free(meta);
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(m, "epoch");
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "step");
-        const cJSON *be = cJSON_GetObjectItemCaseSensitive(m, "best_epoch");
-        const cJSON *ba = cJSON_GetObjectItemCaseSensitive(m, "best_accuracy");
-        const cJSON *pb = cJSON_GetObjectItemCaseSensitive(m, "epoch_batches_done");
-        int64_t batches = ib_batcher_batches_per_epoch(r->batcher);
-        r->skip_batches = 0;
-        r->best_epoch = 0;
-        bool ok = count_in(e, 0, 9e15, &r->start_epoch) && count_in(st, 0, 9e15, &r->step) &&
-                  (!pb || count_in(pb, 0, (double)(batches - 1), &r->skip_batches)) &&
-                  (!be || count_in(be, 0, (double)r->start_epoch, &r->best_epoch));
-        r->best_acc = cJSON_IsNumber(ba) ? ba->valuedouble : -1;
-        cJSON_Delete(m);
-        if (!ok)
-            return ib__error(IB_ERR_FORMAT,
-                             "%s: the checkpoint's epoch/step metadata is missing or out of range (whole numbers; "
-                             "batches done within an epoch 0..%lld, best epoch at most the epoch)",
-                             run_file(r, "last.safetensors"), (long long)(batches - 1));
-        r->epochs_done = r->start_epoch;
-        r->first_step = r->step;
-        s = truncate_metrics(r, r->start_epoch);
-    }
-    return s;
+    char *meta = NULL;
+    ib_status s = ib_checkpoint_load(run_file(r, "last.safetensors"), r->params, r->opt, r->ema, &meta);
+    if (s != IB_OK)
+        return s;
+    ib_checkpoint_meta m;
+    s = ib_checkpoint_meta_parse(meta, run_file(r, "last.safetensors"), &m);
+    free(meta);
+    if (s != IB_OK)
+        return s;
+    int64_t batches = ib_batcher_batches_per_epoch(r->batcher);
+    bool ok = m.counts_valid && m.epoch_batches_done <= batches - 1;
+    r->start_epoch = m.epoch;
+    r->step = m.step;
+    r->skip_batches = m.epoch_batches_done;
+    r->best_epoch = m.best_epoch;
+    r->best_acc = m.best_accuracy;
+    ib_checkpoint_meta_free(&m);
+    if (!ok)
+        return ib__error(IB_ERR_FORMAT,
+                         "%s: the checkpoint's epoch/step metadata is missing or out of range (whole numbers; "
+                         "batches done within an epoch 0..%lld, best epoch at most the epoch)",
+                         run_file(r, "last.safetensors"), (long long)(batches - 1));
+    r->epochs_done = r->start_epoch;
+    r->first_step = r->step;
+    return truncate_metrics(r, r->start_epoch);
 }
 
 /* ---- metrics ---- */

@@ -13,6 +13,7 @@
 #define IB_TRAIN_INTERNAL_H
 
 #include "../core/internal.h"
+#include "run_lock.h"
 
 /* The run directory: a folder and the files in it. */
 typedef struct ib__run_dir {
@@ -76,6 +77,7 @@ typedef struct ib__train_run {
      * made at: the summary reuses it when no step has been taken since. */
     ib_eval_result last_test;
     int64_t last_test_step; /* -1: none */
+    ib__run_lock lock; /* held while this run may write into cfg.out_dir */
 } ib__train_run;
 
 /* config.c: ib_train_config_check with m the method to run (NULL: the

@@ -7,6 +7,7 @@
  * knows no objective by name.
  */
 #include "train_internal.h"
+#include "../io/atomic_file.h"
 
 #include <math.h>
 #include <sys/stat.h>
@@ -152,9 +153,7 @@ static ib_status setup(run *r, bool resume)
     s = ib__run_build_nets(r);
     if (s != IB_OK)
         return s;
-    ib_optim_config oc = c->optim;
-    oc.lr = c->schedule.lr;
-    r->opt = ib_optim_new(r->params, &oc);
+    r->opt = ib_optim_new(r->params, &c->optim);
     if (!r->opt)
         return IB_ERR_ARG;
     if (c->ema_decay > 0) {
@@ -185,6 +184,26 @@ static ib_status setup(run *r, bool resume)
     return s;
 }
 
+/* Take the run directory's lock (see run_lock.h), then remove what killed
+ * writers left there (no other run can be writing now). */
+static ib_status lock_run_dir(run *r)
+{
+    ib_status s = ib__run_lock_acquire(r->cfg.out_dir, &r->lock);
+    if (s == IB_OK)
+        s = ib__atomic_remove_stale(r->cfg.out_dir, NULL);
+    return s;
+}
+
+static ib_status refuse_existing_run(run *r)
+{
+    struct stat st;
+    if (stat(ib__run_dir_file(&r->dir, "config.json"), &st) == 0)
+        return ib__error(IB_ERR_ARG,
+                         "%s already holds a run (config.json); continue it with --resume %s or choose another --out",
+                         r->cfg.out_dir, r->cfg.out_dir);
+    return IB_OK;
+}
+
 /* Set up (loading last.safetensors when resuming), write the configuration
  * of a new run once everything has been checked, train, and summarise. */
 static ib_status run_all(run *r, bool resume, const char *config_json)
@@ -193,6 +212,11 @@ static ib_status run_all(run *r, bool resume, const char *config_json)
     ib_status s = setup(r, resume);
     if (s == IB_OK && config_json) /* a new run: its directory appears only once everything checked out */
         s = ib__run_dir_create(&r->dir);
+    if (s == IB_OK && config_json && !r->lock.held) { /* a new directory: another run may have made it too */
+        s = lock_run_dir(r);
+        if (s == IB_OK)
+            s = refuse_existing_run(r);
+    }
     if (s == IB_OK && config_json)
         s = ib__run_dir_write(&r->dir, "config.json", config_json);
     if (s == IB_OK)
@@ -202,6 +226,7 @@ static ib_status run_all(run *r, bool resume, const char *config_json)
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", ib_last_error());
     run_free(r);
+    ib__run_lock_release(&r->lock);
     if (s != IB_OK)
         ib__error(s, "%s", msg);
     return s;
@@ -234,13 +259,17 @@ ib_status ib_train_with(const ib_train_config *cfg, const ib_method *m, const ib
         return s;
     ib__run_dir_init(&r.dir, cfg->out_dir);
     struct stat st;
-    if (stat(ib__run_dir_file(&r.dir, "config.json"), &st) == 0)
-        return ib__error(IB_ERR_ARG,
-                         "%s already holds a run (config.json); continue it with --resume %s or choose another --out",
-                         cfg->out_dir, cfg->out_dir);
-    char *json = ib_train_config_to_json(cfg);
-    if (!json)
-        return ib__error(IB_ERR_NOMEM, "out of memory");
+    if (stat(cfg->out_dir, &st) == 0 && S_ISDIR(st.st_mode)) /* an existing directory: lock it before any work */
+        s = lock_run_dir(&r);
+    if (s == IB_OK)
+        s = refuse_existing_run(&r);
+    char *json = s == IB_OK ? ib_train_config_to_json(cfg) : NULL;
+    if (s == IB_OK && !json)
+        s = ib__error(IB_ERR_NOMEM, "out of memory");
+    if (s != IB_OK) {
+        ib__run_lock_release(&r.lock);
+        return s;
+    }
     s = run_all(&r, false, json);
     free(json);
     return s;
@@ -256,25 +285,33 @@ ib_status ib_train_resume_with(const char *dir, int64_t new_epochs, const ib_met
     memset(&r, 0, sizeof r);
     r.last_test_step = -1;
     ib__run_dir_init(&r.dir, dir);
+    char path[sizeof r.dir.path];
+    snprintf(path, sizeof path, "%s", ib__run_dir_file(&r.dir, "config.json"));
     char *json = ib__run_dir_read(&r.dir, "config.json");
-    const char *path = ib__run_dir_file(&r.dir, "config.json");
     if (!json)
         return ib__error(IB_ERR_IO, "cannot read %s: is %s a run directory?", path, dir);
-    ib_status s = ib_train_config_from_json(json, &r.cfg);
     free(json);
-    if (s != IB_OK)
-        return ib__error(s, "%s: %s", path, ib_last_error());
-    s = method_matches(&r.cfg, m);
+    snprintf(r.cfg.out_dir, sizeof r.cfg.out_dir, "%s", dir);
+    ib_status s = lock_run_dir(&r); /* before anything is read for good or written */
     if (s != IB_OK)
         return s;
+    json = ib__run_dir_read(&r.dir, "config.json");
+    s = json ? ib_train_config_from_json(json, &r.cfg) : ib__error(IB_ERR_IO, "cannot read %s", path);
+    free(json);
+    if (s != IB_OK)
+        s = ib__error(s, "%s: %s", path, ib_last_error());
+    if (s == IB_OK)
+        s = method_matches(&r.cfg, m);
     snprintf(r.cfg.out_dir, sizeof r.cfg.out_dir, "%s", dir);
-    if (new_epochs > 0) {
+    if (s == IB_OK && new_epochs > 0) {
         r.cfg.epochs = new_epochs;
         char *text = ib_train_config_to_json(&r.cfg);
         s = ib__run_dir_write(&r.dir, "config.json", text);
         free(text);
-        if (s != IB_OK)
-            return s;
+    }
+    if (s != IB_OK) {
+        ib__run_lock_release(&r.lock);
+        return s;
     }
     r.cb = cb;
     r.method = m;

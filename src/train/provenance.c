@@ -1,0 +1,40 @@
+/*
+ * provenance.c — the provenance block of config.json (see provenance.h).
+ * The commit is `git describe` of the source tree when the library was
+ * built (cmake/git_commit.cmake writes ib_commit.h at every build); a
+ * build outside a git checkout records the version instead.
+ */
+#include "../core/internal.h"
+#include "provenance.h"
+
+#include <cblas.h>
+
+#include "ib_commit.h"
+
+#ifdef IBNET_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+cJSON *ib__provenance_json(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "ibnet", ib_version());
+    cJSON_AddStringToObject(o, "commit", IBNET_COMMIT[0] ? IBNET_COMMIT : ib_version());
+    cJSON_AddNumberToObject(o, "threads", ib_get_threads());
+    /* "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64":
+     * the version and the kernel set it picked on this CPU */
+    const char *blas = openblas_get_config();
+    cJSON_AddStringToObject(o, "openblas", blas ? blas : "unknown");
+#ifdef IBNET_HAVE_DNNL
+    const dnnl_version_t *v = dnnl_version();
+    char dnnl[64];
+    snprintf(dnnl, sizeof dnnl, "%d.%d.%d", v->major, v->minor, v->patch);
+    cJSON_AddStringToObject(o, "onednn", dnnl);
+#else
+    cJSON_AddStringToObject(o, "onednn", "none");
+#endif
+    cJSON_AddStringToObject(o, "cjson", cJSON_Version());
+    return o;
+}

@@ -1,0 +1,19 @@
+/*
+ * provenance.h — where a run came from, recorded beside its settings in
+ * config.json: the commit the library was built from, the thread count and
+ * the versions of the libraries that compute (OpenBLAS, oneDNN) and write
+ * the records (cJSON), so every figure can be traced to what made it.
+ */
+#ifndef IB_TRAIN_PROVENANCE_H
+#define IB_TRAIN_PROVENANCE_H
+
+#include <cjson/cJSON.h>
+
+/* config.json's key of the block; the configuration reader skips it. */
+#define IB__PROVENANCE_KEY "provenance"
+
+/* A new JSON object (the caller owns it; NULL without memory):
+ * {"ibnet", "commit", "threads", "openblas", "onednn", "cjson"}. */
+cJSON *ib__provenance_json(void);
+
+#endif
