@@ -43,6 +43,13 @@ static void fmt_time(double s, char *buf, size_t len)
         snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* The method's terms beyond the CE and KL the line already shows (VUB's
+ * entropy, a second view's agreement...), as "  name value". */
+static bool term_shown_apart(const char *name)
+{
+    return !strcmp(name, "ce") || (name[0] == 'k' && name[1] == 'l' && name[2] >= '0' && name[2] <= '9');
+}
+
 static void on_progress(void *ctx, const ib_train_progress *p)
 {
     ui *u = ctx;
@@ -57,9 +64,13 @@ static void on_progress(void *ctx, const ib_train_progress *p)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
     fmt_time(p->eta_s, eta, sizeof eta);
-    fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %3d%%  %6.0f samples/s  loss %.4f  ce %.4f  kl %.3g  eta %s",
+    fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %3d%%  %6.0f samples/s  loss %.4f  ce %.4f  kl %.3g",
             (long long)p->epoch, (long long)p->epochs, bar, (int)(100 * p->batch / p->batches), p->samples_per_s,
-            p->loss, p->ce, p->kl_total, eta);
+            p->loss, p->ce, p->kl_total);
+    for (int t = 0; t < p->n_terms; t++)
+        if (!term_shown_apart(p->term_name[t]))
+            fprintf(stderr, "  %s %.4g", p->term_name[t], p->term[t]);
+    fprintf(stderr, "  eta %s", eta);
     fflush(stderr);
 }
 
@@ -71,6 +82,10 @@ static void on_epoch(void *ctx, const ib_epoch_report *r)
         printf("{\"epoch\": %lld, \"step\": %lld, \"seconds\": %.3f, \"lr\": %.6g, \"train_loss\": %.6g, "
                "\"train_ce\": %.6g",
                (long long)r->epoch, (long long)r->step, r->seconds, (double)r->lr, r->loss, r->ce);
+        printf(", \"train_terms\": {");
+        for (int t = 0; t < r->n_terms; t++)
+            printf("%s\"%s\": %.6g", t ? ", " : "", r->term_name[t], r->term[t]);
+        printf("}");
         if (r->evaluated)
             printf(", \"test_acc_avg\": %.6g, \"test_acc_1shot\": %.6g, \"test_acc_mean\": %.6g, \"test_nll_avg\": %.6g",
                    r->test.acc_avg, r->test.acc_1shot, r->test.acc_mean, r->test.nll_avg);
@@ -89,6 +104,9 @@ static void on_epoch(void *ctx, const ib_epoch_report *r)
            (long long)r->epochs, r->seconds, r->samples_per_s, (double)r->lr, r->loss, r->ce);
     if (r->n_kl)
         printf("  kl %.2f nats", kl);
+    for (int t = 0; t < r->n_terms; t++)
+        if (!term_shown_apart(r->term_name[t]))
+            printf("  %s %.4g", r->term_name[t], r->term[t]);
     if (r->noisy_fit >= 0)
         printf("  noisy-fit %.1f%%", 100 * r->noisy_fit);
     if (r->evaluated) {
@@ -303,10 +321,9 @@ int ib_cmd_train(int argc, char **argv)
                      "taken in another order and the weights may differ in the last bits from an uninterrupted run "
                      "(--threads %d keeps them)",
                      resume, was, ib_get_threads(), was);
-        /* --epochs is the one setting a resume takes: parse it as a new run would */
+        /* the settings a resume takes (--epochs): parsed and checked like a new run's */
         for (int i = 0; i < n_fields; i++)
-            if (spec_of[i] >= 0 && specs[spec_of[i]].seen && strcmp(fd[i].flag, "--epochs") == 0 &&
-                ib_train_config_set(&c, fd[i].flag, text[i]) != IB_OK) {
+            if (spec_of[i] >= 0 && specs[spec_of[i]].seen && ib_train_config_set(&c, fd[i].flag, text[i]) != IB_OK) {
                 fprintf(stderr, "ibnet train: %s\n", ib_last_error());
                 return 2;
             }

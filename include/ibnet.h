@@ -733,19 +733,46 @@ typedef struct ib_objective {
 /* Plain cross-entropy (beta 0, no bonus). */
 ib_objective ib_objective_default(void);
 
+/* One named term of a loss: a scalar node of the training graph and its
+ * weight in the total (0: recorded for the logs, not optimised).  The
+ * trainer averages every term over an epoch and writes it to
+ * metrics.jsonl under "train_terms" by name. */
+#define IB_MAX_TERMS 40
+typedef struct ib_loss_term {
+    char name[32];                       /* "ce", "kl1", "entropy"... */
+    ib_node *node;                       /* scalar */
+    float weight;                        /* its coefficient in total */
+} ib_loss_term;
+
 typedef struct ib_loss {
-    ib_node *total;                      /* scalar to minimise */
+    ib_node *total;                      /* scalar to minimise: the sum of weight * node over the terms */
     ib_node *ce;                         /* scalar: mean cross-entropy (nats) */
     ib_node *entropy;                    /* scalar: mean softmax entropy, or NULL */
     int n_kl;
     ib_node *kl[IB_MAX_BOTTLENECKS];     /* scalar: batch-mean KL of bottleneck l (nats) */
     float beta[IB_MAX_BOTTLENECKS];      /* beta_l used */
+    int n_terms;
+    ib_loss_term terms[IB_MAX_TERMS];    /* every term, in the order added */
 } ib_loss;
+
+/* Add a term to a loss under construction: records (name, node, weight)
+ * and adds weight * node to l->total (the first term with weight 1 is the
+ * total itself; weight 0 only records it).  The node is named
+ * "loss.<name>".  Errors (NULL node, a non-scalar node, a name used twice,
+ * longer than 31 characters or with characters other than letters, digits
+ * and '_', more than IB_MAX_TERMS terms, a weight
+ * that is not finite) are recorded in the graph and returned. */
+ib_status ib_loss_add_term(ib_graph *g, ib_loss *l, const char *name, ib_node *node, float weight);
+/* The term called name, or NULL. */
+const ib_loss_term *ib_loss_term_find(const ib_loss *l, const char *name);
 
 /* The weight of bottleneck l (0-based) of n under the objective. */
 float ib_objective_beta(const ib_objective *o, int l, int n);
-/* Builds the loss nodes.  bn may be NULL when n_bn is 0.  Errors (negative
- * beta, more bottlenecks than betas given) are recorded in the graph. */
+/* Builds the loss nodes: the terms "ce", "kl1".."klL" (weight beta_l) and,
+ * when entropy_weight is not 0, "entropy" (weight 0) and "entropy_bonus"
+ * (min(H, cap), or H when cap <= 0; weight -lambda).  bn may be NULL when
+ * n_bn is 0.  Errors (negative beta, more bottlenecks than betas given)
+ * are recorded in the graph. */
 ib_status ib_objective_build(ib_graph *g, ib_node *logits, ib_node *labels, int n_bn, const ib_bottleneck *bn,
                              const ib_objective *o, ib_loss *out);
 
@@ -1154,6 +1181,73 @@ ib_status ib_png_write_grid(const char *path, const uint8_t *imgs, int n, int c,
 /* ==== derived data: end ==== */
 
 /* ------------------------------------------------------------------------
+ * Methods (src/ib/, docs/methods.md).  A method is one objective behind
+ * one interface: it declares what it needs (aligned input views, the
+ * networks to build and the view each reads, labels, bottlenecks) and
+ * builds named loss terms from the networks' outputs.  The trainer builds what the method declares and asks
+ * it for its loss; it knows no method by name.  The registry holds the
+ * library's methods ("vib", "vub"); ib_train_with runs one of the
+ * caller's own instead.
+ * ---------------------------------------------------------------------- */
+#define IB_MAX_VIEWS 4
+#define IB_MAX_NETS 4
+
+/* What a method needs from the trainer (bits of ib_method.needs). */
+#define IB_METHOD_NEEDS_LABELS 1u      /* the labels of view 0 */
+#define IB_METHOD_NEEDS_BOTTLENECK 2u  /* the run's model must have a Gaussian bottleneck */
+
+/* A network the trainer builds into the training graph for a method.
+ * Networks over the same model share its parameters (the store is
+ * get-or-create by name), so one model on two views is one backbone; a
+ * model whose layers have other names has parameters of its own in the
+ * same store (a teacher, a critic). */
+typedef struct ib_method_net {
+    const char *model;       /* NULL: the run's model; else a built-in name or description file */
+    int view;                /* the input view it reads, 0..views-1 */
+} ib_method_net;
+
+/* What the trainer built, passed to ib_method.build. */
+typedef struct ib_method_inputs {
+    ib_graph *g;                          /* the training graph */
+    int n_views;
+    ib_node *x[IB_MAX_VIEWS];             /* (N, C, H, W) each: example i of every view is the same example */
+    ib_node *y;                           /* (N) int32 labels of view 0 */
+    int n_nets;
+    ib_model_out out[IB_MAX_NETS];        /* out[0]: the run's model on view 0 (the one evaluated) */
+    const ib_objective *objective;        /* the run's objective settings (beta, entropy weight...) */
+} ib_method_inputs;
+
+typedef struct ib_method {
+    const char *name;        /* "vib": what config.json's "objective" names */
+    const char *summary;     /* one line for help texts */
+    unsigned needs;          /* IB_METHOD_NEEDS_* bits */
+    int views;               /* aligned input views, 1..IB_MAX_VIEWS */
+    int n_nets;              /* networks, 1..IB_MAX_NETS; 0 means one: the run's model on view 0 */
+    ib_method_net nets[IB_MAX_NETS]; /* nets[0] must be the run's model on view 0 */
+    /* View v >= 1 of the training set: a new data set (*out, freed by the
+     * trainer) whose example i is example i of train seen another way, with
+     * train's size and image shape.  NULL: every view is the training set
+     * itself.  The views are batched in one order (one seed), so a batch
+     * of every view holds the same examples. */
+    ib_status (*make_view)(const ib_dataset *train, int v, uint64_t seed, ib_dataset **out);
+    /* Checks the objective settings before any time is spent (NULL: none
+     * to check); IB_ERR_ARG with a message. */
+    ib_status (*check)(const ib_objective *o);
+    /* Adds the method's terms to *loss (starts zeroed) with
+     * ib_loss_add_term; graph errors are returned. */
+    ib_status (*build)(const ib_method_inputs *in, ib_loss *loss);
+} ib_method;
+
+/* The library's method called name, or NULL (IB_ERR_ARG in ib_last_error()
+ * listing the known names). */
+const ib_method *ib_method_find(const char *name);
+/* The i-th method of the registry, NULL past the end. */
+const ib_method *ib_method_at(int i);
+/* Checks that m is well formed (views, nets, callbacks) and that o suits it
+ * (its check): IB_ERR_ARG with a message naming the method. */
+ib_status ib_method_validate(const ib_method *m, const ib_objective *o);
+
+/* ------------------------------------------------------------------------
  * Training and evaluation (src/train/, src/eval/).  ib_train runs a whole
  * experiment into a run directory:
  *   config.json          the resolved configuration
@@ -1180,7 +1274,8 @@ typedef struct ib_train_config {
     ib_schedule schedule;     /* scales optim.lr, the one learning rate */
     float ema_decay;          /* 0 = no EMA; evaluation uses the EMA weights when on */
     bool ema_zero_debias;
-    ib_objective objective;
+    ib_objective objective;   /* the settings the methods read (beta, entropy weight...) */
+    char method[32];          /* the method (JSON "objective"): "vib" (default), "vub"; see ib_method_find */
     int eval_samples;         /* S of the S-sample average of probabilities (12) */
     int64_t val_size;         /* > 0: hold out the last val_size training examples;
                                  the best checkpoint is chosen on them (else on test) */
@@ -1455,6 +1550,9 @@ typedef struct ib_epoch_report {
     double kl[IB_MAX_BOTTLENECKS];
     float beta[IB_MAX_BOTTLENECKS];
     int n_kl;
+    int n_terms;             /* the method's named terms: epoch means, in the order the method added them */
+    char term_name[IB_MAX_TERMS][32];
+    double term[IB_MAX_TERMS];
     double noisy_fit;        /* with label noise: fraction of noisy examples predicted as their noisy label */
     bool evaluated;
     ib_eval_result val, test;
@@ -1466,6 +1564,9 @@ typedef struct ib_train_progress {
     int64_t batch, batches;
     double samples_per_s, eta_s;
     double loss, ce, kl_total;
+    int n_terms;             /* the method's named terms: means over the epoch so far */
+    const char *term_name[IB_MAX_TERMS];
+    double term[IB_MAX_TERMS];
 } ib_train_progress;
 
 typedef struct ib_train_callbacks {
@@ -1485,6 +1586,13 @@ ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
 /* Continue the run in dir from its last checkpoint (config.json is read
  * from dir; epochs may be raised with new_epochs > 0).  Locked as ib_train. */
 ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
+/* The same with a method of the caller's own instead of the registry's
+ * method named by cfg->method (NULL: that one).  m is not owned and must
+ * outlive the call; a resume must pass the same method.  cfg->method
+ * should hold m->name, which config.json records; IB_ERR_ARG if it
+ * names another method. */
+ib_status ib_train_with(const ib_train_config *cfg, const ib_method *m, const ib_train_callbacks *cb);
+ib_status ib_train_resume_with(const char *dir, int64_t new_epochs, const ib_method *m, const ib_train_callbacks *cb);
 
 /* ==== attacks: begin (src/eval/attack*.c; docs/attacks.md) ==== */
 /* Adversarial attacks on a classifier graph, in PIXEL space: the

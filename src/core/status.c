@@ -28,10 +28,14 @@ const char *ib_last_error(void) { return last_error; }
 
 ib_status ib__error(ib_status s, const char *fmt, ...)
 {
+    /* Formatted apart first: callers pass ib_last_error() to add context
+     * to the message it holds, and vsnprintf may not read its output. */
+    char buf[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(last_error, buf, sizeof buf);
     return s;
 }
 

@@ -4,8 +4,8 @@
  * truth when a run is resumed).  The JSON mapping is one table of fields,
  * so adding a setting is one line and unknown keys are always rejected.
  */
-#include "../core/internal.h"
 #include "provenance.h"
+#include "train_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -34,6 +34,7 @@ ib_train_config ib_train_config_default(void)
     c.ema_zero_debias = true;
     c.objective = ib_objective_default();
     c.objective.beta = 1e-3f;
+    snprintf(c.method, sizeof c.method, "vib");
     c.eval_samples = 12;
     c.norm = IB_NORM_SYMMETRIC;
     c.noise_kind = IB_NOISE_SYMMETRIC;
@@ -194,6 +195,8 @@ static const field fields[] = {
     NUM("ema_decay", F_F32, ema_decay, "--ema", "DECAY", "EMA of the weights used for evaluation (0 = off)"),
     {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL, "--no-ema-debias", NULL, "EMA without zero-debiasing",
      NULL, 0, true},
+    STRF("objective", method, "--objective", "NAME",
+         "method {vib|vub}: Deep VIB (cellVIB with --vib-cells-after) or VUB (+ capped entropy bonus)"),
     NUM("beta", F_F32, objective.beta, "--beta", "X", "compression weight beta of the KL terms"),
     LIST("betas", F_F32_LIST, objective.betas, objective.n_betas, "--betas", "B1,B2,..",
          "explicit beta per bottleneck, in depth order"),
@@ -633,7 +636,9 @@ ib_status ib_train_config_set(ib_train_config *c, const char *name, const char *
     return IB_ERR_ARG;
 }
 
-ib_status ib_train_config_check(const ib_train_config *c)
+ib_status ib_train_config_check(const ib_train_config *c) { return ib__train_config_check(c, NULL); }
+
+ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
 {
 #define REQUIRE(cond, ...)                                                                                             \
     do {                                                                                                               \
@@ -661,5 +666,8 @@ ib_status ib_train_config_check(const ib_train_config *c)
     REQUIRE(c->eval_every >= 1, "eval_every must be at least 1");
     REQUIRE(c->out_dir[0], "no output directory given");
 #undef REQUIRE
-    return IB_OK;
+    /* the method and the settings it reads (a caller's own method is not in the registry) */
+    if (!m && !(m = ib_method_find(c->method)))
+        return IB_ERR_ARG;
+    return ib_method_validate(m, &c->objective);
 }

@@ -1,0 +1,224 @@
+/*
+ * loop.c — the epochs of a run: each step fills every view's input from
+ * its batcher (all in one order), runs forward, backward, the optimizer
+ * and the EMA, and adds up the method's named terms; each epoch ends with
+ * the evaluation (EMA weights when on), the checkpoints and a line of
+ * metrics.jsonl.
+ *
+ * Reproducibility: the batch order and augmentation are keyed by
+ * (seed, epoch), the bottleneck noise by (seed, node, global step), the
+ * evaluation noise by a fixed seed; so a run resumed from its last
+ * checkpoint, even one written inside an epoch, reaches exactly the
+ * weights of an uninterrupted run with the same thread count.
+ */
+#include "train_internal.h"
+
+#include <math.h>
+
+typedef ib__train_run run;
+
+ib_status ib__run_evaluate(run *r, const ib_dataset *d, ib_eval_result *out)
+{
+    return ib_evaluate(r->ev.g, r->ev.x, r->ev.mo.logits, r->ev.mo.n_bottlenecks, r->ev.kl_examples, d,
+                       ib_batcher_get_config(r->batcher), r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT, out);
+}
+
+static void views_epoch(run *r, int64_t epoch)
+{
+    for (int v = 1; v < r->tr.n_views; v++)
+        ib_batcher_epoch(r->view_batcher[v], epoch);
+}
+
+/* The next batch of every view; false at the end of the epoch. */
+static bool next_batch(run *r, int64_t *count)
+{
+    ib__net *n = &r->tr;
+    if (!ib_batcher_next(r->batcher, n->x->value, ib_node_labels(n->y), count))
+        return false;
+    /* Same data-set size, seed and batch size: batch j of every view holds
+     * the same examples in the same order. */
+    for (int v = 1; v < n->n_views; v++)
+        if (!ib_batcher_next(r->view_batcher[v], n->views[v]->value, r->view_labels, NULL))
+            return false;
+    return true;
+}
+
+static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
+{
+    const ib_train_config *c = &r->cfg;
+    ib__net *n = &r->tr;
+    const ib_loss *L = &n->loss;
+    int64_t batches = ib_batcher_batches_per_epoch(r->batcher);
+    double t0 = ib__now_s(), wait0 = ib_batcher_wait_seconds(r->batcher);
+    double loss_sum = 0, ce_sum = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0}, term_sum[IB_MAX_TERMS] = {0};
+    int64_t noisy_seen = 0, noisy_fit = 0, done = 0, count = 0;
+    int classes = (int)n->mo.logits->shape[1];
+    ib_batcher_epoch(r->batcher, epoch - 1);
+    views_epoch(r, epoch - 1);
+    /* A run stopped mid-epoch resumes after the batches it had trained: the
+     * order is keyed by (seed, epoch), so skipping them is exact. */
+    for (; done < r->skip_batches && next_batch(r, &count); done++)
+        ;
+    int64_t skipped = done;
+    r->skip_batches = 0;
+    while (next_batch(r, &count)) {
+        double e_frac = (double)(epoch - 1) + (double)done / (double)batches;
+        float lr = ib_schedule_lr(&c->schedule, c->optim.lr, e_frac);
+        ib_optim_set_lr(r->opt, lr);
+        ib_graph_set_step(n->g, (uint64_t)r->step);
+        ib_graph_forward(n->g);
+        float loss = ib_node_scalar(L->total);
+        if (!isfinite(loss))
+            return ib__error(IB_ERR_NUMERIC,
+                             "the loss became %g at epoch %lld, step %lld (batch %lld of the epoch); "
+                             "last.safetensors keeps the last good epoch — try a smaller learning rate or beta",
+                             (double)loss, (long long)epoch, (long long)r->step, (long long)done + 1);
+        ib_params_zero_grad(r->params);
+        ib_graph_backward(n->g, L->total);
+        ib_status s = ib_optim_step(r->opt);
+        if (s != IB_OK)
+            return ib__error(s, "epoch %lld, step %lld: %s", (long long)epoch, (long long)r->step, ib_last_error());
+        if (r->ema)
+            ib_ema_update(r->ema);
+        r->step++;
+        done++;
+        r->batches_done = done;
+        loss_sum += loss;
+        ce_sum += L->ce ? ib_node_scalar(L->ce) : NAN;
+        double kl_total = 0;
+        for (int l = 0; l < L->n_kl; l++) {
+            kl_sum[l] += ib_node_scalar(L->kl[l]);
+            kl_total += ib_node_scalar(L->kl[l]);
+        }
+        for (int t = 0; t < L->n_terms; t++)
+            term_sum[t] += ib_node_scalar(L->terms[t].node);
+        if (r->train->clean_labels) {
+            const int64_t *idx = ib_batcher_indices(r->batcher);
+            const int32_t *y = ib_node_labels(n->y);
+            for (int64_t i = 0; i < count; i++) {
+                if (r->train->clean_labels[idx[i]] == y[i])
+                    continue;
+                const float *lg = n->mo.logits->value + i * classes;
+                int best = 0;
+                for (int k = 1; k < classes; k++)
+                    if (lg[k] > lg[best])
+                        best = k;
+                noisy_seen++;
+                noisy_fit += best == y[i];
+            }
+        }
+        if (r->cb && r->cb->progress) {
+            double el = ib__now_s() - t0;
+            int64_t trained = done - skipped;
+            ib_train_progress p = {epoch, c->epochs, done, batches, (double)(trained * c->batch_size) / el,
+                                   el / (double)trained * (double)(batches - done), loss_sum / trained,
+                                   ce_sum / trained, kl_total, L->n_terms, {0}, {0}};
+            for (int t = 0; t < L->n_terms; t++) {
+                p.term_name[t] = L->terms[t].name;
+                p.term[t] = term_sum[t] / (double)trained;
+            }
+            r->cb->progress(r->cb->ctx, &p);
+        }
+        if ((c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop))
+            break;
+    }
+    double el = ib__now_s() - t0;
+    int64_t trained = done - skipped;
+    r->batches_done = done;
+    rep->epoch = epoch;
+    rep->epochs = c->epochs;
+    rep->step = r->step;
+    rep->lr = ib_optim_lr(r->opt);
+    rep->samples_per_s = trained ? (double)(trained * c->batch_size) / el : 0;
+    rep->data_wait_s = ib_batcher_wait_seconds(r->batcher) - wait0;
+    rep->loss = trained ? loss_sum / trained : NAN;
+    rep->ce = trained ? ce_sum / trained : NAN;
+    rep->n_kl = L->n_kl;
+    for (int l = 0; l < rep->n_kl; l++) {
+        rep->kl[l] = trained ? kl_sum[l] / trained : NAN;
+        rep->beta[l] = L->beta[l];
+    }
+    rep->n_terms = L->n_terms;
+    for (int t = 0; t < L->n_terms; t++) {
+        snprintf(rep->term_name[t], sizeof rep->term_name[t], "%s", L->terms[t].name);
+        rep->term[t] = trained ? term_sum[t] / trained : NAN;
+    }
+    rep->noisy_fit = noisy_seen ? (double)noisy_fit / (double)noisy_seen : -1;
+    return IB_OK;
+}
+
+ib_status ib__run_epochs(run *r)
+{
+    const ib_train_config *c = &r->cfg;
+    ib_status s = IB_OK;
+    for (int64_t epoch = r->start_epoch + 1; epoch <= c->epochs; epoch++) {
+        double t0 = ib__now_s();
+        ib_epoch_report rep;
+        memset(&rep, 0, sizeof rep);
+        s = train_epoch(r, epoch, &rep);
+        if (s != IB_OK)
+            return s;
+        bool stopped = (c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop);
+        if (stopped && r->batches_done < ib_batcher_batches_per_epoch(r->batcher)) {
+            /* Stopped inside the epoch: save the state as "epoch - 1 done plus
+             * batches_done batches" so a resume continues exactly here. */
+            r->partial_batches = r->batches_done;
+            s = ib__run_save_checkpoint(r, "last.safetensors", epoch - 1, true);
+            r->partial_batches = 0;
+            return s;
+        }
+        if (epoch % c->eval_every == 0 || epoch == c->epochs || stopped) {
+            if (r->ema)
+                ib_ema_swap(r->ema);
+            if (r->val) {
+                s = ib__run_evaluate(r, r->val, &rep.val);
+                rep.has_val = true;
+            }
+            if (s == IB_OK)
+                s = ib__run_evaluate(r, r->test, &rep.test);
+            if (r->ema)
+                ib_ema_swap(r->ema);
+            if (s != IB_OK)
+                return s;
+            rep.evaluated = true;
+            double acc = r->val ? rep.val.acc_avg : rep.test.acc_avg;
+            if (acc > r->best_acc) {
+                r->best_acc = acc;
+                r->best_epoch = epoch;
+                /* the best checkpoint holds the weights evaluated: the EMA ones if any */
+                if (r->ema)
+                    ib_ema_swap(r->ema);
+                s = ib__run_save_checkpoint(r, "best.safetensors", epoch, false);
+                if (r->ema)
+                    ib_ema_swap(r->ema);
+                if (s != IB_OK)
+                    return s;
+            }
+        }
+        rep.seconds = ib__now_s() - t0;
+        char *line = ib__run_metrics_line(&rep);
+        s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);
+        if (s == IB_OK) {
+            r->epochs_done = epoch;
+            s = ib__run_dir_append_line(&r->dir, "metrics.jsonl", line);
+        }
+        free(line);
+        if (r->cb && r->cb->epoch_end)
+            r->cb->epoch_end(r->cb->ctx, &rep);
+        ib_eval_result_free(&rep.val);
+        if (rep.evaluated) { /* kept for the summary */
+            ib_eval_result_free(&r->last_test);
+            r->last_test = rep.test;
+            r->last_test_step = r->step;
+        } else {
+            ib_eval_result_free(&rep.test);
+        }
+        /* A stop asked for during the evaluation ends the run here, at the
+         * epoch's end, instead of one step into the next epoch. */
+        if (r->cb && r->cb->stop && *r->cb->stop)
+            stopped = true;
+        if (s != IB_OK || stopped)
+            return s;
+    }
+    return s;
+}

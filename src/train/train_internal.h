@@ -1,0 +1,98 @@
+/*
+ * train_internal.h — what the files of the trainer share: the state of one
+ * run (ib__train_run), the run directory, and the functions each file
+ * gives the others.
+ *   trainer.c  set-up and the public entry points (ib_train, ib_train_resume)
+ *   nets.c     the training and evaluation graphs: what the method declares
+ *   loop.c     the epochs: steps, evaluation, the per-epoch report
+ *   run_dir.c  the run directory: paths, atomic writes, metrics.jsonl lines
+ *   records.c  what the run records: metrics lines, summary.json,
+ *              checkpoint metadata, and reading it back on resume
+ */
+#ifndef IB_TRAIN_INTERNAL_H
+#define IB_TRAIN_INTERNAL_H
+
+#include "../core/internal.h"
+#include "run_lock.h"
+
+/* The run directory: a folder and the files in it. */
+typedef struct ib__run_dir {
+    char dir[1024];
+    char path[2048]; /* the last path ib__run_dir_file made */
+} ib__run_dir;
+
+void ib__run_dir_init(ib__run_dir *d, const char *dir);
+/* dir/name, valid until the next call on d. */
+const char *ib__run_dir_file(ib__run_dir *d, const char *name);
+/* mkdir -p the directory. */
+ib_status ib__run_dir_create(ib__run_dir *d);
+/* Replace dir/name by text atomically. */
+ib_status ib__run_dir_write(ib__run_dir *d, const char *name, const char *text);
+/* dir/name as a malloc'd text, or NULL when it cannot be read. */
+char *ib__run_dir_read(ib__run_dir *d, const char *name);
+/* Append a line to dir/name and flush it to disk. */
+ib_status ib__run_dir_append_line(ib__run_dir *d, const char *name, const char *line);
+/* Keep only the lines of a JSON-lines file whose "epoch" is <= epoch. */
+ib_status ib__run_dir_truncate_jsonl(ib__run_dir *d, const char *name, int64_t epoch);
+
+/* One graph of the run: the training graph holds every network the method
+ * declared and its loss; the evaluation graph holds the run's model alone. */
+typedef struct ib__net {
+    ib_graph *g;
+    ib_node *x, *y;                           /* view 0 (N, C, H, W) and its labels (N) */
+    ib_model_out mo;                          /* the run's model on view 0 */
+    ib_loss loss;                             /* training graph only */
+    ib_node *kl_examples[IB_MAX_BOTTLENECKS]; /* per-example KL (eval) */
+    int n_views;
+    ib_node *views[IB_MAX_VIEWS];             /* views[0] == x */
+} ib__net;
+
+typedef struct ib__train_run {
+    ib_train_config cfg;
+    const ib_train_callbacks *cb;
+    const ib_method *method;
+    ib__run_dir dir;
+    ib_dataset *train, *val, *test;
+    ib_model *model;
+    ib_model *net_models[IB_MAX_NETS];   /* models of the method's other networks (NULL: the run's) */
+    ib_params *params;
+    ib__net tr, ev;
+    ib_method_inputs inputs;             /* what the method was given (training graph) */
+    ib_optim *opt;
+    ib_ema *ema;
+    ib_batcher *batcher;
+    ib_batcher_config bcfg;
+    ib_dataset *view_data[IB_MAX_VIEWS]; /* views >= 1 that the method made (NULL: the training set) */
+    ib_batcher *view_batcher[IB_MAX_VIEWS]; /* views >= 1, batched in view 0's order */
+    int32_t *view_labels;                /* scratch for the labels of views >= 1 */
+    int64_t start_epoch, step;
+    int64_t epochs_done; /* epochs saved in last.safetensors */
+    int64_t skip_batches; /* batches of the first epoch already trained (resume) */
+    int64_t batches_done; /* batches of the current epoch trained */
+    int64_t partial_batches; /* recorded in the checkpoint being written */
+    int64_t first_step; /* step at the start of this invocation (max_steps counts from it) */
+    double best_acc;
+    int64_t best_epoch;
+    /* The test evaluation of the last evaluated epoch and the step it was
+     * made at: the summary reuses it when no step has been taken since. */
+    ib_eval_result last_test;
+    int64_t last_test_step; /* -1: none */
+    ib__run_lock lock; /* held while this run may write into cfg.out_dir */
+} ib__train_run;
+
+/* config.c: ib_train_config_check with m the method to run (NULL: the
+ * registry's method named by c->method). */
+ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m);
+/* nets.c */
+ib_status ib__run_build_nets(ib__train_run *r);
+/* loop.c */
+ib_status ib__run_epochs(ib__train_run *r);
+ib_status ib__run_evaluate(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);
+/* records.c */
+ib_status ib__run_save_checkpoint(ib__train_run *r, const char *name, int64_t epoch, bool with_state);
+char *ib__run_metrics_line(const ib_epoch_report *rep);
+ib_status ib__run_write_summary(ib__train_run *r);
+/* Load last.safetensors into the run and restore its counters (resume). */
+ib_status ib__run_load_resume_state(ib__train_run *r);
+
+#endif
