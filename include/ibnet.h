@@ -34,6 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Only these declarations are exported from libibnet.so: the library is
+ * built with -fvisibility=hidden (docs/packaging.md). */
+#pragma GCC visibility push(default)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -1893,4 +1897,6 @@ ib_mi_var ib_array_var(const ib_array *a);
 #ifdef __cplusplus
 }
 #endif
+
+#pragma GCC visibility pop
 #endif /* IBNET_H */

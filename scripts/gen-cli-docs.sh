@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes docs/cli.md, the command reference, from the --help of every
-# subcommand, so the reference cannot drift from what is parsed.
+# subcommand, so the reference cannot drift from what is parsed; then
+# docs/ibnet.1, the man page, from the same texts (scripts/gen-man.sh).
 #   bash scripts/gen-cli-docs.sh [IBNET_BINARY]          regenerate
 #   bash scripts/gen-cli-docs.sh --check [IBNET_BINARY]  fail if it is stale (a CTest test)
 set -euo pipefail
@@ -42,4 +43,6 @@ if [ $check = 1 ]; then
 else
   mv "$out" docs/cli.md
   echo "wrote docs/cli.md"
+  # The man page comes from the same help texts (checked by its own test).
+  bash scripts/gen-man.sh "$bin"
 fi

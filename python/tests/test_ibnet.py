@@ -1,0 +1,125 @@
+"""Tests of the Python binding (pytest).  IBNET_LIBRARY names the libibnet.so
+under test (tests/python_test.sh sets it to the build's)."""
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+import ibnet
+
+
+def test_version_matches_the_abi_this_binding_mirrors():
+    v = ibnet.version()
+    assert tuple(int(x) for x in v.split(".")[:2]) == ibnet.ABI_VERSION
+
+
+def test_model_load_text_summary():
+    m = ibnet.Model("mlp")
+    assert m.name == "mlp"
+    assert "linear" in m.text
+    # The canonical text parses to a model with the same text.
+    assert ibnet.Model.parse(m.text).text == m.text
+    s = m.summary()
+    assert "linear" in s and len(s.splitlines()) > 2
+    assert "mlp" in ibnet.Model.builtins()
+
+
+def test_errors_are_exceptions_per_status_with_the_message():
+    with pytest.raises(ibnet.ArgError) as e:
+        ibnet.Model("no-such-model")
+    assert e.value.status == -1 and "mlp" in str(e.value)  # the message lists the built-ins
+    with pytest.raises(ibnet.FormatError) as e:
+        ibnet.Model.parse("model x\ninput 1 8 8\nclasses 4\nbogus-layer 3\n", "x.ibm")
+    assert e.value.status == -5 and "x.ibm:4" in str(e.value)
+    assert isinstance(e.value, ibnet.IbnetError) and isinstance(e.value, ValueError)
+    with pytest.raises(ibnet.IbnetError):
+        ibnet.open_dataset("idx:/no/such/dir", "train")
+
+
+def _write_idx(d, prefix, n, seed):
+    """Four classes of 8x8 images, a bright 3x3 square in the class's quadrant."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n).astype(np.uint8)
+    images = (20 + 80 * rng.random((n, 8, 8))).astype(np.uint8)
+    for i, k in enumerate(labels):
+        r0, c0 = (k // 2) * 4 + 1, (k % 2) * 4 + 1
+        images[i, r0:r0 + 3, c0:c0 + 3] += 150
+    with open(os.path.join(d, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 8, 8) + images.tobytes())
+    with open(os.path.join(d, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.tobytes())
+    return images, labels
+
+
+@pytest.fixture
+def blobs(tmp_path):
+    d = tmp_path / "blobs"
+    d.mkdir()
+    train = _write_idx(str(d), "train", 300, 1)
+    test = _write_idx(str(d), "t10k", 100, 2)
+    return d, train, test
+
+
+def test_dataset_open_gives_the_files_as_numpy_arrays(blobs):
+    d, (images, labels), _ = blobs
+    ds = ibnet.open_dataset(f"idx:{d}", "train")
+    assert ds.images.dtype == np.uint8 and ds.images.shape == (300, 1, 8, 8)
+    assert ds.labels.dtype == np.int32 and len(ds) == 300
+    np.testing.assert_array_equal(ds.images[:, 0], images)
+    np.testing.assert_array_equal(ds.labels, labels)
+    assert ds.classes >= 4
+    assert ibnet.open_dataset(f"idx:{d}", "test").images.shape == (100, 1, 8, 8)
+
+
+TINY = ("model tiny\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 16 name=fc2\n"
+        "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n")
+
+
+def _config(tmp_path, d, run, epochs=2):
+    model = tmp_path / "tiny.ibm"
+    model.write_text(TINY)
+    return {"model": str(model), "dataset": f"idx:{d}", "out_dir": str(tmp_path / run), "epochs": epochs,
+            "batch_size": 50, "eval_batch_size": 100, "eval_samples": 2, "lr": 3e-3}
+
+
+def test_train_calls_back_and_writes_the_run(tmp_path, blobs):
+    d = blobs[0]
+    steps, epochs = [], []
+    done = ibnet.train(_config(tmp_path, d, "run"), progress=lambda p: steps.append((p.epoch, p.batch, p.loss)),
+                       epoch_end=lambda r: epochs.append((r.epoch, r.epochs, r.loss)))
+    assert done
+    assert [e[0] for e in epochs] == [1, 2] and all(e[1] == 2 for e in epochs)
+    assert len(steps) == 2 * 6 and steps[0][:2] == (1, 1)
+    assert all(np.isfinite(s[2]) for s in steps)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary  # the run finished and wrote its figures
+    assert (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_a_callback_can_stop_training_and_its_exception_is_raised(tmp_path, blobs):
+    d = blobs[0]
+    seen = []
+
+    def stop_at_3(p):
+        seen.append(p.batch)
+        return len(seen) == 3
+
+    assert ibnet.train(_config(tmp_path, d, "stopped"), progress=stop_at_3) is False
+    assert len(seen) == 3
+
+    def boom(p):
+        raise KeyError("from the callback")
+
+    with pytest.raises(KeyError):
+        ibnet.train(_config(tmp_path, d, "boom"), progress=boom)
+
+
+def test_bad_config_is_an_arg_error(tmp_path, blobs):
+    cfg = _config(tmp_path, blobs[0], "bad")
+    cfg["batch_size"] = 0
+    with pytest.raises(ibnet.ArgError):
+        ibnet.train(cfg)
+    with pytest.raises(ibnet.FormatError):
+        ibnet.train({"no_such_key": 1})
