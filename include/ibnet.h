@@ -161,7 +161,9 @@ int64_t ib_params_total(const ib_params *p);
 int64_t ib_params_trainable_total(const ib_params *p);
 void ib_params_zero_grad(ib_params *p);
 /* Freeze (or unfreeze) every parameter whose name starts with prefix
- * ("" = all): frozen parameters get no gradient and are not updated.
+ * ("" = all): frozen parameters get no gradient and are not updated; a
+ * batch norm whose gamma and beta are frozen uses and keeps its running
+ * statistics (ib_batchnorm).
  * Returns the number of parameters matched. */
 int ib_params_freeze(ib_params *p, const char *prefix, bool frozen);
 bool ib_params_frozen(const ib_params *p, int i);
@@ -353,7 +355,10 @@ ib_node *ib_global_avgpool(ib_graph *g, ib_node *x);
  * batch statistics are used (biased variance) and the running ones updated
  * r = (1-momentum) r + momentum s (unbiased variance, as PyTorch); in eval
  * the running statistics are used.  running_mean/var are buffers
- * (ib_buffer) that forward updates in place; they get no gradient. */
+ * (ib_buffer) that forward updates in place; they get no gradient.  When
+ * gamma and beta are both frozen parameters (ib_params_freeze, read at
+ * each forward) the layer acts as in eval even in a training graph: it
+ * uses and keeps its running statistics (PyTorch's backbone.eval()). */
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps);
 /* Rows scaled to unit L2 norm: y_i = x_i / max(||x_i||, eps); x (N, D). */
