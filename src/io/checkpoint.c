@@ -759,12 +759,12 @@ ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_ch
         src[i] = IB_CKPT_LOADED;
         if (use_ema && trainable(p, i)) {
             char *ename = join3("ema.", name, "");
-            int e = ename ? ib__st_find(&f, ename) : -1;
-            free(ename);
             if (!ename) {
                 s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
                 break;
             }
+            int e = ib__st_find(&f, ename);
+            free(ename);
             if (e >= 0) {
                 s = check_takes(&f, e, ndim, shape);
                 if (s == IB_OK)
