@@ -165,7 +165,9 @@ int64_t ib_params_total(const ib_params *p);
 int64_t ib_params_trainable_total(const ib_params *p);
 void ib_params_zero_grad(ib_params *p);
 /* Freeze (or unfreeze) every parameter whose name starts with prefix
- * ("" = all): frozen parameters get no gradient and are not updated.
+ * ("" = all): frozen parameters get no gradient and are not updated; a
+ * batch norm whose gamma and beta are frozen uses and keeps its running
+ * statistics (ib_batchnorm).
  * Returns the number of parameters matched. */
 int ib_params_freeze(ib_params *p, const char *prefix, bool frozen);
 bool ib_params_frozen(const ib_params *p, int i);
@@ -357,7 +359,10 @@ ib_node *ib_global_avgpool(ib_graph *g, ib_node *x);
  * batch statistics are used (biased variance) and the running ones updated
  * r = (1-momentum) r + momentum s (unbiased variance, as PyTorch); in eval
  * the running statistics are used.  running_mean/var are buffers
- * (ib_buffer) that forward updates in place; they get no gradient. */
+ * (ib_buffer) that forward updates in place; they get no gradient.  When
+ * gamma and beta are both frozen parameters (ib_params_freeze, read at
+ * each forward) the layer acts as in eval even in a training graph: it
+ * uses and keeps its running statistics (PyTorch's backbone.eval()). */
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps);
 /* Rows scaled to unit L2 norm: y_i = x_i / max(||x_i||, eps); x (N, D). */
@@ -662,6 +667,40 @@ typedef struct ib_checkpoint_load_options {
 /* ib_checkpoint_load with options (NULL: the defaults, verifying). */
 ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json,
                                   const ib_checkpoint_load_options *o);
+
+/* Partial load (ibnet train --init-from: a head on a pretrained backbone).
+ * Every parameter of the store whose name is a tensor of the file with the
+ * same shape takes the file's values; the others keep their values (their
+ * initialisation).  With use_ema, a trainable parameter whose "ema.<name>"
+ * shadow is in the file (a last.safetensors) takes the average instead,
+ * debiased as ib_ema_swap does (a parameter with no average yet takes the
+ * raw value).  Errors (IB_ERR_MISMATCH naming the tensor, nothing changed):
+ * a name of the store in the file with another shape or a dtype other than
+ * F32, and a file that matches no parameter at all.  Checksums are verified
+ * as in ib_checkpoint_load (unless skip_checksums).  Optimizer and EMA
+ * state of the store are not touched. */
+typedef enum ib_checkpoint_source {
+    IB_CKPT_KEPT = 0,       /* not in the file: kept its value */
+    IB_CKPT_LOADED = 1,     /* the file's tensor of the same name */
+    IB_CKPT_LOADED_EMA = 2  /* the file's EMA average "ema.<name>" */
+} ib_checkpoint_source;
+typedef struct ib_checkpoint_partial_options {
+    bool use_ema;        /* prefer the file's EMA averages for trainable parameters */
+    bool skip_checksums; /* do not verify the tensors' CRC-32 */
+} ib_checkpoint_partial_options;
+typedef struct ib_checkpoint_partial {
+    int n_params;                 /* ib_params_count() of the store at the call */
+    ib_checkpoint_source *source; /* per parameter (n_params, malloc'd; free with ib_checkpoint_partial_free) */
+    int n_loaded;                 /* parameters set from the file (EMA ones included) */
+    int n_loaded_ema;             /* of them, set from an EMA average */
+    int n_kept;                   /* parameters that kept their values */
+    int n_unused;                 /* tensors of the file (optim.* and ema.* not counted) that no parameter took */
+} ib_checkpoint_partial;
+/* o may be NULL (raw weights, verified).  result may be NULL; otherwise it
+ * is filled on success and left empty (safe to free) on failure. */
+ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_checkpoint_partial_options *o,
+                                     ib_checkpoint_partial *result);
+void ib_checkpoint_partial_free(ib_checkpoint_partial *r);
 
 /* ------------------------------------------------------------------------
  * Layers (src/nn/): parameters named as PyTorch names them, created in the

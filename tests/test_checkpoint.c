@@ -723,6 +723,182 @@ static int keep_checkpoint(const char *path)
     return 0;
 }
 
+/* ---- partial loading (--init-from) ---- */
+
+/* Another model that shares the backbone of make_model: fc1 and the
+ * buffer with the same shapes, a new head, none of fc2 / log_beta. */
+static ib_params *make_headed(uint64_t seed, int64_t fc1_rows)
+{
+    ib_params *p = ib_params_new(seed);
+    ib_init kaiming = IB_INIT_PYTORCH_DEFAULT, normal = {IB_INIT_NORMAL, 0, 1};
+    CHECK(ib_params_get(p, "fc1.weight", 2, (int64_t[]){fc1_rows, 3}, kaiming, IB_PARAM_TRAINABLE) >= 0);
+    CHECK(ib_params_get(p, "fc1.bias", 1, (int64_t[]){5}, normal, IB_PARAM_TRAINABLE) >= 0);
+    CHECK(ib_params_get(p, "bn.running_mean", 1, (int64_t[]){5}, normal, IB_PARAM_BUFFER) >= 0);
+    CHECK(ib_params_get(p, "head.weight", 2, (int64_t[]){4, 5}, kaiming, IB_PARAM_TRAINABLE) >= 0);
+    CHECK(ib_params_get(p, "head.bias", 1, (int64_t[]){4}, normal, IB_PARAM_TRAINABLE) >= 0);
+    return p;
+}
+
+static bool same_values(ib_params *a, const char *name_a, ib_params *b, const char *name_b)
+{
+    int i = ib_params_find(a, name_a), j = ib_params_find(b, name_b);
+    CHECK(i >= 0 && j >= 0);
+    return i >= 0 && j >= 0 && ib_params_numel(a, i) == ib_params_numel(b, j) &&
+           memcmp(ib_params_value(a, i), ib_params_value(b, j), (size_t)ib_params_numel(a, i) * sizeof(float)) == 0;
+}
+
+static void test_partial_load_takes_exactly_the_matching_tensors(void)
+{
+    const char *path = tmp_path("backbone.safetensors");
+    ib_params *a = make_model(1), *b = make_headed(2, 5), *fresh = make_headed(2, 5);
+    CHECK_OK(ib_checkpoint_save(path, a, NULL, NULL, NULL));
+    /* the full load refuses another model; the partial one takes what matches */
+    expect_load_fails(path, b, NULL, NULL, IB_ERR_MISMATCH, "head.weight");
+    ib_checkpoint_partial r;
+    CHECK_OK(ib_checkpoint_load_partial(path, b, NULL, &r));
+    CHECK_EQ_INT(r.n_params, 5);
+    CHECK_EQ_INT(r.n_loaded, 3);
+    CHECK_EQ_INT(r.n_loaded_ema, 0);
+    CHECK_EQ_INT(r.n_kept, 2);
+    CHECK_EQ_INT(r.n_unused, 3); /* fc2.weight, fc2.bias, log_beta */
+    const char *loaded[] = {"fc1.weight", "fc1.bias", "bn.running_mean"};
+    for (int k = 0; k < 3; k++) {
+        int i = ib_params_find(b, loaded[k]);
+        CHECK_MSG(r.source[i] == IB_CKPT_LOADED, "%s not reported loaded", loaded[k]);
+        CHECK_MSG(same_values(a, loaded[k], b, loaded[k]), "%s not loaded bit-exactly", loaded[k]);
+    }
+    const char *kept[] = {"head.weight", "head.bias"};
+    for (int k = 0; k < 2; k++) {
+        int i = ib_params_find(b, kept[k]);
+        CHECK_MSG(r.source[i] == IB_CKPT_KEPT, "%s not reported kept", kept[k]);
+        CHECK_MSG(same_values(fresh, kept[k], b, kept[k]), "%s lost its initialisation", kept[k]);
+    }
+    ib_checkpoint_partial_free(&r);
+    CHECK(r.source == NULL);
+    /* a NULL result is allowed */
+    CHECK_OK(ib_checkpoint_load_partial(path, fresh, NULL, NULL));
+    CHECK(same_values(a, "fc1.weight", fresh, "fc1.weight"));
+    ib_params_free(a);
+    ib_params_free(b);
+    ib_params_free(fresh);
+}
+
+/* A partial load that must fail: status want, a message naming the file
+ * and `needle`, the store unchanged and the result empty. */
+static void expect_partial_fails(const char *path, ib_params *p, const ib_checkpoint_partial_options *o,
+                                 ib_status want, const char *needle)
+{
+    float *snap = snapshot(p);
+    ib_checkpoint_partial r;
+    ib_status s = ib_checkpoint_load_partial(path, p, o, &r);
+    const char *msg = ib_last_error();
+    CHECK_MSG(s == want, "partial load (%s): status %d, want %d; message: %s", needle, (int)s, (int)want, msg);
+    CHECK_MSG(strstr(msg, path) != NULL, "message does not name the file: %s", msg);
+    CHECK_MSG(strstr(msg, needle) != NULL, "message lacks \"%s\": %s", needle, msg);
+    CHECK_MSG(unchanged(p, snap), "a failed partial load (%s) changed the model", needle);
+    CHECK(r.source == NULL && r.n_loaded == 0);
+    ib_checkpoint_partial_free(&r);
+    free(snap);
+}
+
+static void test_partial_load_errors(void)
+{
+    const char *path = tmp_path("backbone2.safetensors");
+    ib_params *a = make_model(1);
+    CHECK_OK(ib_checkpoint_save(path, a, NULL, NULL, NULL));
+    /* a matching name with another shape: an error naming it, nothing loaded
+     * (fc1.bias and the buffer would match) */
+    ib_params *wide = make_headed(2, 7);
+    expect_partial_fails(path, wide, NULL, IB_ERR_MISMATCH, "\"fc1.weight\" has shape (5, 3) in the checkpoint but (7, 3)");
+    /* nothing in common */
+    ib_params *other = make_small();
+    expect_partial_fails(path, other, NULL, IB_ERR_MISMATCH, "no tensor of the checkpoint");
+    /* a missing file */
+    const char *missing = tmp_path("no-such.safetensors");
+    ib_checkpoint_partial r;
+    CHECK(ib_checkpoint_load_partial(missing, other, NULL, &r) != IB_OK);
+    CHECK(strstr(ib_last_error(), missing) != NULL);
+    CHECK(ib_checkpoint_load_partial(NULL, other, NULL, &r) == IB_ERR_ARG);
+    /* a flipped bit in a tensor the load takes: damaged, nothing changed;
+     * skip_checksums loads it anyway */
+    ib__st_file f;
+    CHECK_OK(ib__st_open(path, &f));
+    int k = ib__st_find(&f, "fc1.bias");
+    CHECK(k >= 0);
+    long at = (long)(f.data_start + f.tensors[k].begin + 1);
+    ib__st_close(&f);
+    size_t len;
+    unsigned char *bytes = read_all(path, &len);
+    bytes[at] ^= 0x10;
+    write_all(path, bytes, len);
+    free(bytes);
+    ib_params *b = make_headed(3, 5);
+    expect_partial_fails(path, b, NULL, IB_ERR_FORMAT, "\"fc1.bias\" does not match its checksum");
+    ib_checkpoint_partial_options o = {.skip_checksums = true};
+    CHECK_OK(ib_checkpoint_load_partial(path, b, &o, NULL));
+    CHECK(same_values(a, "fc1.weight", b, "fc1.weight"));
+    CHECK(!same_values(a, "fc1.bias", b, "fc1.bias"));
+    ib_params_free(a);
+    ib_params_free(b);
+    ib_params_free(wide);
+    ib_params_free(other);
+}
+
+/* With use_ema, a training checkpoint's averages are what the new model
+ * starts from: the same values ib_ema_swap puts in the trained store
+ * (debiased); buffers and parameters without an average take raw values. */
+static void test_partial_load_uses_the_ema(void)
+{
+    const char *path = tmp_path("ema-backbone.safetensors");
+    ib_params *a = make_model(1);
+    ib_optim_config cfg = ib_optim_defaults(IB_OPTIM_ADAM);
+    ib_optim *oa = ib_optim_new(a, &cfg);
+    ib_ema *ea = ib_ema_new(a, 0.9f, true);
+    CHECK(oa && ea);
+    /* fc1.bias frozen from the start: it never gets an average */
+    CHECK_EQ_INT(ib_params_freeze(a, "fc1.bias", true), 1);
+    for (int t = 0; t < 3; t++) {
+        fill_grads(a, 300 + (uint64_t)t);
+        CHECK_OK(ib_optim_step(oa));
+        CHECK_OK(ib_ema_update(ea));
+    }
+    CHECK_OK(ib_checkpoint_save(path, a, oa, ea, NULL));
+    ib_params *raw = make_headed(2, 5), *avg = make_headed(2, 5);
+    ib_checkpoint_partial r;
+    CHECK_OK(ib_checkpoint_load_partial(path, raw, NULL, &r));
+    CHECK_EQ_INT(r.n_loaded_ema, 0);
+    ib_checkpoint_partial_free(&r);
+    ib_checkpoint_partial_options o = {.use_ema = true};
+    CHECK_OK(ib_checkpoint_load_partial(path, avg, &o, &r));
+    CHECK_EQ_INT(r.n_loaded, 3);
+    CHECK_EQ_INT(r.n_loaded_ema, 1);
+    CHECK(r.source[ib_params_find(avg, "fc1.weight")] == IB_CKPT_LOADED_EMA);
+    CHECK(r.source[ib_params_find(avg, "fc1.bias")] == IB_CKPT_LOADED);
+    CHECK(r.source[ib_params_find(avg, "bn.running_mean")] == IB_CKPT_LOADED);
+    ib_checkpoint_partial_free(&r);
+    CHECK(same_values(a, "fc1.weight", raw, "fc1.weight"));
+    CHECK(!same_values(a, "fc1.weight", avg, "fc1.weight"));
+    CHECK_OK(ib_ema_swap(ea)); /* a now holds the averages */
+    CHECK(same_values(a, "fc1.weight", avg, "fc1.weight"));
+    CHECK(same_values(a, "fc1.bias", avg, "fc1.bias"));
+    CHECK(same_values(a, "bn.running_mean", avg, "bn.running_mean"));
+    CHECK_OK(ib_ema_swap(ea));
+    /* a file without EMA tensors: use_ema falls back to the raw weights */
+    const char *bare = tmp_path("bare-backbone.safetensors");
+    CHECK_OK(ib_checkpoint_save(bare, a, NULL, NULL, NULL));
+    ib_params *c = make_headed(4, 5);
+    CHECK_OK(ib_checkpoint_load_partial(bare, c, &o, &r));
+    CHECK_EQ_INT(r.n_loaded_ema, 0);
+    CHECK(same_values(a, "fc1.weight", c, "fc1.weight"));
+    ib_checkpoint_partial_free(&r);
+    ib_optim_free(oa);
+    ib_ema_free(ea);
+    ib_params_free(a);
+    ib_params_free(raw);
+    ib_params_free(avg);
+    ib_params_free(c);
+}
+
 int main(void)
 {
     const char *keep = getenv("IBNET_KEEP_CHECKPOINT");
@@ -739,5 +915,8 @@ int main(void)
     IB_RUN(test_reader_lists_other_dtypes);
     IB_RUN(test_writer_refuses_bad_names);
     IB_RUN(test_failed_writes_leave_old_file);
+    IB_RUN(test_partial_load_takes_exactly_the_matching_tensors);
+    IB_RUN(test_partial_load_errors);
+    IB_RUN(test_partial_load_uses_the_ema);
     return ib_test_summary();
 }

@@ -3,7 +3,9 @@
  * machinery: several graphs over one parameter store (a training graph and
  * an evaluation graph of another batch size see the same weights, without
  * a copy), gradients with respect to the input only (attacks), freezing a
- * named subset of parameters, and per-graph train/eval and sampling modes.
+ * named subset of parameters (a frozen batch norm keeps its running
+ * statistics, as a PyTorch backbone in eval()), and per-graph train/eval
+ * and sampling modes.
  */
 #include "test.h"
 
@@ -128,6 +130,125 @@ static void test_freeze_a_named_subset(void)
     ib_params_free(p);
 }
 
+/* A frozen backbone with batch norm under a trainable head: conv -> bn ->
+ * relu -> global pool -> linear.  Returns the loss; *bn_out the bn node. */
+static ib_node *bn_net(ib_graph *g, ib_node **x, ib_node **bn_out)
+{
+    *x = ib_input(g, "x", 4, (int64_t[]){8, 3, 4, 4});
+    ib_node *y = ib_input_labels(g, "y", 8);
+    ib_node *h = ib_nn_conv2d(g, *x, "backbone.conv", 4, 3, 1, 1, true);
+    *bn_out = h = ib_nn_batchnorm(g, h, "backbone.bn");
+    h = ib_global_avgpool(g, ib_relu(g, h));
+    return ib_cross_entropy(g, ib_nn_linear(g, h, "head", 3, true), y, 0.0f);
+}
+
+/* Three Adam steps on fresh batches with the parameters under `prefix`
+ * frozen (NULL: none); returns the store's values before the steps. */
+static float *train_bn_net(ib_params *p, ib_graph *g, ib_node *x, ib_node *loss, const char *prefix)
+{
+    if (prefix)
+        CHECK(ib_params_freeze(p, prefix, true) > 0);
+    /* running statistics away from their (0, 1) start, so a step that
+     * touches them shows */
+    ib_test_fill(ib_params_value(p, ib_params_find(p, "backbone.bn.running_mean")), 4, -0.5f, 0.5f, 11);
+    ib_test_fill(ib_params_value(p, ib_params_find(p, "backbone.bn.running_var")), 4, 0.5f, 1.5f, 12);
+    ib_test_fill(ib_params_value(p, ib_params_find(p, "backbone.bn.weight")), 4, 0.5f, 1.5f, 13);
+    float *before = malloc((size_t)ib_params_total(p) * sizeof(float));
+    memcpy(before, ib_params_values(p), (size_t)ib_params_total(p) * sizeof(float));
+    ib_optim_config oc = ib_optim_defaults(IB_OPTIM_ADAM);
+    oc.lr = 0.01f;
+    ib_optim *o = ib_optim_new(p, &oc);
+    for (int t = 0; t < 3; t++) {
+        ib_test_fill(ib_node_data(x), ib_node_numel(x), -1.0f, 2.0f, 40 + (uint64_t)t);
+        ib_params_zero_grad(p);
+        CHECK_OK(ib_graph_forward(g));
+        CHECK_OK(ib_graph_backward(g, loss));
+        CHECK_OK(ib_optim_step(o));
+    }
+    ib_optim_free(o);
+    return before;
+}
+
+static bool param_same(ib_params *p, const float *before, const char *name)
+{
+    int i = ib_params_find(p, name);
+    CHECK(i >= 0);
+    return memcmp(ib_params_value(p, i), before + ib_params_offset(p, i),
+                  (size_t)ib_params_numel(p, i) * sizeof(float)) == 0;
+}
+
+static void test_frozen_batchnorm_keeps_running_stats(void)
+{
+    static const char *backbone[] = {"backbone.conv.weight", "backbone.conv.bias", "backbone.bn.weight",
+                                     "backbone.bn.bias", "backbone.bn.running_mean", "backbone.bn.running_var"};
+    ib_params *p = ib_params_new(4);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x, *bn;
+    ib_node *loss = bn_net(g, &x, &bn);
+    ib_test_compile_fill(g);
+    float *before = train_bn_net(p, g, x, loss, "backbone.");
+    for (int k = 0; k < 6; k++)
+        CHECK_MSG(param_same(p, before, backbone[k]), "frozen %s changed in training", backbone[k]);
+    CHECK(!param_same(p, before, "head.weight"));
+    /* in the training graph the frozen bn gives the eval-mode output, bit for bit */
+    ib_test_fill(ib_node_data(x), ib_node_numel(x), -1.0f, 2.0f, 99);
+    CHECK(ib_graph_training(g));
+    CHECK_OK(ib_graph_forward(g));
+    int64_t n = ib_node_numel(bn);
+    float *train_out = malloc((size_t)n * sizeof(float));
+    memcpy(train_out, ib_node_data(bn), (size_t)n * sizeof(float));
+    ib_graph_set_training(g, false);
+    CHECK_OK(ib_graph_forward(g));
+    CHECK(memcmp(train_out, ib_node_data(bn), (size_t)n * sizeof(float)) == 0);
+    ib_graph_set_training(g, true);
+    /* unfreezing gives batch statistics back: the running ones move */
+    CHECK(ib_params_freeze(p, "backbone.", false) > 0);
+    CHECK_OK(ib_graph_forward(g));
+    CHECK(memcmp(train_out, ib_node_data(bn), (size_t)n * sizeof(float)) != 0);
+    CHECK(!param_same(p, before, "backbone.bn.running_mean"));
+    free(train_out);
+    free(before);
+    ib_graph_free(g);
+    ib_params_free(p);
+
+    /* Not frozen, or only the conv frozen: batch statistics, running ones
+     * updated (the behaviour of every run so far). */
+    const char *prefixes[] = {NULL, "backbone.conv."};
+    for (int k = 0; k < 2; k++) {
+        p = ib_params_new(4);
+        g = ib_graph_new(p);
+        loss = bn_net(g, &x, &bn);
+        ib_test_compile_fill(g);
+        before = train_bn_net(p, g, x, loss, prefixes[k]);
+        CHECK_MSG(!param_same(p, before, "backbone.bn.running_mean"), "running mean kept (freeze %s)",
+                  prefixes[k] ? prefixes[k] : "nothing");
+        CHECK(!param_same(p, before, "backbone.bn.running_var"));
+        CHECK(!param_same(p, before, "backbone.bn.weight"));
+        free(before);
+        ib_graph_free(g);
+        ib_params_free(p);
+    }
+}
+
+/* Gradient with respect to the input through a frozen bn in a training
+ * graph: the eval-mode derivative (the statistics are constants). */
+static void test_frozen_batchnorm_input_gradient(void)
+{
+    ib_params *p = ib_params_new(6);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x, *bn;
+    ib_node *loss = bn_net(g, &x, &bn);
+    (void)loss;
+    ib_node *obj = ib_test_weighted_sum(g, bn);
+    ib_node_set_requires_grad(x, true);
+    ib_test_compile_fill(g);
+    ib_test_fill(ib_params_value(p, ib_params_find(p, "backbone.bn.running_var")), 4, 0.5f, 1.5f, 12);
+    CHECK_EQ_INT(ib_params_freeze(p, "backbone.", true), 6);
+    ib_test_gradcheck(g, obj, 1, (ib_node *[]){x}, 3e-3f, 5e-4);
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
 static void test_modes_are_per_graph(void)
 {
     ib_params *p = ib_params_new(3);
@@ -188,6 +309,8 @@ int main(void)
     IB_RUN(test_input_gradient_mlp);
     IB_RUN(test_input_gradient_cnn);
     IB_RUN(test_freeze_a_named_subset);
+    IB_RUN(test_frozen_batchnorm_keeps_running_stats);
+    IB_RUN(test_frozen_batchnorm_input_gradient);
     IB_RUN(test_modes_are_per_graph);
     IB_RUN(test_forward_from_first_random);
     return ib_test_summary();

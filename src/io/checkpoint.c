@@ -11,6 +11,9 @@
  * checkpoint of another model must not half-load.  The one exception is
  * optimizer ("optim.*") or EMA ("ema.*") state of this model's parameters
  * when the caller did not ask for it (evaluating a training checkpoint).
+ * ib_checkpoint_load_partial is the deliberate exception for starting a new
+ * model from another's weights (--init-from): it takes what matches by name
+ * and shape, reports the rest, and is still all-or-nothing and verified.
  *
  * Each tensor's bytes carry a CRC-32 in the metadata ("ibnet.crc32": a
  * JSON object {"name": "8 hex digits"}), checked as each tensor is read:
@@ -648,6 +651,213 @@ ib_status ib_checkpoint_read_metadata(const char *path, char **metadata_json)
         if (!*metadata_json)
             s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
     }
+    ib__st_close(&f);
+    return s;
+}
+
+/* ---- partial loading (--init-from) ---- */
+
+/* The file's EMA debiasing for parameter `name`: *div = the divisor of the
+ * stored shadow (1 without zero_debias), 0 when the parameter has no
+ * average yet (take the raw value).  Counts of parameters of other models
+ * may be in "ema.param_updates"; only `name`'s is read. */
+static ib_status ema_divisor(const ib__st_file *f, const cJSON *own, const char *name, float *div)
+{
+    *div = 1.0f;
+    const char *debias = ib__st_meta(f, "ema.zero_debias");
+    if (!debias || strcmp(debias, "true") != 0)
+        return IB_OK;
+    float decay = 0;
+    int64_t t = 0;
+    if (!parse_float(ib__st_meta(f, "ema.decay"), &decay) || !(decay > 0 && decay < 1))
+        return ib__error(IB_ERR_FORMAT, "%s: metadata \"ema.decay\" is missing or not a number in (0, 1)", f->what);
+    if (!parse_i64(ib__st_meta(f, "ema.updates"), &t))
+        return ib__error(IB_ERR_FORMAT, "%s: metadata \"ema.updates\" is missing or not a count", f->what);
+    const cJSON *c = own ? cJSON_GetObjectItemCaseSensitive(own, name) : NULL;
+    if (c) {
+        double v = cJSON_IsNumber(c) ? c->valuedouble : -1;
+        if (!(v >= 0 && v <= 9007199254740992.0 && v == floor(v)))
+            return ib__error(IB_ERR_FORMAT, "%s: metadata \"ema.param_updates\": the count of \"%.100s\" is not a "
+                             "whole number >= 0", f->what, name);
+        t = (int64_t)v;
+    }
+    /* As ib_ema_swap: the factor formed in double, rounded once to float. */
+    *div = t == 0 ? 0.0f : (float)(1.0 - pow((double)decay, (double)t));
+    return IB_OK;
+}
+
+/* A tensor of the file that a parameter of shape (ndim, shape) may take:
+ * IB_OK when it is F32 of that shape, else IB_ERR_MISMATCH naming it. */
+static ib_status check_takes(const ib__st_file *f, int idx, int ndim, const int64_t *shape)
+{
+    const ib__st_tensor *t = &f->tensors[idx];
+    if (t->dtype != IB__ST_F32)
+        return ib__error(IB_ERR_MISMATCH, "%s: tensor \"%.100s\" has dtype %s; ibnet loads only F32", f->what, t->name,
+                         ib__st_dtype_name(t->dtype));
+    bool same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++)
+        same = t->shape[d] == shape[d];
+    if (!same) {
+        char a[128], b[128];
+        return ib__error(IB_ERR_MISMATCH, "%s: tensor \"%.100s\" has shape %s in the checkpoint but %s in the model",
+                         f->what, t->name, shape_str(t->ndim, t->shape, a, sizeof a), shape_str(ndim, shape, b, sizeof b));
+    }
+    return IB_OK;
+}
+
+void ib_checkpoint_partial_free(ib_checkpoint_partial *r)
+{
+    if (!r)
+        return;
+    free(r->source);
+    memset(r, 0, sizeof *r);
+}
+
+ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_checkpoint_partial_options *o,
+                                     ib_checkpoint_partial *result)
+{
+    bool verify = !(o && o->skip_checksums), use_ema = o && o->use_ema;
+    if (result)
+        memset(result, 0, sizeof *result);
+    if (!path || !p)
+        return ib__error(IB_ERR_ARG, "ib_checkpoint_load_partial: %s", !p ? "no parameter store" : "no path");
+    ib__st_file f;
+    ib_status s = ib__st_open(path, &f);
+    if (s != IB_OK)
+        return s;
+    int np = ib_params_count(p);
+    job *jobs = calloc((size_t)np + 1, sizeof *jobs);
+    float *divs = calloc((size_t)np + 1, sizeof *divs); /* per job: EMA divisor, 1 for raw values */
+    ib_checkpoint_source *src = calloc((size_t)np + 1, sizeof *src);
+    bool *used = calloc((size_t)f.n_tensors + 1, sizeof *used);
+    cJSON *crc_map = NULL, *own = NULL;
+    float *stage = NULL;
+    int n_jobs = 0, n_ema = 0;
+    if (!jobs || !divs || !src || !used) {
+        s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if (use_ema && ib__st_meta(&f, "ema.param_updates")) {
+        own = cJSON_Parse(ib__st_meta(&f, "ema.param_updates"));
+        if (!cJSON_IsObject(own)) {
+            s = ib__error(IB_ERR_FORMAT, "%s: metadata \"ema.param_updates\" is not a JSON object", path);
+            goto done;
+        }
+    }
+    for (int i = 0; i < np && s == IB_OK; i++) {
+        const char *name = ib_params_name(p, i);
+        int ndim = ib_params_ndim(p, i), idx = ib__st_find(&f, name);
+        const int64_t *shape = ib_params_shape(p, i);
+        if (idx < 0)
+            continue; /* kept */
+        s = check_takes(&f, idx, ndim, shape);
+        if (s != IB_OK)
+            break;
+        used[idx] = true;
+        int take = idx;
+        float div = 1.0f;
+        src[i] = IB_CKPT_LOADED;
+        if (use_ema && trainable(p, i)) {
+            char *ename = join3("ema.", name, "");
+            if (!ename) {
+                s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            int e = ib__st_find(&f, ename);
+            free(ename);
+            if (e >= 0) {
+                s = check_takes(&f, e, ndim, shape);
+                if (s == IB_OK)
+                    s = ema_divisor(&f, own, name, &div);
+                if (s != IB_OK)
+                    break;
+                if (div != 0.0f) {
+                    take = e;
+                    src[i] = IB_CKPT_LOADED_EMA;
+                    n_ema++;
+                } else {
+                    div = 1.0f; /* no average yet: the raw value, as ib_ema_swap */
+                }
+            }
+        }
+        divs[n_jobs] = div;
+        jobs[n_jobs++] = (job){take, ib_params_value(p, i), ib_params_numel(p, i)};
+    }
+    if (s == IB_OK && n_jobs == 0)
+        s = ib__error(IB_ERR_MISMATCH, "%s: no tensor of the checkpoint has the name of a parameter of the model", path);
+    if (s != IB_OK)
+        goto done;
+
+    /* Read and verify everything before changing anything. */
+    int64_t total = 0;
+    for (int j = 0; j < n_jobs; j++)
+        total += jobs[j].numel;
+    stage = malloc((size_t)total * sizeof(float) + 1);
+    if (!stage) {
+        s = ib__error(IB_ERR_NOMEM, "%s: out of memory staging %lld floats", path, (long long)total);
+        goto done;
+    }
+    if (verify && ib__st_meta(&f, CRC_KEY)) {
+        crc_map = cJSON_Parse(ib__st_meta(&f, CRC_KEY));
+        if (!cJSON_IsObject(crc_map)) {
+            s = ib__error(IB_ERR_FORMAT, "%s: damaged checkpoint: metadata \"" CRC_KEY "\" is not a JSON object", path);
+            goto done;
+        }
+    }
+    int64_t at = 0;
+    for (int j = 0; j < n_jobs && s == IB_OK; j++) {
+        s = ib__st_read_f32(&f, jobs[j].idx, stage + at);
+        uint32_t want = 0;
+        const char *name = f.tensors[jobs[j].idx].name;
+        int has = s == IB_OK ? stored_crc(&f, crc_map, name, &want) : 0;
+        if (has < 0) {
+            s = IB_ERR_FORMAT;
+        } else if (has > 0) {
+            uint32_t got = crc_f32(stage + at, jobs[j].numel);
+            if (got != want)
+                s = ib__error(IB_ERR_FORMAT,
+                              "%s: damaged checkpoint: tensor \"%.100s\" does not match its checksum (crc32 %08" PRIx32
+                              ", stored %08" PRIx32 "); the file was changed after it was written",
+                              path, name, got, want);
+        }
+        at += jobs[j].numel;
+    }
+    if (s != IB_OK)
+        goto done;
+
+    at = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        float *dst = jobs[j].dst;
+        const float *x = stage + at;
+        if (divs[j] != 1.0f) {
+            for (int64_t k = 0; k < jobs[j].numel; k++)
+                dst[k] = x[k] / divs[j];
+        } else if (jobs[j].numel) {
+            memcpy(dst, x, (size_t)jobs[j].numel * sizeof(float));
+        }
+        at += jobs[j].numel;
+    }
+    if (result) {
+        result->n_params = np;
+        result->source = src;
+        src = NULL;
+        result->n_loaded = n_jobs;
+        result->n_loaded_ema = n_ema;
+        result->n_kept = np - n_jobs;
+        for (int k = 0; k < f.n_tensors; k++) {
+            const char *name = f.tensors[k].name;
+            if (!used[k] && strncmp(name, "optim.", 6) != 0 && strncmp(name, "ema.", 4) != 0)
+                result->n_unused++;
+        }
+    }
+done:
+    cJSON_Delete(crc_map);
+    cJSON_Delete(own);
+    free(stage);
+    free(used);
+    free(src);
+    free(divs);
+    free(jobs);
     ib__st_close(&f);
     return s;
 }

@@ -7,6 +7,15 @@
  * thread count.  The running statistics are store buffers that forward
  * updates in place while training (as PyTorch's module does); the batch
  * mean and 1/sqrt(var + eps) used by forward stay in scratch for backward.
+ *
+ * A batch norm whose gamma and beta are both frozen parameters of the
+ * store (ib_params_freeze) behaves as in evaluation even in a training
+ * graph: it normalises with its running statistics and leaves them alone.
+ * A frozen backbone is then a fixed function, as PyTorch users get it from
+ * backbone.eval(); with batch statistics its output would drift with each
+ * batch and its running statistics would be overwritten by the new task's
+ * data.  The frozen state is read at each forward, as backward reads it,
+ * so freezing after compiling takes effect at the next step.
  */
 #include "../core/internal.h"
 
@@ -15,7 +24,8 @@
 /* ---- batch norm ----
  * inputs x, gamma, beta, running_mean, running_var; f[0] momentum, f[1] eps;
  * i[0] C, i[1] N, i[2] cells per channel and image (H*W, or 1 for 2-D x),
- * i[3] 1 when the last forward used batch statistics.
+ * i[3] 1 when the last forward used batch statistics (a training graph,
+ * gamma and beta not both frozen).
  * scratch: mean (C) then invstd (C), floats. */
 
 static inline const float *bn_plane(const float *base, int64_t i, int64_t c, int64_t ch, int64_t inner)
@@ -64,6 +74,11 @@ __attribute__((noinline)) static void bn_apply(ib_node *n, int64_t c, float mu, 
     }
 }
 
+static bool frozen_param(const ib_graph *g, const ib_node *p)
+{
+    return p->kind == IB__PARAM && ib_params_frozen(g->params, p->param_index);
+}
+
 static void bn_fwd(ib_graph *g, ib_node *n)
 {
     const ib_node *x = n->in[0];
@@ -71,7 +86,7 @@ static void bn_fwd(ib_graph *g, ib_node *n)
     int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
     float mom = (float)n->f[0], eps = (float)n->f[1];
     float *mean = n->scratch, *invstd = mean + ch;
-    bool train = g->training;
+    bool train = g->training && !(frozen_param(g, n->in[1]) && frozen_param(g, n->in[2]));
     n->i[3] = train;
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
     for (int64_t c = 0; c < ch; c++) {
