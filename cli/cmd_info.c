@@ -245,7 +245,7 @@ int ib_cmd_info(int argc, char **argv)
             names[n_names++] = mo->bn_name[l];
         if (n_names == 0) {
             fprintf(stderr, "ibnet info: %s has no Gaussian bottleneck: name the layers with --layers (e.g. "
-                            "--layers fc1,fc2; 'ibnet models FILE' lists a model's layers)\n", pos[0]);
+                            "--layers fc1,fc2; 'ibnet models --layers MODEL' lists a model's layers)\n", pos[0]);
             ib_net_close(n);
             return 2;
         }

@@ -76,7 +76,7 @@ static ib_status unknown_layer(ib_net *net, const char *name)
         }
     }
     return ib__error(IB_ERR_ARG, "unknown layer '%s'; layers of this model: %s%s%s (and 'x', the input; "
-                     "'ibnet models FILE' lists them all)", name, list, total > shown ? ", ..." : "",
+                     "'ibnet models --layers MODEL' lists them all)", name, list, total > shown ? ", ..." : "",
                      total ? "" : "(none named)");
 }
 
