@@ -62,13 +62,16 @@ static int64_t run_eval_batch(const char *path)
     return b;
 }
 
-/* Split "a,b,c" in place into at most MAX_LAYERS names. */
+/* Split "a,b,c" in place into names; -1 when there are more than MAX_LAYERS. */
 static int split_layers(char *list, const char **names)
 {
     int n = 0;
-    for (char *tok = strtok(list, ","); tok && n < MAX_LAYERS; tok = strtok(NULL, ","))
-        if (*tok)
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
+        if (*tok) {
+            if (n == MAX_LAYERS)
+                return -1;
             names[n++] = tok;
+        }
     return n;
 }
 
@@ -221,8 +224,8 @@ int ib_cmd_info(int argc, char **argv)
         }
         snprintf(layer_buf, sizeof layer_buf, "%s", layers_arg);
         n_names = split_layers(layer_buf, names);
-        if (n_names == 0) {
-            fprintf(stderr, "ibnet info: --layers names no layer\n");
+        if (n_names <= 0) {
+            fprintf(stderr, "ibnet info: --layers names %s\n", n_names ? "more than 64 layers" : "no layer");
             return 2;
         }
     }

@@ -298,8 +298,11 @@ static void test_variational_equals_the_runs_figures(void)
     ib_mi_options o;
     CHECK_OK(ib_mi_parse("variational", &o));
     CHECK_EQ_INT(o.method, IB_MI_VARIATIONAL);
-    ib_mi_var v = ib_activations_var(NULL, 0);
+    float f[4] = {0, 1, 2, 3};
+    ib_mi_var v = {.n = 4, .d = 1, .f = f};
     CHECK_EQ_INT(ib_mi_estimate(&v, NULL, &o, r), IB_ERR_ARG);
+    CHECK_MSG(strstr(ib_last_error(), "ibnet info"), "%s", ib_last_error());
+    CHECK(ib_activations_var(NULL, 0).n == 0);
     ib_net_close(n);
     ib_dataset_free(d);
 }
@@ -406,6 +409,7 @@ static void test_cli_info(void)
     CHECK_MSG(strstr(out, "'fc1' is not a Gaussian bottleneck") && strstr(out, "vib"), "%s", out);
     CHECK_EQ_INT(run_cli("--layers fc1 --estimator nope", out, sizeof out), 2);
     CHECK_EQ_INT(run_cli("--layers fc1 --estimator mine --sweep", out, sizeof out), 2);
+    CHECK_EQ_INT(run_cli("--layers , --estimator kde", out, sizeof out), 2);
     char args[1400];
     snprintf(args, sizeof args, "--layers fc1 --dataset idx:%s/nothing-here", ib_test_tmpdir());
     CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);

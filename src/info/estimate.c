@@ -200,13 +200,13 @@ ib_status ib_mi_estimate(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_opt
     if (!opt || !out)
         return ib__error(IB_ERR_ARG, "ib_mi_estimate: NULL options or result");
     ib_status st = check_options(opt);
+    if (st == IB_OK && opt->method == IB_MI_VARIATIONAL)
+        st = ib__error(IB_ERR_ARG, "variational: the bounds of a Gaussian bottleneck come from the network, not from "
+                                   "data (ibnet info CHECKPOINT --estimator variational)");
     if (st == IB_OK)
         st = check_var(a, b ? "A" : "T");
     if (st == IB_OK && b)
         st = check_var(b, "B");
-    if (st == IB_OK && opt->method == IB_MI_VARIATIONAL)
-        st = ib__error(IB_ERR_ARG, "variational: the bounds of a Gaussian bottleneck come from the network, not from "
-                                   "data (ibnet info CHECKPOINT --estimator variational)");
     if (st != IB_OK)
         return st;
     ib_get_threads(); /* IBNET_THREADS applies to the KDE sums and the critics' GEMMs */
