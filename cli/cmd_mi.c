@@ -7,6 +7,7 @@
  * moves with the bin count or the noise variance.
  */
 #include "args.h"
+#include "commands.h"
 #include "ibnet.h"
 
 #include <math.h>
@@ -21,7 +22,7 @@ static int code_of(ib_status s)
     return s == IB_ERR_NOMEM || s == IB_ERR_NUMERIC ? 1 : 2;
 }
 
-static void print_text(const ib_mi_result *r)
+void ib_cli_mi_print(const ib_mi_result *r)
 {
     printf("%-22s %s = %.6f nats = %.6f bits  %s", r->estimator, r->quantity, r->nats, r->bits,
            r->kind == IB_MI_UPPER ? "(upper bound)" : r->kind == IB_MI_LOWER ? "(lower bound)" : "(estimate)");
@@ -46,6 +47,10 @@ static void print_text(const ib_mi_result *r)
     case IB_MI_KDE_LOWER:
         printf("  noise variance sigma^2 = %g\n", r->sigma2);
         break;
+    case IB_MI_VARIATIONAL:
+        printf("  H(Y) = %.6f nats of the labels, E[-log q(y|z)] = %.6f nats over %d samples (seed %llu)\n",
+               r->label_entropy, r->ce_nats, r->samples, (unsigned long long)r->seed);
+        break;
     default:
         printf("  critic: %lld training rows, %d steps of %d, %d hidden, %d outputs, seed %llu\n",
                (long long)r->n_train, r->steps, r->batch, r->hidden, r->embed, (unsigned long long)r->seed);
@@ -55,7 +60,7 @@ static void print_text(const ib_mi_result *r)
 static int emit(const ib_mi_result *r, bool json)
 {
     if (!json) {
-        print_text(r);
+        ib_cli_mi_print(r);
         return 0;
     }
     char *j = ib_mi_result_json(r);

@@ -12,7 +12,13 @@ typedef struct ib_cli_command {
     const char *summary;
 } ib_cli_command;
 
-/* Subcommands declared here rather than in main.c (cli/cmd_mi.c). */
+/* Subcommands declared here rather than in main.c (cli/cmd_mi.c, cli/cmd_info.c). */
 int ib_cmd_mi(int argc, char **argv);
+int ib_cmd_info(int argc, char **argv);
+
+/* One estimate as text: the value, what it is, n, then its settings
+ * (cli/cmd_mi.c; `ibnet mi` and `ibnet info` print the same way). */
+struct ib_mi_result;
+void ib_cli_mi_print(const struct ib_mi_result *r);
 
 #endif

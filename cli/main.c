@@ -23,6 +23,7 @@ static const ib_cli_command commands[] = {
     {"data", ib_cmd_data, "describe or verify a data set (counts, label histogram, checksums)"},
     {"corrupt", ib_cmd_corrupt, "write corrupted copies of a test set (CIFAR-10-C style) and a PNG grid"},
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},
+    {"info", ib_cmd_info, "mutual information of a checkpoint's layers: I(X;T) and I(T;Y) per layer"},
     {"mi", ib_cmd_mi, "mutual information between two arrays (.npy, .npz, CSV): binning, KDE, InfoNCE, NWJ, MINE"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -1807,7 +1807,9 @@ typedef enum ib_mi_method {
     IB_MI_KDE_LOWER, /* the same with the Bhattacharyya (lower) form */
     IB_MI_INFONCE,   /* van den Oord et al.: lower bound, never above log n */
     IB_MI_NWJ,       /* Nguyen-Wainwright-Jordan: lower bound */
-    IB_MI_MINE       /* Donsker-Varadhan with the moving-average gradient (Belghazi et al.) */
+    IB_MI_MINE,      /* Donsker-Varadhan with the moving-average gradient (Belghazi et al.) */
+    IB_MI_VARIATIONAL /* a Gaussian bottleneck's own bounds, from a checkpoint (ib_net_variational);
+                         ib_mi_estimate refuses it: it needs the network, not data */
 } ib_mi_method;
 
 typedef enum ib_mi_kind { IB_MI_ESTIMATE = 0, IB_MI_LOWER = 1, IB_MI_UPPER = 2 } ib_mi_kind;
@@ -1844,7 +1846,8 @@ typedef struct ib_mi_options {
 ib_mi_options ib_mi_defaults(ib_mi_method m);
 /* Options from a name: "binning:30" (data range), "binning:30:-1:1"
  * (fixed range), "binning:width=0.07", "kde:0.1", "kde-lower:0.1",
- * "infonce", "nwj", "mine" ("binning" and "kde" alone take the defaults).
+ * "infonce", "nwj", "mine", "variational" ("binning" and "kde" alone take
+ * the defaults).
  * IB_ERR_ARG naming what is wrong (a bin count below 2, sigma^2 <= 0, an
  * unknown name); *out untouched then. */
 ib_status ib_mi_parse(const char *spec, ib_mi_options *out);
@@ -1872,6 +1875,10 @@ typedef struct ib_mi_result {
     double spread_nats;   /* standard deviation over seeds (0 for one seed) */
     int seeds, steps, batch, hidden, embed;
     uint64_t seed;
+    /* variational */
+    int samples;          /* S samples of the noise per example (decoder bound) */
+    double label_entropy; /* H(Y) of the evaluated labels, nats */
+    double ce_nats;       /* E[-log q(y|z)] over the S samples, nats */
 } ib_mi_result;
 
 /* I(A;B) from n paired rows of a and b (same n, n >= 2).  b == NULL asks
@@ -1932,6 +1939,58 @@ ib_status ib_array_read(const char *path, ib_array **out);
 void ib_array_free(ib_array *a); /* NULL is a no-op */
 /* A view of the array as an estimator's variable (rows x cols). */
 ib_mi_var ib_array_var(const ib_array *a);
+
+/* Activations of named layers over a data set (src/eval/net_info.c): for
+ * each layer an n x D matrix (D = the layer output's size per example,
+ * row-major), with the n labels, for the estimators of the Information
+ * section (ib_activations_var). */
+typedef struct ib_activations {
+    int n_layers;
+    int64_t n;        /* examples (rows) */
+    int classes;      /* of the data set */
+    char **names;     /* (n_layers) the names as asked */
+    char **nodes;     /* (n_layers) the graph nodes read ("vib" reads "vib.z") */
+    int64_t *dims;    /* (n_layers) D of each layer */
+    float **values;   /* (n_layers) n x D each */
+    int64_t *labels;  /* (n) the data set's labels, int64 as a discrete ib_mi_var takes them */
+} ib_activations;
+
+/* Run the network over the first `limit` examples of d (0: all) and copy
+ * the outputs of the named layers.  A name is a graph node (a layer's
+ * output is named as the layer, docs/model-format.md: "fc1", "layer1.2",
+ * "vib.mu"; "x" is the input as fed), or a bottleneck's name, read at its
+ * sample "NAME.z".  mean_path: stochastic layers take their mean (z = mu);
+ * else one draw of the noise, keyed by the graph's seed (ib_net_eval_seed)
+ * and the batch index, so the result is reproducible.  The network must be
+ * opened with samples 0 and either defer_compile (the layers are kept with
+ * ib_node_keep and the network is compiled here) or already compiled with
+ * those nodes kept (IB_ERR_STATE otherwise: a forward-only graph reuses
+ * the memory of intermediate values).  Errors: IB_ERR_ARG for an unknown
+ * layer (the message names it and lists valid names), no layers or a
+ * negative limit; IB_ERR_SHAPE when d does not fit the input; IB_ERR_NOMEM.
+ * On success free *out with ib_activations_free; on failure it is empty. */
+ib_status ib_net_activations(ib_net *net, const ib_dataset *d, const char *const *layers, int n_layers, int64_t limit,
+                             bool mean_path, ib_activations *out);
+void ib_activations_free(ib_activations *a); /* NULL-safe; leaves it empty */
+/* Layer k's rows as an estimator's continuous variable; k = -1: the labels
+ * (discrete).  The view borrows a's memory. */
+ib_mi_var ib_activations_var(const ib_activations *a, int k);
+
+/* The variational bounds of every Gaussian bottleneck of an opened network
+ * on the first `limit` examples of d (0: all), through ib_evaluate with
+ * `samples` draws (0: the run's S) keyed by `seed`: for bottleneck l,
+ * out[2l] = the rate E_x[KL(p(z|x) || N(0, I))], an upper bound on I(X;Z_l)
+ * (IB_MI_UPPER, quantity "I(X;T)"), and out[2l+1] = H(Y) - E[-log q(y|z)],
+ * a lower bound on I(Z_l;Y) (IB_MI_LOWER, quantity "I(T;Y)"), H(Y) the
+ * empirical entropy of the evaluated labels (not log classes).  The decoder
+ * bound uses the whole network's q(y|z); it bounds every bottleneck's
+ * I(Z_l;Y), later noise included (Jensen).  estimator "variational".
+ * Writes 2 x bottlenecks results (at most max), the count to *count.  The
+ * network must be compiled (or opened with defer_compile: it is compiled
+ * here) with samples 0 and no input gradient.  IB_ERR_ARG: no bottleneck,
+ * fewer than 2 examples, max too small; IB_ERR_SHAPE, IB_ERR_NOMEM. */
+ib_status ib_net_variational(ib_net *net, const ib_dataset *d, int64_t limit, int samples, uint64_t seed,
+                             ib_mi_result *out, int max, int *count);
 
 #ifdef __cplusplus
 }

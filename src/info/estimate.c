@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const method_names[] = {"binning", "kde", "kde-lower", "infonce", "nwj", "mine"};
+static const char *const method_names[] = {"binning", "kde", "kde-lower", "infonce", "nwj", "mine", "variational"};
 
 const char *ib_mi_method_name(ib_mi_method m)
 {
@@ -87,6 +87,8 @@ static ib_status check_options(const ib_mi_options *o)
                              ib_mi_method_name(o->method), o->steps, o->batch, o->hidden, o->embed, o->seeds, o->lr,
                              o->test_share, o->ema_rate);
         return IB_OK;
+    case IB_MI_VARIATIONAL:
+        return IB_OK;
     }
     return ib__error(IB_ERR_ARG, "unknown estimator %d", (int)o->method);
 }
@@ -105,7 +107,7 @@ ib_status ib_mi_parse(const char *spec, ib_mi_options *out)
     if (m < 0)
         return ib__error(IB_ERR_ARG,
                          "unknown estimator '%s' (binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, "
-                         "kde-lower:SIGMA2, infonce, nwj or mine)",
+                         "kde-lower:SIGMA2, infonce, nwj, mine or variational)",
                          spec);
     ib_mi_options o = ib_mi_defaults((ib_mi_method)m);
     if (m == IB_MI_BINNING && rest) {
@@ -198,6 +200,9 @@ ib_status ib_mi_estimate(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_opt
     if (!opt || !out)
         return ib__error(IB_ERR_ARG, "ib_mi_estimate: NULL options or result");
     ib_status st = check_options(opt);
+    if (st == IB_OK && opt->method == IB_MI_VARIATIONAL)
+        st = ib__error(IB_ERR_ARG, "variational: the bounds of a Gaussian bottleneck come from the network, not from "
+                                   "data (ibnet info CHECKPOINT --estimator variational)");
     if (st == IB_OK)
         st = check_var(a, b ? "A" : "T");
     if (st == IB_OK && b)
@@ -298,6 +303,12 @@ char *ib_mi_result_json(const ib_mi_result *r)
     case IB_MI_KDE_LOWER:
         jnum(a, sizeof a, r->sigma2);
         k += snprintf(s + k, cap - (size_t)k, ",\"sigma2\":%s", a);
+        break;
+    case IB_MI_VARIATIONAL:
+        jnum(a, sizeof a, r->label_entropy);
+        jnum(b, sizeof b, r->ce_nats);
+        k += snprintf(s + k, cap - (size_t)k, ",\"samples\":%d,\"label_entropy\":%s,\"ce_nats\":%s,\"seed\":%llu",
+                      r->samples, a, b, (unsigned long long)r->seed);
         break;
     default:
         jnum(a, sizeof a, r->spread_nats);
