@@ -74,6 +74,13 @@ static void on_progress(void *ctx, const ib_train_progress *p)
     fflush(stderr);
 }
 
+static void on_note(void *ctx, const char *text)
+{
+    ui *u = ctx;
+    if (!u->quiet && !u->json)
+        fprintf(stderr, "%s\n", text);
+}
+
 static void on_epoch(void *ctx, const ib_epoch_report *r)
 {
     ui *u = ctx;
@@ -292,7 +299,7 @@ int ib_cmd_train(int argc, char **argv)
     else
         ib_get_threads();
     ui u = {isatty(2) != 0, quiet, json, false, ""};
-    ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag};
+    ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag, on_note};
 
     if (resume && dry_run) {
         fprintf(stderr, "ibnet train: --dry-run checks a new run's options; a resumed run's are in %s/config.json\n",

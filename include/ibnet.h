@@ -1304,6 +1304,10 @@ ib_status ib_method_validate(const ib_method *m, const ib_objective *o);
 typedef struct ib_train_config {
     char model[1024];         /* built-in model name or description file */
     char vib_cells_after[1024]; /* "" or ib_model_add_cells' list: VIB cells added to the model */
+    char init_from[1024];     /* "" or a checkpoint: a new run starts from every tensor of it whose name and
+                                 shape match (EMA weights when it has them; ib_checkpoint_load_partial) */
+    char freeze[1024];        /* "" or comma-separated parameter-name prefixes kept fixed (ib_params_freeze;
+                                 a frozen batch norm uses and keeps its running statistics) */
     int init;                 /* 0: the model's own `init` line; else 1 + an ib_init_style
                                  (JSON/CLI: "model", "pytorch", "glorot", "kaiming") */
     char dataset[1024];       /* "mnist", "fashion-mnist", "cifar10", "cifar100", idx:DIR, folder:ROOT */
@@ -1617,6 +1621,8 @@ typedef struct ib_train_callbacks {
     void (*progress)(void *ctx, const ib_train_progress *p);   /* after each step; may be NULL */
     void (*epoch_end)(void *ctx, const ib_epoch_report *r);    /* may be NULL */
     volatile int *stop;      /* set non-zero (e.g. from SIGINT) to stop after the step; may be NULL */
+    void (*note)(void *ctx, const char *text); /* one line of information before training (what
+                                                  --init-from loaded); may be NULL */
 } ib_train_callbacks;
 
 /* Train from scratch into cfg->out_dir (created; an existing run there is

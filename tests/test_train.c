@@ -200,7 +200,7 @@ static void test_resume_equals_uninterrupted(void)
     b.epochs = 3;
     stop_now = 0;
     stop_at_batch = 7; /* of 20 batches: stop inside epoch 2 */
-    ib_train_callbacks cb = {NULL, stop_mid_epoch, NULL, &stop_now};
+    ib_train_callbacks cb = {NULL, stop_mid_epoch, NULL, &stop_now, NULL};
     CHECK_OK(ib_train(&b, &cb));
     cJSON *s = read_json(b.out_dir, "summary.json");
     CHECK_EQ_INT((int)json_number(s, "steps"), 20 + 7);
@@ -237,7 +237,7 @@ static void test_stop_at_epoch_end(void)
     ib_train_config c = small_config("stop-at-epoch-end");
     c.epochs = 3;
     stop_now = 0;
-    ib_train_callbacks cb = {(void *)&stop_now, NULL, stop_after_epoch, &stop_now};
+    ib_train_callbacks cb = {(void *)&stop_now, NULL, stop_after_epoch, &stop_now, NULL};
     CHECK_OK(ib_train(&c, &cb));
     stop_now = 0;
     cJSON *s = read_json(c.out_dir, "summary.json");
@@ -316,6 +316,76 @@ static int run_cli(const char *args, char *err, size_t len)
         fclose(f);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The fc1.weight of a checkpoint's raw weights (malloc'd copy). */
+static float *raw_tensor(const char *ckpt, const char *name, int64_t *n)
+{
+    ib_net_options o = ib_net_options_default();
+    o.weights = IB_NET_WEIGHTS_RAW;
+    ib_net *net = NULL;
+    CHECK_OK(ib_net_open(ckpt, &o, &net));
+    if (!net)
+        return NULL;
+    ib_params *p = ib_net_params(net);
+    int i = ib_params_find(p, name);
+    CHECK(i >= 0);
+    *n = ib_params_numel(p, i);
+    float *v = malloc((size_t)*n * sizeof *v);
+    memcpy(v, ib_params_value(p, i), (size_t)*n * sizeof *v);
+    ib_net_close(net);
+    return v;
+}
+
+static int notes;
+static void count_note(void *ctx, const char *text)
+{
+    (void)ctx;
+    notes += strstr(text, "tensors loaded") != NULL;
+}
+
+/* --init-from starts a new run from a checkpoint's matching tensors;
+ * --freeze keeps a prefix's parameters bit-identical through training and
+ * through a resume; a prefix matching nothing and a missing checkpoint are
+ * user errors (exit 2) before any work. */
+static void test_init_from_and_freeze(void)
+{
+    ib_train_config a = small_config("init-a");
+    a.epochs = 1;
+    a.ema_decay = 0; /* the next run then starts from the raw weights */
+    CHECK_OK(ib_train(&a, NULL));
+    char src[1200];
+    snprintf(src, sizeof src, "%.1100s/last.safetensors", a.out_dir);
+    ib_train_config b = small_config("init-b");
+    b.epochs = 2;
+    b.max_steps = 30; /* stop inside epoch 2, then resume */
+    snprintf(b.init_from, sizeof b.init_from, "%.1000s", src);
+    snprintf(b.freeze, sizeof b.freeze, "fc1");
+    ib_train_callbacks cb = {NULL, NULL, NULL, NULL, count_note};
+    notes = 0;
+    CHECK_OK(ib_train(&b, &cb));
+    CHECK_EQ_INT(notes, 1);
+    CHECK_OK(ib_train_resume(b.out_dir, 0, NULL));
+    char dst[1200];
+    snprintf(dst, sizeof dst, "%.1100s/last.safetensors", b.out_dir);
+    int64_t n1 = 0, n2 = 0, m1 = 0, m2 = 0;
+    float *w1 = raw_tensor(src, "fc1.weight", &n1), *w2 = raw_tensor(dst, "fc1.weight", &n2);
+    float *v1 = raw_tensor(src, "fc2.weight", &m1), *v2 = raw_tensor(dst, "fc2.weight", &m2);
+    CHECK(w1 && w2 && n1 == n2 && n1 > 0 && memcmp(w1, w2, (size_t)n1 * sizeof *w1) == 0); /* loaded, then frozen */
+    CHECK(v1 && v2 && m1 == m2 && memcmp(v1, v2, (size_t)m1 * sizeof *v1) != 0);          /* loaded, then trained */
+    free(w1);
+    free(w2);
+    free(v1);
+    free(v2);
+    char err[512], args[2600];
+    snprintf(args, sizeof args, "train --model %s --dataset idx:%s --out %s/init-c --freeze nosuchlayer --epochs 1",
+             model_path, data_dir, ib_test_tmpdir());
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "nosuchlayer") != NULL, "message: %s", err);
+    snprintf(args, sizeof args, "train --model %s --dataset idx:%s --out %s/init-d --init-from %s/missing.safetensors "
+             "--epochs 1", model_path, data_dir, ib_test_tmpdir(), ib_test_tmpdir());
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "missing.safetensors") != NULL, "message: %s", err);
 }
 
 /* beta over bottlenecks by depth; the default grows with depth (linear). */
@@ -885,6 +955,7 @@ int main(void)
     IB_RUN(test_beta_schedules);
     IB_RUN(test_init_override);
     IB_RUN(test_cells_added_by_name);
+    IB_RUN(test_init_from_and_freeze);
     IB_RUN(test_stop_at_epoch_end);
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_config_json_reader);

@@ -250,7 +250,7 @@ _EPOCH_FN = _c.CFUNCTYPE(None, _c.c_void_p, _c.POINTER(EpochReport))
 
 class _Callbacks(_c.Structure):
     _fields_ = [("ctx", _c.c_void_p), ("progress", _PROGRESS_FN), ("epoch_end", _EPOCH_FN),
-                ("stop", _c.POINTER(_c.c_int))]
+                ("stop", _c.POINTER(_c.c_int)), ("note", _c.c_void_p)]
 
 
 # ib_train_config is used only through pointers (filled by

@@ -161,6 +161,10 @@ static const char *const noise_names[] = {"symmetric", "pair", "pair-cifar10", "
 #define STR(k, f) {k, F_STR, C(f), SZ(f), NULL}
 static const field fields[] = {
     STRF("model", model, "--model", "NAME|FILE", "built-in model or description file (see 'ibnet models')"),
+    STRF("init_from", init_from, "--init-from", "CHECKPOINT",
+         "start from every tensor of CHECKPOINT whose name and shape match (EMA weights when it has them)"),
+    STRF("freeze", freeze, "--freeze", "PREFIX,..",
+         "keep the parameters whose names start with a PREFIX fixed (frozen batch norms keep running statistics)"),
     STRF("vib_cells_after", vib_cells_after, "--vib-cells-after", "L1,L2,..",
          "add a VIB cell after each named layer or group (layer1,layer2.1; GROUP.* = after each layer in GROUP)"),
     ENUMF("init", init, init_names, "--init", "STYLE",

@@ -116,6 +116,42 @@ static void run_free(run *r)
     ib_eval_result_free(&r->last_test);
 }
 
+/* --freeze (every run, so a resumed run stays frozen) and --init-from (a
+ * new run only: a resume continues from its own checkpoint). */
+static ib_status freeze_and_init(run *r, bool resume)
+{
+    const ib_train_config *c = &r->cfg;
+    for (const char *p = c->freeze; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char prefix[1024];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)n, p);
+        if (n == 0 || ib_params_freeze(r->params, prefix, true) <= 0)
+            return ib__error(IB_ERR_ARG, "--freeze: the prefix '%s' matches no parameter of model '%s' (see ibnet models "
+                             "--layers)", prefix, c->model);
+        p = end ? end + 1 : p + n;
+    }
+    if (resume || !c->init_from[0])
+        return IB_OK;
+    ib_checkpoint_partial_options o = {.use_ema = true};
+    ib_checkpoint_partial res;
+    ib_status s = ib_checkpoint_load_partial(c->init_from, r->params, &o, &res);
+    if (s != IB_OK)
+        return ib__error(s, "--init-from %s: %s", c->init_from, ib_last_error());
+    if (r->cb && r->cb->note) {
+        char line[2048];
+        int k = snprintf(line, sizeof line, "init-from %s: %d tensors loaded (%d EMA averages), %d kept their "
+                         "initialisation", c->init_from, res.n_loaded, res.n_loaded_ema, res.n_kept);
+        for (int i = 0, shown = 0; i < res.n_params && k > 0 && (size_t)k < sizeof line - 80; i++)
+            if (res.source[i] == IB_CKPT_KEPT)
+                k += snprintf(line + k, sizeof line - (size_t)k, "%s%s", shown++ ? ", " : ": ",
+                              ib_params_name(r->params, i));
+        r->cb->note(r->cb->ctx, line);
+    }
+    ib_checkpoint_partial_free(&res);
+    return IB_OK;
+}
+
 /* Everything up to the first step; `resume` loads last.safetensors. */
 static ib_status setup(run *r, bool resume)
 {
@@ -151,6 +187,9 @@ static ib_status setup(run *r, bool resume)
     if (!r->params)
         return ib__error(IB_ERR_NOMEM, "out of memory");
     s = ib__run_build_nets(r);
+    if (s != IB_OK)
+        return s;
+    s = freeze_and_init(r, resume);
     if (s != IB_OK)
         return s;
     r->opt = ib_optim_new(r->params, &c->optim);
