@@ -1337,6 +1337,9 @@ typedef struct ib_train_config {
     int64_t max_steps;        /* > 0: stop after this many steps of one invocation (a resume
                                  continues exactly where it stopped, even mid-epoch) */
     int64_t eval_every;       /* evaluate every N epochs (and at the last) */
+    bool divergence_check;    /* true (default): stop with IB_ERR_NUMERIC when the loss diverges while
+                                 staying finite (its smoothed value 1000 times its start or its lowest;
+                                 src/train/loss_watch.h); a NaN/Inf loss stops the run either way */
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
@@ -1464,6 +1467,10 @@ typedef struct ib_checkpoint_meta {
     int64_t epoch_batches_done; /* batches of epoch + 1 already trained (a run stopped mid-epoch), else 0 */
     int64_t best_epoch;         /* 0: none yet */
     double best_accuracy;       /* -1: none yet */
+    /* the trainer's divergence watch (src/train/loss_watch.h), so a resume
+     * judges the loss against the run's start, not its own first steps:
+     * reference R and lowest smoothed loss m; 0 when not recorded */
+    double loss_reference, loss_lowest;
     bool counts_valid;          /* read: epoch/step/... present, whole and in range (a resume needs them) */
     uint64_t seed;              /* the run's seed */
     int threads;                /* threads of the writer (0: unknown) */
@@ -1593,7 +1600,9 @@ typedef struct ib_epoch_report {
     double samples_per_s;
     double data_wait_s;      /* time the trainer waited for batches */
     float lr;
-    double loss, ce;         /* training means over the epoch */
+    double loss, ce;         /* training means over the epoch's train_batches batches */
+    int64_t train_batches;   /* batches the training means cover: after a resume inside the epoch,
+                                only those trained since (metrics.jsonl "train_batches") */
     double kl[IB_MAX_BOTTLENECKS];
     float beta[IB_MAX_BOTTLENECKS];
     int n_kl;
@@ -1627,13 +1636,17 @@ typedef struct ib_train_callbacks {
 
 /* Train from scratch into cfg->out_dir (created; an existing run there is
  * refused unless it is empty).  IB_ERR_NUMERIC if the loss becomes NaN/Inf
- * (the message names the epoch and step; last.safetensors keeps the last
- * good epoch).  The run holds an exclusive lock on out_dir/.lock while it
+ * or diverges while finite (cfg->divergence_check): the message names the
+ * epoch and step and what last.safetensors holds (the last epoch saved
+ * before; the diverged state is never saved).  An epoch whose checkpoint
+ * cannot be written fails the run before cb->epoch_end is called for it.  The run holds an exclusive lock on out_dir/.lock while it
  * may write there: IB_ERR_STATE naming the holder's PID if another process
  * holds it.  Temporaries left there by dead writers are removed. */
 ib_status ib_train(const ib_train_config *cfg, const ib_train_callbacks *cb);
 /* Continue the run in dir from its last checkpoint (config.json is read
- * from dir; epochs may be raised with new_epochs > 0).  Locked as ib_train. */
+ * from dir; epochs may be raised with new_epochs > 0).  Locked as ib_train.
+ * A run that failed before its first checkpoint (config.json and no
+ * last.safetensors) starts again from step 0. */
 ib_status ib_train_resume(const char *dir, int64_t new_epochs, const ib_train_callbacks *cb);
 /* The same with a method of the caller's own instead of the registry's
  * method named by cfg->method (NULL: that one).  m is not owned and must

@@ -452,10 +452,49 @@ static void test_nan_loss_exits_1(void)
     CHECK_MSG(rc == 1 && strstr(slurp(p.err), "the loss became"), "exit %d: %s", rc, slurp(p.err));
 }
 
+/* A failure before the first checkpoint leaves config.json alone; that
+ * directory is no dead end: the NaN message says nothing was kept, and
+ * --resume starts again from step 0 (a NaN again, from step 0; after a
+ * failed checkpoint write, the uninterrupted run's bits). */
+static void test_failure_in_first_epoch_resumes(void)
+{
+    const char *dir = run_dir("nan-first-resume");
+    const char *first[] = {"--epochs", "1", "--beta", "3e38", "--out", dir, NULL};
+    proc p = spawn_train("nan-first-resume", first, NULL);
+    int rc = wait_proc(&p);
+    const char *err = slurp(p.err);
+    CHECK_MSG(rc == 1 && strstr(err, "no checkpoint was saved") && !strstr(err, "keeps"), "exit %d: %s", rc, err);
+    const char *res[] = {"--resume", dir, NULL};
+    p = spawn_train("nan-first-resume-2", res, NULL);
+    rc = wait_proc(&p);
+    err = slurp(p.err);
+    CHECK_MSG(rc == 1 && strstr(err, "the loss became") && strstr(err, "step 0"), "resume: exit %d: %s", rc, err);
+
+    /* the first checkpoint cannot be written: a directory holds its name */
+    train_reference();
+    dir = run_dir("write-fails");
+    CHECK(mkdir(dir, 0777) == 0 && mkdir(path_in(dir, "last.safetensors"), 0777) == 0);
+    const char *args[] = {"--epochs", "2", "--out", dir, NULL};
+    p = spawn_train("write-fails", args, NULL);
+    rc = wait_proc(&p);
+    CHECK_MSG(rc == 1 && strstr(slurp(p.err), "last.safetensors"), "exit %d: %s", rc, slurp(p.err));
+    struct stat st;
+    CHECK(stat(path_in(dir, "config.json"), &st) == 0);
+    CHECK_EQ_INT(metric_epochs(dir, (int[1]){0}, 1), 0);
+    CHECK(rmdir(path_in(dir, "last.safetensors")) == 0);
+    p = spawn_train("write-fails-resume", (const char *[]){"--resume", dir, NULL}, NULL);
+    rc = wait_proc(&p);
+    CHECK_MSG(rc == 0, "resume: exit %d: %s", rc, slurp(p.err));
+    int ep[4];
+    CHECK_EQ_INT(metric_epochs(dir, ep, 4), 2);
+    CHECK(same_as_reference(dir));
+}
+
 int main(void)
 {
     setup_once();
     IB_RUN(test_nan_loss_exits_1);
+    IB_RUN(test_failure_in_first_epoch_resumes);
     IB_RUN(test_resume_after_torn_or_empty_metrics);
     IB_RUN(test_second_run_in_a_directory_is_refused);
     IB_RUN(test_two_runs_started_together);

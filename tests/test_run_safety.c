@@ -264,6 +264,38 @@ static void test_png_size_from_the_header(void)
     CHECK_EQ_INT(ib_image_png_info(path, &c, &h, &w), IB_ERR_IO);
 }
 
+/* A watch carried over a resume: the state it records is what it
+ * restores, it is judged from the first step after (no new warm-up that a
+ * diverged loss could take as its start), and a healthy loss passes. */
+static void test_loss_watch_restored_after_resume(void)
+{
+    ib__loss_watch w, r;
+    double ref = 0, low = 0;
+    ib__loss_watch_init(&w, NULL);
+    for (int t = 0; t < 10; t++)
+        ib__loss_watch_step(&w, 2.0);
+    CHECK(!ib__loss_watch_state(&w, &ref, &low)); /* still warming up: nothing to record */
+    for (int t = 10; t < 100; t++)
+        CHECK_EQ_INT(ib__loss_watch_step(&w, 2.0 - t / 100.0), IB__LOSS_OK);
+    CHECK(ib__loss_watch_state(&w, &ref, &low));
+    CHECK_CLOSE(ref, 2.0, 0, 0);
+    CHECK(low > 1.0 && low < 1.2);
+
+    ib__loss_watch_init(&r, NULL);
+    ib__loss_watch_restore(&r, ref, low);
+    CHECK_EQ_INT(ib__loss_watch_step(&r, 1e5), IB__LOSS_ABOVE_START);
+    ib__loss_watch_init(&r, NULL);
+    ib__loss_watch_restore(&r, ref, low);
+    for (int t = 0; t < 50; t++)
+        CHECK_EQ_INT(ib__loss_watch_step(&r, 1.0), IB__LOSS_OK);
+    /* a fresh watch would have taken 1e5 as its start */
+    ib__loss_watch_init(&r, NULL);
+    CHECK_EQ_INT(ib__loss_watch_step(&r, 1e5), IB__LOSS_OK);
+    /* nothing recorded (0): the restore leaves a fresh watch */
+    ib__loss_watch_restore(&r, 0, 0);
+    CHECK_EQ_INT(r.steps, 1);
+}
+
 int main(void)
 {
     IB_RUN(test_run_lock_excludes_a_second_holder);
@@ -271,6 +303,7 @@ int main(void)
     IB_RUN(test_stale_temporaries_of_dead_writers_are_removed);
     IB_RUN(test_loss_watch_quiet_on_training_runs);
     IB_RUN(test_loss_watch_catches_finite_divergence);
+    IB_RUN(test_loss_watch_restored_after_resume);
     IB_RUN(test_png_size_from_the_header);
     return ib_test_summary();
 }

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char data_dir[1024], model_path[1024];
 
@@ -167,10 +168,10 @@ static void stop_mid_epoch(void *ctx, const ib_train_progress *p)
         stop_now = 1;
 }
 
-static void load_weights(const char *dir, ib_params **out)
+static void load_weights_of(const char *model, const char *dir, ib_params **out)
 {
     ib_model *m = NULL;
-    CHECK_OK(ib_model_load(model_path, &m));
+    CHECK_OK(ib_model_load(model, &m));
     ib_params *p = ib_params_new(0);
     ib_graph *g = ib_graph_new(p);
     ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, 1, 8, 8});
@@ -190,6 +191,8 @@ static void load_weights(const char *dir, ib_params **out)
     *out = p;
 }
 
+static void load_weights(const char *dir, ib_params **out) { load_weights_of(model_path, dir, out); }
+
 static void test_resume_equals_uninterrupted(void)
 {
     ib_train_config a = small_config("straight");
@@ -207,6 +210,20 @@ static void test_resume_equals_uninterrupted(void)
     cJSON_Delete(s);
     stop_now = 0;
     CHECK_OK(ib_train_resume(b.out_dir, 0, NULL));
+    /* the resumed epoch's training means cover the 13 batches trained after the resume, and say so */
+    char path[1200], line[1 << 14];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", b.out_dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    for (int e = 1; f && e <= 3; e++) {
+        CHECK(fgets(line, sizeof line, f) != NULL);
+        cJSON *m = cJSON_Parse(line);
+        CHECK_EQ_INT((int)json_number(m, "epoch"), e);
+        CHECK_EQ_INT((int)json_number(m, "train_batches"), e == 2 ? 13 : 20);
+        cJSON_Delete(m);
+    }
+    if (f)
+        fclose(f);
 
     ib_params *pa = NULL, *pb = NULL;
     load_weights(a.out_dir, &pa);
@@ -298,6 +315,112 @@ static void test_nan_loss_stops_with_a_message(void)
     ib_status s = ib_train(&c, NULL);
     CHECK_MSG(s == IB_ERR_NUMERIC, "status %d: %s", (int)s, ib_last_error());
     CHECK_MSG(strstr(ib_last_error(), "epoch 1, step") != NULL, "message: %s", ib_last_error());
+}
+
+/* Adam's learning rate jumps from 3e-3 to 1e3 after epoch 1 (multistep,
+ * gamma 3.3e5): the loss of a plain MLP (a VIB layer's log-variance would
+ * overflow to inf at once) grows by orders of magnitude while it stays
+ * finite.  The loss watch stops the run in epoch 2 with IB_ERR_NUMERIC and
+ * its explanation; last.safetensors keeps epoch 1 (the weights of a run
+ * that trained only that epoch) and metrics.jsonl its one line.  With the
+ * check off the run goes on past the point where it stopped. */
+static ib_train_config diverging_config(const char *run)
+{
+    ib_train_config c = small_config(run);
+    snprintf(c.model, sizeof c.model, "%s/tiny-mlp.ibm", ib_test_tmpdir());
+    FILE *f = fopen(c.model, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("model tiny-mlp\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 64 name=fc1\nrelu\nlinear 16 name=fc2\n"
+              "relu\nlinear 4 name=decoder\n",
+              f);
+        fclose(f);
+    }
+    c.epochs = 3;
+    c.schedule.kind = IB_SCHED_MULTISTEP;
+    c.schedule.n_milestones = 1;
+    c.schedule.milestones[0] = 1;
+    c.schedule.gamma = 1e3f / 3e-3f;
+    return c;
+}
+
+static void test_finite_divergence_keeps_the_last_checkpoint(void)
+{
+    ib_train_config one = diverging_config("diverge-ref");
+    one.epochs = 1;
+    CHECK_OK(ib_train(&one, NULL));
+
+    ib_train_config c = diverging_config("diverge");
+    ib_status s = ib_train(&c, NULL);
+    CHECK_MSG(s == IB_ERR_NUMERIC, "status %d: %s", (int)s, ib_last_error());
+    CHECK_MSG(strstr(ib_last_error(), "at epoch 2") && strstr(ib_last_error(), "times its start") &&
+                  strstr(ib_last_error(), "keeps epoch 1"),
+              "message: %s", ib_last_error());
+    ib_params *pa = NULL, *pb = NULL;
+    load_weights_of(c.model, one.out_dir, &pa);
+    load_weights_of(c.model, c.out_dir, &pb);
+    CHECK_EQ_INT(ib_params_total(pa), ib_params_total(pb));
+    CHECK_MSG(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0,
+              "last.safetensors is not epoch 1's");
+    ib_params_free(pa);
+    ib_params_free(pb);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c.out_dir);
+    static char text[1 << 16];
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f)
+        fclose(f);
+    CHECK_MSG(strstr(text, "\"epoch\":1,") && !strstr(text, "\"epoch\":2,"), "metrics.jsonl: %s", text);
+    /* the next step of the directory: a resume meets the same divergence and keeps epoch 1 again */
+    s = ib_train_resume(c.out_dir, 0, NULL);
+    CHECK_MSG(s == IB_ERR_NUMERIC && strstr(ib_last_error(), "keeps epoch 1"), "resume: %s", ib_last_error());
+
+    ib_train_config off = diverging_config("diverge-unchecked");
+    off.divergence_check = false;
+    s = ib_train(&off, NULL); /* unwatched, it trains on: the loss stays finite */
+    CHECK_MSG(s == IB_OK, "unchecked: %s", ib_last_error());
+    cJSON *sum = read_json(off.out_dir, "summary.json");
+    CHECK_EQ_INT((int)json_number(sum, "epochs_done"), 3);
+    cJSON_Delete(sum);
+}
+
+/* A checkpoint that cannot be written (a directory holds its name) fails
+ * the run without reporting the epoch as done; the directory it leaves
+ * (config.json, no last.safetensors) resumes from step 0 once the obstacle
+ * is gone, to the weights of an uninterrupted run. */
+static void count_epochs(void *ctx, const ib_epoch_report *r)
+{
+    (void)r;
+    (*(int *)ctx)++;
+}
+
+static void test_failed_checkpoint_is_not_an_epoch(void)
+{
+    ib_train_config a = small_config("ckpt-fails-ref");
+    a.epochs = 2;
+    CHECK_OK(ib_train(&a, NULL));
+    ib_train_config c = small_config("ckpt-fails");
+    c.epochs = 2;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/last.safetensors", c.out_dir);
+    CHECK(mkdir(c.out_dir, 0777) == 0 && mkdir(path, 0777) == 0);
+    int epochs = 0;
+    ib_train_callbacks cb = {&epochs, NULL, count_epochs, NULL};
+    ib_status s = ib_train(&c, &cb);
+    CHECK_MSG(s == IB_ERR_IO, "status %d: %s", (int)s, ib_last_error());
+    CHECK_EQ_INT(epochs, 0);
+    CHECK(rmdir(path) == 0);
+    CHECK_OK(ib_train_resume(c.out_dir, 0, &cb));
+    CHECK_EQ_INT(epochs, 2);
+    ib_params *pa = NULL, *pb = NULL;
+    load_weights(a.out_dir, &pa);
+    load_weights(c.out_dir, &pb);
+    CHECK(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0);
+    ib_params_free(pa);
+    ib_params_free(pb);
 }
 
 /* Run the ibnet binary; returns its exit code and the first line of stderr. */
@@ -952,6 +1075,8 @@ int main(void)
     IB_RUN(test_resume_equals_uninterrupted);
     IB_RUN(test_same_seed_same_weights);
     IB_RUN(test_nan_loss_stops_with_a_message);
+    IB_RUN(test_finite_divergence_keeps_the_last_checkpoint);
+    IB_RUN(test_failed_checkpoint_is_not_an_epoch);
     IB_RUN(test_beta_schedules);
     IB_RUN(test_init_override);
     IB_RUN(test_cells_added_by_name);

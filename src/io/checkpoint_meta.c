@@ -52,6 +52,10 @@ char *ib_checkpoint_meta_to_json(const ib_checkpoint_meta *m)
     cJSON_AddNumberToObject(o, "threads", m->threads);
     cJSON_AddNumberToObject(o, "best_epoch", (double)m->best_epoch);
     cJSON_AddNumberToObject(o, "best_accuracy", m->best_accuracy);
+    if (m->loss_reference > 0 && m->loss_lowest > 0) {
+        cJSON_AddNumberToObject(o, "loss_reference", m->loss_reference);
+        cJSON_AddNumberToObject(o, "loss_lowest", m->loss_lowest);
+    }
     cJSON_AddStringToObject(o, "model", m->model ? m->model : "");
     cJSON_AddStringToObject(o, "model_text", m->model_text ? m->model_text : "");
     cJSON_AddStringToObject(o, "dataset", m->dataset ? m->dataset : "");
@@ -169,6 +173,14 @@ ib_status ib_checkpoint_meta_parse(const char *json, const char *what, ib_checkp
                       (!pb || count_in(pb, 0, 9e15, &m->epoch_batches_done)) &&
                       (!be || count_in(be, 0, (double)m->epoch, &m->best_epoch));
     m->best_accuracy = cJSON_IsNumber(ba) ? ba->valuedouble : -1;
+    /* both or neither, finite and positive: else not recorded (the watch starts afresh) */
+    const cJSON *lr = cJSON_GetObjectItemCaseSensitive(o, "loss_reference");
+    const cJSON *ll = cJSON_GetObjectItemCaseSensitive(o, "loss_lowest");
+    if (cJSON_IsNumber(lr) && cJSON_IsNumber(ll) && isfinite(lr->valuedouble) && isfinite(ll->valuedouble) &&
+        lr->valuedouble > 0 && ll->valuedouble > 0) {
+        m->loss_reference = lr->valuedouble;
+        m->loss_lowest = ll->valuedouble;
+    }
     int64_t v;
     m->threads = count_in(cJSON_GetObjectItemCaseSensitive(o, "threads"), 1, 1 << 20, &v) ? (int)v : 0;
     m->classes = count_in(cJSON_GetObjectItemCaseSensitive(o, "classes"), 1, 1 << 24, &v) ? (int)v : 0;

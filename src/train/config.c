@@ -39,6 +39,7 @@ ib_train_config ib_train_config_default(void)
     c.norm = IB_NORM_SYMMETRIC;
     c.noise_kind = IB_NOISE_SYMMETRIC;
     c.eval_every = 1;
+    c.divergence_check = true;
     return c;
 }
 
@@ -225,6 +226,8 @@ static const field fields[] = {
     NUM("test_limit", F_I64, test_limit, "--test-limit", "N", "evaluate on the first N test examples"),
     NUM("max_steps", F_I64, max_steps, "--max-steps", "N", "stop after N optimizer steps"),
     NUM("eval_every", F_I64, eval_every, "--eval-every", "N", "evaluate every N epochs"),
+    {"divergence_check", F_BOOL, C(divergence_check), 0, NULL, "--no-divergence-check", NULL,
+     "go on when the loss grows 1000-fold while finite (stopped with exit 1 by default)", NULL, 0, true},
 };
 #undef STR
 #undef LIST

@@ -43,6 +43,27 @@ static bool next_batch(run *r, int64_t *count)
     return true;
 }
 
+/* IB_ERR_NUMERIC for a loss that went bad at this step: what was seen, and
+ * what the run directory holds now (nothing of this step is saved). */
+static ib_status loss_failure(run *r, int64_t epoch, int64_t batch, ib__loss_verdict v)
+{
+    char what[256], kept[1400];
+    ib__loss_watch_explain(&r->watch, v, what, sizeof what);
+    if (r->saved)
+        snprintf(kept, sizeof kept,
+                 "%s/last.safetensors keeps epoch %lld (step %lld) and is not overwritten; the run cannot go on "
+                 "with these settings: try a smaller learning rate or beta in a new run",
+                 r->cfg.out_dir, (long long)r->saved_epoch, (long long)r->saved_step);
+    else
+        snprintf(kept, sizeof kept,
+                 "no checkpoint was saved yet, so nothing is kept; try a smaller learning "
+                 "rate or beta in a new run (another --out, or remove %s)",
+                 r->cfg.out_dir);
+    return ib__error(IB_ERR_NUMERIC, "%s at epoch %lld, step %lld (batch %lld of the epoch); %s%s", what,
+                     (long long)epoch, (long long)r->step, (long long)batch, kept,
+                     v == IB__LOSS_NONFINITE ? "" : " (--no-divergence-check / divergence_check false lets it go on)");
+}
+
 static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
 {
     const ib_train_config *c = &r->cfg;
@@ -68,11 +89,11 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         ib_graph_set_step(n->g, (uint64_t)r->step);
         ib_graph_forward(n->g);
         float loss = ib_node_scalar(L->total);
-        if (!isfinite(loss))
-            return ib__error(IB_ERR_NUMERIC,
-                             "the loss became %g at epoch %lld, step %lld (batch %lld of the epoch); "
-                             "last.safetensors keeps the last good epoch — try a smaller learning rate or beta",
-                             (double)loss, (long long)epoch, (long long)r->step, (long long)done + 1);
+        /* checked before the step: a diverged loss never reaches the weights
+         * that a checkpoint would save */
+        ib__loss_verdict v = ib__loss_watch_step(&r->watch, loss);
+        if (v == IB__LOSS_NONFINITE || (v != IB__LOSS_OK && c->divergence_check))
+            return loss_failure(r, epoch, done + 1, v);
         ib_params_zero_grad(r->params);
         ib_graph_backward(n->g, L->total);
         ib_status s = ib_optim_step(r->opt);
@@ -131,6 +152,7 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
     rep->lr = ib_optim_lr(r->opt);
     rep->samples_per_s = trained ? (double)(trained * c->batch_size) / el : 0;
     rep->data_wait_s = ib_batcher_wait_seconds(r->batcher) - wait0;
+    rep->train_batches = trained;
     rep->loss = trained ? loss_sum / trained : NAN;
     rep->ce = trained ? ce_sum / trained : NAN;
     rep->n_kl = L->n_kl;
@@ -203,7 +225,7 @@ ib_status ib__run_epochs(run *r)
             s = ib__run_dir_append_line(&r->dir, "metrics.jsonl", line);
         }
         free(line);
-        if (r->cb && r->cb->epoch_end)
+        if (s == IB_OK && r->cb && r->cb->epoch_end) /* an epoch whose checkpoint failed is not reported done */
             r->cb->epoch_end(r->cb->ctx, &rep);
         ib_eval_result_free(&rep.val);
         if (rep.evaluated) { /* kept for the summary */

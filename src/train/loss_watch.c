@@ -24,6 +24,26 @@ void ib__loss_watch_init(ib__loss_watch *w, const ib__loss_watch_config *cfg)
     w->smooth = 0;
     w->min_smooth = INFINITY;
     w->last = 0;
+    w->restart_smooth = false;
+}
+
+void ib__loss_watch_restore(ib__loss_watch *w, double ref, double lowest)
+{
+    if (!(ref > 0 && lowest > 0 && isfinite(ref) && isfinite(lowest)))
+        return;
+    w->steps = w->cfg.warmup_steps;
+    w->ref = fmax(1, ref);
+    w->min_smooth = lowest;
+    w->restart_smooth = true;
+}
+
+bool ib__loss_watch_state(const ib__loss_watch *w, double *ref, double *lowest)
+{
+    if (w->steps < w->cfg.warmup_steps || !(w->min_smooth > 0 && isfinite(w->min_smooth)))
+        return false;
+    *ref = w->ref;
+    *lowest = w->min_smooth;
+    return true;
 }
 
 static double growth_base(const ib__loss_watch *w)
@@ -36,7 +56,8 @@ ib__loss_verdict ib__loss_watch_step(ib__loss_watch *w, double loss)
     w->last = loss;
     if (!isfinite(loss))
         return IB__LOSS_NONFINITE;
-    w->smooth = w->steps == 0 ? loss : w->smooth + w->cfg.smoothing * (loss - w->smooth);
+    w->smooth = w->steps == 0 || w->restart_smooth ? loss : w->smooth + w->cfg.smoothing * (loss - w->smooth);
+    w->restart_smooth = false;
     w->steps++;
     if (w->steps <= w->cfg.warmup_steps) {
         w->ref = fmax(w->ref, fabs(loss));

@@ -20,12 +20,15 @@
  * beyond anything a run that still learns shows, so a false alarm costs
  * nothing in practice, and a caller can turn the watch off.
  *
- * Pure: no I/O, no globals; the state is this struct.  The state is not
- * checkpointed: after a resume the first steps make the reference again.
+ * Pure: no I/O, no globals; the state is this struct.  The trainer keeps
+ * R and m in each checkpoint's metadata and gives them back on resume
+ * (ib__loss_watch_restore), so a resumed run is judged against its start
+ * and not against its own first, perhaps already diverged, steps.
  */
 #ifndef IB_LOSS_WATCH_H
 #define IB_LOSS_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,11 +54,17 @@ typedef struct ib__loss_watch {
     double smooth;   /* S */
     double min_smooth; /* m (valid once steps >= warmup_steps) */
     double last;     /* the last loss given */
+    bool restart_smooth; /* restored: the next loss starts S again */
 } ib__loss_watch;
 
 ib__loss_watch_config ib__loss_watch_defaults(void);
 /* cfg NULL: the defaults. */
 void ib__loss_watch_init(ib__loss_watch *w, const ib__loss_watch_config *cfg);
+/* Continue a watch past its warm-up from a recorded reference R and lowest
+ * smoothed loss m (both > 0): S starts again at the next loss. */
+void ib__loss_watch_restore(ib__loss_watch *w, double ref, double lowest);
+/* R and m to record, or false while still in the warm-up. */
+bool ib__loss_watch_state(const ib__loss_watch *w, double *ref, double *lowest);
 /* Feed one step's loss; the verdict on the run so far.  Once a verdict is
  * not IB__LOSS_OK the caller should stop (the state keeps going). */
 ib__loss_verdict ib__loss_watch_step(ib__loss_watch *w, double loss);

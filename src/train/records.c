@@ -9,7 +9,9 @@
 #include "train_internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 
 typedef ib__train_run run;
 
@@ -40,6 +42,7 @@ static char *checkpoint_metadata(run *r, int64_t epoch)
                             .channels = r->train->c < 4 ? r->train->c : 4,
                             .n_class_names = r->train->class_names ? r->train->classes : 0,
                             .class_names = (const char *const *)r->train->class_names};
+    ib__loss_watch_state(&r->watch, &m.loss_reference, &m.loss_lowest);
     for (int ch = 0; ch < m.channels; ch++) {
         m.input_mean[ch] = bc->mean[ch];
         m.input_std[ch] = bc->std[ch];
@@ -58,14 +61,30 @@ ib_status ib__run_save_checkpoint(run *r, const char *name, int64_t epoch, bool 
     ib_status s = ib_checkpoint_save(run_file(r, name), r->params, with_state ? r->opt : NULL,
                                      with_state ? r->ema : NULL, meta);
     free(meta);
+    if (s == IB_OK && with_state) {
+        r->saved = true;
+        r->saved_epoch = epoch;
+        r->saved_step = r->step;
+    }
     return s;
 }
 
 /* The resume half of the set-up: the weights, optimizer and EMA state of
  * last.safetensors and the counters of its metadata (checkpoint_meta.c
- * checks their ranges). */
+ * checks their ranges).  A run that failed before its first checkpoint
+ * (a NaN, a full disk, a stop in its first epoch before anything was
+ * saved) has config.json and no last.safetensors: it starts again from
+ * step 0, as the first attempt did, instead of being a dead end. */
 ib_status ib__run_load_resume_state(run *r)
 {
+    struct stat st;
+    if (stat(run_file(r, "last.safetensors"), &st) != 0 && errno == ENOENT) {
+        r->start_epoch = r->step = r->skip_batches = r->best_epoch = 0;
+        r->best_acc = -1;
+        r->epochs_done = 0;
+        r->first_step = 0;
+        return truncate_metrics(r, 0);
+    }
     char *meta = NULL;
     ib_status s = ib_checkpoint_load(run_file(r, "last.safetensors"), r->params, r->opt, r->ema, &meta);
     if (s != IB_OK)
@@ -82,6 +101,7 @@ ib_status ib__run_load_resume_state(run *r)
     r->skip_batches = m.epoch_batches_done;
     r->best_epoch = m.best_epoch;
     r->best_acc = m.best_accuracy;
+    ib__loss_watch_restore(&r->watch, m.loss_reference, m.loss_lowest);
     ib_checkpoint_meta_free(&m);
     if (!ok)
         return ib__error(IB_ERR_FORMAT,
@@ -90,6 +110,9 @@ ib_status ib__run_load_resume_state(run *r)
                          run_file(r, "last.safetensors"), (long long)(batches - 1));
     r->epochs_done = r->start_epoch;
     r->first_step = r->step;
+    r->saved = true;
+    r->saved_epoch = r->start_epoch;
+    r->saved_step = r->step;
     return truncate_metrics(r, r->start_epoch);
 }
 
@@ -122,6 +145,7 @@ char *ib__run_metrics_line(const ib_epoch_report *rep)
     cJSON_AddNumberToObject(o, "samples_per_s", rep->samples_per_s);
     cJSON_AddNumberToObject(o, "data_wait_s", rep->data_wait_s);
     cJSON_AddNumberToObject(o, "lr", rep->lr);
+    cJSON_AddNumberToObject(o, "train_batches", (double)rep->train_batches);
     cJSON_AddNumberToObject(o, "train_loss", rep->loss);
     cJSON_AddNumberToObject(o, "train_ce", rep->ce);
     cJSON *kl = cJSON_AddArrayToObject(o, "train_kl"), *beta = cJSON_AddArrayToObject(o, "beta");

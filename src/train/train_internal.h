@@ -13,6 +13,7 @@
 #define IB_TRAIN_INTERNAL_H
 
 #include "../core/internal.h"
+#include "loss_watch.h"
 #include "run_lock.h"
 
 /* The run directory: a folder and the files in it. */
@@ -78,6 +79,10 @@ typedef struct ib__train_run {
     ib_eval_result last_test;
     int64_t last_test_step; /* -1: none */
     ib__run_lock lock; /* held while this run may write into cfg.out_dir */
+    ib__loss_watch watch; /* divergence of the training loss (not checkpointed) */
+    /* last.safetensors as this run last wrote or read it: the state a failure keeps */
+    bool saved;           /* false: the directory holds no last.safetensors */
+    int64_t saved_epoch, saved_step;
 } ib__train_run;
 
 /* config.c: ib_train_config_check with m the method to run (NULL: the

@@ -218,6 +218,7 @@ static ib_status setup(run *r, bool resume)
     if (s != IB_OK)
         return s;
     r->best_acc = -1;
+    ib__loss_watch_init(&r->watch, NULL);
     if (resume)
         s = ib__run_load_resume_state(r);
     return s;
