@@ -12,7 +12,9 @@ typedef struct ib_cli_command {
     const char *summary;
 } ib_cli_command;
 
-/* Subcommands declared here rather than in main.c (cli/cmd_mi.c). */
+/* Subcommands declared here rather than in main.c (cli/cmd_mi.c,
+ * cli/cmd_attack.c). */
 int ib_cmd_mi(int argc, char **argv);
+int ib_cmd_attack(int argc, char **argv);
 
 #endif
