@@ -164,12 +164,37 @@ static ib_status write_grid(const char *path, const ib_dataset *d, const ib_atta
     return s;
 }
 
+/* A JSON string: quotes, backslashes and control bytes escaped (paths are
+ * the user's). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
 static void json_eps(FILE *f, float eps)
 {
     if (isinf(eps))
         fprintf(f, "null");
-    else
-        fprintf(f, "%.9g", (double)eps);
+    else {
+        /* the shortest decimal that reads back as the float: 0.1, not 0.100000001 */
+        char buf[32];
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, (double)eps);
+            if ((float)strtod(buf, NULL) == eps)
+                break;
+        }
+        fputs(buf, f);
+    }
 }
 
 int ib_cmd_attack(int argc, char **argv)
@@ -394,19 +419,23 @@ int ib_cmd_attack(int argc, char **argv)
                         "\"mean_linf\": %.6f, \"robust_acc_u8\": %.6f, \"success_rate_u8\": %.6f, \"fooled\": %lld, "
                         "\"fooled_u8\": %lld, \"n\": %lld, \"targeted\": %s, \"loss\": \"%s\", \"steps\": %d, "
                         "\"step_size\": %.9g, \"restarts\": %d, \"stochastic\": %s, \"samples\": %d, \"mean_path\": "
-                        "%s, \"seed\": %llu, \"checkpoint\": \"%s\", \"dataset\": \"%s\", \"seconds\": %.3f",
+                        "%s, \"seed\": %llu, \"seconds\": %.3f",
                     r.clean_acc, row->robust_acc, row->success_rate, row->mean_l2, row->mean_linf, row->robust_acc_u8,
                     row->success_rate_u8, (long long)llround(row->success_rate * (double)denom),
                     (long long)llround(row->success_rate_u8 * (double)denom), (long long)r.n,
                     cfg.targeted ? "true" : "false",
                     cfg.kind == IB_ATTACK_CW ? "cw" : ib_attack_loss_name(cfg.loss), cfg.steps,
                     (double)cfg.step_size, cfg.restarts, r.stochastic ? "true" : "false", r.samples,
-                    r.stochastic && cfg.mean_path ? "true" : "false", (unsigned long long)cfg.seed, pos[0], d->name,
-                    r.seconds);
+                    r.stochastic && cfg.mean_path ? "true" : "false", (unsigned long long)cfg.seed, r.seconds);
+            fprintf(jf, ", \"checkpoint\": ");
+            json_str(jf, pos[0]);
+            fprintf(jf, ", \"dataset\": ");
+            json_str(jf, d->name);
             if (out_dir) {
                 char dir[4096];
                 row_dir(dir, sizeof dir, out_dir, row->eps);
-                fprintf(jf, ", \"images\": \"%s\"", dir);
+                fprintf(jf, ", \"images\": ");
+                json_str(jf, dir);
             }
             fprintf(jf, "}");
         }
