@@ -408,7 +408,7 @@ static void test_failed_checkpoint_is_not_an_epoch(void)
     snprintf(path, sizeof path, "%s/last.safetensors", c.out_dir);
     CHECK(mkdir(c.out_dir, 0777) == 0 && mkdir(path, 0777) == 0);
     int epochs = 0;
-    ib_train_callbacks cb = {&epochs, NULL, count_epochs, NULL};
+    ib_train_callbacks cb = {&epochs, NULL, count_epochs, NULL, NULL};
     ib_status s = ib_train(&c, &cb);
     CHECK_MSG(s == IB_ERR_IO, "status %d: %s", (int)s, ib_last_error());
     CHECK_EQ_INT(epochs, 0);
