@@ -96,6 +96,12 @@ void ib_test_compile_fill(ib_graph *g);
 const char *ib_test_path(const char *rel, char *buf, size_t len);
 /* A fresh temporary directory for this test (removed by the OS, not us). */
 const char *ib_test_tmpdir(void);
+/* A small 4-class image set as MNIST-style IDX files DIR/PREFIX-images-idx3-ubyte and
+ * DIR/PREFIX-labels-idx1-ubyte: n 8x8 images, class k a bright 3x3 blob in quadrant k
+ * (pixel `on`) on a background `off`, plus uniform noise of 80 levels, all keyed by
+ * (seed, stream, row).  The training tests' shared data (seed/on/off vary per test). */
+void ib_test_write_blobs(const char *dir, const char *prefix, int n, uint64_t seed, uint64_t stream, float on,
+                         float off);
 
 /* ---- PyTorch reference fixtures (tests/fixtures/NAME.txt, written by
  * tests/ref/fixture.py): blocks of "tensor NAME NDIM D0 D1 ..." followed by

@@ -17,45 +17,6 @@
 
 static char data_dir[1024], mlp_ckpt[1200], vib_ckpt[1200];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* Class k: a bright 3x3 blob in quadrant k of an 8x8 image, plus noise. */
-static void write_split(const char *prefix, int n, uint64_t stream)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", data_dir, prefix);
-    FILE *fi = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", data_dir, prefix);
-    FILE *fl = fopen(path, "wb");
-    CHECK(fi && fl);
-    put_be32(fi, 0x803);
-    put_be32(fi, (uint32_t)n);
-    put_be32(fi, 8);
-    put_be32(fi, 8);
-    put_be32(fl, 0x801);
-    put_be32(fl, (uint32_t)n);
-    float u[64 + 2];
-    for (int i = 0; i < n; i++) {
-        ib_rng_uniform(77, stream, (uint64_t)i, u, 66);
-        int k = (int)(u[64] * 4.0f) & 3;
-        int r0 = (k / 2) * 4 + (int)(u[65] * 2), c0 = (k % 2) * 4 + 1;
-        unsigned char img[64], lab = (unsigned char)k;
-        for (int p = 0; p < 64; p++) {
-            int r = p / 8, c = p % 8;
-            bool on = r >= r0 && r < r0 + 3 && c >= c0 && c < c0 + 3;
-            img[p] = (unsigned char)((on ? 150.0f : 30.0f) + 80.0f * u[p]);
-        }
-        fwrite(img, 1, 64, fi);
-        fwrite(&lab, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
-}
-
 static void train(const char *name, const char *model_text, char *ckpt, size_t len)
 {
     char model[1200];
@@ -81,8 +42,8 @@ static void setup_once(void)
 {
     snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
     mkdir(data_dir, 0777);
-    write_split("train", 1000, 1);
-    write_split("t10k", 300, 2);
+    ib_test_write_blobs(data_dir, "train", 1000, 77, 1, 150.0f, 30.0f);
+    ib_test_write_blobs(data_dir, "t10k", 300, 77, 2, 150.0f, 30.0f);
     train("mlp", "model tiny-mlp\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 4 name=out\n",
           mlp_ckpt, sizeof mlp_ckpt);
     train("vib", "model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 16 name=fc2\n"

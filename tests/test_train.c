@@ -17,52 +17,12 @@
 
 static char data_dir[1024], model_path[1024];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* Class k: a bright 3x3 blob in quadrant k of an 8x8 image, plus noise. */
-static void write_split(const char *prefix, int n, uint64_t stream)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", data_dir, prefix);
-    FILE *fi = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", data_dir, prefix);
-    FILE *fl = fopen(path, "wb");
-    CHECK(fi && fl);
-    put_be32(fi, 0x803);
-    put_be32(fi, (uint32_t)n);
-    put_be32(fi, 8);
-    put_be32(fi, 8);
-    put_be32(fl, 0x801);
-    put_be32(fl, (uint32_t)n);
-    float u[64 + 2];
-    for (int i = 0; i < n; i++) {
-        ib_rng_uniform(99, stream, (uint64_t)i, u, 66);
-        int k = (int)(u[64] * 4.0f) & 3;
-        int r0 = (k / 2) * 4 + (int)(u[65] * 2), c0 = (k % 2) * 4 + 1;
-        unsigned char img[64], lab = (unsigned char)k;
-        for (int p = 0; p < 64; p++) {
-            int r = p / 8, c = p % 8;
-            bool on = r >= r0 && r < r0 + 3 && c >= c0 && c < c0 + 3;
-            float v = (on ? 170.0f : 20.0f) + 80.0f * u[p];
-            img[p] = (unsigned char)v;
-        }
-        fwrite(img, 1, 64, fi);
-        fwrite(&lab, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
-}
-
 static void setup_once(void)
 {
     snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
     mkdir(data_dir, 0777);
-    write_split("train", 1000, 1);
-    write_split("t10k", 400, 2);
+    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
+    ib_test_write_blobs(data_dir, "t10k", 400, 99, 2, 170.0f, 20.0f);
     snprintf(model_path, sizeof model_path, "%s/tiny-vib.ibm", ib_test_tmpdir());
     FILE *f = fopen(model_path, "w");
     fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 64 name=fc1\nrelu\nlinear 16 name=fc2\n"

@@ -307,3 +307,49 @@ void ib_test_compare(const char *what, const float *got, const float *want, int6
                          b, fabs(a - b), lim);
     }
 }
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+void ib_test_write_blobs(const char *dir, const char *prefix, int n, uint64_t seed, uint64_t stream, float on,
+                         float off)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%.1200s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *fi = fopen(path, "wb");
+    snprintf(path, sizeof path, "%.1200s/%s-labels-idx1-ubyte", dir, prefix);
+    FILE *fl = fopen(path, "wb");
+    CHECK_MSG(fi && fl, "cannot write the blob set in %s", dir);
+    if (!fi || !fl) {
+        if (fi)
+            fclose(fi);
+        if (fl)
+            fclose(fl);
+        return;
+    }
+    put_be32(fi, 0x803);
+    put_be32(fi, (uint32_t)n);
+    put_be32(fi, 8);
+    put_be32(fi, 8);
+    put_be32(fl, 0x801);
+    put_be32(fl, (uint32_t)n);
+    float u[64 + 2];
+    for (int i = 0; i < n; i++) {
+        ib_rng_uniform(seed, stream, (uint64_t)i, u, 66);
+        int k = (int)(u[64] * 4.0f) & 3;
+        int r0 = (k / 2) * 4 + (int)(u[65] * 2), c0 = (k % 2) * 4 + 1;
+        unsigned char img[64], lab = (unsigned char)k;
+        for (int p = 0; p < 64; p++) {
+            int r = p / 8, c = p % 8;
+            bool lit = r >= r0 && r < r0 + 3 && c >= c0 && c < c0 + 3;
+            img[p] = (unsigned char)((lit ? on : off) + 80.0f * u[p]);
+        }
+        fwrite(img, 1, 64, fi);
+        fwrite(&lab, 1, 1, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
