@@ -360,6 +360,51 @@ typedef struct job {
     int64_t numel;
 } job;
 
+/* Read every job's tensor into one staging buffer (*stage, malloc'd, the
+ * caller frees it) and, when verify is set and the file has checksums,
+ * check each against its CRC-32: a load changes nothing until all of it
+ * has been read and found intact. */
+static ib_status stage_jobs(ib__st_file *f, const char *path, const job *jobs, int n_jobs, bool verify,
+                            float **stage)
+{
+    int64_t total = 0;
+    for (int j = 0; j < n_jobs; j++)
+        total += jobs[j].numel;
+    *stage = malloc((size_t)total * sizeof(float) + 1);
+    if (!*stage)
+        return ib__error(IB_ERR_NOMEM, "%s: out of memory staging %lld floats", path, (long long)total);
+    cJSON *crc_map = NULL;
+    if (verify && ib__st_meta(f, CRC_KEY)) {
+        crc_map = cJSON_Parse(ib__st_meta(f, CRC_KEY));
+        if (!cJSON_IsObject(crc_map)) {
+            cJSON_Delete(crc_map);
+            return ib__error(IB_ERR_FORMAT, "%s: damaged checkpoint: metadata \"" CRC_KEY "\" is not a JSON object",
+                             path);
+        }
+    }
+    ib_status s = IB_OK;
+    int64_t at = 0;
+    for (int j = 0; j < n_jobs && s == IB_OK; j++) {
+        s = ib__st_read_f32(f, jobs[j].idx, *stage + at);
+        uint32_t want = 0;
+        const char *name = f->tensors[jobs[j].idx].name;
+        int has = s == IB_OK ? stored_crc(f, crc_map, name, &want) : 0;
+        if (has < 0) {
+            s = IB_ERR_FORMAT;
+        } else if (has > 0) {
+            uint32_t got = crc_f32(*stage + at, jobs[j].numel);
+            if (got != want)
+                s = ib__error(IB_ERR_FORMAT,
+                              "%s: damaged checkpoint: tensor \"%.100s\" does not match its checksum (crc32 %08" PRIx32
+                              ", stored %08" PRIx32 "); the file was changed after it was written",
+                              path, name, got, want);
+        }
+        at += jobs[j].numel;
+    }
+    cJSON_Delete(crc_map);
+    return s;
+}
+
 static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
 {
     size_t at = (size_t)snprintf(buf, len, "(");
@@ -444,7 +489,6 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
                                   const ib_checkpoint_load_options *o)
 {
     bool verify = !(o && o->skip_checksums);
-    cJSON *crc_map = NULL;
     if (metadata_json)
         *metadata_json = NULL;
     if (!path || !p)
@@ -557,40 +601,8 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
     if (s != IB_OK)
         goto done;
 
-    /* Read everything before changing anything. */
-    int64_t total = 0;
-    for (int j = 0; j < n_jobs; j++)
-        total += jobs[j].numel;
-    stage = malloc((size_t)total * sizeof(float) + 1);
-    if (!stage) {
-        s = ib__error(IB_ERR_NOMEM, "%s: out of memory staging %lld floats", path, (long long)total);
-        goto done;
-    }
-    if (verify && ib__st_meta(&f, CRC_KEY)) {
-        crc_map = cJSON_Parse(ib__st_meta(&f, CRC_KEY));
-        if (!cJSON_IsObject(crc_map)) {
-            s = ib__error(IB_ERR_FORMAT, "%s: damaged checkpoint: metadata \"" CRC_KEY "\" is not a JSON object", path);
-            goto done;
-        }
-    }
-    int64_t at = 0;
-    for (int j = 0; j < n_jobs && s == IB_OK; j++) {
-        s = ib__st_read_f32(&f, jobs[j].idx, stage + at);
-        uint32_t want = 0;
-        const char *name = f.tensors[jobs[j].idx].name;
-        int has = s == IB_OK ? stored_crc(&f, crc_map, name, &want) : 0;
-        if (has < 0) {
-            s = IB_ERR_FORMAT;
-        } else if (has > 0) {
-            uint32_t got = crc_f32(stage + at, jobs[j].numel);
-            if (got != want)
-                s = ib__error(IB_ERR_FORMAT,
-                              "%s: damaged checkpoint: tensor \"%.100s\" does not match its checksum (crc32 %08" PRIx32
-                              ", stored %08" PRIx32 "); the file was changed after it was written",
-                              path, name, got, want);
-        }
-        at += jobs[j].numel;
-    }
+    /* Read and verify everything before changing anything. */
+    s = stage_jobs(&f, path, jobs, n_jobs, verify, &stage);
     const char *meta = ib__st_meta(&f, "ibnet");
     if (s == IB_OK && meta && metadata_json) {
         meta_copy = strdup(meta);
@@ -600,7 +612,7 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
     if (s != IB_OK)
         goto done;
 
-    at = 0;
+    int64_t at = 0;
     for (int j = 0; j < n_jobs; j++) {
         if (jobs[j].numel)
             memcpy(jobs[j].dst, stage + at, (size_t)jobs[j].numel * sizeof(float));
@@ -625,7 +637,6 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
         meta_copy = NULL;
     }
 done:
-    cJSON_Delete(crc_map);
     free(meta_copy);
     free(stage);
     free(used);
@@ -730,7 +741,7 @@ ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_ch
     float *divs = calloc((size_t)np + 1, sizeof *divs); /* per job: EMA divisor, 1 for raw values */
     ib_checkpoint_source *src = calloc((size_t)np + 1, sizeof *src);
     bool *used = calloc((size_t)f.n_tensors + 1, sizeof *used);
-    cJSON *crc_map = NULL, *own = NULL;
+    cJSON *own = NULL;
     float *stage = NULL;
     int n_jobs = 0, n_ema = 0;
     if (!jobs || !divs || !src || !used) {
@@ -788,44 +799,11 @@ ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_ch
     if (s != IB_OK)
         goto done;
 
-    /* Read and verify everything before changing anything. */
-    int64_t total = 0;
-    for (int j = 0; j < n_jobs; j++)
-        total += jobs[j].numel;
-    stage = malloc((size_t)total * sizeof(float) + 1);
-    if (!stage) {
-        s = ib__error(IB_ERR_NOMEM, "%s: out of memory staging %lld floats", path, (long long)total);
-        goto done;
-    }
-    if (verify && ib__st_meta(&f, CRC_KEY)) {
-        crc_map = cJSON_Parse(ib__st_meta(&f, CRC_KEY));
-        if (!cJSON_IsObject(crc_map)) {
-            s = ib__error(IB_ERR_FORMAT, "%s: damaged checkpoint: metadata \"" CRC_KEY "\" is not a JSON object", path);
-            goto done;
-        }
-    }
-    int64_t at = 0;
-    for (int j = 0; j < n_jobs && s == IB_OK; j++) {
-        s = ib__st_read_f32(&f, jobs[j].idx, stage + at);
-        uint32_t want = 0;
-        const char *name = f.tensors[jobs[j].idx].name;
-        int has = s == IB_OK ? stored_crc(&f, crc_map, name, &want) : 0;
-        if (has < 0) {
-            s = IB_ERR_FORMAT;
-        } else if (has > 0) {
-            uint32_t got = crc_f32(stage + at, jobs[j].numel);
-            if (got != want)
-                s = ib__error(IB_ERR_FORMAT,
-                              "%s: damaged checkpoint: tensor \"%.100s\" does not match its checksum (crc32 %08" PRIx32
-                              ", stored %08" PRIx32 "); the file was changed after it was written",
-                              path, name, got, want);
-        }
-        at += jobs[j].numel;
-    }
+    s = stage_jobs(&f, path, jobs, n_jobs, verify, &stage);
     if (s != IB_OK)
         goto done;
 
-    at = 0;
+    int64_t at = 0;
     for (int j = 0; j < n_jobs; j++) {
         float *dst = jobs[j].dst;
         const float *x = stage + at;
@@ -851,7 +829,6 @@ ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_ch
         }
     }
 done:
-    cJSON_Delete(crc_map);
     cJSON_Delete(own);
     free(stage);
     free(used);
