@@ -1362,7 +1362,9 @@ ib_train_config ib_train_config_default(void);
  * 1-epoch warm-up, crop + flip, per-channel standardisation, He init, no
  * EMA; "cellvib-mnist": lenet-vibcells on mnist, 8 epochs, batch 64, Adam
  * lr 1e-3 (beta1 0.9) constant, beta 1e-5 linear in depth, inputs in
- * [0, 1], no EMA.  *c = the recipe; IB_ERR_ARG for an unknown name.
+ * [0, 1], no EMA; "vub-mnist": deep-vib with the vub objective, lambda 1,
+ * entropy cap 0.85 ln 10 (docs/vub.md).  *c = the recipe; IB_ERR_ARG for an
+ * unknown name.
  * Changing epochs after a cosine recipe: set schedule.total to match.
  * ib_train_recipe_name(i): the i-th name, NULL past the end. */
 ib_status ib_train_config_recipe(const char *name, ib_train_config *c);

@@ -728,6 +728,7 @@ static void test_recipes_equal_their_flags(void)
                          "--input-norm standardize --init kaiming --ema 0"},
         {"cellvib-mnist", "--model lenet-vibcells --epochs 8 --batch-size 64 --optimizer adam --adam-beta1 0.9 "
                           "--lr 1e-3 --schedule constant --beta 1e-5 --beta-schedule linear --input-norm unit --ema 0"},
+        {"vub-mnist", "--epochs 200 --objective vub --entropy-weight 1 --entropy-cap 1.9572"},
     };
     static char a[1 << 14], b[1 << 14];
     char args[1024];
@@ -755,9 +756,12 @@ static void test_recipes_equal_their_flags(void)
     CHECK_MSG(strstr(a, "use one") != NULL, "%s", a);
     ib_train_config cfg;
     CHECK_EQ_INT(ib_train_config_recipe("nope", &cfg), IB_ERR_ARG);
-    for (int i = 0; ib_train_recipe_name(i); i++)
-        CHECK_OK(ib_train_config_recipe(ib_train_recipe_name(i), &cfg));
-    CHECK(ib_train_recipe_name(3) == NULL && ib_train_recipe_name(-1) == NULL);
+    int n_recipes = 0;
+    for (; ib_train_recipe_name(n_recipes); n_recipes++)
+        CHECK_OK(ib_train_config_recipe(ib_train_recipe_name(n_recipes), &cfg));
+    /* every recipe has its case above */
+    CHECK_EQ_INT(n_recipes, (int)(sizeof cases / sizeof cases[0]));
+    CHECK(ib_train_recipe_name(-1) == NULL);
 }
 
 /* The settings table is the command line: every setting with a flag is in
