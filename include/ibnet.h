@@ -812,8 +812,10 @@ const ib_loss_term *ib_loss_term_find(const ib_loss *l, const char *name);
 /* The weight of bottleneck l (0-based) of n under the objective. */
 float ib_objective_beta(const ib_objective *o, int l, int n);
 /* Builds the loss nodes: the terms "ce", "kl1".."klL" (weight beta_l) and,
- * when entropy_weight is not 0, "entropy" (weight 0) and "entropy_bonus"
- * (min(H, cap), or H when cap <= 0; weight -lambda).  bn may be NULL when
+ * "entropy", the batch-mean softmax entropy H: weight 0 (logged only) when
+ * entropy_weight is 0 or a cap is set, -lambda when entropy_weight is not 0
+ * and cap <= 0 (SVIB); with a cap > 0 also "entropy_capped" = min(H, cap),
+ * weight -lambda (VUB).  bn may be NULL when
  * n_bn is 0.  Errors (negative beta, more bottlenecks than betas given)
  * are recorded in the graph. */
 ib_status ib_objective_build(ib_graph *g, ib_node *logits, ib_node *labels, int n_bn, const ib_bottleneck *bn,

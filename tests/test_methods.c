@@ -136,6 +136,24 @@ static void test_vub_below_cap(void) { vub_case(3.0f, "below the cap"); }  /* H 
 static void test_vub_above_cap(void) { vub_case(0.25f, "above the cap"); } /* H > cap: bonus = cap */
 static void test_svib_uncapped(void) { vub_case(0.0f, "uncapped"); }      /* cap <= 0: bonus = H */
 
+/* Without the bonus (Deep VIB) the entropy is logged with weight 0: its
+ * value is the batch's H and the total is CE + beta KL alone. */
+static void test_vib_logs_entropy(void)
+{
+    ib_objective o = ib_objective_default();
+    o.beta = 0.3f;
+    vub_graph v;
+    vub_build(&v, &o);
+    CHECK_OK(ib_graph_forward(v.g));
+    double ce, kl, H;
+    reference(&v, &ce, &kl, &H);
+    CHECK_CLOSE(term_value(&v.loss, "entropy"), H, 2e-6, 1e-7);
+    CHECK(ib_loss_term_find(&v.loss, "entropy")->weight == 0.0f);
+    CHECK(ib_loss_term_find(&v.loss, "entropy_capped") == NULL);
+    CHECK_CLOSE(ib_node_scalar(v.loss.total), ce + 0.3 * kl, 2e-6, 1e-6);
+    vub_free(&v);
+}
+
 /* Above the cap the bonus has exactly zero gradient: the gradient of the
  * total w.r.t. the logits is the CE's alone, bit for bit. */
 static void test_vub_gradient_zero_above_cap(void)
@@ -423,6 +441,7 @@ int main(void)
     IB_RUN(test_vub_below_cap);
     IB_RUN(test_vub_above_cap);
     IB_RUN(test_svib_uncapped);
+    IB_RUN(test_vib_logs_entropy);
     IB_RUN(test_vub_gradient_zero_above_cap);
     IB_RUN(test_loss_terms_and_registry);
     IB_RUN(test_vub_run_logs_terms);

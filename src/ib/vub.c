@@ -13,10 +13,12 @@
 
 ib_status ib__entropy_bonus_terms(ib_graph *g, ib_node *logits, const ib_objective *o, ib_loss *loss)
 {
-    if (o->entropy_weight == 0.0f)
-        return g->status;
     ib_node *h = ib_mean(g, ib_softmax_entropy(g, logits), IB_ALL);
     loss->entropy = h;
+    /* Without the bonus the entropy is still logged (weight 0): it is the
+     * figure VUB is compared on, and Deep VIB's runs need it too. */
+    if (o->entropy_weight == 0.0f)
+        return ib_loss_add_term(g, loss, "entropy", h, 0.0f);
     if (!(o->entropy_cap > 0.0f)) /* SVIB: the uncapped entropy is the bonus */
         return ib_loss_add_term(g, loss, "entropy", h, -o->entropy_weight);
     ib_loss_add_term(g, loss, "entropy", h, 0.0f);
