@@ -48,6 +48,10 @@ static const struct {
     {"wrn-16-4", 2748890, 0},
     /* + cells 2*(C*C+C) for C = 64, 128, 256 */
     {"wrn-16-4-vibcells", 2921818, 3},
+    /* mlp's fc1, fc2 (1,853,440) + head1 1025*1024 + head2 1025*512 + decoder 257*10 */
+    {"mlp-vubhead", 3430410, 1},
+    /* resnet20 - fc (650) + head1 65*256 + head2 257*128 + decoder 65*10 */
+    {"resnet20-vubhead", 319258, 1},
 };
 #define N_EXPECTED ((int)(sizeof expected / sizeof expected[0]))
 
