@@ -16,9 +16,7 @@
  */
 #include "args.h"
 #include "commands.h"
-#include "core/internal.h" /* ib__mkdirs */
 #include "ibnet.h"
-#include "io/atomic_file.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +52,14 @@ static int parse_eps(const char *s, float *eps, int max)
     return n;
 }
 
+/* Out of memory while saving: said here, since the library's last error
+ * belongs to the last library call. */
+static ib_status out_of_memory(const char *what)
+{
+    fprintf(stderr, "ibnet attack: out of memory for %s\n", what);
+    return IB_ERR_NOMEM;
+}
+
 /* The folder of one row under --out: eps_0.1, or unbounded for CW. */
 static void row_dir(char *buf, size_t len, const char *out, float eps)
 {
@@ -74,15 +80,17 @@ static void put_be32(unsigned char *b, uint32_t v)
 /* One file written atomically: a header, then a body. */
 static ib_status write_file(const char *path, const void *head, size_t nh, const void *body, size_t nb)
 {
-    ib__atomic_file af;
-    ib_status s = ib__atomic_open(&af, path);
-    if (s != IB_OK)
-        return s;
-    if (fwrite(head, 1, nh, af.f) != nh || (nb && fwrite(body, 1, nb, af.f) != nb)) {
-        ib__atomic_abort(&af);
-        return ib__error(IB_ERR_IO, "cannot write %s", path);
+    unsigned char *all = malloc(nh + nb ? nh + nb : 1);
+    if (!all) {
+        fprintf(stderr, "ibnet attack: out of memory writing %s\n", path);
+        return IB_ERR_NOMEM;
     }
-    return ib__atomic_commit(&af);
+    memcpy(all, head, nh);
+    if (nb)
+        memcpy(all + nh, body, nb);
+    ib_status s = ib_file_write_atomic(path, all, nh + nb);
+    free(all);
+    return s;
 }
 
 /* The adversarial images of one row with the true labels, in the data
@@ -91,7 +99,7 @@ static ib_status write_file(const char *path, const void *head, size_t nh, const
  * name of what was written goes to file. */
 static ib_status save_row(const char *dir, const ib_dataset *d, const uint8_t *imgs, char *file, size_t flen)
 {
-    ib_status s = ib__mkdirs(dir);
+    ib_status s = ib_mkdirs(dir);
     if (s != IB_OK)
         return s;
     size_t D = (size_t)d->c * d->h * d->w, n = (size_t)d->n;
@@ -100,7 +108,7 @@ static ib_status save_row(const char *dir, const ib_dataset *d, const uint8_t *i
         unsigned char h[16];
         uint8_t *lab = malloc(n ? n : 1);
         if (!lab)
-            return ib__error(IB_ERR_NOMEM, "out of memory");
+            return out_of_memory("the adversarial images");
         for (size_t i = 0; i < n; i++)
             lab[i] = (uint8_t)d->labels[i];
         put_be32(h, 0x803);
@@ -121,7 +129,7 @@ static ib_status save_row(const char *dir, const ib_dataset *d, const uint8_t *i
     }
     uint8_t *buf = malloc(n * (D + 1) + 1);
     if (!buf)
-        return ib__error(IB_ERR_NOMEM, "out of memory");
+        return out_of_memory("the adversarial images");
     for (size_t i = 0; i < n; i++) {
         buf[i * (D + 1)] = (uint8_t)d->labels[i];
         memcpy(buf + i * (D + 1) + 1, imgs + i * D, D);
@@ -143,7 +151,7 @@ static ib_status write_grid(const char *path, const ib_dataset *d, const ib_atta
     int cols = 1 + 2 * r->n_rows;
     uint8_t *tiles = malloc((size_t)rows * cols * T);
     if (!tiles)
-        return ib__error(IB_ERR_NOMEM, "out of memory for the grid");
+        return out_of_memory("the grid");
     for (int i = 0; i < rows; i++) {
         const uint8_t *clean = d->images + (size_t)i * D;
         uint8_t *t = tiles + (size_t)i * cols * T;

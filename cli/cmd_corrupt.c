@@ -14,14 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* mkdir -p */
 static int make_dirs(const char *path)
@@ -247,7 +240,7 @@ int ib_cmd_corrupt(int argc, char **argv)
             for (int s = 1; s <= 5 && rc == 0; s++) {
                 if (!((sev_mask >> s) & 1))
                     continue;
-                double t0 = now_s();
+                double t0 = ib_seconds();
                 char dir[4096];
                 snprintf(dir, sizeof dir, "%s/%s/%d", out_dir, ib_corruption_name(list[t]), s);
                 if (make_dirs(dir) != 0) {
@@ -278,7 +271,7 @@ int ib_cmd_corrupt(int argc, char **argv)
                     break;
                 }
                 printf("%-18s severity %d: %lld images -> %s (%.1f s)\n", ib_corruption_name(list[t]), s,
-                       (long long)src->n, file, now_s() - t0);
+                       (long long)src->n, file, ib_seconds() - t0);
             }
     }
 

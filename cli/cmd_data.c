@@ -11,14 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void print_info(const ib_dataset *d, const char *split)
 {
@@ -107,7 +100,7 @@ int ib_cmd_data(int argc, char **argv)
     int failures = 0;
     for (int s = first; s <= last; s++) {
         ib_dataset *d = NULL;
-        double t0 = now_s();
+        double t0 = ib_seconds();
         ib_status st = ib_dataset_open(name, splits[s], data_dir, &opt, &d);
         if (st != IB_OK) {
             fprintf(stderr, "ibnet data %s: %s %s: %s\n", action, name, splits[s], ib_last_error());
@@ -121,7 +114,7 @@ int ib_cmd_data(int argc, char **argv)
         } else {
             int64_t h[256] = {0};
             printf("  %-5s ok: %lld images, %d classes, %s verified (%.1f s)\n", splits[s], (long long)d->n, d->classes,
-                   no_hash ? "sizes and counts" : "sizes, counts and sha256", now_s() - t0);
+                   no_hash ? "sizes and counts" : "sizes, counts and sha256", ib_seconds() - t0);
             if (d->classes <= 256) {
                 ib_dataset_histogram(d, h);
                 printf("        labels:");

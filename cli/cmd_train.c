@@ -160,33 +160,13 @@ static unsigned settings_hash(const ib_train_config *c)
     return (unsigned)((h ^ (h >> 24)) & 0xffffffu);
 }
 
-/* A whole small text file (a config.json); NULL when it cannot be read. */
-static char *read_small_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long n = 0;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 22) && fseek(f, 0, SEEK_SET) == 0) {
-        text = malloc((size_t)n + 1);
-        if (text && fread(text, 1, (size_t)n, f) == (size_t)n)
-            text[n] = 0;
-        else {
-            free(text);
-            text = NULL;
-        }
-    }
-    if (f)
-        fclose(f);
-    return text;
-}
-
 /* The thread count the run in dir recorded (config.json's provenance);
  * 0 when it recorded none. */
 static int recorded_threads(const char *dir)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text = read_small_file(path);
+    char *text = ib_file_read(path, (size_t)1 << 22, NULL);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     free(text);
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provenance");
@@ -350,7 +330,7 @@ int ib_cmd_train(int argc, char **argv)
         return 2;
     }
     if (config) {
-        char *text_json = read_small_file(config);
+        char *text_json = ib_file_read(config, (size_t)1 << 22, NULL);
         if (!text_json) {
             fprintf(stderr, "ibnet train: cannot read config file %s\n", config);
             return 2;

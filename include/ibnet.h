@@ -92,6 +92,24 @@ void ib_set_threads(int n);
 int ib_get_threads(void);
 
 /* ------------------------------------------------------------------------
+ * Files and time (src/core/util.c, src/io/atomic_file.c): what every
+ * program that writes results needs, so that the command line and the
+ * bindings write results the way the trainer writes checkpoints.
+ * ---------------------------------------------------------------------- */
+/* Replace path with n bytes, all at once or not at all: written to
+ * PATH.tmp.<pid>, flushed, fsync'ed and renamed over path, so a reader or
+ * a crash never sees a torn file; on failure the old file is untouched. */
+ib_status ib_file_write_atomic(const char *path, const void *data, size_t n);
+/* The whole file as a malloc'd NUL-terminated buffer (free it); *len (may
+ * be NULL) = bytes before the NUL.  NULL, with ib_last_error() naming the
+ * file, when it cannot be read or holds more than max_bytes. */
+char *ib_file_read(const char *path, size_t max_bytes, size_t *len);
+/* mkdir -p: every missing directory of the path. */
+ib_status ib_mkdirs(const char *dir);
+/* Seconds on a monotonic clock (differences only). */
+double ib_seconds(void);
+
+/* ------------------------------------------------------------------------
  * Counter-based random numbers (Philox4x32-10).  Element i of a draw keyed
  * by (seed, stream, step) is the same whatever the thread count.
  * ---------------------------------------------------------------------- */

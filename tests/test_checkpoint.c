@@ -629,6 +629,34 @@ static void test_writer_refuses_bad_names(void)
 
 /* ---- atomic replacement ---- */
 
+/* The public file helpers: an atomic whole-file write that round-trips
+ * through ib_file_read, a size limit and a missing file named in the
+ * error, nested directories made by ib_mkdirs. */
+static void test_public_file_helpers(void)
+{
+    const char *dir = tmp_path("a/b/c");
+    CHECK_OK(ib_mkdirs(dir));
+    CHECK_OK(ib_mkdirs(dir)); /* existing: fine */
+    char path[700];
+    snprintf(path, sizeof path, "%s/r.json", dir);
+    const char text[] = "{\"x\": 1}\n";
+    CHECK_OK(ib_file_write_atomic(path, text, sizeof text - 1));
+    CHECK_OK(ib_file_write_atomic(path, text, sizeof text - 1)); /* replaces */
+    size_t n = 0;
+    char *back = ib_file_read(path, 1 << 10, &n);
+    CHECK(back && n == sizeof text - 1 && strcmp(back, text) == 0);
+    free(back);
+    CHECK(ib_file_read(path, 4, NULL) == NULL); /* above the limit */
+    CHECK(strstr(ib_last_error(), path) != NULL);
+    snprintf(path, sizeof path, "%s/none.json", dir);
+    CHECK(ib_file_read(path, 1 << 10, NULL) == NULL);
+    CHECK(strstr(ib_last_error(), "none.json") != NULL);
+    snprintf(path, sizeof path, "%s/missing/x.json", dir);
+    CHECK(ib_file_write_atomic(path, text, 3) == IB_ERR_IO);
+    double t0 = ib_seconds(), t1 = ib_seconds();
+    CHECK(t1 >= t0 && t0 > 0);
+}
+
 static void test_failed_writes_leave_old_file(void)
 {
     char tmp[600];
@@ -918,5 +946,6 @@ int main(void)
     IB_RUN(test_partial_load_takes_exactly_the_matching_tensors);
     IB_RUN(test_partial_load_errors);
     IB_RUN(test_partial_load_uses_the_ema);
+    IB_RUN(test_public_file_helpers);
     return ib_test_summary();
 }

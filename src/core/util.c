@@ -103,3 +103,27 @@ uint32_t ib__be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
+
+/* ---- the public faces of the helpers above (include/ibnet.h) ---- */
+
+double ib_seconds(void) { return ib__now_s(); }
+
+ib_status ib_mkdirs(const char *dir)
+{
+    if (!dir || !dir[0])
+        return ib__error(IB_ERR_ARG, "ib_mkdirs: empty path");
+    return ib__mkdirs(dir);
+}
+
+char *ib_file_read(const char *path, size_t max_bytes, size_t *len)
+{
+    if (!path) {
+        ib__error(IB_ERR_ARG, "ib_file_read: NULL path");
+        return NULL;
+    }
+    char *t = ib__read_file(path, max_bytes, len);
+    if (!t)
+        ib__error(IB_ERR_IO, "cannot read %s: %s", path,
+                  errno == EFBIG ? "larger than the limit for this file" : strerror(errno));
+    return t;
+}

@@ -179,3 +179,18 @@ ib_status ib__atomic_remove_stale(const char *dir, int *removed)
     closedir(dp);
     return IB_OK;
 }
+
+ib_status ib_file_write_atomic(const char *path, const void *data, size_t n)
+{
+    if (!path || (!data && n))
+        return ib__error(IB_ERR_ARG, "ib_file_write_atomic: NULL path or data");
+    ib__atomic_file af;
+    ib_status s = ib__atomic_open(&af, path);
+    if (s != IB_OK)
+        return s;
+    if (n && fwrite(data, 1, n, af.f) != n) {
+        ib__atomic_abort(&af);
+        return ib__error(IB_ERR_IO, "cannot write %s", path);
+    }
+    return ib__atomic_commit(&af);
+}
