@@ -14,6 +14,7 @@ interpreter and `import torch`: that is what a PyTorch process costs.
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -200,8 +201,28 @@ def main():
         "setup_s": round(t_setup, 3), "peak_rss_mib": round(rss, 1),
         "params": sum(p.numel() for p in model.parameters()),
         "finite": bool(torch.isfinite(out).all()),
+        "blas": loaded_blas(),
+        "thread_env": {k: os.environ.get(k) for k in THREAD_VARS},
     }))
     sys.stdout.flush()
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
+def loaded_blas():
+    """The BLAS/LAPACK libraries this process has mapped (after the steps ran)."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                name = os.path.basename(path)
+                if any(k in name for k in ("blas", "mkl", "lapack", "gomp", "iomp")):
+                    libs.add(path)
+    except OSError:
+        pass
+    return sorted(libs)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,12 @@ resnet20-vibcells) and mode (train, infer) it runs, alternating,
     ibnet and PyTorch 2 threads with OMP_WAIT_POLICY=PASSIVE
 each in its own process (bench_train_step / torch_step.py: warm-up, then
 timed windows, median), and prints samples/s, peak RSS, GFLOP/s and the
-ratios ibnet (2 threads, default wait policy) / PyTorch's best configuration.  Then start-up
+ratios ibnet (2 threads, default wait policy) / PyTorch's best configuration.
+Every child gets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS
+equal to its thread count (torch.set_num_threads does not reach the system
+BLAS); the JSON records torch.__config__.show(), the BLAS each PyTorch
+child mapped, every window (min-max beside the medians), and whether the
+load average stayed low enough for the figures to be valid.  Then start-up
 time (`ibnet --version` against `python3 -c "import torch"`) and the
 machine's FP32 ceiling (bench_peak: AVX2 FMA loop and OpenBLAS sgemm).
 
@@ -48,11 +53,26 @@ def find_build(arg):
              "cmake --build build -j2" % ", ".join(cands))
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# Above this 1-minute load average (per core) the wall-clock figures measure
+# the other work on the machine, not the libraries: such a run is refused
+# (or, with --allow-loaded, kept and marked invalid).
+LOAD_LIMIT_PER_CORE = 0.25
+
+
+def thread_env(th):
+    """Every thread count a child can read set to th: torch.set_num_threads
+    alone does not reach the system BLAS that Debian's PyTorch calls, which
+    otherwise starts one thread per core of its own."""
+    return {k: str(th) for k in THREAD_VARS}
+
+
 def run_json(cmd, env_extra=None, timeout=600):
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)
-    env.pop("OMP_NUM_THREADS", None)
     env.pop("IBNET_THREADS", None)
+    for k in THREAD_VARS:
+        env.pop(k, None)
     if env_extra:
         env.update(env_extra)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -106,6 +126,8 @@ def main():
     ap.add_argument("--blas", choices=("openmp", "pthread"), default="openmp")
     ap.add_argument("--json", default=None, help="write every raw result here")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--allow-loaded", action="store_true",
+                    help="run on a busy machine anyway; the JSON and the table are marked invalid")
     a = ap.parse_args()
 
     build = find_build(a.build)
@@ -120,6 +142,12 @@ def main():
         if th > 1 and not a.quick:
             configs += [("ibnet", th, "PASSIVE"), ("pytorch", th, "PASSIVE")]
     load0 = os.getloadavg()[0]
+    limit = LOAD_LIMIT_PER_CORE * os.cpu_count()
+    if load0 > limit and not a.allow_loaded:
+        sys.exit("vs_pytorch: load average %.2f is above %.2f: the machine is busy and the timings would measure "
+                 "that (wait, or pass --allow-loaded to keep a run marked invalid)" % (load0, limit))
+    torch_cfg = subprocess.run([PY, "-c", "import torch; print(torch.__version__); print(torch.__config__.show())"],
+                               capture_output=True, text=True).stdout
     t_start = time.time()
     results = []
     print("ibnet vs PyTorch, %s, %d cores, load average %.2f at start%s" %
@@ -128,16 +156,21 @@ def main():
         for mode in modes:
             for impl, th, policy in configs:
                 targs = ["--workload", wl, "--mode", mode, "--threads", str(th)] + timing_args(wl, a.quick)
+                env = dict(thread_env(th), **({"OMP_WAIT_POLICY": policy} if policy else {}))
+                load_before = os.getloadavg()[0]
                 if impl == "ibnet":
-                    r = run_json([exe] + targs, dict(ib_env, **({"OMP_WAIT_POLICY": policy} if policy else {})))
+                    r = run_json([exe] + targs, dict(ib_env, **env))
                 else:
-                    r = run_json([PY, os.path.join(HERE, "torch_step.py")] + targs,
-                                 {"OMP_WAIT_POLICY": policy} if policy else None)
-                r.update({"impl": impl, "workload": wl, "mode": mode, "threads": th, "policy": policy or "default"})
+                    r = run_json([PY, os.path.join(HERE, "torch_step.py")] + targs, env)
+                r.update({"impl": impl, "workload": wl, "mode": mode, "threads": th, "policy": policy or "default",
+                          "env": env, "load_before": load_before})
+                if r.get("windows"):
+                    r["min"], r["max"] = min(r["windows"]), max(r["windows"])
                 results.append(r)
-                print("  %-18s %-5s %-7s %d thr %-8s %9s samples/s  rss %7s MiB%s" %
-                      (wl, mode, impl, th, policy or "", fmt(r.get("samples_per_s"), 1),
-                       fmt(r.get("peak_rss_mib"), 0), "  ERROR " + r["error"] if "error" in r else ""), flush=True)
+                print("  %-18s %-5s %-7s %d thr %-8s %9s samples/s (%s-%s)  rss %7s MiB%s" %
+                      (wl, mode, impl, th, policy or "", fmt(r.get("samples_per_s"), 1), fmt(r.get("min")),
+                       fmt(r.get("max")), fmt(r.get("peak_rss_mib"), 0),
+                       "  ERROR " + r["error"] if "error" in r else ""), flush=True)
 
     # start-up and machine ceiling
     ibnet_cli = os.path.join(build, "ibnet")
@@ -177,6 +210,10 @@ def main():
                 "pytorch": {"%s%s" % (r["threads"], "p" if r["policy"] == "PASSIVE" else ""): r["samples_per_s"]
                             for r in pts},
                 "pytorch_best": best and best["samples_per_s"],
+                "pytorch_best_range": best and [best.get("min"), best.get("max")],
+                "ibnet_range": ibbest and [ibbest.get("min"), ibbest.get("max")],
+                "ratio_range": ibbest and best and ibbest.get("min") and best.get("max") and
+                [ibbest["min"] / best["max"], ibbest["max"] / best["min"]],
                 "pytorch_best_cfg": best and ("%d thr%s" % (best["threads"],
                                                             " passive" if best["policy"] == "PASSIVE" else "")),
                 "ratio": ratio, "scaling": scaling,
@@ -201,9 +238,15 @@ def main():
         print("FP32 ceiling: AVX2 FMA loop %s / %s GFLOP/s (1 / 2 threads), OpenBLAS sgemm 1536^3 %s / %s GFLOP/s" %
               (peak.get(("fma_avx2", 1)), peak.get(("fma_avx2", 2)), peak.get(("sgemm_1536", 1)),
                peak.get(("sgemm_1536", 2))))
-    print("load average %.2f at start, %.2f at end; %.0f s in all%s" %
-          (load0, load1, time.time() - t_start,
-           "  -- LOADED MACHINE: wall-clock figures are not valid" if max(load0, load1) > 1.5 else ""))
+    peak_load = max([load0, load1] + [r.get("load_before", 0) for r in results])
+    valid = peak_load <= limit
+    print("load average %.2f at start, %.2f at end, %.2f at most before a measurement; %.0f s in all%s" %
+          (load0, load1, peak_load, time.time() - t_start,
+           "" if valid else "  -- LOADED MACHINE: wall-clock figures are not valid"))
+    print("ratio ranges (ibnet's slowest window / PyTorch's fastest .. fastest / slowest):")
+    for r in rows:
+        if r["ratio_range"]:
+            print("  %-18s %-5s %.2f .. %.2f" % (r["workload"], r["mode"], r["ratio_range"][0], r["ratio_range"][1]))
 
     if a.markdown:
         print()
@@ -220,6 +263,8 @@ def main():
         with open(a.json, "w") as f:
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
                        "cores": os.cpu_count(), "load_start": load0, "load_end": load1, "quick": a.quick,
+                       "valid": valid, "load_limit": limit, "load_peak": peak_load,
+                       "thread_vars": list(THREAD_VARS), "torch_config": torch_cfg,
                        "blas": a.blas, "startup_ibnet_s": st_ib, "startup_torch_s": st_pt,
                        "peak": {"%s_%dt" % k: v for k, v in peak.items()}, "rows": rows, "raw": results}, f,
                       indent=1)
