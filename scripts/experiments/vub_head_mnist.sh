@@ -15,7 +15,7 @@ IBNET=${IBNET:-build/ibnet}
 root=${ROOT:-runs/vub-mnist-e$EPOCHS}
 train() { # name, flags...
   local run="$root/$1"; shift
-  if [ -s "$run/summary.json" ] && grep -q "\"epochs_done\": *$EPOCHS\b" "$run/summary.json"; then return; fi
+  if [ -s "$run/summary.json" ] && grep -q "\"epochs_done\":[[:space:]]*$EPOCHS\b" "$run/summary.json"; then return; fi
   if [ -s "$run/config.json" ]; then
     "$IBNET" train --resume "$run" --quiet || return 1
   else

@@ -17,7 +17,7 @@ root=${ROOT:-runs/vub-mnist-e$EPOCHS}
 mkdir -p "$root"
 train() { # name, flags...
   local run="$root/$1"; shift
-  if [ -s "$run/summary.json" ] && grep -q "\"epochs_done\": *$EPOCHS\b" "$run/summary.json"; then return; fi
+  if [ -s "$run/summary.json" ] && grep -q "\"epochs_done\":[[:space:]]*$EPOCHS\b" "$run/summary.json"; then return; fi
   if [ -s "$run/config.json" ]; then
     "$IBNET" train --resume "$run" --quiet || return 1
   else
