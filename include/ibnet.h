@@ -1342,6 +1342,16 @@ typedef struct ib_train_config {
     bool divergence_check;    /* true (default): stop with IB_ERR_NUMERIC when the loss diverges while
                                  staying finite (its smoothed value 1000 times its start or its lowest;
                                  src/train/loss_watch.h); a NaN/Inf loss stops the run either way */
+    /* Information tracking (src/train/track_info.c, docs/information.md): with track_info an estimator
+     * name of ib_mi_parse (not "variational"), I(X;T) and I(T;Y) of the layers in track_layers
+     * ("" = every top-level layer) on the first track_limit examples of the test (track_split 0) or
+     * training split (1), with the weights being trained, mean path, go to info.jsonl at the end of
+     * every track_every-th epoch and the last.  Read only: the training's bits do not change. */
+    char track_info[64];      /* "" = off */
+    char track_layers[1024];
+    int64_t track_every;      /* >= 1 (1) */
+    int64_t track_limit;      /* >= 2 (1000) */
+    int track_split;          /* 0 test, 1 train (JSON/CLI: "test", "train") */
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
