@@ -2025,6 +2025,32 @@ ib_mi_var ib_activations_var(const ib_activations *a, int k);
 ib_status ib_net_variational(ib_net *net, const ib_dataset *d, int64_t limit, int samples, uint64_t seed,
                              ib_mi_result *out, int max, int *count);
 
+/* ------------------------------------------------------------------------
+ * Charts (src/plot/chart.c): line and point charts drawn with cairo and
+ * written as PNG or SVG (`ibnet plot`, reports).  A chart copies its
+ * series; only ib_chart_save draws, so a build without cairo still builds
+ * charts and ib_chart_save answers IB_ERR_UNSUPPORTED.
+ * ---------------------------------------------------------------------- */
+#define IB_CHART_MAX_SERIES 32
+enum { IB_CHART_LINES = 1, IB_CHART_POINTS = 2 }; /* a series' style: either or both */
+typedef struct ib_chart ib_chart;
+ib_chart *ib_chart_new(const char *title, const char *x_label, const char *y_label); /* NULL: out of memory */
+void ib_chart_free(ib_chart *c);
+void ib_chart_log_x(ib_chart *c, bool on); /* a log10 x axis (points with x <= 0 are left out) */
+/* A series of n points; shade NULL or n values in [0, 1] that colour the
+ * points on a dark-blue-to-yellow scale (the line keeps the series'
+ * colour).  Non-finite points are gaps.  IB_ERR_ARG (more than
+ * IB_CHART_MAX_SERIES, bad arguments), IB_ERR_NOMEM. */
+ib_status ib_chart_add(ib_chart *c, const char *name, const double *x, const double *y, const double *shade,
+                       int64_t n, int style);
+/* What the shade means, for the colour bar: "epoch" from lo to hi. */
+void ib_chart_shade_label(ib_chart *c, const char *label, double lo, double hi);
+bool ib_chart_available(void); /* false in a build without cairo */
+/* Write the chart to path, PNG or SVG by its extension (.png, .svg), width
+ * x height pixels (320..8000 x 240..8000).  IB_ERR_ARG (another
+ * extension, a size out of range), IB_ERR_IO, IB_ERR_UNSUPPORTED. */
+ib_status ib_chart_save(const ib_chart *c, const char *path, int width, int height);
+
 #ifdef __cplusplus
 }
 #endif
