@@ -16,6 +16,7 @@ typedef struct ib_cli_command {
 int ib_cmd_mi(int argc, char **argv);
 int ib_cmd_info(int argc, char **argv);
 int ib_cmd_attack(int argc, char **argv);
+int ib_cmd_plot(int argc, char **argv);
 
 /* One estimate as text: the value, what it is, n, then its settings
  * (cli/cmd_mi.c; `ibnet mi` and `ibnet info` print the same way). */

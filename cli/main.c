@@ -26,6 +26,7 @@ static const ib_cli_command commands[] = {
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},
     {"info", ib_cmd_info, "mutual information of a checkpoint's layers: I(X;T) and I(T;Y) per layer"},
     {"mi", ib_cmd_mi, "mutual information between two arrays (.npy, .npz, CSV): binning, KDE, InfoNCE, NWJ, MINE"},
+    {"plot", ib_cmd_plot, "charts of runs as PNG/SVG: the information plane, training curves, a sweep"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -1360,6 +1360,16 @@ typedef struct ib_train_config {
     bool divergence_check;    /* true (default): stop with IB_ERR_NUMERIC when the loss diverges while
                                  staying finite (its smoothed value 1000 times its start or its lowest;
                                  src/train/loss_watch.h); a NaN/Inf loss stops the run either way */
+    /* Information tracking (src/train/track_info.c, docs/information.md): with track_info an estimator
+     * name of ib_mi_parse (not "variational"), I(X;T) and I(T;Y) of the layers in track_layers
+     * ("" = every top-level layer) on the first track_limit examples of the test (track_split 0) or
+     * training split (1), with the weights being trained, mean path, go to info.jsonl at the end of
+     * every track_every-th epoch and the last.  Read only: the training's bits do not change. */
+    char track_info[64];      /* "" = off */
+    char track_layers[1024];
+    int64_t track_every;      /* >= 1 (1) */
+    int64_t track_limit;      /* >= 2 (1000) */
+    int track_split;          /* 0 test, 1 train (JSON/CLI: "test", "train") */
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
@@ -2032,6 +2042,32 @@ ib_mi_var ib_activations_var(const ib_activations *a, int k);
  * fewer than 2 examples, max too small; IB_ERR_SHAPE, IB_ERR_NOMEM. */
 ib_status ib_net_variational(ib_net *net, const ib_dataset *d, int64_t limit, int samples, uint64_t seed,
                              ib_mi_result *out, int max, int *count);
+
+/* ------------------------------------------------------------------------
+ * Charts (src/plot/chart.c): line and point charts drawn with cairo and
+ * written as PNG or SVG (`ibnet plot`, reports).  A chart copies its
+ * series; only ib_chart_save draws, so a build without cairo still builds
+ * charts and ib_chart_save answers IB_ERR_UNSUPPORTED.
+ * ---------------------------------------------------------------------- */
+#define IB_CHART_MAX_SERIES 32
+enum { IB_CHART_LINES = 1, IB_CHART_POINTS = 2 }; /* a series' style: either or both */
+typedef struct ib_chart ib_chart;
+ib_chart *ib_chart_new(const char *title, const char *x_label, const char *y_label); /* NULL: out of memory */
+void ib_chart_free(ib_chart *c);
+void ib_chart_log_x(ib_chart *c, bool on); /* a log10 x axis (points with x <= 0 are left out) */
+/* A series of n points; shade NULL or n values in [0, 1] that colour the
+ * points on a dark-blue-to-yellow scale (the line keeps the series'
+ * colour).  Non-finite points are gaps.  IB_ERR_ARG (more than
+ * IB_CHART_MAX_SERIES, bad arguments), IB_ERR_NOMEM. */
+ib_status ib_chart_add(ib_chart *c, const char *name, const double *x, const double *y, const double *shade,
+                       int64_t n, int style);
+/* What the shade means, for the colour bar: "epoch" from lo to hi. */
+void ib_chart_shade_label(ib_chart *c, const char *label, double lo, double hi);
+bool ib_chart_available(void); /* false in a build without cairo */
+/* Write the chart to path, PNG or SVG by its extension (.png, .svg), width
+ * x height pixels (320..8000 x 240..8000).  IB_ERR_ARG (another
+ * extension, a size out of range), IB_ERR_IO, IB_ERR_UNSUPPORTED. */
+ib_status ib_chart_save(const ib_chart *c, const char *path, int width, int height);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,8 @@ ib_train_config ib_train_config_default(void)
     c.noise_kind = IB_NOISE_SYMMETRIC;
     c.eval_every = 1;
     c.divergence_check = true;
+    c.track_every = 1;
+    c.track_limit = 1000;
     return c;
 }
 
@@ -165,6 +167,7 @@ static const char *const beta_sched_names[] = {"equal", "linear", "geometric", N
 static const char *const norm_names[] = {"unit", "symmetric", "standardize", NULL};
 static const char *const init_names[] = {"model", "pytorch", "glorot", "kaiming", NULL};
 static const char *const noise_names[] = {"symmetric", "pair", "pair-cifar10", "pair-next", NULL};
+static const char *const split_names[] = {"test", "train", NULL};
 
 #define C(f) offsetof(ib_train_config, f)
 #define SZ(f) sizeof(((ib_train_config *)0)->f)
@@ -244,6 +247,13 @@ static const field fields[] = {
     NUM("eval_every", F_I64, eval_every, "--eval-every", "N", "evaluate every N epochs"),
     {"divergence_check", F_BOOL, C(divergence_check), 0, NULL, "--no-divergence-check", NULL,
      "go on when the loss grows 1000-fold while finite (stopped with exit 1 by default)", NULL, 0, true},
+    STRF("track_info", track_info, "--track-info", "EST",
+         "record I(X;T) and I(T;Y) of layers in info.jsonl each --track-every epochs (binning:30, kde:0.1, ...)"),
+    STRF("track_layers", track_layers, "--track-layers", "L1,L2,..", "layers --track-info measures (default: every "
+         "top-level layer)"),
+    NUM("track_every", F_I64, track_every, "--track-every", "N", "--track-info every N epochs (and at the last)"),
+    NUM("track_limit", F_I64, track_limit, "--track-limit", "N", "--track-info on the first N examples of the split"),
+    ENUMF("track_split", track_split, split_names, "--track-split", "NAME", "--track-info on the test or train split"),
 };
 #undef STR
 #undef LIST
@@ -688,7 +698,14 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
             "sizes and limits must not be negative");
     REQUIRE(c->eval_every >= 1, "eval_every must be at least 1");
     REQUIRE(c->out_dir[0], "no output directory given");
+    REQUIRE(c->track_every >= 1, "track_every must be at least 1 (got %lld)", (long long)c->track_every);
+    REQUIRE(c->track_limit >= 2, "track_limit must be at least 2 examples (got %lld)", (long long)c->track_limit);
 #undef REQUIRE
+    if (c->track_info[0]) {
+        ib_status s = ib__track_check(c);
+        if (s != IB_OK)
+            return s;
+    }
     /* the method and the settings it reads (a caller's own method is not in the registry) */
     if (!m && !(m = ib_method_find(c->method)))
         return IB_ERR_ARG;

@@ -217,6 +217,11 @@ ib_status ib__run_epochs(run *r)
                     return s;
             }
         }
+        char *info = NULL; /* --track-info: the weights trained, before the checkpoint records the epoch */
+        if (s == IB_OK && ib__track_due(r, epoch))
+            s = ib__track_epoch(r, epoch, &info);
+        if (s != IB_OK)
+            return s;
         rep.seconds = ib__now_s() - t0;
         char *line = ib__run_metrics_line(&rep);
         s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);
@@ -224,7 +229,10 @@ ib_status ib__run_epochs(run *r)
             r->epochs_done = epoch;
             s = ib__run_dir_append_line(&r->dir, "metrics.jsonl", line);
         }
+        if (s == IB_OK && info)
+            s = ib__run_dir_append_line(&r->dir, "info.jsonl", info);
         free(line);
+        free(info);
         if (s == IB_OK && r->cb && r->cb->epoch_end) /* an epoch whose checkpoint failed is not reported done */
             r->cb->epoch_end(r->cb->ctx, &rep);
         ib_eval_result_free(&rep.val);

@@ -17,9 +17,11 @@ typedef ib__train_run run;
 
 static const char *run_file(run *r, const char *name) { return ib__run_dir_file(&r->dir, name); }
 
+/* metrics.jsonl and info.jsonl (--track-info) keep the epochs of the checkpoint */
 static ib_status truncate_metrics(run *r, int64_t epoch)
 {
-    return ib__run_dir_truncate_jsonl(&r->dir, "metrics.jsonl", epoch);
+    ib_status s = ib__run_dir_truncate_jsonl(&r->dir, "metrics.jsonl", epoch);
+    return s == IB_OK ? ib__run_dir_truncate_jsonl(&r->dir, "info.jsonl", epoch) : s;
 }
 
 /* ---- checkpoints ---- */

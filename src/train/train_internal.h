@@ -48,6 +48,8 @@ typedef struct ib__net {
     ib_node *views[IB_MAX_VIEWS];             /* views[0] == x */
 } ib__net;
 
+typedef struct ib__tracker ib__tracker; /* track_info.c */
+
 typedef struct ib__train_run {
     ib_train_config cfg;
     const ib_train_callbacks *cb;
@@ -83,6 +85,7 @@ typedef struct ib__train_run {
     /* last.safetensors as this run last wrote or read it: the state a failure keeps */
     bool saved;           /* false: the directory holds no last.safetensors */
     int64_t saved_epoch, saved_step;
+    ib__tracker *track; /* --track-info: NULL when off */
 } ib__train_run;
 
 /* config.c: ib_train_config_check with m the method to run (NULL: the
@@ -99,5 +102,13 @@ char *ib__run_metrics_line(const ib_epoch_report *rep);
 ib_status ib__run_write_summary(ib__train_run *r);
 /* Load last.safetensors into the run and restore its counters (resume). */
 ib_status ib__run_load_resume_state(ib__train_run *r);
+/* track_info.c: --track-info.  check: the estimator name; open: the
+ * graph and data (nothing when off); due: whether the epoch is tracked;
+ * epoch: the line of info.jsonl (malloc'd) for the weights now. */
+ib_status ib__track_check(const ib_train_config *c);
+ib_status ib__track_open(ib__train_run *r);
+bool ib__track_due(const ib__train_run *r, int64_t epoch);
+ib_status ib__track_epoch(ib__train_run *r, int64_t epoch, char **line);
+void ib__track_free(ib__tracker *t);
 
 #endif

@@ -104,6 +104,7 @@ static void run_free(run *r)
     free(r->view_labels);
     ib_graph_free(r->tr.g);
     ib_graph_free(r->ev.g);
+    ib__track_free(r->track);
     ib_optim_free(r->opt);
     ib_ema_free(r->ema);
     ib_params_free(r->params);
@@ -214,7 +215,9 @@ static ib_status setup(run *r, bool resume)
     if (ib_batcher_batches_per_epoch(r->batcher) < 1)
         return ib__error(IB_ERR_ARG, "batch size %lld is larger than the %lld training examples",
                          (long long)c->batch_size, (long long)r->train->n);
-    s = open_views(r);
+    s = ib__track_open(r); /* feeds as the evaluation does: after the batcher */
+    if (s == IB_OK)
+        s = open_views(r);
     if (s != IB_OK)
         return s;
     r->best_acc = -1;

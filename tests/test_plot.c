@@ -1,0 +1,212 @@
+/*
+ * test_plot.c — the charts (src/plot/chart.c) and `ibnet plot`: PNG and
+ * SVG files with valid headers and the asked size, the information plane
+ * from an info.jsonl, curves from a metrics.jsonl, a sweep over run
+ * directories, and bad input (a missing file, an empty or broken
+ * JSON-lines file, an unknown kind or key) answered with exit code 2.
+ * In a build without cairo nothing here can run: the test exits 77, which
+ * CTest reports as not run (SKIP_RETURN_CODE), never as passed.
+ */
+#include "test.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char dir[512];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CHECK_MSG(f != NULL, "cannot write %s", path);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The PNG signature and the IHDR's width and height. */
+static void check_png(const char *path, int width, int height)
+{
+    unsigned char h[24] = {0};
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "no %s", path);
+    if (!f)
+        return;
+    CHECK_EQ_INT((int64_t)fread(h, 1, 24, f), 24);
+    fclose(f);
+    CHECK(memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0);
+    CHECK(memcmp(h + 12, "IHDR", 4) == 0);
+    CHECK_EQ_INT(((int64_t)h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19], width);
+    CHECK_EQ_INT(((int64_t)h[20] << 24) | (h[21] << 16) | (h[22] << 8) | h[23], height);
+    CHECK_MSG(file_size(path) > 2000, "%s is only %ld bytes: nothing drawn?", path, file_size(path));
+}
+
+static void check_svg(const char *path, int width)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "no %s", path);
+    if (!f)
+        return;
+    char buf[1024] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    CHECK(strncmp(buf, "<?xml", 5) == 0);
+    CHECK(strstr(buf, "<svg") != NULL);
+    char w[32];
+    snprintf(w, sizeof w, "width=\"%d", width);
+    CHECK_MSG(strstr(buf, w) != NULL, "%s: no %s in %.200s", path, w, buf);
+    CHECK(file_size(path) > 2000);
+}
+
+static void test_chart_files(void)
+{
+    ib_chart *c = ib_chart_new("a test", "x", "y");
+    CHECK(c != NULL);
+    double x[5] = {1, 2, 3, 4, 5}, y[5] = {0.5, 1.5, NAN, 2, 1}, t[5] = {0, 0.25, 0.5, 0.75, 1};
+    CHECK_OK(ib_chart_add(c, "first", x, y, t, 5, IB_CHART_LINES | IB_CHART_POINTS));
+    CHECK_OK(ib_chart_add(c, "second", y, x, NULL, 5, IB_CHART_POINTS));
+    ib_chart_shade_label(c, "epoch", 1, 5);
+    char png[1200], svg[1200], bad[1200];
+    snprintf(png, sizeof png, "%s/chart.png", dir);
+    snprintf(svg, sizeof svg, "%s/chart.svg", dir);
+    snprintf(bad, sizeof bad, "%s/chart.jpg", dir);
+    CHECK_OK(ib_chart_save(c, png, 640, 480));
+    check_png(png, 640, 480);
+    CHECK_OK(ib_chart_save(c, svg, 700, 500));
+    check_svg(svg, 700);
+    CHECK_EQ_INT(ib_chart_save(c, bad, 640, 480), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_chart_save(c, png, 10, 480), IB_ERR_ARG);
+    ib_chart_log_x(c, true);
+    CHECK_OK(ib_chart_save(c, png, 640, 480));
+    ib_chart_free(c);
+    /* an empty chart is still a picture (axes only) */
+    c = ib_chart_new(NULL, NULL, NULL);
+    CHECK_OK(ib_chart_save(c, png, 320, 240));
+    check_png(png, 320, 240);
+    ib_chart_free(c);
+}
+
+static int run_cli(const char *args, char *err, size_t len)
+{
+    const char *build = getenv("IBNET_BUILD_DIR");
+    char cmd[4000], errfile[1100];
+    snprintf(errfile, sizeof errfile, "%s/plot-stderr.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s/ibnet %s > /dev/null 2> %s", build ? build : "build", args, errfile);
+    int st = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    err[0] = 0;
+    if (f) {
+        if (!fgets(err, (int)len, f))
+            err[0] = 0;
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *info_lines =
+    "{\"epoch\":1,\"layers\":[{\"layer\":\"fc1\",\"ixt\":{\"bits\":9.5},\"ity\":{\"bits\":1.2}},"
+    "{\"layer\":\"fc2\",\"ixt\":{\"bits\":8.0},\"ity\":{\"bits\":1.0}}]}\n"
+    "{\"epoch\":2,\"layers\":[{\"layer\":\"fc1\",\"ixt\":{\"bits\":9.8},\"ity\":{\"bits\":2.2}},"
+    "{\"layer\":\"fc2\",\"ixt\":{\"bits\":8.7},\"ity\":{\"bits\":2.0}}]}\n"
+    "{\"epoch\":3,\"layers\":[{\"layer\":\"fc1\",\"ixt\":{\"bits\":9.7},\"ity\":{\"bits\":2.9}},"
+    "{\"layer\":\"fc2\",\"ixt\":{\"bits\":8.1},\"ity\":{\"bits\":2.8}}]}\n";
+
+static void test_plot_command(void)
+{
+    char run[600], path[2048], args[4000], err[512];
+    snprintf(run, sizeof run, "%s/run", dir);
+    mkdir(run, 0777);
+    snprintf(path, sizeof path, "%s/info.jsonl", run);
+    write_file(path, info_lines);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    write_file(path, "{\"epoch\":1,\"train_loss\":1.5,\"test_nll_avg\":1.2,\"train_kl\":[3,4]}\n"
+                     "{\"epoch\":2,\"train_loss\":0.9,\"test_nll_avg\":0.8,\"train_kl\":[2,3]}\n");
+
+    snprintf(args, sizeof args, "plot plane %s --out %s/plane.png,%s/plane.svg", run, dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/plane.png", dir);
+    check_png(path, 900, 600);
+    snprintf(path, sizeof path, "%s/plane.svg", dir);
+    check_svg(path, 900);
+    snprintf(args, sizeof args, "plot plane %s/info.jsonl --layers fc2 --width 500 --height 400 --out %s/one.png", run, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/one.png", dir);
+    check_png(path, 500, 400);
+
+    snprintf(args, sizeof args, "plot curves %s --keys train_loss,train_kl --out %s/curves.svg", run, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/curves.svg", dir);
+    check_svg(path, 900);
+
+    /* a beta sweep of three runs */
+    char runs[3][600];
+    const double betas[3] = {1e-5, 1e-3, 1e-1};
+    for (int i = 0; i < 3; i++) {
+        snprintf(runs[i], sizeof runs[i], "%s/beta%d", dir, i);
+        mkdir(runs[i], 0777);
+        char text[256];
+        snprintf(path, sizeof path, "%s/config.json", runs[i]);
+        snprintf(text, sizeof text, "{\"beta\": %g}", betas[i]);
+        write_file(path, text);
+        snprintf(path, sizeof path, "%s/summary.json", runs[i]);
+        snprintf(text, sizeof text, "{\"test_error_avg\": %g}", 0.02 + 0.01 * i);
+        write_file(path, text);
+    }
+    snprintf(args, sizeof args, "plot sweep %s %s %s --out %s/sweep.png", runs[2], runs[0], runs[1], dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/sweep.png", dir);
+    check_png(path, 900, 600);
+}
+
+static void test_plot_bad_input(void)
+{
+    char path[1200], args[4000], err[512];
+    snprintf(args, sizeof args, "plot plane %s/nowhere --out %s/x.png", dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "nowhere") != NULL, "%s", err);
+    snprintf(path, sizeof path, "%s/empty.jsonl", dir);
+    write_file(path, "");
+    snprintf(args, sizeof args, "plot plane %s --out %s/x.png", path, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "no line") != NULL, "%s", err);
+    snprintf(args, sizeof args, "plot curves %s --out %s/x.png", path, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    snprintf(path, sizeof path, "%s/broken.jsonl", dir);
+    write_file(path, "{\"epoch\":1,\"layers\":[]}\nnot json\n");
+    snprintf(args, sizeof args, "plot plane %s --out %s/x.png", path, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "line 2") != NULL, "%s", err);
+    snprintf(args, sizeof args, "plot curves %s/run --keys nothing --out %s/x.png", dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "'nothing'") != NULL, "%s", err);
+    snprintf(args, sizeof args, "plot pie %s/run --out %s/x.png", dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    snprintf(args, sizeof args, "plot plane %s/run", dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    snprintf(args, sizeof args, "plot plane %s/run --out %s/x.gif", dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    snprintf(args, sizeof args, "plot sweep %s/run --out %s/x.png", dir, dir); /* no config.json */
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    snprintf(path, sizeof path, "%s/x.png", dir);
+    CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
+}
+
+int main(void)
+{
+    if (!ib_chart_available()) {
+        printf("not run: this build has no cairo (install libcairo2-dev and rebuild)\n");
+        return 77;
+    }
+    snprintf(dir, sizeof dir, "%s", ib_test_tmpdir());
+    IB_RUN(test_chart_files);
+    IB_RUN(test_plot_command);
+    IB_RUN(test_plot_bad_input);
+    return ib_test_summary();
+}
