@@ -426,6 +426,15 @@ ib_node *ib_concat(ib_graph *g, int n, ib_node *const *xs, int axis);
 ib_node *ib_slice(ib_graph *g, ib_node *x, int axis, int64_t start, int64_t len);
 /* (N, ...) -> (N*m, ...): each example repeated m times in a row (particles). */
 ib_node *ib_repeat(ib_graph *g, ib_node *x, int64_t m);
+/* Axes in a new order (a copy, src/ops/permute.c): output dim k is input
+ * dim perm[k] (torch.permute); perm a permutation of 0..ndim-1, else
+ * IB_ERR_ARG.  (N, C, H, W) with perm {0, 2, 3, 1} and a reshape to
+ * (N H W, C) gives the row-wise softmax ops a per-pixel distribution. */
+ib_node *ib_permute(ib_graph *g, ib_node *x, const int *perm);
+/* Nearest-neighbour upsampling (src/ops/upsample.c): (N, C, H, W) ->
+ * (N, C, f H, f W), y[n,c,i,j] = x[n,c,i/f,j/f], integer factor f in
+ * 1..64 (F.interpolate(mode="nearest")); backward sums each f x f block. */
+ib_node *ib_upsample_nearest(ib_graph *g, ib_node *x, int factor);
 
 /* --- softmax and losses (src/ops/softmax.c) --- */
 /* Along the last axis of (N, C). */
