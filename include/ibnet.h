@@ -1968,6 +1968,9 @@ ib_status ib_decoder_nll(ib_decoder *m, const ib_decoder_data *d, const int64_t 
 ib_status ib_decoder_sample(ib_decoder *m, const ib_decoder_data *d, const int64_t *rows, int64_t n, uint64_t seed,
                             uint8_t *out);
 void ib_decoder_free(ib_decoder *m); /* NULL is a no-op */
+/* The split ib_decoder_mi makes of n rows: rows (n) filled, the first
+ * *n_train train the decoders, the rest are held out. */
+ib_status ib_decoder_split(int64_t n, const ib_mi_options *o, int64_t *rows, int64_t *n_train);
 /* I(X;H_k) for n_cond conditions over the same images (d[k].images equal):
  * rows split once by o->seed into training and held-out (o->test_share)
  * rows; an unconditional decoder and one per condition are trained on the

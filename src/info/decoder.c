@@ -456,6 +456,19 @@ static int64_t *split_rows(int64_t n, uint64_t seed)
     return perm;
 }
 
+ib_status ib_decoder_split(int64_t n, const ib_mi_options *o, int64_t *rows, int64_t *n_train)
+{
+    if (!o || !rows || !n_train || n < 2 || !(o->test_share > 0 && o->test_share < 1))
+        return ib__error(IB_ERR_ARG, "ib_decoder_split: bad argument");
+    int64_t *perm = split_rows(n, o->seed);
+    if (!perm)
+        return ib__error(IB_ERR_NOMEM, "decoder: out of memory");
+    memcpy(rows, perm, (size_t)n * sizeof *rows);
+    free(perm);
+    *n_train = n - (int64_t)llround((double)n * o->test_share);
+    return IB_OK;
+}
+
 static double mean_of(const double *v, int64_t n)
 {
     double s = 0;
