@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { GRID_ROWS = 6, GRID_SAMPLES = 5 };
+enum { GRID_ROWS = 4, GRID_SAMPLES = 4 };
 
 static int grid(ib_decoder *m, const ib_decoder_data *d, const int64_t *held, int64_t n_held, uint64_t seed,
                 const char *prefix, const char *layer)
