@@ -148,20 +148,24 @@ static int variational(ib_net *n, const ib_dataset *d, const char **names, int n
 int ib_cmd_info(int argc, char **argv)
 {
     const char *layers_arg = NULL, *spec = "binning:30", *dataset = NULL, *data = NULL, *split = "test";
+    const char *grid_prefix = NULL;
     int64_t limit = 0, seed = -1, seeds = 0, steps = 0, samples = 0, batch = 0, threads = 0;
     bool sweep = false, json = false, sample = false, no_ema = false, skip_hash = false, no_verify = false;
     arg_spec specs[] = {
         {"--layers", ARG_STRING, &layers_arg, "L1,L2", "layers (graph nodes named as the layer: fc1, layer1.2, "
          "vib, vib.mu; x is the input) (default: the Gaussian bottlenecks)", NULL, false},
         {"--estimator", ARG_STRING, &spec, "SPEC", "binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, "
-         "kde-lower:SIGMA2, infonce, nwj, mine, variational", NULL, false},
+         "kde-lower:SIGMA2, infonce, nwj, mine, variational, decoder[:CHANNELS[:LAYERS]]", NULL, false},
         {"--limit", ARG_INT, &limit, "N", "the first N examples only (KDE is O(N^2))", NULL, false},
         {"--sweep", ARG_FLAG, &sweep, NULL, "binning over 10..100 bins, kde over sigma^2 1e-3..1", NULL, false},
         {"--seed", ARG_INT, &seed, "N", "seed of the critics; for variational, of the sampled noise (default: 0; "
          "the run's evaluation seed)", NULL, false},
         {"--seeds", ARG_INT, &seeds, "N", "critics: independent critics, mean and spread reported (default: 1, 3 "
          "for mine)", NULL, false},
-        {"--steps", ARG_INT, &steps, "N", "critics: training steps (default: 1500)", NULL, false},
+        {"--steps", ARG_INT, &steps, "N", "critics and decoders: training steps (default: 1500; decoder 1000)",
+         NULL, false},
+        {"--sample-grid", ARG_STRING, &grid_prefix, "PREFIX", "decoder: write PREFIX-LAYER.png, rows of a held-out "
+         "image and samples of x given its layer", NULL, false},
         {"--samples", ARG_INT, &samples, "S", "variational: samples per example (default: the run's, 12)", NULL,
          false},
         {"--sample", ARG_FLAG, &sample, NULL, "stochastic layers take one draw of their noise (default: the mean "
@@ -185,7 +189,9 @@ int ib_cmd_info(int argc, char **argv)
                     "data set.  Binning and KDE take T's activations (I(X;T) from T alone, T a function of distinct "
                     "inputs), the critics are trained between the input and T and between T and the labels, and "
                     "'variational' gives a Gaussian bottleneck's own bounds: the rate E[KL] >= I(X;Z) and "
-                    "H(Y) - E[-log q(y|z)] <= I(Z;Y), H(Y) the labels' entropy.  See docs/information.md.",
+                    "H(Y) - E[-log q(y|z)] <= I(Z;Y), H(Y) the labels' entropy.  'decoder' trains PixelCNN decoders of "
+                    "the binarised image, one given each layer and one unconditional, on half the examples: "
+                    "I(X;T) ~ H(X) - H(X|T) from their held-out NLLs (an estimate).  See docs/information.md.",
                     specs, (int)(sizeof specs / sizeof specs[0]), 1, 1, "CHECKPOINT"};
     char *pos[1];
     int n_pos = 0;
@@ -204,6 +210,10 @@ int ib_cmd_info(int argc, char **argv)
         return 2;
     }
     bool critic = o.method == IB_MI_INFONCE || o.method == IB_MI_NWJ || o.method == IB_MI_MINE;
+    if (grid_prefix && o.method != IB_MI_DECODER) {
+        fprintf(stderr, "ibnet info: --sample-grid is for the decoder estimator\n");
+        return 2;
+    }
     if (sweep && o.method != IB_MI_BINNING && o.method != IB_MI_KDE && o.method != IB_MI_KDE_LOWER) {
         fprintf(stderr, "ibnet info: --sweep is for binning (bins 10..100) and kde (sigma^2 1e-3..1), not %s\n",
                 ib_mi_method_name(o.method));
@@ -261,6 +271,13 @@ int ib_cmd_info(int argc, char **argv)
         ib_net_close(n);
         return 2;
     }
+    if (o.method == IB_MI_DECODER && d->c != 1) {
+        fprintf(stderr, "ibnet info: the decoder models binarised images of one channel; %s has %d channels\n",
+                d->name, d->c);
+        ib_dataset_free(d);
+        ib_net_close(n);
+        return 2;
+    }
     if (!json)
         printf("%s on %s/%s (%lld examples)%s, %s\n", pos[0], d->name, split,
                (long long)(limit > 0 && limit < d->n ? limit : d->n), ib_net_used_ema(n) ? ", EMA weights" : "",
@@ -278,7 +295,9 @@ int ib_cmd_info(int argc, char **argv)
             rc = code_of(s);
         } else {
             ib_mi_var x = ib_activations_var(&a, n_names);
-            for (int k = 0; k < n_names && rc == 0; k++)
+            if (o.method == IB_MI_DECODER)
+                rc = ib_cli_info_decoder(n, d, &a, &o, grid_prefix, json);
+            for (int k = 0; k < n_names && rc == 0 && o.method != IB_MI_DECODER; k++)
                 rc = layer_info(&a, k, critic ? &x : NULL, &o, sweep, json);
             ib_activations_free(&a);
         }

@@ -51,6 +51,14 @@ void ib_cli_mi_print(const ib_mi_result *r)
         printf("  H(Y) = %.6f nats of the labels, E[-log q(y|z)] = %.6f nats over %d samples (seed %llu)\n",
                r->label_entropy, r->ce_nats, r->samples, (unsigned long long)r->seed);
         break;
+    case IB_MI_DECODER:
+        printf("  H(X) ~ %.4f nats (unconditional decoder), E[-log p(x|t)] = %.4f nats (>= H(X|T)), per image of "
+               "%lld pixels; %.5f bits per pixel\n",
+               r->label_entropy, r->ce_nats, (long long)r->states, r->bits / (double)(r->states > 0 ? r->states : 1));
+        printf("  decoders: %d channels, %d gated layers after the first, %lld training images, %d steps of %d, "
+               "seed %llu\n",
+               r->hidden, r->embed, (long long)r->n_train, r->steps, r->batch, (unsigned long long)r->seed);
+        break;
     default:
         printf("  critic: %lld training rows, %d steps of %d, %d hidden, %d outputs, seed %llu\n",
                (long long)r->n_train, r->steps, r->batch, r->hidden, r->embed, (unsigned long long)r->seed);
@@ -84,7 +92,8 @@ int ib_cmd_mi(int argc, char **argv)
         {"--y", ARG_STRING, &ypath, "PATH",
          "second array, same rows; without it I(X;T) from x alone (binning, kde) (default: none)", NULL, false},
         {"--estimator", ARG_STRING, &spec, "SPEC",
-         "binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, kde-lower:SIGMA2, infonce, nwj, mine", NULL,
+         "binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, kde-lower:SIGMA2, infonce, nwj, mine, "
+         "decoder[:CHANNELS[:LAYERS]] (x: square one-channel images in [0, 1])", NULL,
          false},
         {"--seed", ARG_INT, &seed, "N", "seed of the critics' initialisation, batches and held-out split", NULL, false},
         {"--seeds", ARG_INT, &seeds, "N", "critics: independent critics, mean and spread reported (default: 1, 3 for mine)",

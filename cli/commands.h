@@ -23,4 +23,13 @@ int ib_cmd_plot(int argc, char **argv);
 struct ib_mi_result;
 void ib_cli_mi_print(const struct ib_mi_result *r);
 
+/* `ibnet info --estimator decoder` on the activations a of net over d
+ * (cli/info_decoder.c); grid_prefix: PNG grids of samples per layer, or NULL. */
+struct ib_net;
+struct ib_dataset;
+struct ib_activations;
+struct ib_mi_options;
+int ib_cli_info_decoder(struct ib_net *net, const struct ib_dataset *d, const struct ib_activations *a,
+                        const struct ib_mi_options *o, const char *grid_prefix, _Bool json);
+
 #endif

@@ -444,6 +444,15 @@ ib_node *ib_concat(ib_graph *g, int n, ib_node *const *xs, int axis);
 ib_node *ib_slice(ib_graph *g, ib_node *x, int axis, int64_t start, int64_t len);
 /* (N, ...) -> (N*m, ...): each example repeated m times in a row (particles). */
 ib_node *ib_repeat(ib_graph *g, ib_node *x, int64_t m);
+/* Axes in a new order (a copy, src/ops/permute.c): output dim k is input
+ * dim perm[k] (torch.permute); perm a permutation of 0..ndim-1, else
+ * IB_ERR_ARG.  (N, C, H, W) with perm {0, 2, 3, 1} and a reshape to
+ * (N H W, C) gives the row-wise softmax ops a per-pixel distribution. */
+ib_node *ib_permute(ib_graph *g, ib_node *x, const int *perm);
+/* Nearest-neighbour upsampling (src/ops/upsample.c): (N, C, H, W) ->
+ * (N, C, f H, f W), y[n,c,i,j] = x[n,c,i/f,j/f], integer factor f in
+ * 1..64 (F.interpolate(mode="nearest")); backward sums each f x f block. */
+ib_node *ib_upsample_nearest(ib_graph *g, ib_node *x, int factor);
 
 /* --- softmax and losses (src/ops/softmax.c) --- */
 /* Along the last axis of (N, C). */
@@ -1859,8 +1868,10 @@ typedef enum ib_mi_method {
     IB_MI_INFONCE,   /* van den Oord et al.: lower bound, never above log n */
     IB_MI_NWJ,       /* Nguyen-Wainwright-Jordan: lower bound */
     IB_MI_MINE,      /* Donsker-Varadhan with the moving-average gradient (Belghazi et al.) */
-    IB_MI_VARIATIONAL /* a Gaussian bottleneck's own bounds, from a checkpoint (ib_net_variational);
+    IB_MI_VARIATIONAL, /* a Gaussian bottleneck's own bounds, from a checkpoint (ib_net_variational);
                          ib_mi_estimate refuses it: it needs the network, not data */
+    IB_MI_DECODER     /* Darlow & Storkey: H(X) - H(X|H) from an unconditional and a conditional
+                         PixelCNN decoder of binarised images (ib_decoder_mi): an estimate */
 } ib_mi_method;
 
 typedef enum ib_mi_kind { IB_MI_ESTIMATE = 0, IB_MI_LOWER = 1, IB_MI_UPPER = 2 } ib_mi_kind;
@@ -1928,8 +1939,12 @@ typedef struct ib_mi_result {
     uint64_t seed;
     /* variational */
     int samples;          /* S samples of the noise per example (decoder bound) */
-    double label_entropy; /* H(Y) of the evaluated labels, nats */
-    double ce_nats;       /* E[-log q(y|z)] over the S samples, nats */
+    double label_entropy; /* H(Y) of the evaluated labels, nats; decoder: the unconditional
+                             decoder's held-out NLL per image (the estimate of H(X)), nats */
+    double ce_nats;       /* E[-log q(y|z)] over the S samples, nats; decoder: the conditional
+                             decoder's held-out E[-log p(x|h)] per image (>= H(X|H)), nats */
+    /* decoder: hidden = channels F, embed = gated layers after the first,
+     * states = pixels per image, seeds 1 */
 } ib_mi_result;
 
 /* I(A;B) from n paired rows of a and b (same n, n >= 2).  b == NULL asks
@@ -1953,6 +1968,51 @@ ib_status ib_mi_sweep(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_option
  * estimator, quantity, nats, bits, kind, n and the settings of the method;
  * NULL when out of memory. */
 char *ib_mi_result_json(const ib_mi_result *r);
+
+/* Decoder-based I(X;H) (src/info/decoder.c, docs/information.md): a gated
+ * PixelCNN over binarised images (one channel, pixel >= 128 is 1) with a
+ * Bernoulli likelihood per pixel, conditioned on h (flat: a per-channel
+ * bias per gated layer through a linear map; a feature map whose size
+ * divides the image's by an integer factor: nearest-neighbour upsampling
+ * and a 1x1 conv; other maps are flattened).  The settings are those of
+ * ib_mi_options: hidden = channels F, embed = gated 3x3 layers after the
+ * first 7x7 one, steps and batch of Adam at lr, seed, test_share. */
+typedef struct ib_decoder_data {
+    int64_t n;                /* images */
+    int c, h, w;              /* c must be 1 */
+    const uint8_t *images;    /* (n, c, h, w) */
+    int cond_ndim;            /* 0: none; 1: flat (n, cond_shape[0]); 3: (n, C', H', W') */
+    int64_t cond_shape[3];
+    const float *cond;        /* (n, prod cond_shape) row-major, or NULL with cond_ndim 0 */
+} ib_decoder_data;
+typedef struct ib_decoder ib_decoder;
+/* A new, untrained decoder for data of d's shape (d's values unused).
+ * IB_ERR_ARG for a shape or setting it cannot take. */
+ib_status ib_decoder_new(const ib_decoder_data *d, const ib_mi_options *o, ib_decoder **out);
+/* Train on rows[0..n) of d (Adam, o->steps batches, shuffled by the seed);
+ * h's standardisation comes from these rows.  Once per decoder. */
+ib_status ib_decoder_fit(ib_decoder *m, const ib_decoder_data *d, const int64_t *rows, int64_t n);
+/* -log p(x | h) in nats of each of rows[0..n) into nll (n). */
+ib_status ib_decoder_nll(ib_decoder *m, const ib_decoder_data *d, const int64_t *rows, int64_t n, double *nll);
+/* One sample of x given each row's h, pixel by pixel in raster order,
+ * draws keyed by (seed, k, pixel) for the k-th row asked: out (n, c, h, w)
+ * of 0 and 255.  Reproducible by seed. */
+ib_status ib_decoder_sample(ib_decoder *m, const ib_decoder_data *d, const int64_t *rows, int64_t n, uint64_t seed,
+                            uint8_t *out);
+void ib_decoder_free(ib_decoder *m); /* NULL is a no-op */
+/* The split ib_decoder_mi makes of n rows: rows (n) filled, the first
+ * *n_train train the decoders, the rest are held out. */
+ib_status ib_decoder_split(int64_t n, const ib_mi_options *o, int64_t *rows, int64_t *n_train);
+/* I(X;H_k) for n_cond conditions over the same images (d[k].images equal):
+ * rows split once by o->seed into training and held-out (o->test_share)
+ * rows; an unconditional decoder and one per condition are trained on the
+ * training rows; out[k].nats = mean held-out NLL of the unconditional one
+ * (label_entropy) - that of the conditional one (ce_nats), kind
+ * IB_MI_ESTIMATE (the first term is an upper bound on H(X), the second on
+ * H(X|H): their difference is neither bound).  keep (n_cond) or NULL:
+ * receives the trained conditional decoders (free them). */
+ib_status ib_decoder_mi(const ib_decoder_data *d, int n_cond, const ib_mi_options *o, ib_mi_result *out,
+                        ib_decoder **keep);
 
 /* A numeric array read from a file.  Floating types are held as float
  * (continuous), integer types as int64 (discrete). */

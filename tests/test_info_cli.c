@@ -11,6 +11,8 @@
  */
 #include "test.h"
 
+#include <unistd.h>
+
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -372,6 +374,20 @@ static void test_cli_info(void)
     char args[1400];
     snprintf(args, sizeof args, "--layers fc1 --dataset idx:%s/nothing-here", ib_test_tmpdir());
     CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);
+    /* the decoder estimate: one JSON line per layer, grids of samples */
+    snprintf(args, sizeof args, "--layers fc1,vib --estimator decoder:4:1 --steps 20 --limit 60 --seed 2 --json "
+                                "--sample-grid %s/grid", ib_test_tmpdir());
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "\"h_x_nats\"") && strstr(out, "\"kind\":\"estimate\"") && strstr(out, "\"pixels\":64") &&
+                  strstr(out, "\"n\":30"),
+              "%s", out);
+    char png[1200];
+    snprintf(png, sizeof png, "%s/grid-vib.png", ib_test_tmpdir());
+    CHECK(access(png, R_OK) == 0);
+    CHECK_EQ_INT(run_cli("--layers fc1 --estimator decoder:0", out, sizeof out), 2);
+    CHECK_EQ_INT(run_cli("--layers fc9 --estimator decoder", out, sizeof out), 2);
+    CHECK_MSG(strstr(out, "fc9"), "%s", out);
+    CHECK_EQ_INT(run_cli("--layers fc1 --sample-grid x", out, sizeof out), 2);
 }
 
 int main(void)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const method_names[] = {"binning", "kde", "kde-lower", "infonce", "nwj", "mine", "variational"};
+static const char *const method_names[] = {"binning", "kde", "kde-lower", "infonce", "nwj", "mine", "variational", "decoder"};
 
 const char *ib_mi_method_name(ib_mi_method m)
 {
@@ -27,6 +27,9 @@ const char *ib_mi_kind_name(ib_mi_kind k)
 
 ib_mi_options ib_mi_defaults(ib_mi_method m)
 {
+    if (m == IB_MI_DECODER) /* 16 channels, 4 gated 3x3 layers after the 7x7 one, 1000 steps of 32 images */
+        return (ib_mi_options){.method = m, .seeds = 1, .steps = 1000, .batch = 32, .hidden = 16, .embed = 4,
+                               .lr = 1e-3, .test_share = 0.5, .ema_rate = 0.01};
     return (ib_mi_options){
         .method = m,
         .bins = 30,
@@ -89,6 +92,14 @@ static ib_status check_options(const ib_mi_options *o)
         return IB_OK;
     case IB_MI_VARIATIONAL:
         return IB_OK;
+    case IB_MI_DECODER:
+        if (o->steps < 0 || o->batch < 1 || o->hidden < 1 || o->hidden > 1024 || o->embed < 0 || o->embed > 64 ||
+            !(o->lr > 0) || !(o->test_share > 0 && o->test_share < 1))
+            return ib__error(IB_ERR_ARG,
+                             "decoder: bad settings (channels %d in 1..1024, layers %d in 0..64, steps %d >= 0, "
+                             "batch %d >= 1, lr %g > 0, test share %g in (0, 1) are needed)",
+                             o->hidden, o->embed, o->steps, o->batch, o->lr, o->test_share);
+        return IB_OK;
     }
     return ib__error(IB_ERR_ARG, "unknown estimator %d", (int)o->method);
 }
@@ -107,7 +118,7 @@ ib_status ib_mi_parse(const char *spec, ib_mi_options *out)
     if (m < 0)
         return ib__error(IB_ERR_ARG,
                          "unknown estimator '%s' (binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, "
-                         "kde-lower:SIGMA2, infonce, nwj, mine or variational)",
+                         "kde-lower:SIGMA2, infonce, nwj, mine, variational or decoder[:CHANNELS[:LAYERS]])",
                          spec);
     ib_mi_options o = ib_mi_defaults((ib_mi_method)m);
     if (m == IB_MI_BINNING && rest) {
@@ -144,6 +155,19 @@ ib_status ib_mi_parse(const char *spec, ib_mi_options *out)
         if (!(o.sigma2 > 0))
             return ib__error(IB_ERR_ARG, "estimator '%s': the noise variance sigma^2 must be > 0 (got %g)", spec,
                              o.sigma2);
+    } else if (m == IB_MI_DECODER && rest) { /* decoder:CHANNELS or decoder:CHANNELS:LAYERS */
+        double f, l = o.embed;
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", rest);
+        char *sep = strchr(buf, ':');
+        if (sep)
+            *sep++ = '\0';
+        if (!num(buf, &f) || f != floor(f) || f < 1 || f > 1024 || (sep && (!num(sep, &l) || l != floor(l) ||
+                                                                            l < 0 || l > 64)))
+            return ib__error(IB_ERR_ARG, "estimator '%s': decoder:CHANNELS[:LAYERS] takes channels in 1..1024 and "
+                                         "layers in 0..64", spec);
+        o.hidden = (int)f;
+        o.embed = (int)l;
     } else if (rest) {
         return ib__error(IB_ERR_ARG, "estimator '%s': %s takes no ':' setting", spec, method_names[m]);
     }
@@ -167,6 +191,9 @@ static void canonical_name(const ib_mi_options *o, char *buf, size_t len)
     case IB_MI_KDE:
     case IB_MI_KDE_LOWER:
         snprintf(buf, len, "%s:%g", ib_mi_method_name(o->method), o->sigma2);
+        break;
+    case IB_MI_DECODER:
+        snprintf(buf, len, "decoder:%d:%d", o->hidden, o->embed);
         break;
     default:
         snprintf(buf, len, "%s", ib_mi_method_name(o->method));
@@ -224,6 +251,11 @@ ib_status ib_mi_estimate(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_opt
     case IB_MI_KDE:
     case IB_MI_KDE_LOWER:
         st = ib__mi_kde(a, b, opt, &r);
+        break;
+    case IB_MI_DECODER:
+        st = ib__mi_decoder(a, b, opt, &r);
+        if (st == IB_OK)
+            snprintf(r.quantity, sizeof r.quantity, "I(A;B)");
         break;
     default:
         r.seed = opt->seed;
@@ -310,8 +342,17 @@ char *ib_mi_result_json(const ib_mi_result *r)
         k += snprintf(s + k, cap - (size_t)k, ",\"samples\":%d,\"label_entropy\":%s,\"ce_nats\":%s,\"seed\":%llu",
                       r->samples, a, b, (unsigned long long)r->seed);
         break;
+    case IB_MI_DECODER:
+        jnum(a, sizeof a, r->label_entropy);
+        jnum(b, sizeof b, r->ce_nats);
+        jnum(c, sizeof c, r->states > 0 ? r->nats / (double)r->states / log(2.0) : NAN);
+        k += snprintf(s + k, cap - (size_t)k,
+                      ",\"h_x_nats\":%s,\"h_x_given_t_nats\":%s,\"bits_per_pixel\":%s,\"pixels\":%lld,"
+                      "\"n_train\":%lld,\"seed\":%llu,\"steps\":%d,\"batch\":%d,\"channels\":%d,\"layers\":%d",
+                      a, b, c, (long long)r->states, (long long)r->n_train, (unsigned long long)r->seed, r->steps,
+                      r->batch, r->hidden, r->embed);
+        break;
     default:
-        jnum(a, sizeof a, r->spread_nats);
         jnum(b, sizeof b, r->cap_nats);
         k += snprintf(s + k, cap - (size_t)k,
                       ",\"n_train\":%lld,\"seed\":%llu,\"seeds\":%d,\"spread_nats\":%s,\"steps\":%d,\"batch\":%d,"

@@ -25,6 +25,10 @@ int64_t ib__info_pair_ids(const int64_t *a, const int64_t *b, int64_t n, int64_t
 ib_status ib__mi_binning(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *o, ib_mi_result *out);
 ib_status ib__mi_kde(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *o, ib_mi_result *out);
 ib_status ib__mi_critic(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *o, ib_mi_result *out);
+/* The decoder's logits (n, c, h, w) of rows[0..n), n <= 100, for the
+ * tests (causality, the NLL as a sum of per-pixel terms). */
+ib_status ib__decoder_logits(ib_decoder *m, const ib_decoder_data *d, const int64_t *rows, int64_t n, float *out);
+ib_status ib__mi_decoder(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_options *o, ib_mi_result *out);
 
 /* A new array (the readers): value buffer for `count` values; NULL when
  * out of memory. */
