@@ -53,6 +53,11 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("ibnet %s\n", ib_version());
+        const char *mpi = ib_dist_library();
+        if (mpi)
+            printf("MPI: %s (data-parallel train and sweeps under mpirun/srun)\n", mpi);
+        else
+            printf("MPI: no (built without IBNET_MPI; mpirun with more than one rank is refused)\n");
         return 0;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
@@ -60,8 +65,23 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
-        if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2);
+        if (strcmp(cmd, commands[i].name) == 0) {
+            /* under mpirun/srun: join the job (a plain start stays one process) */
+            if (ib_dist_init(&argc, &argv) != IB_OK) {
+                fprintf(stderr, "ibnet %s: %s\n", cmd, ib_last_error());
+                return 2;
+            }
+            int rc = commands[i].run(argc - 2, argv + 2);
+            /* a failure on one rank must not leave the others waiting in a
+             * collective: it ends the job, naming the rank */
+            if ((rc == 1 || rc == 2) && ib_dist_size() > 1) {
+                fprintf(stderr, "ibnet %s: rank %d of %d failed (exit %d); ending the job\n", cmd, ib_dist_rank(),
+                        ib_dist_size(), rc);
+                ib_dist_abort(rc);
+            }
+            ib_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "ibnet: unknown command '%s' (see 'ibnet --help')\n", cmd);
     return 2;
 }
