@@ -15,6 +15,7 @@ int ib_cmd_eval(int argc, char **argv);
 int ib_cmd_data(int argc, char **argv);
 int ib_cmd_corrupt(int argc, char **argv);
 int ib_cmd_predict(int argc, char **argv);
+int ib_cmd_sweep(int argc, char **argv);
 
 static const ib_cli_command commands[] = {
     {"train", ib_cmd_train, "train a network (default: Deep VIB on MNIST)"},
@@ -23,6 +24,7 @@ static const ib_cli_command commands[] = {
     {"data", ib_cmd_data, "describe or verify a data set (counts, label histogram, checksums)"},
     {"attack", ib_cmd_attack, "adversarial robustness of a checkpoint: FGSM, PGD, Carlini-Wagner L2 (fair to stochastic nets)"},
     {"corrupt", ib_cmd_corrupt, "write corrupted copies of a test set (CIFAR-10-C style) and a PNG grid"},
+    {"sweep", ib_cmd_sweep, "a grid of training runs (serial, or over MPI ranks); resumable; a results table"},
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},
     {"info", ib_cmd_info, "mutual information of a checkpoint's layers: I(X;T) and I(T;Y) per layer"},
     {"mi", ib_cmd_mi, "mutual information between two arrays (.npy, .npz, CSV): binning, KDE, InfoNCE, NWJ, MINE"},
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
             int rc = commands[i].run(argc - 2, argv + 2);
             /* a failure on one rank must not leave the others waiting in a
              * collective: it ends the job, naming the rank */
-            if ((rc == 1 || rc == 2) && ib_dist_size() > 1) {
+            if ((rc == 1 || rc == 2) && ib_dist_size() > 1 && strcmp(cmd, "sweep") != 0) { /* a sweep's ranks end together */
                 fprintf(stderr, "ibnet %s: rank %d of %d failed (exit %d); ending the job\n", cmd, ib_dist_rank(),
                         ib_dist_size(), rc);
                 ib_dist_abort(rc);

@@ -98,6 +98,16 @@ const char *ib_dist_library(void);
 /* Whether ib_train splits each batch over the ranks (default true); a
  * sweep runs whole runs on each rank and turns it off. */
 void ib_dist_set_data_parallel(bool on);
+/* Waits until every rank has called it. */
+void ib_dist_barrier(void);
+/* A counter shared by all ranks, for handing out tasks dynamically: each
+ * ib_dist_counter_next returns 0, 1, 2, ... once across the whole job
+ * (an atomic fetch-and-add on rank 0's memory, MPI one-sided), so a rank
+ * that finishes early takes the next task.  new and free are collective. */
+typedef struct ib_dist_counter ib_dist_counter;
+ib_status ib_dist_counter_new(ib_dist_counter **out);
+int64_t ib_dist_counter_next(ib_dist_counter *c);
+void ib_dist_counter_free(ib_dist_counter *c);
 
 /* ------------------------------------------------------------------------
  * Threads.  One OpenMP pool is shared by ibnet's kernels and OpenBLAS.

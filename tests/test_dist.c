@@ -10,6 +10,7 @@
 #include "core/internal.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static void test_shard_rows(void)
 {
@@ -131,11 +132,34 @@ static void test_row_offset_noise(void)
     }
 }
 
+/* A build without MPI started by a launcher with 2 ranks (as mpirun's
+ * environment says) refuses with a message and exit code 2, instead of
+ * running two unrelated copies into one directory. */
+static void test_build_without_mpi_refuses_launcher(void)
+{
+    const char *build = getenv("IBNET_BUILD_DIR");
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "%s/ibnet --version | grep -q '^MPI: no'", build ? build : "build");
+    int st = system(cmd);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        printf("  (this build has MPI: test_mpi covers it)\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "OMPI_COMM_WORLD_SIZE=2 %s/ibnet train --dry-run 2>&1 | grep -q 'built without MPI'",
+             build ? build : "build");
+    st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    snprintf(cmd, sizeof cmd, "OMPI_COMM_WORLD_SIZE=2 %s/ibnet train --dry-run > /dev/null 2>&1", build ? build : "build");
+    st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+}
+
 int main(void)
 {
     ib_set_threads(2);
     IB_RUN(test_shard_rows);
     IB_RUN(test_sharded_batcher);
     IB_RUN(test_row_offset_noise);
+    IB_RUN(test_build_without_mpi_refuses_launcher);
     return ib_test_summary();
 }

@@ -206,6 +206,66 @@ static void test_too_many_ranks_is_a_user_error(void)
     CHECK_MSG(rc == 2, "exit %d", rc);
 }
 
+/* ---- `ibnet sweep` over 2 ranks against the same sweep in one process ---- */
+
+static int sweep(const char *name, int ranks)
+{
+    char cmd[4096], pre[1300] = "";
+    if (ranks > 0)
+        snprintf(pre, sizeof pre, "%s -np %d ", mpirun, ranks);
+    snprintf(cmd, sizeof cmd,
+             "%s%s sweep --out %s/%s --set model=%s --set dataset=idx:%s --set epochs=1 --set batch_size=50 "
+             "--set lr=3e-3 --set eval_samples=2 --set eval_batch_size=100 --grid beta=1e-3,1e-1 --grid seed=1,2 "
+             "--threads 1 > %s/%s.log 2>&1",
+             pre, ibnet, ib_test_tmpdir(), name, model_path, data_dir, ib_test_tmpdir(), name);
+    return sh(cmd);
+}
+
+/* The tensor bytes of a checkpoint (after its header, which names the run's path). */
+static char *tensor_bytes(const char *path, size_t *len)
+{
+    size_t n = 0;
+    char *b = ib__read_file(path, 1 << 26, &n);
+    CHECK_MSG(b != NULL && n >= 8, "no %s", path);
+    if (!b || n < 8)
+        return NULL;
+    uint64_t h = 0;
+    memcpy(&h, b, 8);
+    *len = n - 8 - (size_t)h;
+    memmove(b, b + 8 + h, *len);
+    return b;
+}
+
+static void test_sweep_over_ranks(void)
+{
+    CHECK_EQ_INT(sweep("sweep1", 0), 0);
+    CHECK_EQ_INT(sweep("sweep2", 2), 0);
+    static const char *runs[4] = {"beta=1e-3_seed=1", "beta=1e-3_seed=2", "beta=1e-1_seed=1", "beta=1e-1_seed=2"};
+    for (int k = 0; k < 4; k++) { /* each run is a single-process run: the same bits */
+        char a[1400], b[1400];
+        snprintf(a, sizeof a, "%s/sweep1/%s/last.safetensors", ib_test_tmpdir(), runs[k]);
+        snprintf(b, sizeof b, "%s/sweep2/%s/last.safetensors", ib_test_tmpdir(), runs[k]);
+        size_t la = 0, lb = 0;
+        char *ta = tensor_bytes(a, &la), *tb = tensor_bytes(b, &lb);
+        CHECK_MSG(ta && tb && la == lb && memcmp(ta, tb, la) == 0, "%s differs", runs[k]);
+        free(ta);
+        free(tb);
+    }
+    char a[1400], b[1400];
+    snprintf(a, sizeof a, "%s/sweep1/results.md", ib_test_tmpdir());
+    snprintf(b, sizeof b, "%s/sweep2/results.md", ib_test_tmpdir());
+    char *ma = ib__read_file(a, 1 << 20, NULL), *mb = ib__read_file(b, 1 << 20, NULL);
+    CHECK(ma && mb && strcmp(ma, mb) == 0);
+    free(ma);
+    free(mb);
+    /* restarted over 2 ranks: nothing trained twice */
+    CHECK_EQ_INT(sweep("sweep2", 2), 0);
+    snprintf(a, sizeof a, "%s/sweep2.log", ib_test_tmpdir());
+    char *log = ib__read_file(a, 1 << 20, NULL);
+    CHECK(log && !strstr(log, "trained") && !strstr(log, "resumed"));
+    free(log);
+}
+
 int main(void)
 {
     if (!setup_once())
@@ -214,5 +274,6 @@ int main(void)
     IB_RUN(test_uneven_global_batch);
     IB_RUN(test_resume_with_other_rank_count);
     IB_RUN(test_too_many_ranks_is_a_user_error);
+    IB_RUN(test_sweep_over_ranks);
     return ib_test_summary();
 }

@@ -21,7 +21,10 @@
 #endif
 
 static int d_rank = 0, d_size = 1;
-static bool d_joined = false, d_data_parallel = true;
+static bool d_data_parallel = true;
+#ifdef IBNET_HAVE_MPI
+static bool d_joined = false; /* ib_dist_init called MPI_Init_thread */
+#endif
 
 /* Ranks the launcher says it started (0: no launcher).  Open MPI's
  * mpirun, PMIx launchers (srun --mpi=pmix) and MPICH's hydra. */
@@ -120,7 +123,77 @@ void ib__dist_bcast(void *buf, int64_t bytes, int root)
     }
 }
 
+void ib_dist_barrier(void)
+{
+    if (d_size > 1)
+        MPI_Barrier(MPI_COMM_WORLD);
+}
+
+struct ib_dist_counter {
+    MPI_Win win;
+    int64_t *base; /* rank 0: the counter */
+    int64_t local; /* one rank: no window */
+};
+
+ib_status ib_dist_counter_new(ib_dist_counter **out)
+{
+    ib_dist_counter *c = calloc(1, sizeof *c);
+    if (!c)
+        return ib__error(IB_ERR_NOMEM, "out of memory");
+    if (d_size > 1) {
+        MPI_Aint bytes = d_rank == 0 ? (MPI_Aint)sizeof(int64_t) : 0;
+        if (MPI_Win_allocate(bytes, sizeof(int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &c->base, &c->win) !=
+            MPI_SUCCESS) {
+            free(c);
+            return ib__error(IB_ERR_IO, "MPI_Win_allocate failed");
+        }
+        if (d_rank == 0) {
+            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, c->win);
+            *c->base = 0;
+            MPI_Win_unlock(0, c->win);
+        }
+        MPI_Barrier(MPI_COMM_WORLD); /* the counter is 0 before anyone takes a task */
+    }
+    *out = c;
+    return IB_OK;
+}
+
+int64_t ib_dist_counter_next(ib_dist_counter *c)
+{
+    if (d_size <= 1)
+        return c->local++;
+    int64_t one = 1, got = 0;
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win);
+    MPI_Fetch_and_op(&one, &got, MPI_INT64_T, 0, 0, MPI_SUM, c->win);
+    MPI_Win_unlock(0, c->win);
+    return got;
+}
+
+void ib_dist_counter_free(ib_dist_counter *c)
+{
+    if (!c)
+        return;
+    if (d_size > 1)
+        MPI_Win_free(&c->win);
+    free(c);
+}
+
 #else /* built without MPI: one rank */
+
+void ib_dist_barrier(void) {}
+
+struct ib_dist_counter {
+    int64_t local;
+};
+
+ib_status ib_dist_counter_new(ib_dist_counter **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? IB_OK : ib__error(IB_ERR_NOMEM, "out of memory");
+}
+
+int64_t ib_dist_counter_next(ib_dist_counter *c) { return c->local++; }
+void ib_dist_counter_free(ib_dist_counter *c) { free(c); }
 
 ib_status ib_dist_init(int *argc, char ***argv)
 {
