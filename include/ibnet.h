@@ -304,6 +304,14 @@ uint64_t ib_graph_step(const ib_graph *g);
  * draws exactly the noise a single process draws for those rows (axis 0
  * of a random op's output is the batch axis). */
 void ib_graph_set_row_offset(ib_graph *g, int64_t row);
+/* Synchronised batch norm for a data-parallel rank whose batch is part of
+ * a global batch of global_batch rows (0: off, the default): a training
+ * forward takes each channel's mean and variance over the global batch
+ * (sums added over the ranks, MPI), and backward adds the sums it needs
+ * likewise, for a rank whose gradients are then weighted by its share
+ * (rows / global_batch) and summed, as ib_train does.  Every rank must run
+ * the same graph in step. */
+void ib_graph_set_sync_batchnorm(ib_graph *g, int64_t global_batch);
 int64_t ib_graph_row_offset(const ib_graph *g);
 /* When false, backward computes no parameter gradient (an attack asking for
  * dL/dx only).  Default true. */
@@ -1387,6 +1395,8 @@ typedef struct ib_train_config {
     bool divergence_check;    /* true (default): stop with IB_ERR_NUMERIC when the loss diverges while
                                  staying finite (its smoothed value 1000 times its start or its lowest;
                                  src/train/loss_watch.h); a NaN/Inf loss stops the run either way */
+    bool sync_batchnorm;      /* data-parallel runs (docs/mpi.md): batch norm takes its statistics over the
+                                 global batch (an allreduce of the sums) instead of each rank's rows */
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",

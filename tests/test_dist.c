@@ -132,6 +132,47 @@ static void test_row_offset_noise(void)
     }
 }
 
+/* Synchronised batch norm on one rank (the global batch is the rank's
+ * batch) is the ordinary batch norm, bit for bit, forward and backward;
+ * its gradient also passes the finite-difference check. */
+static void bn_run(bool sync, float *y_out, float *dx_out, float *dg_out, int64_t numel, int64_t ch)
+{
+    ib_params *p = ib_params_new(5);
+    ib_graph *g = ib_graph_new(p);
+    const int64_t shape[4] = {4, 3, 2, 5};
+    ib_node *x = ib_node_set_requires_grad(ib_input(g, "x", 4, shape), true);
+    ib_node *gamma = ib_param(g, "bn.weight", 1, &ch, (ib_init){IB_INIT_UNIFORM, -1.0f, 1.0f});
+    ib_node *beta = ib_param(g, "bn.bias", 1, &ch, (ib_init){IB_INIT_UNIFORM, -1.0f, 1.0f});
+    ib_node *rm = ib_buffer(g, "bn.running_mean", 1, &ch, (ib_init){IB_INIT_UNIFORM, -1.0f, 1.0f});
+    ib_node *rv = ib_buffer(g, "bn.running_var", 1, &ch, (ib_init){IB_INIT_UNIFORM, 0.5f, 1.5f});
+    ib_node *y = ib_batchnorm(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f);
+    ib_node *loss = ib_test_weighted_sum(g, y);
+    ib_test_compile_fill(g);
+    if (sync)
+        ib_graph_set_sync_batchnorm(g, 4);
+    CHECK_OK(ib_graph_forward(g));
+    memcpy(y_out, y->value, (size_t)numel * sizeof(float));
+    ib_params_zero_grad(p);
+    CHECK_OK(ib_graph_backward(g, loss));
+    memcpy(dx_out, x->grad, (size_t)numel * sizeof(float));
+    memcpy(dg_out, gamma->grad, (size_t)ch * sizeof(float));
+    if (sync)
+        ib_test_gradcheck(g, loss, 3, (ib_node *[]){x, gamma, beta}, 3e-3f, 5e-4);
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
+static void test_sync_batchnorm_one_rank(void)
+{
+    enum { N = 4 * 3 * 2 * 5, C = 3 };
+    float y0[N], y1[N], dx0[N], dx1[N], dg0[C], dg1[C];
+    bn_run(false, y0, dx0, dg0, N, C);
+    bn_run(true, y1, dx1, dg1, N, C);
+    CHECK(memcmp(y0, y1, sizeof y0) == 0);
+    CHECK(memcmp(dx0, dx1, sizeof dx0) == 0);
+    CHECK(memcmp(dg0, dg1, sizeof dg0) == 0);
+}
+
 /* A build without MPI started by a launcher with 2 ranks (as mpirun's
  * environment says) refuses with a message and exit code 2, instead of
  * running two unrelated copies into one directory. */
@@ -160,6 +201,7 @@ int main(void)
     IB_RUN(test_shard_rows);
     IB_RUN(test_sharded_batcher);
     IB_RUN(test_row_offset_noise);
+    IB_RUN(test_sync_batchnorm_one_rank);
     IB_RUN(test_build_without_mpi_refuses_launcher);
     return ib_test_summary();
 }

@@ -127,6 +127,7 @@ struct ib_graph {
     /* ib_graph_set_row_offset: the global index of row 0 of the batch, so a
      * rank of a data-parallel run draws the noise of the rows it holds. */
     int64_t row_offset;
+    int64_t sync_bn_batch; /* ib_graph_set_sync_batchnorm: the global batch (0: off) */
     int init_style; /* ib_init_style of the ib_nn_* layers */
     bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
     bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */

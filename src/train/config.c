@@ -228,6 +228,8 @@ static const field fields[] = {
     NUM("eval_every", F_I64, eval_every, "--eval-every", "N", "evaluate every N epochs"),
     {"divergence_check", F_BOOL, C(divergence_check), 0, NULL, "--no-divergence-check", NULL,
      "go on when the loss grows 1000-fold while finite (stopped with exit 1 by default)", NULL, 0, true},
+    BOOLF("sync_batchnorm", sync_batchnorm, "--sync-batchnorm",
+          "over MPI ranks: batch-norm statistics of the global batch, not each rank's rows"),
 };
 #undef STR
 #undef LIST

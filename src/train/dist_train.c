@@ -43,6 +43,8 @@ ib_status ib__dp_shard(run *r)
         return ib__error(IB_ERR_ARG, "batch size %lld over %d ranks: every rank needs at least one row",
                          (long long)r->cfg.batch_size, r->dp_size);
     ib_graph_set_row_offset(r->tr.g, r->row0);
+    if (r->cfg.sync_batchnorm)
+        ib_graph_set_sync_batchnorm(r->tr.g, r->cfg.batch_size);
     return IB_OK;
 }
 
@@ -61,7 +63,7 @@ void ib__dp_reduce_grads(run *r)
 
 void ib__dp_sync_buffers(run *r)
 {
-    if (r->dp_size <= 1)
+    if (r->dp_size <= 1 || r->cfg.sync_batchnorm) /* synchronised: already the same on every rank */
         return;
     ib_params *p = r->params;
     for (int i = 0; i < ib_params_count(p); i++) {
