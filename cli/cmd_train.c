@@ -278,7 +278,8 @@ int ib_cmd_train(int argc, char **argv)
         ib_set_threads((int)threads);
     else
         ib_get_threads();
-    ui u = {isatty(2) != 0, quiet, json, false, ""};
+    bool rank0 = ib_dist_rank() == 0; /* a data-parallel run: rank 0 alone prints */
+    ui u = {isatty(2) != 0, quiet || !rank0, json && rank0, false, ""};
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag, on_note};
 
     if (resume && dry_run) {
@@ -381,9 +382,12 @@ int ib_cmd_train(int argc, char **argv)
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
         return 2;
     }
-    snprintf(u.banner, sizeof u.banner, "ibnet train: %.200s on %.200s, %lld epochs, batch %lld, seed %llu, %d threads -> %.300s",
+    char ranks[64] = "";
+    if (ib_dist_size() > 1)
+        snprintf(ranks, sizeof ranks, " x %d ranks", ib_dist_size());
+    snprintf(u.banner, sizeof u.banner, "ibnet train: %.200s on %.200s, %lld epochs, batch %lld, seed %llu, %d threads%s -> %.300s",
              c.model, c.dataset, (long long)c.epochs, (long long)c.batch_size, (unsigned long long)c.seed,
-             ib_get_threads(), c.out_dir);
+             ib_get_threads(), ranks, c.out_dir);
     if (dry_run) {
         char *text = ib_train_config_to_json(&c);
         if (!text) {
@@ -403,6 +407,8 @@ int ib_cmd_train(int argc, char **argv)
     }
     resume = c.out_dir;
 finished_resume:;
+    if (!rank0)
+        return stop_flag ? IB_CLI_EXIT_STOPPED : 0;
     /* Print the summary the run wrote. */
     char path[1100];
     snprintf(path, sizeof path, "%s/summary.json", resume);

@@ -15,6 +15,7 @@ int ib_cmd_eval(int argc, char **argv);
 int ib_cmd_data(int argc, char **argv);
 int ib_cmd_corrupt(int argc, char **argv);
 int ib_cmd_predict(int argc, char **argv);
+int ib_cmd_sweep(int argc, char **argv);
 
 static const ib_cli_command commands[] = {
     {"train", ib_cmd_train, "train a network (default: Deep VIB on MNIST)"},
@@ -23,6 +24,7 @@ static const ib_cli_command commands[] = {
     {"data", ib_cmd_data, "describe or verify a data set (counts, label histogram, checksums)"},
     {"attack", ib_cmd_attack, "adversarial robustness of a checkpoint: FGSM, PGD, Carlini-Wagner L2 (fair to stochastic nets)"},
     {"corrupt", ib_cmd_corrupt, "write corrupted copies of a test set (CIFAR-10-C style) and a PNG grid"},
+    {"sweep", ib_cmd_sweep, "a grid of training runs (serial, or over MPI ranks); resumable; a results table"},
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},
     {"info", ib_cmd_info, "mutual information of a checkpoint's layers: I(X;T) and I(T;Y) per layer"},
     {"mi", ib_cmd_mi, "mutual information between two arrays (.npy, .npz, CSV): binning, KDE, InfoNCE, NWJ, MINE"},
@@ -54,6 +56,11 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("ibnet %s\n", ib_version());
+        const char *mpi = ib_dist_library();
+        if (mpi)
+            printf("MPI: %s (data-parallel train and sweeps under mpirun/srun)\n", mpi);
+        else
+            printf("MPI: no (built without IBNET_MPI; mpirun with more than one rank is refused)\n");
         return 0;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
@@ -61,8 +68,23 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
-        if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2);
+        if (strcmp(cmd, commands[i].name) == 0) {
+            /* under mpirun/srun: join the job (a plain start stays one process) */
+            if (ib_dist_init(&argc, &argv) != IB_OK) {
+                fprintf(stderr, "ibnet %s: %s\n", cmd, ib_last_error());
+                return 2;
+            }
+            int rc = commands[i].run(argc - 2, argv + 2);
+            /* a failure on one rank must not leave the others waiting in a
+             * collective: it ends the job, naming the rank */
+            if ((rc == 1 || rc == 2) && ib_dist_size() > 1 && strcmp(cmd, "sweep") != 0) { /* a sweep's ranks end together */
+                fprintf(stderr, "ibnet %s: rank %d of %d failed (exit %d); ending the job\n", cmd, ib_dist_rank(),
+                        ib_dist_size(), rc);
+                ib_dist_abort(rc);
+            }
+            ib_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "ibnet: unknown command '%s' (see 'ibnet --help')\n", cmd);
     return 2;
 }

@@ -78,6 +78,37 @@ void ib_set_assert_hook(ib_assert_hook hook);
 
 const char *ib_version(void);
 
+/* ---- distributed runs over MPI (docs/mpi.md) ----
+ * A build with MPI (CMake option IBNET_MPI, on when Open MPI's development
+ * files are found) runs as before when started without a launcher; under
+ * mpirun/srun, ib_dist_init joins the job (MPI_Init_thread with
+ * MPI_THREAD_FUNNELED: only the main thread calls MPI) and ib_train then
+ * trains data-parallel over the ranks.  A build without MPI started by a
+ * launcher with more than one rank gets IB_ERR_ARG from ib_dist_init. */
+ib_status ib_dist_init(int *argc, char ***argv);
+/* Leaves the job (MPI_Finalize) if ib_dist_init joined one. */
+void ib_dist_finalize(void);
+/* Ends every rank of the job with this exit code (exit() without MPI). */
+void ib_dist_abort(int code);
+int ib_dist_rank(void); /* 0 without a job */
+int ib_dist_size(void); /* 1 without a job */
+/* The MPI library this build uses (its version string), or NULL for a
+ * build without MPI. */
+const char *ib_dist_library(void);
+/* Whether ib_train splits each batch over the ranks (default true); a
+ * sweep runs whole runs on each rank and turns it off. */
+void ib_dist_set_data_parallel(bool on);
+/* Waits until every rank has called it. */
+void ib_dist_barrier(void);
+/* A counter shared by all ranks, for handing out tasks dynamically: each
+ * ib_dist_counter_next returns 0, 1, 2, ... once across the whole job
+ * (an atomic fetch-and-add on rank 0's memory, MPI one-sided), so a rank
+ * that finishes early takes the next task.  new and free are collective. */
+typedef struct ib_dist_counter ib_dist_counter;
+ib_status ib_dist_counter_new(ib_dist_counter **out);
+int64_t ib_dist_counter_next(ib_dist_counter *c);
+void ib_dist_counter_free(ib_dist_counter *c);
+
 /* ------------------------------------------------------------------------
  * Threads.  One OpenMP pool is shared by ibnet's kernels and OpenBLAS.
  * The count comes from ib_set_threads(), else IBNET_THREADS, else the
@@ -285,6 +316,21 @@ bool ib_graph_sampling(const ib_graph *g);
 void ib_graph_set_seed(ib_graph *g, uint64_t seed);
 void ib_graph_set_step(ib_graph *g, uint64_t step);
 uint64_t ib_graph_step(const ib_graph *g);
+/* The global index of the batch's row 0 (default 0).  Random ops key each
+ * draw by the element's index in the global batch (row_offset + row), so a
+ * rank of a data-parallel run holding rows [r0, r0 + n) of a global batch
+ * draws exactly the noise a single process draws for those rows (axis 0
+ * of a random op's output is the batch axis). */
+void ib_graph_set_row_offset(ib_graph *g, int64_t row);
+/* Synchronised batch norm for a data-parallel rank whose batch is part of
+ * a global batch of global_batch rows (0: off, the default): a training
+ * forward takes each channel's mean and variance over the global batch
+ * (sums added over the ranks, MPI), and backward adds the sums it needs
+ * likewise, for a rank whose gradients are then weighted by its share
+ * (rows / global_batch) and summed, as ib_train does.  Every rank must run
+ * the same graph in step. */
+void ib_graph_set_sync_batchnorm(ib_graph *g, int64_t global_batch);
+int64_t ib_graph_row_offset(const ib_graph *g);
 /* When false, backward computes no parameter gradient (an attack asking for
  * dL/dx only).  Default true. */
 void ib_graph_set_param_grads(ib_graph *g, bool on);
@@ -1150,6 +1196,15 @@ const ib_batcher_config *ib_batcher_get_config(const ib_batcher *b); /* mean/std
 /* Seconds ib_batcher_next spent waiting for (or, without prefetch,
  * preparing) batches since the batcher was made: the trainer's data stall. */
 double ib_batcher_wait_seconds(const ib_batcher *b);
+/* Rows [*first, *first + *n) of a batch of count rows that rank `rank` of
+ * `ranks` holds: count / ranks each, and one more for the first
+ * count % ranks ranks. */
+void ib_shard_rows(int64_t count, int rank, int ranks, int64_t *first, int64_t *n);
+/* From the next epoch started, every batch holds only the rows of the
+ * global batch that rank `rank` of `ranks` takes (ib_shard_rows); the order
+ * and the augmentation stay those of the global batch.  IB_ERR_ARG unless
+ * 0 <= rank < ranks <= batch size.  ranks 1 undoes it. */
+ib_status ib_batcher_shard(ib_batcher *b, int rank, int ranks);
 /* ==== data: end ==== */
 
 /* ==== derived data: begin (src/data/ corruptions, domains, views) ==== */
@@ -1379,6 +1434,8 @@ typedef struct ib_train_config {
     int64_t track_every;      /* >= 1 (1) */
     int64_t track_limit;      /* >= 2 (1000) */
     int track_split;          /* 0 test, 1 train (JSON/CLI: "test", "train") */
+    bool sync_batchnorm;      /* data-parallel runs (docs/mpi.md): batch norm takes its statistics over the
+                                 global batch (an allreduce of the sums) instead of each rank's rows */
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",

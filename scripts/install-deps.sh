@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake clang libclang-rt-14-dev libomp-dev
       libopenblas-openmp-dev libdnnl-dev libcjson-dev librandom123-dev zlib1g-dev libpng-dev libjpeg-dev
-      libzip-dev libcairo2-dev python3-numpy python3-pytest)
+      libzip-dev libcairo2-dev libopenmpi-dev openmpi-bin python3-numpy python3-pytest)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

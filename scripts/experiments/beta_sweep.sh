@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Deep VIB on MNIST over a sweep of beta (Alemi et al. 2017, figure 1):
-# the paper's recipe for every beta, EPOCHS epochs each (the paper: 200).
-# Resumable: a finished beta is skipped, an interrupted one continues.
+# the paper's recipe for every beta, EPOCHS epochs each (the paper: 200),
+# through `ibnet sweep` (docs/mpi.md): one run directory per beta,
+# root/beta=B; restartable (a finished beta is skipped, an interrupted one
+# continues); MPIRUN="mpirun -np 4" spreads the betas over 4 ranks.
 #   EPOCHS=200 THREADS=2 bash scripts/experiments/beta_sweep.sh
 #   python3 scripts/experiments/collect.py runs/beta-sweep-e200    (table + plot)
 set -euo pipefail
@@ -12,18 +14,8 @@ SEED=${SEED:-1}
 BETAS=${BETAS:-"0 1e-8 1e-6 1e-4 1e-3 1e-2 1e-1 1"}
 EVAL_EVERY=${EVAL_EVERY:-$(( EPOCHS >= 20 ? 10 : EPOCHS ))}
 IBNET=${IBNET:-build/ibnet}
+MPIRUN=${MPIRUN:-}
 root="runs/beta-sweep-e${EPOCHS}"
-mkdir -p "$root"
-for b in $BETAS; do
-  out="$root/beta-$b"
-  if [ -f "$out/summary.json" ] && [ "$(python3 -c "import json;print(json.load(open('$out/summary.json'))['epochs_done'])")" = "$EPOCHS" ]; then
-    echo "beta $b: done"; continue
-  fi
-  if [ -f "$out/last.safetensors" ]; then
-    "$IBNET" train --resume "$out" --threads "$THREADS" --quiet
-  else
-    rm -rf "$out"
-    "$IBNET" train --beta "$b" --epochs "$EPOCHS" --seed "$SEED" --threads "$THREADS" \
-      --eval-every "$EVAL_EVERY" --out "$out" --quiet
-  fi
-done
+# shellcheck disable=SC2086 # MPIRUN is a command line
+$MPIRUN "$IBNET" sweep --out "$root" --set epochs="$EPOCHS" --set seed="$SEED" --set eval_every="$EVAL_EVERY" \
+  --grid beta="$(echo $BETAS | tr ' ' ',')" --threads "$THREADS"

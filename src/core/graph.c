@@ -839,6 +839,9 @@ void ib_graph_set_sampling(ib_graph *g, bool sampling) { g->sampling = sampling;
 bool ib_graph_sampling(const ib_graph *g) { return g->sampling; }
 void ib_graph_set_seed(ib_graph *g, uint64_t seed) { g->seed = seed; }
 void ib_graph_set_step(ib_graph *g, uint64_t step) { g->step = step; }
+void ib_graph_set_row_offset(ib_graph *g, int64_t row) { g->row_offset = row > 0 ? row : 0; }
+void ib_graph_set_sync_batchnorm(ib_graph *g, int64_t global_batch) { g->sync_bn_batch = global_batch > 0 ? global_batch : 0; }
+int64_t ib_graph_row_offset(const ib_graph *g) { return g->row_offset; }
 uint64_t ib_graph_step(const ib_graph *g) { return g->step; }
 void ib_graph_set_param_grads(ib_graph *g, bool on) { g->param_grads = on; }
 size_t ib_graph_memory(const ib_graph *g) { return g->arena_bytes; }

@@ -124,6 +124,10 @@ struct ib_graph {
     void *tmp;             /* the workspace of the op running now (its tmp_fwd or tmp_bwd) */
     bool compiled, training, sampling, param_grads;
     uint64_t seed, step;
+    /* ib_graph_set_row_offset: the global index of row 0 of the batch, so a
+     * rank of a data-parallel run draws the noise of the rows it holds. */
+    int64_t row_offset;
+    int64_t sync_bn_batch; /* ib_graph_set_sync_batchnorm: the global batch (0: off) */
     int init_style; /* ib_init_style of the ib_nn_* layers */
     bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
     bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */
@@ -182,6 +186,25 @@ int ib__axis(const ib_node *n, int axis);
  * serially (no parallel region: callers fuse it into their own loop, as
  * the Gaussian sample does).  src/core/rng.c. */
 void ib__rng_normal_range(uint64_t seed, uint64_t stream, uint64_t step, int64_t first, float *out, int64_t n);
+/* Elements [first, first + n) of ib_rng_uniform(seed, stream, step, ...)
+ * (parallel over large n, like ib_rng_uniform). */
+void ib__rng_uniform_range(uint64_t seed, uint64_t stream, uint64_t step, int64_t first, float *out, int64_t n);
+/* The element index of n's first element in the draw of the whole global
+ * batch: the graph's row offset times the elements per row (axis 0 is the
+ * batch axis of every random op's output). */
+static inline int64_t ib__random_first(const ib_graph *g, const ib_node *n)
+{
+    return g->row_offset && n->ndim > 0 && n->shape[0] > 0 ? g->row_offset * (n->numel / n->shape[0]) : 0;
+}
+
+/* ---- the job's ranks (dist.c; one rank without MPI) ----
+ * dp: the ranks ib_train splits batches over (1 when data parallelism is
+ * off, as in a sweep).  The collectives are no-ops on one rank. */
+int ib__dist_dp_rank(void);
+int ib__dist_dp_size(void);
+void ib__dist_sum_f32(float *x, int64_t n);  /* in place, over all ranks */
+void ib__dist_sum_f64(double *x, int n);
+void ib__dist_bcast(void *buf, int64_t bytes, int root);
 
 /* The random stream of a random op: derived from the node id. */
 static inline uint64_t ib__node_stream(const ib_node *n) { return 0x9E3779B97F4A7C15ull ^ (uint64_t)n->id; }

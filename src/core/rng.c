@@ -44,6 +44,25 @@ void ib_rng_uniform(uint64_t seed, uint64_t stream, uint64_t step, float *out, i
     }
 }
 
+void ib__rng_uniform_range(uint64_t seed, uint64_t stream, uint64_t step, int64_t first, float *out, int64_t n)
+{
+    if (first == 0) {
+        ib_rng_uniform(seed, stream, step, out, n);
+        return;
+    }
+    /* element k is word k % 4 of block k / 4, as in ib_rng_uniform */
+    int64_t end = first + n, b0 = first / 4, b1 = (end + 3) / 4;
+#pragma omp parallel for schedule(static) if (n > IB_PAR_MIN)
+    for (int64_t b = b0; b < b1; b++) {
+        philox4x32_ctr_t r = block(seed, stream, step, (uint64_t)b);
+        for (int j = 0; j < 4; j++) {
+            int64_t k = b * 4 + j;
+            if (k >= first && k < end)
+                out[k - first] = u01(r.v[j]);
+        }
+    }
+}
+
 #define NORMAL_KEY 0x5DEECE66Dull
 
 #ifdef IB_SIMD_AVX2

@@ -53,6 +53,7 @@ struct ib_batcher {
     int64_t next_produce;
     uint64_t gen;          /* bumped by each epoch start: stale work is dropped */
     bool busy, quit;
+    int rank, ranks;       /* ib_batcher_shard: the rows of each batch this rank takes */
 };
 
 const char *ib_input_norm_name(ib_input_norm n)
@@ -168,6 +169,12 @@ static int64_t produce(const ib_batcher *b, int64_t j, float *x, int32_t *y, int
     int64_t bs = b->cfg.batch_size;
     int64_t start = j * bs;
     int64_t count = b->d->n - start < bs ? b->d->n - start : bs;
+    if (b->ranks > 1) { /* this rank's rows of the global batch */
+        int64_t first, n;
+        ib_shard_rows(count, b->rank, b->ranks, &first, &n);
+        start += first;
+        count = n;
+    }
     for (int64_t k = 0; k < count; k++) {
         int64_t i = b->perm[start + k];
         idx[k] = i;
@@ -230,6 +237,7 @@ ib_status ib_batcher_new(const ib_dataset *d, const ib_batcher_config *cfg, ib_b
         return ib__error(IB_ERR_NOMEM, "ib_batcher_new: out of memory");
     b->d = d;
     b->cfg = *cfg;
+    b->ranks = 1;
     if (cfg->norm == IB_NORM_STANDARDIZE) {
         if (cfg->std[0] == 0.0f) {
             double m[4], sd[4];
@@ -323,6 +331,41 @@ static void make_order(ib_batcher *b)
         b->perm[i] = b->perm[j];
         b->perm[j] = t;
     }
+}
+
+void ib_shard_rows(int64_t count, int rank, int ranks, int64_t *first, int64_t *n)
+{
+    if (ranks < 1 || rank < 0 || rank >= ranks || count < 0) {
+        *first = 0;
+        *n = count > 0 ? count : 0;
+        return;
+    }
+    int64_t q = count / ranks, extra = count % ranks;
+    *first = (int64_t)rank * q + (rank < extra ? rank : extra);
+    *n = q + (rank < extra ? 1 : 0);
+}
+
+ib_status ib_batcher_shard(ib_batcher *b, int rank, int ranks)
+{
+    if (!b)
+        return ib__error(IB_ERR_ARG, "ib_batcher_shard: NULL batcher");
+    if (ranks < 1 || rank < 0 || rank >= ranks || ranks > b->cfg.batch_size)
+        return ib__error(IB_ERR_ARG, "ib_batcher_shard: rank %d of %d ranks over batches of %lld (each rank needs a row)",
+                         rank, ranks, (long long)b->cfg.batch_size);
+    if (b->threaded) { /* the producer reads rank/ranks: change them between its batches */
+        pthread_mutex_lock(&b->mu);
+        b->gen++;
+        while (b->busy)
+            pthread_cond_wait(&b->cv_cons, &b->mu);
+        b->slots[0].ready = b->slots[1].ready = false;
+        b->started = false;
+    }
+    b->rank = rank;
+    b->ranks = ranks;
+    b->started = false;
+    if (b->threaded)
+        pthread_mutex_unlock(&b->mu);
+    return IB_OK;
 }
 
 void ib_batcher_epoch(ib_batcher *b, int64_t epoch)

@@ -22,7 +22,7 @@ static void bst_fwd(ib_graph *g, ib_node *n)
         memcpy(h, p, (size_t)count * sizeof(float));
         return;
     }
-    ib_rng_uniform(g->seed, ib__node_stream(n), g->step, h, count);
+    ib__rng_uniform_range(g->seed, ib__node_stream(n), g->step, ib__random_first(g, n), h, count);
 #pragma omp parallel for simd schedule(static) if (count > IB_PAR_MIN)
     for (int64_t k = 0; k < count; k++)
         h[k] = h[k] < p[k] ? 1.0f : 0.0f;
@@ -72,7 +72,7 @@ static void gs_fwd(ib_graph *g, ib_node *n)
             y[k] = 1.0f / (1.0f + expf(-x[k] * inv_t));
         return;
     }
-    ib_rng_uniform(g->seed, ib__node_stream(n), g->step, y, count);
+    ib__rng_uniform_range(g->seed, ib__node_stream(n), g->step, ib__random_first(g, n), y, count);
 #pragma omp parallel for simd schedule(static) if (count > IB_PAR_MIN)
     for (int64_t k = 0; k < count; k++) {
         float u = fminf(fmaxf(y[k], GS_ULO), GS_UHI);

@@ -42,7 +42,7 @@ static const float *noise_chunk(const ib_graph *g, const ib_node *n, int64_t lo,
     if (n->n_in > 2)
         return n->in[2]->value + lo;
     if (n->i[1])
-        ib__rng_normal_range(g->seed, ib__node_stream(n), (uint64_t)n->i[0], lo, buf, hi - lo);
+        ib__rng_normal_range(g->seed, ib__node_stream(n), (uint64_t)n->i[0], lo + ib__random_first(g, n), buf, hi - lo);
     else
         memset(buf, 0, (size_t)(hi - lo) * sizeof(float));
     return buf;

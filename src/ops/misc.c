@@ -26,7 +26,7 @@ static void dropout_fwd(ib_graph *g, ib_node *n)
     }
     /* Keep with probability 1-p; p = 1 drops everything (no 1/0 scale). */
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    ib_rng_uniform(g->seed, ib__node_stream(n), g->step, mask, n->numel);
+    ib__rng_uniform_range(g->seed, ib__node_stream(n), g->step, ib__random_first(g, n), mask, n->numel);
     IB__PAR_LOOP(n->numel, {
         mask[k] = mask[k] >= p ? scale : 0.0f;
         y[k] = x[k] * mask[k];

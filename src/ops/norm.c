@@ -79,6 +79,49 @@ static bool frozen_param(const ib_graph *g, const ib_node *p)
     return p->kind == IB__PARAM && ib_params_frozen(g->params, p->param_index);
 }
 
+/* Synchronised batch norm (ib_graph_set_sync_batchnorm): the training
+ * statistics of the global batch of g->sync_bn_batch rows, of which this
+ * rank holds n->i[1].  The same two passes as bn_fwd, each channel's sums
+ * added over the ranks between them; every rank then holds the same mean,
+ * variance and running statistics. */
+static void bn_fwd_sync(ib_graph *g, ib_node *n)
+{
+    const ib_node *x = n->in[0];
+    ib_node *rm = n->in[3], *rv = n->in[4];
+    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = g->sync_bn_batch * inner;
+    float mom = (float)n->f[0], eps = (float)n->f[1];
+    float *mean = n->scratch, *invstd = mean + ch;
+    double *st = malloc((size_t)ch * sizeof *st);
+    IB_ASSERT(st != NULL);
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++) {
+        double s = 0;
+        for (int64_t i = 0; i < batch; i++)
+            s += plane_sum(bn_plane(x->value, i, c, ch, inner), inner);
+        st[c] = s;
+    }
+    ib__dist_sum_f64(st, (int)ch);
+    for (int64_t c = 0; c < ch; c++)
+        mean[c] = (float)(st[c] / (double)m);
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++) {
+        double v = 0;
+        for (int64_t i = 0; i < batch; i++)
+            v += plane_sqdev(bn_plane(x->value, i, c, ch, inner), mean[c], inner);
+        st[c] = v;
+    }
+    ib__dist_sum_f64(st, (int)ch);
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++) {
+        double var = st[c] / (double)m, unbiased = m > 1 ? st[c] / (double)(m - 1) : var;
+        invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+        rm->value[c] = (1.0f - mom) * rm->value[c] + mom * mean[c];
+        rv->value[c] = (1.0f - mom) * rv->value[c] + mom * (float)unbiased;
+        bn_apply(n, c, mean[c], invstd[c]);
+    }
+    free(st);
+}
+
 static void bn_fwd(ib_graph *g, ib_node *n)
 {
     const ib_node *x = n->in[0];
@@ -88,6 +131,10 @@ static void bn_fwd(ib_graph *g, ib_node *n)
     float *mean = n->scratch, *invstd = mean + ch;
     bool train = g->training && !(frozen_param(g, n->in[1]) && frozen_param(g, n->in[2]));
     n->i[3] = train;
+    if (train && g->sync_bn_batch > 0) {
+        bn_fwd_sync(g, n);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
     for (int64_t c = 0; c < ch; c++) {
         float mu, is;
@@ -131,12 +178,82 @@ static void bn_recompute(ib_graph *g, ib_node *n)
         bn_apply(n, c, mean[c], invstd[c]);
 }
 
+/* sum dy and sum dy * xhat of channel c: plane sums (as in forward) added in double */
+static void bn_dsums(const ib_node *n, int64_t c, double *sdy_out, double *sdyx_out)
+{
+    const ib_node *x = n->in[0];
+    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2];
+    const float *mean = n->scratch, *invstd = mean + ch;
+    float mu = mean[c];
+    double sdy = 0, sdyx = 0;
+    for (int64_t i = 0; i < batch; i++) {
+        const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
+        float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int64_t q = 0; q < inner; q++) {
+            s1 += dy[q];
+            s2 += dy[q] * (p[q] - mu);
+        }
+        sdy += s1;
+        sdyx += s2;
+    }
+    *sdy_out = sdy;
+    *sdyx_out = sdyx * invstd[c];
+}
+
+/* Backward of the synchronised batch norm.  This rank's loss is a mean
+ * over its rows, and ib_train sums the ranks' gradients weighted by
+ * w = rows / global batch; the batch-mean terms of dx need the sums of the
+ * global loss's dy, sum_r w_r sum dy_r, which divided by w times the global
+ * count (= this rank's count) are in this rank's units again.  gamma and
+ * beta keep this rank's sums: the weighted gradient sum adds them up. */
+static void bn_bwd_sync(ib_graph *g, ib_node *n)
+{
+    ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
+    const float *mean = n->scratch, *invstd = mean + ch;
+    double w = (double)batch / (double)g->sync_bn_batch;
+    double *st = malloc((size_t)(2 * ch) * sizeof *st);
+    IB_ASSERT(st != NULL);
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    for (int64_t c = 0; c < ch; c++) {
+        double sdy, sdyx;
+        bn_dsums(n, c, &sdy, &sdyx);
+        if (gamma->needs_grad)
+            gamma->grad[c] += (float)sdyx;
+        if (beta->needs_grad)
+            beta->grad[c] += (float)sdy;
+        st[c] = w * sdy;
+        st[ch + c] = w * sdyx;
+    }
+    if (x->needs_grad) {
+        ib__dist_sum_f64(st, (int)(2 * ch));
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+        for (int64_t c = 0; c < ch; c++) {
+            float mu = mean[c], is = invstd[c], k = gamma->value[c] * is;
+            float a = (float)(st[c] / (double)m), b = (float)(st[ch + c] / (double)m);
+            for (int64_t i = 0; i < batch; i++) {
+                const float *restrict p = bn_plane(x->value, i, c, ch, inner);
+                const float *restrict dy = bn_plane(n->grad, i, c, ch, inner);
+                float *restrict dx = x->grad + (i * ch + c) * inner;
+#pragma omp simd
+                for (int64_t q = 0; q < inner; q++)
+                    dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
+            }
+        }
+    }
+    free(st);
+}
+
 static void bn_bwd(ib_graph *g, ib_node *n)
 {
-    (void)g;
     ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
     int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
     bool train = n->i[3];
+    if (train && g->sync_bn_batch > 0) {
+        bn_bwd_sync(g, n);
+        return;
+    }
     const float *mean = n->scratch, *invstd = mean + ch;
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
     for (int64_t c = 0; c < ch; c++) {

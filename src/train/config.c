@@ -254,6 +254,8 @@ static const field fields[] = {
     NUM("track_every", F_I64, track_every, "--track-every", "N", "--track-info every N epochs (and at the last)"),
     NUM("track_limit", F_I64, track_limit, "--track-limit", "N", "--track-info on the first N examples of the split"),
     ENUMF("track_split", track_split, split_names, "--track-split", "NAME", "--track-info on the test or train split"),
+    BOOLF("sync_batchnorm", sync_batchnorm, "--sync-batchnorm",
+          "over MPI ranks: batch-norm statistics of the global batch, not each rank's rows"),
 };
 #undef STR
 #undef LIST

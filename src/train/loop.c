@@ -89,6 +89,27 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         ib_graph_set_step(n->g, (uint64_t)r->step);
         ib_graph_forward(n->g);
         float loss = ib_node_scalar(L->total);
+        /* the step's figures: this rank's, or on several ranks the global
+         * batch's (each rank's mean weighted by its share), with the stop
+         * flag agreed in the same reduction */
+        double fig[3 + IB_MAX_BOTTLENECKS + IB_MAX_TERMS];
+        int nf = 0;
+        fig[nf++] = loss;
+        fig[nf++] = L->ce ? ib_node_scalar(L->ce) : 0;
+        for (int l = 0; l < L->n_kl; l++)
+            fig[nf++] = ib_node_scalar(L->kl[l]);
+        for (int t = 0; t < L->n_terms; t++)
+            fig[nf++] = ib_node_scalar(L->terms[t].node);
+        if (r->dp_size > 1) {
+            double w = (double)r->local_batch / (double)c->batch_size;
+            for (int k = 0; k < nf; k++)
+                fig[k] *= w;
+            fig[nf] = r->cb && r->cb->stop && *r->cb->stop ? 1.0 : 0.0;
+            ib__dist_sum_f64(fig, nf + 1);
+            if (fig[nf] > 0)
+                r->stop = true;
+            loss = (float)fig[0];
+        }
         /* checked before the step: a diverged loss never reaches the weights
          * that a checkpoint would save */
         ib__loss_verdict v = ib__loss_watch_step(&r->watch, loss);
@@ -96,6 +117,7 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
             return loss_failure(r, epoch, done + 1, v);
         ib_params_zero_grad(r->params);
         ib_graph_backward(n->g, L->total);
+        ib__dp_reduce_grads(r);
         ib_status s = ib_optim_step(r->opt);
         if (s != IB_OK)
             return ib__error(s, "epoch %lld, step %lld: %s", (long long)epoch, (long long)r->step, ib_last_error());
@@ -105,14 +127,15 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         done++;
         r->batches_done = done;
         loss_sum += loss;
-        ce_sum += L->ce ? ib_node_scalar(L->ce) : NAN;
+        ce_sum += L->ce ? (r->dp_size > 1 ? fig[1] : ib_node_scalar(L->ce)) : NAN;
         double kl_total = 0;
         for (int l = 0; l < L->n_kl; l++) {
-            kl_sum[l] += ib_node_scalar(L->kl[l]);
-            kl_total += ib_node_scalar(L->kl[l]);
+            double kl = r->dp_size > 1 ? fig[2 + l] : ib_node_scalar(L->kl[l]);
+            kl_sum[l] += kl;
+            kl_total += kl;
         }
         for (int t = 0; t < L->n_terms; t++)
-            term_sum[t] += ib_node_scalar(L->terms[t].node);
+            term_sum[t] += r->dp_size > 1 ? fig[2 + L->n_kl + t] : ib_node_scalar(L->terms[t].node);
         if (r->train->clean_labels) {
             const int64_t *idx = ib_batcher_indices(r->batcher);
             const int32_t *y = ib_node_labels(n->y);
@@ -140,8 +163,16 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
             }
             r->cb->progress(r->cb->ctx, &p);
         }
-        if ((c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop))
+        if (r->dp_size <= 1 && r->cb && r->cb->stop && *r->cb->stop) /* several ranks: agreed above */
+            r->stop = true;
+        if ((c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || r->stop)
             break;
+    }
+    if (r->dp_size > 1) { /* the noisy-label counts of every rank's rows */
+        double counts[2] = {(double)noisy_seen, (double)noisy_fit};
+        ib__dist_sum_f64(counts, 2);
+        noisy_seen = (int64_t)counts[0];
+        noisy_fit = (int64_t)counts[1];
     }
     double el = ib__now_s() - t0;
     int64_t trained = done - skipped;
@@ -180,7 +211,8 @@ ib_status ib__run_epochs(run *r)
         s = train_epoch(r, epoch, &rep);
         if (s != IB_OK)
             return s;
-        bool stopped = (c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || (r->cb && r->cb->stop && *r->cb->stop);
+        bool stopped = (c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || ib__dp_stop_agreed(r);
+        ib__dp_sync_buffers(r); /* running statistics: one value on every rank, before anything is saved */
         if (stopped && r->batches_done < ib_batcher_batches_per_epoch(r->batcher)) {
             /* Stopped inside the epoch: save the state as "epoch - 1 done plus
              * batches_done batches" so a resume continues exactly here. */
@@ -189,7 +221,8 @@ ib_status ib__run_epochs(run *r)
             r->partial_batches = 0;
             return s;
         }
-        if (epoch % c->eval_every == 0 || epoch == c->epochs || stopped) {
+        /* the evaluation is rank 0's alone (every rank holds the same weights) */
+        if ((epoch % c->eval_every == 0 || epoch == c->epochs || stopped) && ib__dp_writer()) {
             if (r->ema)
                 ib_ema_swap(r->ema);
             if (r->val) {
@@ -245,7 +278,7 @@ ib_status ib__run_epochs(run *r)
         }
         /* A stop asked for during the evaluation ends the run here, at the
          * epoch's end, instead of one step into the next epoch. */
-        if (r->cb && r->cb->stop && *r->cb->stop)
+        if (ib__dp_stop_agreed(r))
             stopped = true;
         if (s != IB_OK || stopped)
             return s;

@@ -104,7 +104,7 @@ ib_status ib__run_build_nets(run *r)
             return ib__error(IB_ERR_ARG, "method '%s', network %d ('%s') takes %dx%dx%d inputs, the run's model %dx%dx%d",
                              m->name, k + 1, m->nets[k].model, mc, mh, mw, c, h, w);
     }
-    ib_status s = build_net(r, &r->tr, r->cfg.batch_size, true);
+    ib_status s = build_net(r, &r->tr, r->local_batch > 0 ? r->local_batch : r->cfg.batch_size, true);
     if (s == IB_OK)
         s = build_net(r, &r->ev, r->cfg.eval_batch_size, false);
     return s;

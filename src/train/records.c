@@ -59,9 +59,10 @@ static char *checkpoint_metadata(run *r, int64_t epoch)
 
 ib_status ib__run_save_checkpoint(run *r, const char *name, int64_t epoch, bool with_state)
 {
-    char *meta = checkpoint_metadata(r, epoch);
-    ib_status s = ib_checkpoint_save(run_file(r, name), r->params, with_state ? r->opt : NULL,
-                                     with_state ? r->ema : NULL, meta);
+    char *meta = ib__dp_writer() ? checkpoint_metadata(r, epoch) : NULL;
+    ib_status s = !ib__dp_writer() ? IB_OK /* rank 0 writes the one checkpoint (nothing in it is per rank) */
+                                   : ib_checkpoint_save(run_file(r, name), r->params, with_state ? r->opt : NULL,
+                                                        with_state ? r->ema : NULL, meta);
     free(meta);
     if (s == IB_OK && with_state) {
         r->saved = true;
@@ -178,6 +179,8 @@ char *ib__run_metrics_line(const ib_epoch_report *rep)
 
 ib_status ib__run_write_summary(run *r)
 {
+    if (!ib__dp_writer()) /* rank 0 evaluates and writes it */
+        return IB_OK;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", r->cfg.model);
     cJSON_AddStringToObject(o, "dataset", r->cfg.dataset);

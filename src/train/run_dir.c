@@ -23,10 +23,14 @@ const char *ib__run_dir_file(ib__run_dir *d, const char *name)
     return d->path;
 }
 
-ib_status ib__run_dir_create(ib__run_dir *d) { return ib__mkdirs(d->dir); }
+/* Only the writing rank (rank 0 of a data-parallel run) changes the
+ * directory; the others' writes succeed without doing anything. */
+ib_status ib__run_dir_create(ib__run_dir *d) { return ib__dp_writer() ? ib__mkdirs(d->dir) : IB_OK; }
 
 ib_status ib__run_dir_write(ib__run_dir *d, const char *name, const char *text)
 {
+    if (!ib__dp_writer())
+        return IB_OK;
     const char *path = ib__run_dir_file(d, name);
     ib__atomic_file af;
     ib_status s = ib__atomic_open(&af, path);
@@ -46,6 +50,8 @@ char *ib__run_dir_read(ib__run_dir *d, const char *name)
 
 ib_status ib__run_dir_append_line(ib__run_dir *d, const char *name, const char *line)
 {
+    if (!ib__dp_writer())
+        return IB_OK;
     const char *p = ib__run_dir_file(d, name);
     FILE *f = fopen(p, "a");
     if (!f)
@@ -59,6 +65,8 @@ ib_status ib__run_dir_append_line(ib__run_dir *d, const char *name, const char *
  * logged an epoch whose checkpoint was never written). */
 ib_status ib__run_dir_truncate_jsonl(ib__run_dir *d, const char *name, int64_t epoch)
 {
+    if (!ib__dp_writer())
+        return IB_OK;
     char *text = ib__run_dir_read(d, name);
     if (!text)
         return IB_OK;

@@ -86,7 +86,31 @@ typedef struct ib__train_run {
     bool saved;           /* false: the directory holds no last.safetensors */
     int64_t saved_epoch, saved_step;
     ib__tracker *track; /* --track-info: NULL when off */
+    /* Data parallelism (dist.c; docs/mpi.md): rank dp_rank of dp_size holds
+     * local_batch rows of each global batch, from row row0.  Only rank 0
+     * writes into the run directory and calls the callbacks; the others see
+     * quiet_cb (the stop flag alone).  stop: the stop agreed by all ranks. */
+    int dp_rank, dp_size;
+    int64_t local_batch, row0;
+    ib_train_callbacks quiet_cb;
+    bool stop;
 } ib__train_run;
+
+/* dist_train.c: the data-parallel parts of a run */
+/* rank, size and the callbacks a rank uses; a copy of rank 0's
+ * configuration on every rank (a default out_dir made per rank may differ) */
+void ib__dp_begin(ib__train_run *r, const ib_train_callbacks *cb);
+/* the local batch and the shard of each batcher, after the batchers exist */
+ib_status ib__dp_shard(ib__train_run *r);
+/* weighted sum of every rank's gradients into every rank (after backward) */
+void ib__dp_reduce_grads(ib__train_run *r);
+/* running statistics (parameter buffers) averaged over the ranks, so
+ * evaluation and checkpoints do not depend on the rank */
+void ib__dp_sync_buffers(ib__train_run *r);
+/* whether a stop was asked for on any rank (a collective on > 1 rank) */
+bool ib__dp_stop_agreed(ib__train_run *r);
+/* true on the rank that writes the run directory */
+bool ib__dp_writer(void);
 
 /* config.c: ib_train_config_check with m the method to run (NULL: the
  * registry's method named by c->method). */

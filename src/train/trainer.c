@@ -187,6 +187,12 @@ static ib_status setup(run *r, bool resume)
     r->params = ib_params_new(c->seed);
     if (!r->params)
         return ib__error(IB_ERR_NOMEM, "out of memory");
+    if (r->dp_size > 1) {
+        if (c->batch_size < r->dp_size)
+            return ib__error(IB_ERR_ARG, "batch size %lld over %d ranks: every rank needs at least one row",
+                             (long long)c->batch_size, r->dp_size);
+        ib_shard_rows(c->batch_size, r->dp_rank, r->dp_size, &r->row0, &r->local_batch);
+    }
     s = ib__run_build_nets(r);
     if (s != IB_OK)
         return s;
@@ -218,6 +224,8 @@ static ib_status setup(run *r, bool resume)
     s = ib__track_open(r); /* feeds as the evaluation does: after the batcher */
     if (s == IB_OK)
         s = open_views(r);
+    if (s == IB_OK)
+        s = ib__dp_shard(r);
     if (s != IB_OK)
         return s;
     r->best_acc = -1;
@@ -231,6 +239,8 @@ static ib_status setup(run *r, bool resume)
  * writers left there (no other run can be writing now). */
 static ib_status lock_run_dir(run *r)
 {
+    if (!ib__dp_writer()) /* ranks > 0 of a data-parallel run write nothing */
+        return IB_OK;
     ib_status s = ib__run_lock_acquire(r->cfg.out_dir, &r->lock);
     if (s == IB_OK)
         s = ib__atomic_remove_stale(r->cfg.out_dir, NULL);
@@ -240,7 +250,7 @@ static ib_status lock_run_dir(run *r)
 static ib_status refuse_existing_run(run *r)
 {
     struct stat st;
-    if (stat(ib__run_dir_file(&r->dir, "config.json"), &st) == 0)
+    if (ib__dp_writer() && stat(ib__run_dir_file(&r->dir, "config.json"), &st) == 0)
         return ib__error(IB_ERR_ARG,
                          "%s already holds a run (config.json); continue it with --resume %s or choose another --out",
                          r->cfg.out_dir, r->cfg.out_dir);
@@ -293,8 +303,9 @@ ib_status ib_train_with(const ib_train_config *cfg, const ib_method *m, const ib
     memset(&r, 0, sizeof r);
     r.last_test_step = -1;
     r.cfg = *cfg;
-    r.cb = cb;
     r.method = m;
+    ib__dp_begin(&r, cb); /* several ranks: rank 0's configuration everywhere */
+    cfg = &r.cfg;
     ib_status s = method_matches(cfg, m);
     if (s == IB_OK)
         s = ib__train_config_check(cfg, m);
@@ -356,8 +367,8 @@ ib_status ib_train_resume_with(const char *dir, int64_t new_epochs, const ib_met
         ib__run_lock_release(&r.lock);
         return s;
     }
-    r.cb = cb;
     r.method = m;
+    ib__dp_begin(&r, cb);
     return run_all(&r, true, NULL);
 }
 

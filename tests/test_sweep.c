@@ -1,0 +1,166 @@
+/*
+ * test_sweep.c — `ibnet sweep` in one process on the small 4-class image
+ * set: a 2 x 2 grid gives 4 run directories and a results table; a
+ * restarted sweep trains nothing again; a sweep whose runs stop inside
+ * their epoch (max_steps) is resumed run by run until it is done, and
+ * then holds exactly the weights of a sweep that was never interrupted;
+ * bad grids are user errors.  (test_mpi.c runs a sweep over 2 ranks.)
+ */
+#include "test.h"
+#include "core/internal.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char tmp[512], ibnet[1024], base[4096];
+
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void setup_once(void)
+{
+    const char *build = getenv("IBNET_BUILD_DIR");
+    snprintf(ibnet, sizeof ibnet, "%s/ibnet", build ? build : "build");
+    snprintf(tmp, sizeof tmp, "%s", ib_test_tmpdir());
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/blobs", tmp);
+    mkdir(dir, 0777);
+    ib_test_write_blobs(dir, "train", 400, 99, 1, 170.0f, 20.0f);
+    ib_test_write_blobs(dir, "t10k", 200, 99, 2, 170.0f, 20.0f);
+    char model[700];
+    snprintf(model, sizeof model, "%s/tiny-vib.ibm", tmp);
+    FILE *f = fopen(model, "w");
+    fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 16 name=fc2\n"
+          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
+          f);
+    fclose(f);
+    snprintf(base, sizeof base,
+             "--set model=%s --set dataset=idx:%s --set epochs=1 --set batch_size=20 --set lr=3e-3 "
+             "--set eval_samples=2 --set eval_batch_size=100 --grid beta=1e-3,1e-1 --grid seed=1,2 --threads 1",
+             model, dir);
+}
+
+/* `ibnet sweep --out TMP/name base extra`, its output into TMP/name.log. */
+static int sweep(const char *name, const char *extra)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s sweep --out %s/%s %s %s > %s/%s.log 2>&1", ibnet, tmp, name, base, extra, tmp, name);
+    return sh(cmd);
+}
+
+static int count_in_log(const char *name, const char *what)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s.log", tmp, name);
+    char *text = ib__read_file(path, 1 << 20, NULL);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, what)); p++)
+        n++;
+    free(text);
+    return n;
+}
+
+static const char *runs[4] = {"beta=1e-3_seed=1", "beta=1e-3_seed=2", "beta=1e-1_seed=1", "beta=1e-1_seed=2"};
+
+/* The tensors of a run's last checkpoint (the metadata holds its path). */
+static char *tensors(const char *sw, const char *run, size_t *len)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/%s/last.safetensors", tmp, sw, run);
+    size_t n = 0;
+    char *b = ib__read_file(path, 1 << 26, &n);
+    CHECK_MSG(b != NULL, "no %s", path);
+    if (!b || n < 8)
+        return NULL;
+    uint64_t h = 0; /* safetensors: 8-byte little-endian header size, header, data */
+    memcpy(&h, b, 8);
+    *len = n - 8 - (size_t)h;
+    memmove(b, b + 8 + h, *len);
+    return b;
+}
+
+static void same_weights(const char *a, const char *b)
+{
+    for (int k = 0; k < 4; k++) {
+        size_t la = 0, lb = 0;
+        char *ta = tensors(a, runs[k], &la), *tb = tensors(b, runs[k], &lb);
+        CHECK_MSG(ta && tb && la == lb && memcmp(ta, tb, la) == 0, "%s: %s and %s differ", runs[k], a, b);
+        free(ta);
+        free(tb);
+    }
+}
+
+static void test_grid_and_results(void)
+{
+    CHECK_EQ_INT(sweep("sw", ""), 0);
+    CHECK_EQ_INT(count_in_log("sw", "trained"), 4);
+    for (int k = 0; k < 4; k++) {
+        char path[1200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/sw/%s/summary.json", tmp, runs[k]);
+        CHECK_MSG(stat(path, &st) == 0, "no %s", path);
+    }
+    char path[700];
+    snprintf(path, sizeof path, "%s/sw/results.md", tmp);
+    char *md = ib__read_file(path, 1 << 20, NULL);
+    CHECK(md && strstr(md, "| beta=1e-1_seed=2 | 1e-1 | 2 | done | 1 |"));
+    free(md);
+    snprintf(path, sizeof path, "%s/sw/results.jsonl", tmp);
+    char *js = ib__read_file(path, 1 << 20, NULL);
+    int lines = 0;
+    for (const char *p = js; p && *p; p++)
+        lines += *p == '\n';
+    CHECK_EQ_INT(lines, 4);
+    free(js);
+
+    /* restarted: nothing is trained again, no checkpoint rewritten */
+    struct stat before, after;
+    char ck[1200];
+    snprintf(ck, sizeof ck, "%s/sw/%s/last.safetensors", tmp, runs[0]);
+    CHECK(stat(ck, &before) == 0);
+    CHECK_EQ_INT(sweep("sw", ""), 0);
+    CHECK_EQ_INT(count_in_log("sw", "trained") + count_in_log("sw", "resumed"), 0);
+    CHECK(stat(ck, &after) == 0);
+    CHECK(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+}
+
+static void test_partial_runs_resume(void)
+{
+    /* 20 steps per run; 8 per invocation: new, resumed, resumed (done) */
+    CHECK_EQ_INT(sweep("part", "--set max_steps=8"), 1); /* unfinished runs: exit 1 */
+    CHECK_EQ_INT(count_in_log("part", "trained"), 4);
+    char path[700];
+    snprintf(path, sizeof path, "%s/part/results.md", tmp);
+    char *md = ib__read_file(path, 1 << 20, NULL);
+    CHECK(md && strstr(md, "partial"));
+    free(md);
+    CHECK_EQ_INT(sweep("part", "--set max_steps=8"), 1);
+    CHECK_EQ_INT(count_in_log("part", "resumed"), 4);
+    CHECK_EQ_INT(sweep("part", "--set max_steps=8"), 0);
+    CHECK_EQ_INT(count_in_log("part", "resumed"), 4);
+    same_weights("sw", "part");
+}
+
+static void test_user_errors(void)
+{
+    char cmd[8192];
+    const char *bad[] = {"--grid nosuchkey=1,2", "--grid beta=", "--grid beta=abc", "--set epochs=x", "--grid beta"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(cmd, sizeof cmd, "%s sweep --out %s/bad %s > /dev/null 2>&1", ibnet, tmp, bad[i]);
+        CHECK_MSG(sh(cmd) == 2, "%s", bad[i]);
+    }
+    snprintf(cmd, sizeof cmd, "%s sweep --grid beta=1,2 > /dev/null 2>&1", ibnet); /* no --out */
+    CHECK_EQ_INT(sh(cmd), 2);
+}
+
+int main(void)
+{
+    setup_once();
+    IB_RUN(test_grid_and_results);
+    IB_RUN(test_partial_runs_resume);
+    IB_RUN(test_user_errors);
+    return ib_test_summary();
+}
