@@ -251,7 +251,7 @@ ib_status ib__run_epochs(run *r)
             }
         }
         char *info = NULL; /* --track-info: the weights trained, before the checkpoint records the epoch */
-        if (s == IB_OK && ib__track_due(r, epoch))
+        if (s == IB_OK && ib__dp_writer() && ib__track_due(r, epoch)) /* rank 0 alone, as the evaluation */
             s = ib__track_epoch(r, epoch, &info);
         if (s != IB_OK)
             return s;
