@@ -65,8 +65,8 @@ int ib_cmd_eval(int argc, char **argv)
     int64_t sample_seed = -1, repeats = 1;
     bool no_ema = false, json = false, skip_hash = false, no_verify = false;
     arg_spec specs[] = {
-        {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR or "
-         "folder:ROOT (default: the one the model was trained on)", NULL, 0},
+        {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR, "
+         "folder:ROOT or rotated-mnist:K (default: the one the model was trained on)", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives", NULL, 0},
         {"--split", ARG_STRING, &split, "SPLIT", "which split", "test|train", 0},
         {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's, 12)", NULL, 0},

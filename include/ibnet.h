@@ -1200,6 +1200,19 @@ ib_status ib_rotated_mnist_domains(const ib_dataset *src, const float *angles, i
 /* Leave-one-domain-out: *train = every domain but held_out, concatenated in
  * order (shapes must agree).  The held-out test set is domains[held_out]. */
 ib_status ib_domains_leave_one_out(ib_dataset *const *domains, int n_domains, int held_out, ib_dataset **train);
+/* The leave-one-domain-out data set `--dataset rotated-mnist:K` names
+ * (src/data/rotated_mnist.c): src cut into the 6 disjoint DomainBed
+ * domains (ib_rotated_mnist_domains, keyed by seed; angles NULL: the
+ * DomainBed ones); train: the five domains other than held_out,
+ * interleaved one example of each in turn (so the last k examples, the
+ * validation split of --val-size, hold every training domain equally);
+ * else domain held_out.  Named "rotated-mnist:K".  IB_ERR_ARG for
+ * held_out outside 0..5. */
+ib_status ib_rotated_mnist_split(const ib_dataset *src, const float *angles, int held_out, uint64_t seed, bool train,
+                                 ib_dataset **out);
+/* The key of the domains `rotated-mnist:K` cuts: fixed, so every run and
+ * every K sees the same six domains (seeds vary the training only). */
+#define IB_ROTATED_MNIST_SEED 0
 
 /* --- two-view Noisy MNIST (Wang et al. 2015; src/data/multiview.c) --- */
 /* view1[i] = src[i] rotated by an angle uniform in [-45, 45] degrees;

@@ -295,6 +295,9 @@ static void test_user_errors_exit_2(void)
     snprintf(args, sizeof args, "robustness %s --baseline %s --no-hash", mlp_ckpt, other_ckpt);
     rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
     CHECK_MSG(rc == 2 && strstr(err_buf, "one data set"), "exit %d: %s", rc, err_buf);
+    snprintf(args, sizeof args, "eval %s --dataset rotated-mnist:6 --no-hash", mlp_ckpt);
+    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    CHECK_MSG(rc == 2 && strstr(err_buf, "0..5"), "exit %d: %s", rc, err_buf);
     snprintf(args, sizeof args, "robustness %s/none.safetensors --no-hash", ib_test_tmpdir());
     rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
     CHECK_EQ_INT(rc, 2);
