@@ -5,7 +5,7 @@
  * of S samples' probabilities, the mean path), per-class accuracy and the
  * confusion matrix; optionally on a corrupted copy of the data, and
  * optionally over several draws of the noise (--repeats: the spread of the
- * sampled accuracies; NLL, per-class figures and confusion matrix are the
+ * sampled accuracies; NLL, calibration, per-class figures and confusion matrix are the
  * first draw's).
  */
 #include "args.h"
@@ -39,6 +39,19 @@ static spread spread_of(const double *v, int n)
     return s;
 }
 
+/* The calibration figures of one prediction as JSON members: ECE, Brier,
+ * entropy and the reliability bins (count, mean confidence, accuracy). */
+static void print_calibration_json(const char *prefix, const ib_calibration *c)
+{
+    printf(", \"%sece\": %.6f, \"%sbrier\": %.6f, \"%sentropy\": %.6f, \"%sreliability\": [", prefix, c->ece,
+           prefix, c->brier, prefix, c->entropy, prefix);
+    for (int b = 0; b < IB_CALIBRATION_BINS; b++)
+        printf("%s{\"lo\": %.6f, \"hi\": %.6f, \"count\": %lld, \"conf\": %.6f, \"acc\": %.6f}", b ? ", " : "",
+               (double)b / IB_CALIBRATION_BINS, (double)(b + 1) / IB_CALIBRATION_BINS, (long long)c->bin_count[b],
+               c->bin_conf[b], c->bin_acc[b]);
+    printf("]");
+}
+
 static void print_spread_json(const char *name, spread s)
 {
     printf(", \"%s\": {\"mean\": %.6f, \"sd\": %.6f, \"min\": %.6f, \"max\": %.6f}", name, s.mean, s.sd, s.min,
@@ -52,8 +65,8 @@ int ib_cmd_eval(int argc, char **argv)
     int64_t sample_seed = -1, repeats = 1;
     bool no_ema = false, json = false, skip_hash = false, no_verify = false;
     arg_spec specs[] = {
-        {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR or "
-         "folder:ROOT (default: the one the model was trained on)", NULL, 0},
+        {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR, "
+         "folder:ROOT or rotated-mnist:K (default: the one the model was trained on)", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives", NULL, 0},
         {"--split", ARG_STRING, &split, "SPLIT", "which split", "test|train", 0},
         {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's, 12)", NULL, 0},
@@ -167,6 +180,8 @@ int ib_cmd_eval(int argc, char **argv)
             print_spread_json("acc_avg_spread", avg);
             print_spread_json("acc_1shot_spread", one);
         }
+        print_calibration_json("", &r.calib);
+        print_calibration_json("mean_path_", &r.calib_mean);
         printf(", \"kl_nats\": [");
         for (int l = 0; l < r.n_kl; l++)
             printf("%s%.6g", l ? ", " : "", r.kl[l]);
@@ -198,6 +213,9 @@ int ib_cmd_eval(int argc, char **argv)
         } else {
             printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);
         }
+        printf("  calibration%s: ECE %.4f (%d bins)   Brier %.4f   predictive entropy %.4f nats\n",
+               mo->n_bottlenecks ? " of the average" : "", r.calib.ece, IB_CALIBRATION_BINS, r.calib.brier,
+               r.calib.entropy);
         printf("  per-class accuracy:");
         for (int a = 0; a < C; a++) {
             int64_t tot = 0;

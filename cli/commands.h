@@ -12,11 +12,12 @@ typedef struct ib_cli_command {
     const char *summary;
 } ib_cli_command;
 
-/* Subcommands declared here rather than in main.c (cmd_mi.c, cmd_info.c, cmd_attack.c). */
+/* Subcommands declared here rather than in main.c (cmd_mi.c, cmd_info.c, cmd_attack.c, cmd_robustness.c). */
 int ib_cmd_mi(int argc, char **argv);
 int ib_cmd_info(int argc, char **argv);
 int ib_cmd_attack(int argc, char **argv);
 int ib_cmd_plot(int argc, char **argv);
+int ib_cmd_robustness(int argc, char **argv);
 
 /* One estimate as text: the value, what it is, n, then its settings
  * (cli/cmd_mi.c; `ibnet mi` and `ibnet info` print the same way). */

@@ -23,6 +23,7 @@ static const ib_cli_command commands[] = {
     {"predict", ib_cmd_predict, "classify PNG images with a trained network"},
     {"data", ib_cmd_data, "describe or verify a data set (counts, label histogram, checksums)"},
     {"attack", ib_cmd_attack, "adversarial robustness of a checkpoint: FGSM, PGD, Carlini-Wagner L2 (fair to stochastic nets)"},
+    {"robustness", ib_cmd_robustness, "common-corruption benchmark of a checkpoint: errors per corruption and severity, mCE against a baseline"},
     {"corrupt", ib_cmd_corrupt, "write corrupted copies of a test set (CIFAR-10-C style) and a PNG grid"},
     {"sweep", ib_cmd_sweep, "a grid of training runs (serial, or over MPI ranks); resumable; a results table"},
     {"models", ib_cmd_models, "list the built-in models, or print one's description"},

@@ -1284,6 +1284,19 @@ ib_status ib_rotated_mnist_domains(const ib_dataset *src, const float *angles, i
 /* Leave-one-domain-out: *train = every domain but held_out, concatenated in
  * order (shapes must agree).  The held-out test set is domains[held_out]. */
 ib_status ib_domains_leave_one_out(ib_dataset *const *domains, int n_domains, int held_out, ib_dataset **train);
+/* The leave-one-domain-out data set `--dataset rotated-mnist:K` names
+ * (src/data/rotated_mnist.c): src cut into the 6 disjoint DomainBed
+ * domains (ib_rotated_mnist_domains, keyed by seed; angles NULL: the
+ * DomainBed ones); train: the five domains other than held_out,
+ * interleaved one example of each in turn (so the last k examples, the
+ * validation split of --val-size, hold every training domain equally);
+ * else domain held_out.  Named "rotated-mnist:K".  IB_ERR_ARG for
+ * held_out outside 0..5. */
+ib_status ib_rotated_mnist_split(const ib_dataset *src, const float *angles, int held_out, uint64_t seed, bool train,
+                                 ib_dataset **out);
+/* The key of the domains `rotated-mnist:K` cuts: fixed, so every run and
+ * every K sees the same six domains (seeds vary the training only). */
+#define IB_ROTATED_MNIST_SEED 0
 
 /* --- two-view Noisy MNIST (Wang et al. 2015; src/data/multiview.c) --- */
 /* view1[i] = src[i] rotated by an angle uniform in [-45, 45] degrees;
@@ -1519,6 +1532,25 @@ ib_status ib_train_config_set(ib_train_config *c, const char *name, const char *
  * data set...) before any time is spent: IB_ERR_ARG with a message. */
 ib_status ib_train_config_check(const ib_train_config *c);
 
+/* Calibration of a predictor's probabilities (src/eval/calibration.c;
+ * docs/robustness.md).  Confidence = the largest probability, prediction =
+ * its class (the first on ties).  Bin b of the reliability diagram holds
+ * the confidences in (b/B, (b+1)/B] (bin 0 also holds 0), B = 15 as Guo et
+ * al. (2017).  ECE = sum_b (n_b / n) |acc_b - conf_b|; Brier = mean over
+ * examples of sum_c (p_c - [c == y])^2 (0..2); entropy = mean of
+ * -sum_c p_c ln p_c (nats). */
+#define IB_CALIBRATION_BINS 15
+typedef struct ib_calibration {
+    double ece, brier, entropy;
+    int64_t bin_count[IB_CALIBRATION_BINS];
+    double bin_conf[IB_CALIBRATION_BINS]; /* mean confidence in the bin (0 when empty) */
+    double bin_acc[IB_CALIBRATION_BINS];  /* accuracy in the bin (0 when empty) */
+} ib_calibration;
+/* Calibration of n rows of probabilities p (n, classes), each summing to 1,
+ * against labels y in 0..classes-1.  IB_ERR_ARG on NULLs, classes < 1 or a
+ * label outside the range. */
+ib_status ib_calibration_compute(const double *p, const int32_t *y, int64_t n, int classes, ib_calibration *out);
+
 typedef struct ib_eval_result {
     int64_t n;               /* examples evaluated */
     int classes;
@@ -1531,6 +1563,8 @@ typedef struct ib_eval_result {
     double kl[IB_MAX_BOTTLENECKS]; /* batch-mean KL of each bottleneck (nats), mean path inputs */
     int n_kl;
     int64_t *confusion;      /* classes x classes (row = true, col = predicted, avg mode); malloc'd */
+    ib_calibration calib;    /* of the averaged prediction (the deterministic one without bottlenecks) */
+    ib_calibration calib_mean; /* of the mean path */
 } ib_eval_result;
 void ib_eval_result_free(ib_eval_result *r);
 
@@ -1897,6 +1931,30 @@ void ib_attack_result_free(ib_attack_result *r);
 ib_status ib_attack_run(const ib_attack_head *h, const ib_pixel_norm *pn, const ib_dataset *d,
                         const ib_attack_config *cfg, ib_attack_result *out);
 /* ==== attacks: end ==== */
+
+/* ==== robustness: begin (src/eval/robustness.c; docs/robustness.md) ==== */
+/* Corruption errors as Hendrycks & Dietterich (2019) define them, from
+ * top-1 error rates in [0, 1]: err[t * n_sev + s] of the model on
+ * corruption t at severity s, clean its error on clean data, base_* the
+ * same of the baseline model.  Per corruption
+ *   ce[t]     = sum_s err / sum_s base_err,
+ *   rel_ce[t] = sum_s (err - clean) / sum_s (base_err - base_clean),
+ * and *mce, *rel_mce their means over the n_types corruptions (ratios:
+ * 1 = as the baseline).  A ratio whose denominator is 0 (for rel_ce: within
+ * 1e-12 of the sums, rounding) is NaN, and so is a mean over one.  ce, rel_ce (n_types entries), mce, rel_mce may be NULL.
+ * IB_ERR_ARG on n_types or n_sev < 1 or NULL errors. */
+ib_status ib_mce(int n_types, int n_sev, const double *err, double clean, const double *base_err, double base_clean,
+                 double *ce, double *rel_ce, double *mce, double *rel_mce);
+/* The architecture a model name stands for, without its bottlenecks:
+ * "lenet-vib" and "lenet-vibcells" -> "lenet", "vib-mlp" -> "mlp"; other
+ * names unchanged.  Writes at most len bytes (terminated) into buf. */
+void ib_model_family(const char *name, char *buf, size_t len);
+/* Can `baseline` be the mCE baseline of `model`?  Both trained on the same
+ * data set (spec), same input shape and class count, same architecture
+ * family (ib_model_family of their names).  IB_ERR_MISMATCH with a message
+ * naming what differs. */
+ib_status ib_robustness_check_baseline(const ib_net *model, const ib_net *baseline);
+/* ==== robustness: end ==== */
 /* ------------------------------------------------------------------------
  * Information (src/info/): mutual-information estimators on data matrices,
  * and readers for the arrays they take (NumPy .npy/.npz, CSV).

@@ -73,5 +73,8 @@ ib_status ib__load_cifar(const char *const *paths, int n_paths, int label_bytes,
                          ib_dataset **out);
 /* The last path component, for data-set names. */
 const char *ib__basename(const char *path);
+/* "rotated-mnist:K" of ib_dataset_open (src/data/rotated_mnist.c). */
+ib_status ib__rotated_mnist_open(const char *spec, bool train, const char *data_dir, const ib_load_options *opt,
+                                 ib_dataset **out);
 
 #endif

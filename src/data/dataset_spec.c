@@ -2,9 +2,11 @@
  * dataset_spec.c — what a user may name as a data set on the command line:
  * a known set ("mnist", "cifar10"...), verified; "idx:DIR", an IDX
  * pair in DIR named like MNIST's files (a Fashion-MNIST-like set of your
- * own); or "folder:ROOT", an image folder ROOT/<split>/<class>/NAME.png.
+ * own); "folder:ROOT", an image folder ROOT/<split>/<class>/NAME.png; or
+ * "rotated-mnist:K", Rotated MNIST with domain K held out (rotated_mnist.c).
  */
 #include "../core/internal.h"
+#include "dataset_internal.h"
 
 #include <sys/stat.h>
 
@@ -44,5 +46,7 @@ ib_status ib_dataset_open(const char *spec, const char *split, const char *data_
         snprintf(a, sizeof a, "%s/%s", spec + 7, split);
         return ib_dataset_load_pngdir(a, out);
     }
+    if (strncmp(spec, "rotated-mnist:", 14) == 0)
+        return ib__rotated_mnist_open(spec, train, data_dir, opt, out);
     return ib_dataset_load(spec, split, data_dir, opt, out);
 }

@@ -4,6 +4,7 @@
  * average of the softmax probabilities over S samples, and the mean path.
  */
 #include "../core/internal.h"
+#include "calibration_internal.h"
 
 #include <math.h>
 
@@ -84,6 +85,7 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
     bool stochastic = n_kl > 0;
     int64_t correct_one = 0, correct_avg = 0, correct_mean = 0, count, batches = 0;
     double nll_avg = 0, nll_mean = 0, ce_samples = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0};
+    ib__calib_acc cal_avg = {0}, cal_mean = {0};
     ib_batcher_epoch(b, 0);
     while (ib_batcher_next(b, x->value, y, &count)) {
         if (count < batch)
@@ -134,6 +136,8 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
             nll_avg -= log(fmax(pa[t], 1e-300));
             nll_mean -= log(fmax(pm[t], 1e-300));
             out->confusion[(int64_t)t * classes + pred_avg]++;
+            ib__calib_add(&cal_avg, pa, classes, t);
+            ib__calib_add(&cal_mean, pm, classes, t);
         }
         out->n += count;
         batches++;
@@ -143,6 +147,8 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
     g->seed = old_seed;
     g->step = old_step;
     out->classes = classes;
+    ib__calib_finish(&cal_avg, &out->calib);
+    ib__calib_finish(&cal_mean, &out->calib_mean);
     if (out->n > 0) {
         double n = (double)out->n;
         out->acc_1shot = (double)correct_one / n;

@@ -189,7 +189,7 @@ static const field fields[] = {
          "add a VIB cell after each named layer or group (layer1,layer2.1; GROUP.* = after each layer in GROUP)"),
     ENUMF("init", init, init_names, "--init", "STYLE",
           "initialise linear/conv layers as the model file says, or as PyTorch, Glorot (TF, Deep VIB's code) or He"),
-    STRF("dataset", dataset, "--dataset", "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR or folder:ROOT"),
+    STRF("dataset", dataset, "--dataset", "NAME", "mnist, fashion-mnist, cifar10, cifar100, idx:DIR, folder:ROOT or rotated-mnist:K (domain K held out)"),
     STRF("data_dir", data_dir, "--data", "DIR", "where the data set lives (else IBNET_DATA, ./data, ../shared/data)"),
     {"out_dir", F_STR, C(out_dir), SZ(out_dir), NULL, "--out", "DIR",
      "run directory (default runs/<model>-<dataset>-s<seed>-<hash of the settings>, -2, -3... if taken)", "", 0, false},

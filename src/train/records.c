@@ -188,6 +188,9 @@ ib_status ib__run_write_summary(run *r)
     cJSON_AddNumberToObject(o, "steps", (double)r->step);
     cJSON_AddNumberToObject(o, "best_epoch", (double)r->best_epoch);
     cJSON_AddNumberToObject(o, "best_accuracy", r->best_acc);
+    /* without a validation split the best epoch was picked on the test set:
+     * an oracle, not a result (docs/robustness.md) */
+    cJSON_AddStringToObject(o, "best_selected_on", r->val ? "validation" : "test (oracle)");
     cJSON_AddNumberToObject(o, "parameters", (double)ib_params_trainable_total(r->params));
     /* final figures: the last epoch's evaluation, with the EMA weights if on
      * (evaluated again only when steps were taken after it: a stop inside an
@@ -212,6 +215,8 @@ ib_status ib__run_write_summary(run *r)
             cJSON_AddItemToArray(kl, cJSON_CreateNumber(e.kl[l]));
         ib_eval_result_free(&e);
     }
+    if (s == IB_OK)
+        s = ib__run_memorisation(r, o);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (s == IB_OK)

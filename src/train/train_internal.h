@@ -124,6 +124,9 @@ ib_status ib__run_evaluate(ib__train_run *r, const ib_dataset *d, ib_eval_result
 ib_status ib__run_save_checkpoint(ib__train_run *r, const char *name, int64_t epoch, bool with_state);
 char *ib__run_metrics_line(const ib_epoch_report *rep);
 ib_status ib__run_write_summary(ib__train_run *r);
+/* memorisation.c: the "memorisation" object of summary.json (label noise only) */
+struct cJSON;
+ib_status ib__run_memorisation(ib__train_run *r, struct cJSON *summary);
 /* Load last.safetensors into the run and restore its counters (resume). */
 ib_status ib__run_load_resume_state(ib__train_run *r);
 /* track_info.c: --track-info.  check: the estimator name; open: the
