@@ -48,6 +48,8 @@ static const struct {
     {"wrn-16-4", 2748890, 0},
     /* + cells 2*(C*C+C) for C = 64, 128, 256 */
     {"wrn-16-4-vibcells", 2921818, 3},
+    /* 785*512 + 512 (prior) + 513*512 + 512 + 513*10 */
+    {"imb-mlp", 670730, 0},
 };
 #define N_EXPECTED ((int)(sizeof expected / sizeof expected[0]))
 

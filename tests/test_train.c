@@ -728,6 +728,9 @@ static void test_recipes_equal_their_flags(void)
                          "--input-norm standardize --init kaiming --ema 0"},
         {"cellvib-mnist", "--model lenet-vibcells --epochs 8 --batch-size 64 --optimizer adam --adam-beta1 0.9 "
                           "--lr 1e-3 --schedule constant --beta 1e-5 --beta-schedule linear --input-norm unit --ema 0"},
+        {"imb-mnist", "--model imb-mlp --objective imb --gammas 1,0.8,1 --betas 1e-4,1e-4 --epochs 200 --batch-size 16 "
+                      "--optimizer adamax --lr 0.01 --adam-beta1 0.9 --clip-grad-norm 5 --schedule constant "
+                      "--val-size 1000 --patience 20 --eval-samples 1 --input-norm unit --ema 0"},
     };
     static char a[1 << 14], b[1 << 14];
     char args[1024];
@@ -757,7 +760,7 @@ static void test_recipes_equal_their_flags(void)
     CHECK_EQ_INT(ib_train_config_recipe("nope", &cfg), IB_ERR_ARG);
     for (int i = 0; ib_train_recipe_name(i); i++)
         CHECK_OK(ib_train_config_recipe(ib_train_recipe_name(i), &cfg));
-    CHECK(ib_train_recipe_name(3) == NULL && ib_train_recipe_name(-1) == NULL);
+    CHECK(ib_train_recipe_name(4) == NULL && ib_train_recipe_name(-1) == NULL);
 }
 
 /* The settings table is the command line: every setting with a flag is in
