@@ -241,6 +241,39 @@ static void test_gradcheck_gumbel(void)
     tiny_free(&t);
 }
 
+/* Gaussian particles (vib particles=M, IMB's Gaussian variant): the KL once
+ * per incoming row, M samples per row; finite differences through it all. */
+static void test_gaussian_particles(void)
+{
+    const char *text = "model g\ninput 1 2 2\nclasses 3\nflatten\nlinear 8 name=enc\nvib 4 particles=3 name=vib\n"
+                       "bernoulli 5 particles=2 grad=gumbel temp=0.5 name=b\nlinear 3 name=out\n";
+    ib_objective o = ib_objective_default();
+    o.n_gammas = 3;
+    o.gammas[0] = 1.0f, o.gammas[1] = 0.5f, o.gammas[2] = 0.3f;
+    o.n_betas = 2;
+    o.betas[0] = 0.1f, o.betas[1] = 0.05f;
+    tiny t;
+    tiny_build(&t, text, &o, 12);
+    CHECK_EQ_INT(t.mo.n_stochastic, 2);
+    CHECK_EQ_INT(t.mo.n_bottlenecks, 1);
+    CHECK(strcmp(t.mo.st[0].kind, "vib") == 0 && t.mo.st[0].bn == 0 && t.mo.st[1].bn == -1);
+    CHECK_EQ_INT(t.mo.paths, 6);
+    CHECK_EQ_INT(ib_node_dim(t.mo.bn[0].kl, 0), N);     /* per example */
+    CHECK_EQ_INT(ib_node_dim(t.mo.bn[0].z, 0), N * 3);  /* per particle */
+    CHECK(t.mo.st[0].h == t.mo.bn[0].z);
+    CHECK_OK(ib_graph_forward(t.g));
+    const float *z = ib_node_data(t.mo.bn[0].z);
+    CHECK(memcmp(z, z + 4, 4 * sizeof(float)) != 0); /* particles draw their own noise */
+    ib_node *wrt[] = {t.x, ib_graph_find(t.g, "enc.weight"), ib_graph_find(t.g, "b.weight"), ib_graph_find(t.g, "out.weight")};
+    ib_test_gradcheck(t.g, t.loss.total, 4, wrt, 1e-2f, 5e-3);
+    tiny_free(&t);
+    /* particles=1 is the default and is left out of the canonical text */
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_parse("model v\ninput 1 2 2\nclasses 3\nflatten\nlinear 8\nvib 4 particles=1\nlinear 3\n", "v", &m));
+    CHECK_MSG(strstr(ib_model_text(m), "vib 4 shift=-5\n") != NULL, "%s", ib_model_text(m));
+    ib_model_free(m);
+}
+
 /* Straight-through: dL/dh from the path logits by hand, then
  * dL/dW1 = sum over rows of p(1-p) (sum over the particles of dL/dh) x^T. */
 static void test_straight_through_formula(void)
@@ -573,6 +606,7 @@ int main(void)
     IB_RUN(test_defaults_and_one_particle);
     IB_RUN(test_gradcheck_gumbel);
     IB_RUN(test_straight_through_formula);
+    IB_RUN(test_gaussian_particles);
     IB_RUN(test_particle_noise);
     IB_RUN(test_bad_input);
     IB_RUN(test_canonical_text);

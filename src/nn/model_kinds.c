@@ -43,7 +43,7 @@ const ib__model_opt ib__model_opts[] = {
     [O_BETA] = {"beta", IB__OPT_FLOAT, 0, 1e6, -1, {0}, true}, /* -1: unset, the trainer decides */
     [O_DROPOUT] = {"dropout", IB__OPT_FLOAT, 0, 0.999999, 0, {0}, false},
     [O_SHORTCUT] = {"shortcut", IB__OPT_CHOICE, 0, 0, SC_CONV, {"conv", "pad"}, false},
-    [O_PARTICLES] = {"particles", IB__OPT_INT, 1, 1024, 1, {0}, false},
+    [O_PARTICLES] = {"particles", IB__OPT_INT, 1, 1024, 1, {0}, true}, /* 1 left out: vib texts as before */
     [O_GRAD] = {"grad", IB__OPT_CHOICE, 0, 0, GRAD_ST, {"st", "gumbel"}, false},
     [O_TEMP] = {"temp", IB__OPT_FLOAT, 0, 1e6, 0, {0}, true}, /* 0: unset (st needs none) */
     [O_PRIOR] = {"prior", IB__OPT_CHOICE, 0, 0, PRIOR_LEARNED, {"learned", "half"}, false},
@@ -304,9 +304,24 @@ static bool vib_shape(ib__layer *e, char *why, size_t len)
     return true;
 }
 
+/* Gaussian particles (IMB's Gaussian variant): mu and sigma once per
+ * incoming row (so is the KL), then M samples z = mu + sigma eps per row,
+ * consecutive.  The layer's own one-sample z is left unused. */
+static void gaussian_particles(ib__model_builder *b, const ib__layer *e, ib_bottleneck *bn)
+{
+    int64_t m = ib__model_layer_particles(e);
+    if (m <= 1 || !bn->mu || !bn->sigma)
+        return;
+    char a[IB_NAME_MAX];
+    snprintf(a, sizeof a, "%s.z", e->full);
+    bn->z = named(ib_gaussian_sample(b->g, ib_repeat(b->g, bn->mu, m), ib_repeat(b->g, bn->sigma, m), given_eps(b)), a);
+}
+
 static ib_node *vib_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
 {
-    ib_bottleneck bn = ib_nn_vib(b->g, x, e->n, F(e, O_SHIFT), given_eps(b));
+    bool many = ib__model_layer_particles(e) > 1;
+    ib_bottleneck bn = ib_nn_vib(b->g, x, e->n, F(e, O_SHIFT), many ? NULL : given_eps(b));
+    gaussian_particles(b, e, &bn);
     static const char *const part[4] = {"mu", "sigma", "z", "kl"};
     ib_node *node[4] = {bn.mu, bn.sigma, bn.z, bn.kl};
     for (int i = 0; i < 4; i++) {
@@ -338,7 +353,9 @@ static void vibcell_tensors(const ib__layer *e, ib__tensors *t)
 
 static ib_node *vibcell_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
 {
-    ib_bottleneck bn = ib_nn_vib_cell(b->g, x, e->full, I(e, O_K), F(e, O_SHIFT), given_eps(b));
+    bool many = ib__model_layer_particles(e) > 1;
+    ib_bottleneck bn = ib_nn_vib_cell(b->g, x, e->full, I(e, O_K), F(e, O_SHIFT), many ? NULL : given_eps(b));
+    gaussian_particles(b, e, &bn);
     int i = b->out->n_bottlenecks;
     return add_stochastic(b, e, add_bottleneck(b, e, bn, true), bn.kl, i);
 }
@@ -552,9 +569,9 @@ const ib__layer_kind ib__model_kinds[] = {
      .shape = pool_shape, .build = avgpool_build},
     {.word = "globalavgpool", .input = IB__IN_MAP, .shape = gap_shape, .build = gap_build},
     {.word = "flatten", .shape = flatten_shape, .build = flatten_build},
-    {.word = "vib", .arg = "K", .arg_max = IB__MODEL_MAX_WIDTH / 2, .opts = B(O_SHIFT) | B(O_BETA),
+    {.word = "vib", .arg = "K", .arg_max = IB__MODEL_MAX_WIDTH / 2, .opts = B(O_SHIFT) | B(O_BETA) | B(O_PARTICLES),
      .input = IB__IN_FLAT, .bottleneck = true, .stochastic = true, .shape = vib_shape, .build = vib_build},
-    {.word = "vibcell", .opts = B(O_K) | B(O_SHIFT) | B(O_BETA), .input = IB__IN_MAP, .bottleneck = true,
+    {.word = "vibcell", .opts = B(O_K) | B(O_SHIFT) | B(O_BETA) | B(O_PARTICLES), .input = IB__IN_MAP, .bottleneck = true,
      .stochastic = true, .finish = vibcell_finish, .tensors = vibcell_tensors, .build = vibcell_build},
     {.word = "basicblock", .arg = "OUT", .arg_max = 65536, .opts = B(O_STRIDE) | B(O_SHORTCUT), .input = IB__IN_MAP,
      .shape = basicblock_shape, .tensors = basicblock_tensors, .build = basicblock_build},

@@ -108,6 +108,7 @@ static void recipe_imb_mnist(ib_train_config *c)
     c->objective.betas[0] = c->objective.betas[1] = 1e-4f;
     c->epochs = 200;
     c->batch_size = 16;
+    c->eval_batch_size = 50; /* 51,200 paths per evaluation batch */
     c->optim.kind = IB_OPTIM_ADAMAX;
     c->optim.weight_decay = 0;
     c->optim.lr = 0.01f;
