@@ -137,7 +137,7 @@ int ib_cmd_eval(int argc, char **argv)
     }
     uint64_t seed0 = sample_seed >= 0 ? (uint64_t)sample_seed : ib_net_eval_seed(n);
     /* a deterministic network gives the same figures every time */
-    if (!mo->n_bottlenecks)
+    if (!mo->n_stochastic) /* no Gaussian or Bernoulli layer */
         repeats = 1;
     ib_eval_result r = {0};
     double *acc_avg = malloc((size_t)repeats * sizeof *acc_avg), *acc_one = malloc((size_t)repeats * sizeof *acc_one);
@@ -196,7 +196,7 @@ int ib_cmd_eval(int argc, char **argv)
     } else {
         printf("%s on %s/%s (%lld examples)%s\n", pos[0], d->name, split, (long long)r.n,
                ib_net_used_ema(n) ? ", EMA weights" : "");
-        if (mo->n_bottlenecks) {
+        if (mo->n_stochastic) {
             printf("  accuracy: %d-sample average %.2f%%   1-shot %.2f%%   mean path %.2f%%\n",
                    samples ? (int)samples : ib_net_eval_samples(n), 100 * r.acc_avg, 100 * r.acc_1shot, 100 * r.acc_mean);
             if (repeats > 1)

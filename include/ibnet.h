@@ -168,7 +168,9 @@ typedef enum ib_init_kind {
                                 U(-g*sqrt(3/fan_in), +), g = sqrt(2/(1+a^2)); a = sqrt(5) gives 1/sqrt(fan_in) */
     IB_INIT_KAIMING_NORMAL,  /* N(0, (g/sqrt(fan_in))^2), g = sqrt(2/(1+a^2)) */
     IB_INIT_XAVIER_UNIFORM,  /* U(-a*sqrt(6/(fan_in+fan_out)), +); a = gain (0 means 1) */
-    IB_INIT_XAVIER_NORMAL    /* N(0, a^2 * 2/(fan_in+fan_out)); a = gain (0 means 1) */
+    IB_INIT_XAVIER_NORMAL,   /* N(0, a^2 * 2/(fan_in+fan_out)); a = gain (0 means 1) */
+    IB_INIT_TRUNC_NORMAL     /* N(a, b^2) truncated to [a-2b, a+2b]: values outside are drawn again
+                                (Keras's TruncatedNormal; the learned prior of a bernoulli layer) */
 } ib_init_kind;
 
 typedef struct ib_init {
@@ -576,7 +578,10 @@ ib_node *ib_cosine_similarity(ib_graph *g, ib_node *a, ib_node *b, float eps);
  * Adam moments) lives in buffers laid out exactly like the store's value
  * buffer, so saving it is one write per buffer.
  * ---------------------------------------------------------------------- */
-typedef enum ib_optim_kind { IB_OPTIM_SGD, IB_OPTIM_ADAM, IB_OPTIM_ADAMW } ib_optim_kind;
+/* ADAMAX (PyTorch's torch.optim.Adamax, the IMB reference script's
+ * optimizer): m = lerp(m, g, 1 - beta1), u = max(beta2 u, |g| + eps),
+ * p -= lr / (1 - beta1^t) * m / u; weight decay is L2 (added to g). */
+typedef enum ib_optim_kind { IB_OPTIM_SGD, IB_OPTIM_ADAM, IB_OPTIM_ADAMW, IB_OPTIM_ADAMAX } ib_optim_kind;
 
 /* The learning rate has one home: ib_optim_config.lr, the base rate.  The
  * optimizer is usable alone (as PyTorch's, whose param group owns its lr)
@@ -593,8 +598,8 @@ typedef struct ib_optim_config {
     bool nesterov;        /* SGD: p -= lr*(g + m*buf); needs momentum > 0, dampening 0 */
     float weight_decay;   /* SGD, Adam: added to the gradient (L2); AdamW: decoupled,
                              p *= 1 - lr*wd before the Adam update */
-    float beta1, beta2;   /* Adam, AdamW */
-    float eps;            /* Adam, AdamW */
+    float beta1, beta2;   /* Adam, AdamW, Adamax */
+    float eps;            /* Adam, AdamW, Adamax */
     float clip_grad_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
 } ib_optim_config;
 
@@ -844,6 +849,9 @@ typedef struct ib_objective {
     float label_smoothing;
     float entropy_weight;        /* lambda of the entropy bonus (VUB: 1; 0 = off) */
     float entropy_cap;           /* H_max; <= 0: no cap (SVIB form) */
+    int n_gammas;                /* IMB: > 0 gives the relevance weight of every layer l = 0..L
+                                    (L + 1 values); 0: gamma = (1, 0, ..., 0), the MLE */
+    float gammas[IB_MAX_BOTTLENECKS + 1];
 } ib_objective;
 
 /* Plain cross-entropy (beta 0, no bonus). */
@@ -998,15 +1006,42 @@ int64_t ib_model_param_count(const ib_model *m);
  * 3: (C, H, W)) and fills shape, or 0 if i is out of range. */
 int ib_model_bottleneck_count(const ib_model *m);
 int ib_model_bottleneck_shape(const ib_model *m, int i, int64_t shape[3]);
+/* Stochastic layers (vib, vibcell, bernoulli) and particle paths per
+ * example (the product of their particles=; 1 without particles): a
+ * training batch of N examples runs N * paths rows after the last one. */
+int ib_model_stochastic_count(const ib_model *m);
+int64_t ib_model_paths(const ib_model *m);
+
+/* A stochastic layer of a built model: a Gaussian bottleneck (vib,
+ * vibcell) or Bernoulli-sigmoid neurons (bernoulli).  Rows: a layer after
+ * others with particles sees N * upstream rows (each example's paths in a
+ * row, the last layer's particle varying fastest) and outputs
+ * N * upstream * particles rows. */
+typedef struct ib_stochastic_layer {
+    char name[64];      /* full layer name: "b1", "vib", "cell1" */
+    char kind[16];      /* its word: "bernoulli", "vib", "vibcell" */
+    ib_node *h;         /* the sample (N * upstream * particles, ...); the mean path when not sampling */
+    ib_node *kl;        /* (N * upstream): KL of each incoming row to the prior, summed over units (nats) */
+    int64_t particles;  /* M_l: samples drawn per incoming row */
+    int64_t upstream;   /* M_1 ... M_{l-1}: paths per example entering the layer */
+    int bn;             /* its index in ib_model_out.bn (a Gaussian bottleneck), or -1 */
+} ib_stochastic_layer;
 
 typedef struct ib_model_out {
-    ib_node *logits;                              /* (N, classes) */
+    ib_node *logits;                              /* (N, classes); with particles (paths > 1) the particle
+                                                     average log((1/P) sum_paths softmax(path_logits)) */
     int n_bottlenecks;
     ib_bottleneck bn[IB_MAX_BOTTLENECKS];         /* in depth order */
     char bn_name[IB_MAX_BOTTLENECKS][64];         /* layer name: "vib", "cell1", "5"... */
     float bn_beta[IB_MAX_BOTTLENECKS];            /* beta= of the description, -1 if unset */
     int bn_depth[IB_MAX_BOTTLENECKS];             /* 1-based order, for depth schedules */
     bool bn_cell[IB_MAX_BOTTLENECKS];             /* a VIB cell (else a Deep VIB layer) */
+    /* Every stochastic layer, Gaussian and Bernoulli, in depth order (IMB). */
+    int n_stochastic;
+    ib_stochastic_layer st[IB_MAX_BOTTLENECKS];
+    ib_node *path_logits;                         /* (N * paths, classes): one row per particle path
+                                                     (the same node as logits when paths is 1) */
+    int64_t paths;                                /* P = M_1 ... M_L paths per example */
 } ib_model_out;
 
 /* Build the model into g on input x (N, C, H, W) float, whose C, H, W
@@ -1449,6 +1484,8 @@ typedef struct ib_train_config {
     int track_split;          /* 0 test, 1 train (JSON/CLI: "test", "train") */
     bool sync_batchnorm;      /* data-parallel runs (docs/mpi.md): batch norm takes its statistics over the
                                  global batch (an allreduce of the sums) instead of each rank's rows */
+    int64_t patience;         /* > 0: early stopping: end the run after an evaluation `patience` epochs
+                                 past the best validation accuracy (needs val_size > 0); 0: off */
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
@@ -1572,7 +1609,8 @@ void ib_eval_result_free(ib_eval_result *r);
  * n_kl per-example KL nodes (B) or batch-mean scalars) on a data set, in
  * eval mode (batch norm running statistics, no dropout): the mean path,
  * one sample, and the mean of the softmax probabilities over `samples`
- * samples (only when n_kl > 0; otherwise all three are the deterministic
+ * samples (only when the graph draws noise in eval mode: a Gaussian
+ * bottleneck, a Bernoulli layer; otherwise all three are the deterministic
  * result).  The last partial batch is zero-padded.  The noise is keyed by
  * `seed` alone, so an evaluation is reproducible.  bc gives the input
  * normalisation (its shuffle/augmentation settings are ignored). */

@@ -27,7 +27,7 @@ HEAD
   # The listing order (ib_model_builtin_name, --help): simple to deep,
   # then any model not named here, alphabetically.
   order="mlp vib-mlp lenet lenet-vib lenet-vibcells vgg-small resnet20 resnet20-vib resnet20-vibcells resnet32"
-  order="$order resnet56 resnet18 wrn-16-4 wrn-16-4-vibcells mlp-vubhead resnet20-vubhead"
+  order="$order resnet56 resnet18 wrn-16-4 wrn-16-4-vibcells mlp-vubhead resnet20-vubhead imb-mlp"
   rest=$(LC_ALL=C ls models/*.ibm | sed 's|models/||; s|\.ibm$||')
   for name in $rest; do
     case " $order " in *" $name "*) ;; *) order="$order $name" ;; esac

@@ -158,6 +158,15 @@ static void test_simple_inits(void)
     CHECK_NEAR(s.mean, 2.5, 5 * sqrt(1.0 / 12 / (double)n));
     v = make(p, "g", 1, (int64_t[]){40000}, (ib_init){IB_INIT_NORMAL, -1.0f, 0.5f}, &n);
     check_normal(v, n, -1.0, 0.5);
+    /* truncated at two standard deviations: every value inside, variance
+     * b^2 (1 - 4 phi(2) / (2 Phi(2) - 1)) = 0.77374 b^2 */
+    v = make(p, "tn", 1, (int64_t[]){40000}, (ib_init){IB_INIT_TRUNC_NORMAL, 0.0f, 0.5f}, &n);
+    s = stats_of(v, n);
+    for (int64_t k = 0; k < n; k++)
+        CHECK(v[k] >= -1.0f && v[k] <= 1.0f);
+    CHECK_NEAR(s.mean, 0.0, 5 * 0.44 / sqrt((double)n));
+    CHECK_NEAR(s.var, 0.77374 * 0.25, 0.01);
+    CHECK(s.maxabs > 0.99); /* the tails near the cut are there */
     v = make(p, "c", 2, (int64_t[]){3, 3}, (ib_init){IB_INIT_CONSTANT, 0.25f, 0}, &n);
     for (int64_t k = 0; k < n; k++)
         CHECK(v[k] == 0.25f);

@@ -52,6 +52,8 @@ static const struct {
     {"mlp-vubhead", 3430410, 1},
     /* resnet20 - fc (650) + head1 65*256 + head2 257*128 + decoder 65*10 */
     {"resnet20-vubhead", 319258, 1},
+    /* 785*512 + 512 (prior) + 513*512 + 512 + 513*10 */
+    {"imb-mlp", 670730, 0},
 };
 #define N_EXPECTED ((int)(sizeof expected / sizeof expected[0]))
 

@@ -165,6 +165,18 @@ static void test_adamw_matches_torch(void)
     run_config("adamw", adam_cfg(IB_OPTIM_ADAMW, 0.01f, 0.9f, 0.999f, 0.05f));
 }
 
+/* torch.optim.Adamax (the IMB reference script's optimizer at lr 0.01,
+ * gradient-norm clip 5) */
+static void test_adamax_matches_torch(void)
+{
+    CHECK(ib_optim_defaults(IB_OPTIM_ADAMAX).lr == 2e-3f); /* PyTorch's default */
+    run_config("adamax", adam_cfg(IB_OPTIM_ADAMAX, 0.01f, 0.9f, 0.999f, 0));
+    run_config("adamax_wd", adam_cfg(IB_OPTIM_ADAMAX, 0.02f, 0.5f, 0.99f, 0.1f));
+    ib_optim_config c = adam_cfg(IB_OPTIM_ADAMAX, 0.01f, 0.9f, 0.999f, 0);
+    c.clip_grad_norm = 5.0f;
+    run_config("adamax_clip", c);
+}
+
 static void test_clipping_matches_torch(void)
 {
     ib_optim_config c = sgd_cfg(0.02f, 0.9f, 0, false, 0);
@@ -663,6 +675,7 @@ int main(void)
     IB_RUN(test_sgd_matches_torch);
     IB_RUN(test_adam_matches_torch);
     IB_RUN(test_adamw_matches_torch);
+    IB_RUN(test_adamax_matches_torch);
     IB_RUN(test_clipping_matches_torch);
     IB_RUN(test_param_added_later);
     IB_RUN(test_resume_from_state);

@@ -729,6 +729,9 @@ static void test_recipes_equal_their_flags(void)
         {"cellvib-mnist", "--model lenet-vibcells --epochs 8 --batch-size 64 --optimizer adam --adam-beta1 0.9 "
                           "--lr 1e-3 --schedule constant --beta 1e-5 --beta-schedule linear --input-norm unit --ema 0"},
         {"vub-mnist", "--epochs 200 --objective vub --entropy-weight 1 --entropy-cap 1.9572"},
+        {"imb-mnist", "--model imb-mlp --objective imb --gammas 1,0.8,1 --betas 1e-4,1e-4 --epochs 200 --batch-size 16 "
+                      "--eval-batch-size 50 --optimizer adamax --lr 0.01 --adam-beta1 0.9 --clip-grad-norm 5 --schedule constant "
+                      "--val-size 1000 --patience 20 --eval-samples 1 --input-norm unit --ema 0"},
     };
     static char a[1 << 14], b[1 << 14];
     char args[1024];

@@ -82,7 +82,15 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
     uint64_t old_seed = g->seed, old_step = g->step;
     g->training = false;
     g->seed = seed;
-    bool stochastic = n_kl > 0;
+    /* Sampled whenever the graph draws noise in eval mode: a Bernoulli
+     * network (IMB) has no Gaussian KL node but is stochastic all the same;
+     * with particles, logits is already the particle average and the mean
+     * path is the deterministic twin (every sample its mean).  Dropout is
+     * the identity in eval mode, so a network with dropout only is not. */
+    bool stochastic = false;
+    const ib_node *first_random = ib_graph_first_random(g);
+    for (int i = first_random ? first_random->id : g->n_nodes; i < g->n_nodes && !stochastic; i++)
+        stochastic = g->nodes[i]->random && strcmp(g->nodes[i]->op->name, "dropout") != 0;
     int64_t correct_one = 0, correct_avg = 0, correct_mean = 0, count, batches = 0;
     double nll_avg = 0, nll_mean = 0, ce_samples = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0};
     ib__calib_acc cal_avg = {0}, cal_mean = {0};

@@ -12,6 +12,12 @@
 /* The library's methods (vib.c, vub.c); method.c lists them. */
 extern const ib_method ib__method_vib;
 extern const ib_method ib__method_vub;
+extern const ib_method ib__method_imb;
+
+/* IMB's terms over the model's stochastic layers and particle paths:
+ * "rel0".."relL" (weight gamma_l) and "kl1".."klL" (weight beta_l), also
+ * filling loss->ce (= rel0), kl, beta, n_kl (imb.c). */
+ib_status ib__imb_terms(ib_graph *g, const ib_model_out *mo, ib_node *labels, const ib_objective *o, ib_loss *loss);
 
 /* The betas the run uses: a beta written in the model description applies
  * to its bottleneck unless the objective lists betas explicitly (beta.c). */

@@ -9,6 +9,7 @@
 static const ib_method *const methods[] = {
     &ib__method_vib,
     &ib__method_vub,
+    &ib__method_imb,
 };
 #define N_METHODS ((int)(sizeof methods / sizeof methods[0]))
 

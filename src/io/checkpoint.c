@@ -99,6 +99,7 @@ static const char *optim_kind_name(ib_optim_kind k)
     case IB_OPTIM_SGD: return "sgd";
     case IB_OPTIM_ADAM: return "adam";
     case IB_OPTIM_ADAMW: return "adamw";
+    case IB_OPTIM_ADAMAX: return "adamax";
     }
     return "unknown";
 }

@@ -24,6 +24,8 @@ const char *ib_model_text(const ib_model *m) { return m ? m->text : ""; }
 int ib_model_classes(const ib_model *m) { return m ? m->classes : 0; }
 int64_t ib_model_param_count(const ib_model *m) { return m ? m->params : 0; }
 int ib_model_bottleneck_count(const ib_model *m) { return m ? m->n_bn : 0; }
+int ib_model_stochastic_count(const ib_model *m) { return m ? m->n_st : 0; }
+int64_t ib_model_paths(const ib_model *m) { return m ? m->paths : 0; }
 
 void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w)
 {

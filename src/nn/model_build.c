@@ -26,7 +26,7 @@ ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *co
     }
     ib_init_style style_before = ib_graph_init_style(g);
     ib_graph_set_init_style(g, (ib_init_style)m->init_style);
-    ib__model_builder b = {g, eps, out};
+    ib__model_builder b = {g, eps, out, 1};
     for (int i = 0; i < m->n && x; i++)
         if (m->e[i].mark == IB__LAYER) /* group markers only name things */
             x = m->e[i].kind->build(&b, x, &m->e[i]);
@@ -35,6 +35,19 @@ ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *co
         ib_status st = ib_graph_status(g);
         return st ? st : ib__error(IB_ERR_STATE, "ib_model_build: building '%s' failed", m->name);
     }
-    out->logits = x;
+    out->logits = out->path_logits = x;
+    out->paths = b.paths;
+    if (b.paths > 1) {
+        /* One row per example for every caller that expects it: the log
+         * of the mean probability over the example's paths (whose softmax
+         * is that mean; its CE is the stochastic network's NLL). */
+        int64_t n = x->shape[0] / b.paths, c = x->shape[1];
+        ib_node *lp = ib_reshape(g, ib_log_softmax(g, x), 3, (int64_t[]){n, b.paths, c});
+        out->logits = ib_node_set_name(ib_logmeanexp(g, lp, 1), "logits_mean");
+        if (!out->logits) {
+            ib_status st = ib_graph_status(g);
+            return st ? st : IB_ERR_STATE;
+        }
+    }
     return IB_OK;
 }

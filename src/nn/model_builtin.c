@@ -466,6 +466,21 @@ static const struct {
      "vib 64 shift=0.57 name=vib\n"
      "linear 10 name=decoder\n"
     },
+    {"imb-mlp",
+     "# imb-mlp: the stochastic network of the IMB / PIB reference script\n"
+     "# (Nguyen-Tang & Choi): 784-512-512-10 with two layers of Bernoulli-sigmoid\n"
+     "# neurons, 32 particles per layer (1,024 paths per example), straight-\n"
+     "# through gradients and a learned prior per unit.  Train it with\n"
+     "# --objective imb (docs/imb.md), or --recipe imb-mnist.\n"
+     "model imb-mlp\n"
+     "input 1 28 28\n"
+     "classes 10\n"
+     "\n"
+     "flatten\n"
+     "bernoulli 512 particles=32 grad=st prior=learned name=b1\n"
+     "bernoulli 512 particles=32 grad=st prior=learned name=b2\n"
+     "linear 10 name=out\n"
+    },
 };
 
 int ib_model_builtin_count(void) { return (int)(sizeof builtin / sizeof builtin[0]); }

@@ -33,6 +33,7 @@
 #define IB__MODEL_MAX_ACT ((int64_t)1 << 28)      /* elements of one example's activation */
 #define IB__MODEL_MAX_PARAMS ((int64_t)1 << 30)   /* trainable scalars of a model */
 #define IB__MODEL_NAME_LEN 64
+#define IB__MODEL_MAX_PATHS ((int64_t)1 << 20)   /* particle paths per example (product of particles=) */
 #define IB__MODEL_MAX_OPTS 24                     /* options of all kinds together */
 #define IB__MODEL_MAX_CHOICES 4
 
@@ -112,6 +113,7 @@ typedef struct ib__model_builder {
     ib_graph *g;
     ib_node *const *eps;   /* NULL or one given noise input per bottleneck */
     ib_model_out *out;     /* bottlenecks are recorded here in depth order */
+    int64_t paths;         /* particle paths per example so far (product of particles) */
 } ib__model_builder;
 
 typedef enum ib__input_need { IB__IN_ANY, IB__IN_MAP, IB__IN_FLAT } ib__input_need;
@@ -126,6 +128,7 @@ typedef struct ib__layer_kind {
     unsigned required;         /* of those, the ones that must be given */
     ib__input_need input;      /* checked before shape: a feature map, or flat features */
     bool bottleneck;           /* a Gaussian bottleneck (counted, IB_MAX_BOTTLENECKS) */
+    bool stochastic;           /* listed in ib_model_out.st (vib, vibcell, bernoulli; IB_MAX_BOTTLENECKS) */
     /* After the line is read: defaults that depend on what was given
      * (seen: bits of the options written) and checks across options.
      * NULL: nothing.  Returns false with a message (no "file:line: ") in why. */
@@ -138,6 +141,9 @@ typedef struct ib__layer_kind {
     /* Adds the layer to the graph on x; NULL on a build error (in the graph). */
     ib_node *(*build)(ib__model_builder *b, ib_node *x, const ib__layer *e);
 } ib__layer_kind;
+
+/* particles= of a layer whose kind takes it, else 1 (model_kinds.c). */
+int64_t ib__model_layer_particles(const ib__layer *e);
 
 extern const ib__layer_kind ib__model_kinds[];
 extern const int ib__model_n_kinds;
@@ -152,6 +158,8 @@ struct ib_model {
     ib__layer *e;
     int n_bn;
     int bn[IB_MAX_BOTTLENECKS]; /* layer index of each bottleneck */
+    int n_st;                   /* stochastic layers (Gaussian and Bernoulli) */
+    int64_t paths;              /* particle paths per example: the product of particles= */
     int64_t params;
     char *text;
 };

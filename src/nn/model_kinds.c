@@ -19,10 +19,16 @@
 /* ------------------------------------------------------------------ */
 /* options                                                             */
 
-enum { O_K, O_STRIDE, O_PAD, O_BIAS, O_P, O_SLOPE, O_SHIFT, O_BETA, O_DROPOUT, O_SHORTCUT, N_OPTS };
+enum {
+    O_K, O_STRIDE, O_PAD, O_BIAS, O_P, O_SLOPE, O_SHIFT, O_BETA, O_DROPOUT, O_SHORTCUT,
+    O_PARTICLES, O_GRAD, O_TEMP, O_PRIOR, /* bernoulli (IMB) */
+    N_OPTS
+};
 #define B(o) (1u << (o))
 
 enum { SC_CONV = 0, SC_PAD = 1 }; /* shortcut= */
+enum { GRAD_ST = 0, GRAD_GUMBEL = 1 };    /* grad= */
+enum { PRIOR_LEARNED = 0, PRIOR_HALF = 1 }; /* prior= */
 
 /* Fields: key, type, range lo..hi, default, choices, left out of the
  * canonical text at its default. */
@@ -37,6 +43,10 @@ const ib__model_opt ib__model_opts[] = {
     [O_BETA] = {"beta", IB__OPT_FLOAT, 0, 1e6, -1, {0}, true}, /* -1: unset, the trainer decides */
     [O_DROPOUT] = {"dropout", IB__OPT_FLOAT, 0, 0.999999, 0, {0}, false},
     [O_SHORTCUT] = {"shortcut", IB__OPT_CHOICE, 0, 0, SC_CONV, {"conv", "pad"}, false},
+    [O_PARTICLES] = {"particles", IB__OPT_INT, 1, 1024, 1, {0}, true}, /* 1 left out: vib texts as before */
+    [O_GRAD] = {"grad", IB__OPT_CHOICE, 0, 0, GRAD_ST, {"st", "gumbel"}, false},
+    [O_TEMP] = {"temp", IB__OPT_FLOAT, 0, 1e6, 0, {0}, true}, /* 0: unset (st needs none) */
+    [O_PRIOR] = {"prior", IB__OPT_CHOICE, 0, 0, PRIOR_LEARNED, {"learned", "half"}, false},
 };
 const int ib__model_n_opts = N_OPTS;
 _Static_assert(N_OPTS <= IB__MODEL_MAX_OPTS, "raise IB__MODEL_MAX_OPTS");
@@ -231,6 +241,35 @@ static ib_node *flatten_build(ib__model_builder *b, ib_node *x, const ib__layer 
 }
 
 /* ------------------------------------------------------------------ */
+/* the stochastic layers' list, which every method and the evaluator read */
+
+int64_t ib__model_layer_particles(const ib__layer *e)
+{
+    return e->kind && (e->kind->opts & B(O_PARTICLES)) ? e->v[O_PARTICLES].i : 1;
+}
+
+/* Records stochastic layer e (its sample h, per-row KL and particles) in
+ * the model's output in depth order and multiplies the paths so far. */
+static ib_node *add_stochastic(ib__model_builder *b, const ib__layer *e, ib_node *h, ib_node *kl, int bn)
+{
+    ib_model_out *out = b->out;
+    if (!h || !kl)
+        return NULL;
+    int i = out->n_stochastic;
+    ib_stochastic_layer *s = &out->st[i];
+    snprintf(s->name, sizeof s->name, "%s", e->full);
+    snprintf(s->kind, sizeof s->kind, "%s", e->kind->word);
+    s->h = h;
+    s->kl = kl;
+    s->particles = ib__model_layer_particles(e);
+    s->upstream = b->paths;
+    s->bn = bn;
+    b->paths *= s->particles;
+    out->n_stochastic = i + 1;
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
 /* Gaussian bottlenecks: the Deep VIB layer and the VIB cell           */
 
 /* Records bottleneck bn of layer e in the model's output, in depth order;
@@ -265,9 +304,24 @@ static bool vib_shape(ib__layer *e, char *why, size_t len)
     return true;
 }
 
+/* Gaussian particles (IMB's Gaussian variant): mu and sigma once per
+ * incoming row (so is the KL), then M samples z = mu + sigma eps per row,
+ * consecutive.  The layer's own one-sample z is left unused. */
+static void gaussian_particles(ib__model_builder *b, const ib__layer *e, ib_bottleneck *bn)
+{
+    int64_t m = ib__model_layer_particles(e);
+    if (m <= 1 || !bn->mu || !bn->sigma)
+        return;
+    char a[IB_NAME_MAX];
+    snprintf(a, sizeof a, "%s.z", e->full);
+    bn->z = named(ib_gaussian_sample(b->g, ib_repeat(b->g, bn->mu, m), ib_repeat(b->g, bn->sigma, m), given_eps(b)), a);
+}
+
 static ib_node *vib_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
 {
-    ib_bottleneck bn = ib_nn_vib(b->g, x, e->n, F(e, O_SHIFT), given_eps(b));
+    bool many = ib__model_layer_particles(e) > 1;
+    ib_bottleneck bn = ib_nn_vib(b->g, x, e->n, F(e, O_SHIFT), many ? NULL : given_eps(b));
+    gaussian_particles(b, e, &bn);
     static const char *const part[4] = {"mu", "sigma", "z", "kl"};
     ib_node *node[4] = {bn.mu, bn.sigma, bn.z, bn.kl};
     for (int i = 0; i < 4; i++) {
@@ -275,7 +329,8 @@ static ib_node *vib_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
         snprintf(a, sizeof a, "%s.%s", e->full, part[i]);
         named(node[i], a);
     }
-    return add_bottleneck(b, e, bn, false);
+    int i = b->out->n_bottlenecks;
+    return add_stochastic(b, e, add_bottleneck(b, e, bn, false), bn.kl, i);
 }
 
 static bool vibcell_finish(ib__layer *e, unsigned seen, char *why, size_t len)
@@ -298,8 +353,67 @@ static void vibcell_tensors(const ib__layer *e, ib__tensors *t)
 
 static ib_node *vibcell_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
 {
-    ib_bottleneck bn = ib_nn_vib_cell(b->g, x, e->full, I(e, O_K), F(e, O_SHIFT), given_eps(b));
-    return add_bottleneck(b, e, bn, true);
+    bool many = ib__model_layer_particles(e) > 1;
+    ib_bottleneck bn = ib_nn_vib_cell(b->g, x, e->full, I(e, O_K), F(e, O_SHIFT), many ? NULL : given_eps(b));
+    gaussian_particles(b, e, &bn);
+    int i = b->out->n_bottlenecks;
+    return add_stochastic(b, e, add_bottleneck(b, e, bn, true), bn.kl, i);
+}
+
+/* ------------------------------------------------------------------ */
+/* stochastic layers: the list every method and the evaluator read     */
+
+/* Bernoulli-sigmoid neurons (IMB): a = W x + b, p = sigmoid(a), each
+ * incoming row repeated `particles` times in a row, h ~ Bernoulli(p)
+ * drawn per particle (straight-through, or the Gumbel-sigmoid relaxation
+ * of a at temperature temp).  The KL to the prior q is per incoming row:
+ * p does not depend on this layer's particles.  q = sigmoid(NAME.prior)
+ * (learned, one per unit) or 1/2. */
+static bool bernoulli_finish(ib__layer *e, unsigned seen, char *why, size_t len)
+{
+    (void)seen;
+    if (I(e, O_GRAD) == GRAD_GUMBEL && !(F(e, O_TEMP) > 0)) {
+        snprintf(why, len, "bernoulli: grad=gumbel needs a temperature temp= > 0");
+        return false;
+    }
+    if (I(e, O_GRAD) == GRAD_ST && (seen & B(O_TEMP))) {
+        snprintf(why, len, "bernoulli: temp= is for grad=gumbel (straight-through has no temperature)");
+        return false;
+    }
+    return true;
+}
+
+static void bernoulli_tensors(const ib__layer *e, ib__tensors *t)
+{
+    t_linear(t, NULL, e->in.d[0], e->n, true);
+    if (I(e, O_PRIOR) == PRIOR_LEARNED)
+        ib__model_tensor(t, NULL, "prior", true, 2, (int64_t[]){1, e->n});
+}
+
+static ib_node *bernoulli_build(ib__model_builder *b, ib_node *x, const ib__layer *e)
+{
+    ib_graph *g = b->g;
+    char a[IB_NAME_MAX];
+    int64_t m = I(e, O_PARTICLES);
+    ib_node *logit = ib_nn_linear(g, x, e->full, e->n, true);
+    snprintf(a, sizeof a, "%s.p", e->full);
+    ib_node *p = named(ib_sigmoid(g, logit), a);
+    ib_node *q;
+    if (I(e, O_PRIOR) == PRIOR_LEARNED) {
+        snprintf(a, sizeof a, "%s.prior", e->full);
+        q = ib_sigmoid(g, ib_param(g, a, 2, (int64_t[]){1, e->n}, (ib_init){IB_INIT_TRUNC_NORMAL, 0.0f, 0.5f}));
+    } else { /* 1/2 for every row; 0 * p carries no gradient back to p */
+        q = ib_affine(g, p, 0.0f, 0.5f);
+    }
+    snprintf(a, sizeof a, "%s.kl", e->full);
+    ib_node *kl = named(ib_kl_bernoulli(g, p, q), a);
+    ib_node *h;
+    if (I(e, O_GRAD) == GRAD_GUMBEL)
+        h = ib_gumbel_sigmoid(g, m > 1 ? ib_repeat(g, logit, m) : logit, F(e, O_TEMP));
+    else
+        h = ib_bernoulli_st(g, m > 1 ? ib_repeat(g, p, m) : p);
+    snprintf(a, sizeof a, "%s.h", e->full);
+    return add_stochastic(b, e, named(h, a), kl, -1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -455,13 +569,16 @@ const ib__layer_kind ib__model_kinds[] = {
      .shape = pool_shape, .build = avgpool_build},
     {.word = "globalavgpool", .input = IB__IN_MAP, .shape = gap_shape, .build = gap_build},
     {.word = "flatten", .shape = flatten_shape, .build = flatten_build},
-    {.word = "vib", .arg = "K", .arg_max = IB__MODEL_MAX_WIDTH / 2, .opts = B(O_SHIFT) | B(O_BETA),
-     .input = IB__IN_FLAT, .bottleneck = true, .shape = vib_shape, .build = vib_build},
-    {.word = "vibcell", .opts = B(O_K) | B(O_SHIFT) | B(O_BETA), .input = IB__IN_MAP, .bottleneck = true,
-     .finish = vibcell_finish, .tensors = vibcell_tensors, .build = vibcell_build},
+    {.word = "vib", .arg = "K", .arg_max = IB__MODEL_MAX_WIDTH / 2, .opts = B(O_SHIFT) | B(O_BETA) | B(O_PARTICLES),
+     .input = IB__IN_FLAT, .bottleneck = true, .stochastic = true, .shape = vib_shape, .build = vib_build},
+    {.word = "vibcell", .opts = B(O_K) | B(O_SHIFT) | B(O_BETA) | B(O_PARTICLES), .input = IB__IN_MAP, .bottleneck = true,
+     .stochastic = true, .finish = vibcell_finish, .tensors = vibcell_tensors, .build = vibcell_build},
     {.word = "basicblock", .arg = "OUT", .arg_max = 65536, .opts = B(O_STRIDE) | B(O_SHORTCUT), .input = IB__IN_MAP,
      .shape = basicblock_shape, .tensors = basicblock_tensors, .build = basicblock_build},
     {.word = "wideblock", .arg = "OUT", .arg_max = 65536, .opts = B(O_STRIDE) | B(O_DROPOUT), .input = IB__IN_MAP,
      .shape = block_shape, .tensors = wideblock_tensors, .build = wideblock_build},
+    {.word = "bernoulli", .arg = "WIDTH", .arg_max = IB__MODEL_MAX_WIDTH,
+     .opts = B(O_PARTICLES) | B(O_GRAD) | B(O_TEMP) | B(O_PRIOR), .input = IB__IN_FLAT, .stochastic = true,
+     .finish = bernoulli_finish, .shape = linear_shape, .tensors = bernoulli_tensors, .build = bernoulli_build},
 };
 const int ib__model_n_kinds = (int)(sizeof ib__model_kinds / sizeof ib__model_kinds[0]);

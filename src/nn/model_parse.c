@@ -550,6 +550,8 @@ static ib_status infer(parser *P)
     ib__shape x = {3, {m->c, m->h, m->w}};
     int64_t params = 0;
     int last = -1;
+    m->n_st = 0;
+    m->paths = 1;
     char sh[96], why[300];
     for (int i = 0; i < P->n; i++) {
         ib__layer *e = &P->e[i];
@@ -588,6 +590,17 @@ static ib_status infer(parser *P)
             if (m->n_bn == IB_MAX_BOTTLENECKS)
                 return perr(P, e->line, "more than %d vib layers and cells", IB_MAX_BOTTLENECKS);
             m->bn[m->n_bn++] = i;
+        }
+        if (ks->stochastic) {
+            if (m->n_st == IB_MAX_BOTTLENECKS)
+                return perr(P, e->line, "more than %d stochastic layers (vib, vibcell, bernoulli)", IB_MAX_BOTTLENECKS);
+            m->n_st++;
+            /* particles multiply: each path is one sample of every layer */
+            int64_t mp = ib__model_layer_particles(e);
+            if (m->paths * mp > IB__MODEL_MAX_PATHS)
+                return perr(P, e->line, "%s: %lld x %lld particle paths per example is over the limit of %lld",
+                            ks->word, (long long)m->paths, (long long)mp, (long long)IB__MODEL_MAX_PATHS);
+            m->paths *= mp;
         }
         last = i;
     }

@@ -164,6 +164,18 @@ char *ib_model_summary(const ib_model *m)
     with_commas(m->params, num, sizeof num);
     sb_printf(&b, "%s: input %dx%dx%d, %d classes, %s trainable parameters, %d bottleneck%s\n", m->name, m->c, m->h,
               m->w, m->classes, num, m->n_bn, m->n_bn == 1 ? "" : "s");
+    if (m->paths > 1) {
+        /* particles multiply: say what a batch costs before anyone runs one */
+        with_commas(m->paths, num, sizeof num);
+        sb_printf(&b, "particles: %s paths per example (", num);
+        bool first = true;
+        for (int i = 0; i < m->n; i++)
+            if (m->e[i].mark == IB__LAYER && m->e[i].kind->stochastic) {
+                sb_printf(&b, "%s%lld", first ? "" : " x ", (long long)ib__model_layer_particles(&m->e[i]));
+                first = false;
+            }
+        sb_printf(&b, "): a batch of N examples runs N x %s rows after the last stochastic layer\n", num);
+    }
     sb_printf(&b, "%-32s %-13s %-14s %12s\n", "layer", "kind", "output", "parameters");
     for (int i = 0; i < m->n; i++) {
         const ib__layer *e = &m->e[i];
@@ -179,6 +191,8 @@ char *ib_model_summary(const ib_model *m)
             snprintf(sh, sizeof sh, "%lldx%lldx%lld", (long long)e->out.d[0], (long long)e->out.d[1],
                      (long long)e->out.d[2]);
         with_commas(e->params, num, sizeof num);
+        if (ib__model_layer_particles(e) > 1) /* "512 x32": 32 samples per incoming row */
+            snprintf(sh + strlen(sh), sizeof sh - strlen(sh), " x%lld", (long long)ib__model_layer_particles(e));
         sb_printf(&b, "%-32s %-13s %-14s %12s\n", e->full, e->kind->word, sh, num);
     }
     return sb_take(&b);

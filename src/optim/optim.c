@@ -77,7 +77,7 @@ ib_optim_config ib_optim_defaults(ib_optim_kind kind)
     ib_optim_config c;
     memset(&c, 0, sizeof c);
     c.kind = kind;
-    c.lr = kind == IB_OPTIM_SGD ? 0.01f : 1e-3f;
+    c.lr = kind == IB_OPTIM_SGD ? 0.01f : kind == IB_OPTIM_ADAMAX ? 2e-3f : 1e-3f;
     c.beta1 = 0.9f;
     c.beta2 = 0.999f;
     c.eps = 1e-8f;
@@ -99,7 +99,8 @@ static void set_scalars(ib_optim *o)
 static bool valid_config(const ib_optim_config *c)
 {
     const char *why = NULL;
-    if (c->kind != IB_OPTIM_SGD && c->kind != IB_OPTIM_ADAM && c->kind != IB_OPTIM_ADAMW)
+    if (c->kind != IB_OPTIM_SGD && c->kind != IB_OPTIM_ADAM && c->kind != IB_OPTIM_ADAMW &&
+        c->kind != IB_OPTIM_ADAMAX)
         why = "unknown kind";
     else if (!(c->lr >= 0.0f) || !isfinite(c->lr))
         why = "lr must be finite and >= 0";
@@ -401,6 +402,27 @@ static void adam_range(const adam_args *a, int64_t lo, int64_t hi)
     }
 }
 
+/* Adamax as torch.optim.Adamax (single-tensor path) computes it: the first
+ * moment by lerp (m + w (g - m) for w < 1/2, else g - (g - m)(1 - w)), the
+ * infinity norm u = max(beta2 u, |g| + eps), then p -= (lr / bc1) m / u. */
+static void adamax_range(const adam_args *a, int64_t lo, int64_t hi)
+{
+    float *restrict w = a->w, *restrict g = a->g, *restrict m = a->m, *restrict u = a->v;
+    bool low = a->omb1 < 0.5f;
+    for (int64_t k = lo; k < hi; k++) {
+        float d = g[k];
+        if (a->clip)
+            g[k] = d = d * a->coef;
+        d = fmaf(a->l2, w[k], d);
+        float diff = d - m[k];
+        float mk = low ? m[k] + a->omb1 * diff : d - diff * a->b1;
+        float uk = fmaxf(u[k] * a->b2, fabsf(d) + a->eps);
+        m[k] = mk;
+        u[k] = uk;
+        w[k] = w[k] + a->neg_step * (mk / uk);
+    }
+}
+
 /* One segment's update with this step's scalars. */
 static void update(const ib_optim *o, const segment *sg, float coef, bool clip)
 {
@@ -424,7 +446,10 @@ static void update(const ib_optim *o, const segment *sg, float coef, bool clip)
             .b2 = (float)o->beta2, .omb2 = (float)(1.0 - o->beta2),
             .bc2_sqrt = ps->bc2_sqrt, .eps = (float)o->eps, .neg_step = ps->neg_step,
         };
-        adam_range(&a, sg->lo, sg->hi);
+        if (c->kind == IB_OPTIM_ADAMAX)
+            adamax_range(&a, sg->lo, sg->hi);
+        else
+            adam_range(&a, sg->lo, sg->hi);
     }
 }
 
@@ -579,7 +604,7 @@ const char *ib_optim_state_name(const ib_optim *o, int k)
         return NULL;
     if (o->cfg.kind == IB_OPTIM_SGD)
         return "momentum_buffer";
-    return k == 0 ? "exp_avg" : "exp_avg_sq";
+    return k == 0 ? "exp_avg" : o->cfg.kind == IB_OPTIM_ADAMAX ? "exp_inf" : "exp_avg_sq";
 }
 
 float *ib_optim_state(ib_optim *o, int k)

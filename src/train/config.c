@@ -105,6 +105,34 @@ static void recipe_vub_mnist(ib_train_config *c)
     snprintf(c->method, sizeof c->method, "vub");
     c->objective.entropy_weight = 1.0f;
     c->objective.entropy_cap = 1.9572f; /* 0.85 ln 10 */
+/* The IMB / PIB reference script's set-up (docs/imb.md): 784-512-512-10
+ * Bernoulli, 32 particles per layer in training and at test, gamma =
+ * (1, 0.8, 1), beta = (1e-4, 1e-4), batch 16, Adamax at 0.01, gradient
+ * norm clipped at 5, 1,000 training images held out for early stopping
+ * with patience 20.  One evaluation draw (--eval-samples 1) is the
+ * published protocol: the mean over one draw of every layer's particles. */
+static void recipe_imb_mnist(ib_train_config *c)
+{
+    snprintf(c->model, sizeof c->model, "imb-mlp");
+    snprintf(c->method, sizeof c->method, "imb");
+    c->objective.n_gammas = 3;
+    c->objective.gammas[0] = 1.0f, c->objective.gammas[1] = 0.8f, c->objective.gammas[2] = 1.0f;
+    c->objective.n_betas = 2;
+    c->objective.betas[0] = c->objective.betas[1] = 1e-4f;
+    c->epochs = 200;
+    c->batch_size = 16;
+    c->eval_batch_size = 50; /* 51,200 paths per evaluation batch */
+    c->optim.kind = IB_OPTIM_ADAMAX;
+    c->optim.weight_decay = 0;
+    c->optim.lr = 0.01f;
+    c->optim.beta1 = 0.9f;
+    c->optim.clip_grad_norm = 5.0f;
+    c->schedule.kind = IB_SCHED_CONSTANT;
+    c->val_size = 1000;
+    c->patience = 20;
+    c->eval_samples = 1;
+    c->norm = IB_NORM_UNIT;
+    c->ema_decay = 0;
 }
 
 static const struct {
@@ -115,6 +143,7 @@ static const struct {
     {"cifar-resnet", recipe_cifar_resnet},
     {"cellvib-mnist", recipe_cellvib_mnist},
     {"vub-mnist", recipe_vub_mnist},
+    {"imb-mnist", recipe_imb_mnist},
 };
 
 const char *ib_train_recipe_name(int i)
@@ -161,7 +190,7 @@ typedef struct field {
 
 #define NO_FLAG ""
 
-static const char *const optim_names[] = {"sgd", "adam", "adamw", NULL};
+static const char *const optim_names[] = {"sgd", "adam", "adamw", "adamax", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential", "multistep", "cosine", NULL};
 static const char *const beta_sched_names[] = {"equal", "linear", "geometric", NULL};
 static const char *const norm_names[] = {"unit", "symmetric", "standardize", NULL};
@@ -220,10 +249,12 @@ static const field fields[] = {
     {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL, "--no-ema-debias", NULL, "EMA without zero-debiasing",
      NULL, 0, true},
     STRF("objective", method, "--objective", "NAME",
-         "method {vib|vub}: Deep VIB (cellVIB with --vib-cells-after) or VUB (+ capped entropy bonus)"),
+         "method {vib|vub|imb}: Deep VIB (cellVIB with --vib-cells-after), VUB (+ capped entropy bonus) or IMB"),
     NUM("beta", F_F32, objective.beta, "--beta", "X", "compression weight beta of the KL terms"),
     LIST("betas", F_F32_LIST, objective.betas, objective.n_betas, "--betas", "B1,B2,..",
          "explicit beta per bottleneck, in depth order"),
+    LIST("gammas", F_F32_LIST, objective.gammas, objective.n_gammas, "--gammas", "G0,G1,..",
+         "imb: relevance weight of layer l = 0 (input) .. L, L + 1 values (default 1,0,..,0: the MLE)"),
     ENUMF("beta_schedule", objective.schedule, beta_sched_names, "--beta-schedule", "NAME", "beta over cells by depth"),
     NUM("beta_ratio", F_F32, objective.ratio, "--beta-ratio", "X", "ratio of the geometric beta schedule"),
     BOOLF("kl_mean_per_element", objective.kl_mean_per_element, "--kl-per-element",
@@ -235,6 +266,8 @@ static const field fields[] = {
     NUM("entropy_cap", F_F32, objective.entropy_cap, "--entropy-cap", "X", "VUB's cap H_max of the entropy bonus (0 = none)"),
     NUM("eval_samples", F_INT, eval_samples, "--eval-samples", "S", "samples averaged at evaluation"),
     NUM("val_size", F_I64, val_size, "--val-size", "N", "hold out the last N training examples for model selection"),
+    NUM("patience", F_I64, patience, "--patience", "N",
+        "stop N epochs after the best validation accuracy (early stopping; needs --val-size)"),
     ENUMF("input_norm", norm, norm_names, "--input-norm", "NAME", "input scaling"),
     BOOLF("augment", augment, "--augment", "random crop (pad 4) and horizontal flip"),
     BOOLF("label_noise", label_noise, NO_FLAG, NULL),
@@ -689,6 +722,9 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
             (double)c->optim.lr);
     REQUIRE(isfinite(c->objective.beta) && c->objective.beta >= 0, "beta must be a number >= 0 (got %g)",
             (double)c->objective.beta);
+    for (int l = 0; l < c->objective.n_gammas; l++)
+        REQUIRE(isfinite(c->objective.gammas[l]) && c->objective.gammas[l] >= 0,
+                "--gammas: gamma of layer %d must be >= 0 (got %g)", l, (double)c->objective.gammas[l]);
     for (int l = 0; l < c->objective.n_betas; l++)
         REQUIRE(isfinite(c->objective.betas[l]) && c->objective.betas[l] >= 0,
                 "beta of bottleneck %d must be >= 0 (got %g)", l + 1, (double)c->objective.betas[l]);
@@ -696,6 +732,9 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
     REQUIRE(c->eval_samples >= 1 && c->eval_samples <= 1000, "evaluation samples must be in 1..1000");
     REQUIRE(c->noise_rate >= 0 && c->noise_rate <= 1, "label noise rate must be in [0, 1]");
     REQUIRE(c->objective.label_smoothing >= 0 && c->objective.label_smoothing < 1, "label smoothing must be in [0, 1)");
+    REQUIRE(c->patience >= 0, "--patience must be >= 0 (got %lld)", (long long)c->patience);
+    REQUIRE(c->patience == 0 || c->val_size > 0,
+            "--patience stops on the validation split: give --val-size N too (never on the test set)");
     REQUIRE(c->val_size >= 0 && c->train_limit >= 0 && c->test_limit >= 0 && c->max_steps >= 0,
             "sizes and limits must not be negative");
     REQUIRE(c->eval_every >= 1, "eval_every must be at least 1");

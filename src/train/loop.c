@@ -204,6 +204,10 @@ ib_status ib__run_epochs(run *r)
 {
     const ib_train_config *c = &r->cfg;
     ib_status s = IB_OK;
+    if (c->patience > 0 && r->val && r->best_epoch > 0 && r->start_epoch - r->best_epoch >= c->patience) {
+        r->early_stop_epoch = r->start_epoch; /* a resumed run that patience had already ended */
+        return s;
+    }
     for (int64_t epoch = r->start_epoch + 1; epoch <= c->epochs; epoch++) {
         double t0 = ib__now_s();
         ib_epoch_report rep;
@@ -280,6 +284,12 @@ ib_status ib__run_epochs(run *r)
          * epoch's end, instead of one step into the next epoch. */
         if (ib__dp_stop_agreed(r))
             stopped = true;
+        /* Early stopping: `patience` epochs past the best validation
+         * accuracy (best.safetensors holds that epoch's weights). */
+        if (s == IB_OK && c->patience > 0 && rep.has_val && epoch - r->best_epoch >= c->patience) {
+            r->early_stop_epoch = epoch;
+            return s;
+        }
         if (s != IB_OK || stopped)
             return s;
     }

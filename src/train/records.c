@@ -191,6 +191,12 @@ ib_status ib__run_write_summary(run *r)
     /* without a validation split the best epoch was picked on the test set:
      * an oracle, not a result (docs/robustness.md) */
     cJSON_AddStringToObject(o, "best_selected_on", r->val ? "validation" : "test (oracle)");
+    if (r->cfg.patience > 0) { /* early stopping: whether it ended the run, and when */
+        cJSON_AddNumberToObject(o, "patience", (double)r->cfg.patience);
+        cJSON_AddBoolToObject(o, "early_stopped", r->early_stop_epoch > 0);
+        if (r->early_stop_epoch > 0)
+            cJSON_AddNumberToObject(o, "early_stop_epoch", (double)r->early_stop_epoch);
+    }
     cJSON_AddNumberToObject(o, "parameters", (double)ib_params_trainable_total(r->params));
     /* final figures: the last epoch's evaluation, with the EMA weights if on
      * (evaluated again only when steps were taken after it: a stop inside an

@@ -76,6 +76,7 @@ typedef struct ib__train_run {
     int64_t first_step; /* step at the start of this invocation (max_steps counts from it) */
     double best_acc;
     int64_t best_epoch;
+    int64_t early_stop_epoch; /* > 0: the epoch after which patience ended the run */
     /* The test evaluation of the last evaluated epoch and the step it was
      * made at: the summary reuses it when no step has been taken since. */
     ib_eval_result last_test;

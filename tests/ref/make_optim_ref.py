@@ -39,9 +39,12 @@ CONFIGS = {
     "adamw": (torch.optim.AdamW, dict(lr=0.01, weight_decay=0.05), None),
     "sgd_clip": (torch.optim.SGD, dict(lr=0.02, momentum=0.9), 1.0),
     "adam_clip": (torch.optim.Adam, dict(lr=0.01), 2.0),
+    "adamax": (torch.optim.Adamax, dict(lr=0.01), None),  # the IMB reference script's optimizer
+    "adamax_wd": (torch.optim.Adamax, dict(lr=0.02, betas=(0.5, 0.99), weight_decay=0.1), None),
+    "adamax_clip": (torch.optim.Adamax, dict(lr=0.01), 5.0),
 }
 STATE = {torch.optim.SGD: ["momentum_buffer"], torch.optim.Adam: ["exp_avg", "exp_avg_sq"],
-         torch.optim.AdamW: ["exp_avg", "exp_avg_sq"]}
+         torch.optim.AdamW: ["exp_avg", "exp_avg_sq"], torch.optim.Adamax: ["exp_avg", "exp_inf"]}
 
 
 def loss_of(W, b):
