@@ -6,7 +6,9 @@
  * confusion matrix; optionally on a corrupted copy of the data, and
  * optionally over several draws of the noise (--repeats: the spread of the
  * sampled accuracies; NLL, per-class figures and confusion matrix are the
- * first draw's).
+ * first draw's).  --retrieval adds Re-ID-style retrieval by the mean of
+ * the last bottleneck: view-1 queries against the view-2 gallery of a
+ * two-view set, or the set against itself (docs/vsd.md).
  */
 #include "args.h"
 #include "ibnet.h"
@@ -45,12 +47,53 @@ static void print_spread_json(const char *name, spread s)
            s.max);
 }
 
+/* Retrieval: embeddings (mu of the last bottleneck) of the queries d and of
+ * the gallery (view 2 of a two-view set, else d itself without self-matches). */
+static ib_status retrieval(const char *path, const ib_net_options *base, const char *spec, const char *split,
+                           const char *data, const ib_load_options *lo, const ib_dataset *d, ib_retrieval *out,
+                           bool *cross)
+{
+    ib_net_options no = *base;
+    no.defer_compile = true;
+    no.samples = 0;
+    ib_net *n = NULL;
+    ib_status s = ib_net_open(path, &no, &n);
+    ib_dataset *gal = NULL;
+    *cross = ib_dataset_spec_views(spec) > 1;
+    if (s == IB_OK && *cross) {
+        s = ib_dataset_open_view(spec, split, 1, data, lo, &gal);
+        if (s == IB_OK && gal->n > d->n) { /* the --limit of the queries */
+            ib_dataset *part = NULL;
+            s = ib_dataset_slice(gal, 0, d->n, &part);
+            ib_dataset_free(gal);
+            gal = part;
+        }
+    }
+    ib_activations q = {0}, g = {0};
+    if (s == IB_OK)
+        s = ib_net_embed(n, d, 0, &q);
+    if (s == IB_OK && gal) {
+        /* the graph is compiled by the first call: read the gallery through it */
+        const char *name = q.nodes[0];
+        s = ib_net_activations(n, gal, &name, 1, 0, true, &g);
+    }
+    if (s == IB_OK) {
+        const ib_activations *ga = gal ? &g : &q;
+        s = ib_retrieval_eval(q.values[0], q.labels, q.n, ga->values[0], ga->labels, ga->n, q.dims[0], !gal, out);
+    }
+    ib_activations_free(&q);
+    ib_activations_free(&g);
+    ib_dataset_free(gal);
+    ib_net_close(n);
+    return s;
+}
+
 int ib_cmd_eval(int argc, char **argv)
 {
     const char *dataset = NULL, *data = NULL, *split = "test", *corruption = NULL;
     int64_t samples = 0, batch = 500, limit = 0, threads = 0, severity = 3, seed = 1;
     int64_t sample_seed = -1, repeats = 1;
-    bool no_ema = false, json = false, skip_hash = false, no_verify = false;
+    bool no_ema = false, json = false, skip_hash = false, no_verify = false, want_retrieval = false;
     arg_spec specs[] = {
         {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR or "
          "folder:ROOT (default: the one the model was trained on)", NULL, 0},
@@ -70,6 +113,9 @@ int ib_cmd_eval(int argc, char **argv)
         {"--no-verify", ARG_FLAG, &no_verify, NULL, "skip the checksums of the checkpoint's tensors", NULL, 0},
         {"--threads", ARG_INT, &threads, "N", "threads", NULL, 0},
         {"--json", ARG_FLAG, &json, NULL, "print the result as JSON", NULL, 0},
+        {"--retrieval", ARG_FLAG, &want_retrieval, NULL, "also retrieval by the mean of the last bottleneck "
+         "(cosine; rank-1, rank-5, mAP, class = identity): view-1 queries against the view-2 gallery of a "
+         "two-view set, else the set against itself", NULL, 0},
     };
     arg_parser p = {"eval", "ibnet eval CHECKPOINT [options]",
                     "Evaluate a checkpoint written by 'ibnet train' (best.safetensors or last.safetensors).", specs,
@@ -150,6 +196,19 @@ int ib_cmd_eval(int argc, char **argv)
         ib_net_close(n);
         return 2;
     }
+    ib_retrieval ret = {0};
+    bool cross = false;
+    if (want_retrieval &&
+        (s = retrieval(pos[0], &no, dataset ? dataset : ib_net_meta(n)->dataset, split, data, &lo, d, &ret, &cross)) !=
+            IB_OK) {
+        fprintf(stderr, "ibnet eval: --retrieval: %s\n", ib_last_error());
+        ib_eval_result_free(&r);
+        free(acc_avg);
+        free(acc_one);
+        ib_dataset_free(d);
+        ib_net_close(n);
+        return 2;
+    }
     spread avg = spread_of(acc_avg, (int)repeats), one = spread_of(acc_one, (int)repeats);
     free(acc_avg);
     free(acc_one);
@@ -177,7 +236,13 @@ int ib_cmd_eval(int argc, char **argv)
                 printf("%s%lld", b ? ", " : "", (long long)r.confusion[a * C + b]);
             printf("]");
         }
-        printf("]}\n");
+        printf("]");
+        if (want_retrieval)
+            printf(", \"retrieval\": {\"gallery\": \"%s\", \"queries\": %lld, \"gallery_size\": %lld, "
+                   "\"rank1\": %.6f, \"rank5\": %.6f, \"map\": %.6f}",
+                   cross ? "view2" : "self", (long long)ret.queries, (long long)ret.gallery, ret.rank1, ret.rank5,
+                   ret.map);
+        printf("}\n");
     } else {
         printf("%s on %s/%s (%lld examples)%s\n", pos[0], d->name, split, (long long)r.n,
                ib_net_used_ema(n) ? ", EMA weights" : "");
@@ -217,6 +282,11 @@ int ib_cmd_eval(int argc, char **argv)
                 printf(" %5lld", (long long)r.confusion[a * C + b]);
             printf("\n");
         }
+        if (want_retrieval)
+            printf("  retrieval (%s, mu of the last bottleneck, cosine): %lld queries, gallery %lld: rank-1 %.2f%%   "
+                   "rank-5 %.2f%%   mAP %.2f%%\n",
+                   cross ? "view-1 queries, view-2 gallery" : "the set against itself", (long long)ret.queries,
+                   (long long)ret.gallery, 100 * ret.rank1, 100 * ret.rank5, 100 * ret.map);
     }
     ib_eval_result_free(&r);
     ib_dataset_free(d);

@@ -48,6 +48,12 @@ static const struct {
     {"wrn-16-4", 2748890, 0},
     /* + cells 2*(C*C+C) for C = 64, 128, 256 */
     {"wrn-16-4-vibcells", 2921818, 3},
+    /* conv 416 + 12,832 + fc1 1569*128 + vsdhead: teacher 1,290, encoder 16,512 + 256 + 8,256,
+     * student 528 + 32 + 170 */
+    {"cnn-vsd", 241124, 1},
+    /* resnet20 - fc (650) + vsdhead: teacher 650, encoder 16,640 + 512 + 32,896 + 256 + 16,512,
+     * student 2,080 + 64 + 330 */
+    {"resnet20-vsd", 339012, 1},
 };
 #define N_EXPECTED ((int)(sizeof expected / sizeof expected[0]))
 

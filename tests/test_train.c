@@ -728,6 +728,13 @@ static void test_recipes_equal_their_flags(void)
                          "--input-norm standardize --init kaiming --ema 0"},
         {"cellvib-mnist", "--model lenet-vibcells --epochs 8 --batch-size 64 --optimizer adam --adam-beta1 0.9 "
                           "--lr 1e-3 --schedule constant --beta 1e-5 --beta-schedule linear --input-norm unit --ema 0"},
+        {"vsd-cifar10", "--model resnet20-vsd --dataset cifar10 --epochs 50 --batch-size 128 --optimizer sgd --lr 0.1 "
+                        "--momentum 0.9 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --augment "
+                        "--input-norm standardize --init kaiming --ema 0 --objective vsd --label-smoothing 0.1 "
+                        "--vsd-weight 2 --beta 1e-4"},
+        {"vcd-noisy-mnist", "--model cnn-vsd --dataset noisy-mnist-2view --objective vcd+vml --epochs 10 "
+                            "--batch-size 64 --optimizer adam --adam-beta1 0.9 --lr 1e-3 --schedule constant "
+                            "--beta 1e-4 --label-smoothing 0.1 --input-norm unit --ema 0"},
     };
     static char a[1 << 14], b[1 << 14];
     char args[1024];
@@ -757,7 +764,7 @@ static void test_recipes_equal_their_flags(void)
     CHECK_EQ_INT(ib_train_config_recipe("nope", &cfg), IB_ERR_ARG);
     for (int i = 0; ib_train_recipe_name(i); i++)
         CHECK_OK(ib_train_config_recipe(ib_train_recipe_name(i), &cfg));
-    CHECK(ib_train_recipe_name(3) == NULL && ib_train_recipe_name(-1) == NULL);
+    CHECK(ib_train_recipe_name(5) == NULL && ib_train_recipe_name(-1) == NULL);
 }
 
 /* The settings table is the command line: every setting with a flag is in
