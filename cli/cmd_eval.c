@@ -56,7 +56,8 @@ static ib_status retrieval(const char *path, const ib_net_options *base, const c
     ib_net_options no = *base;
     no.defer_compile = true;
     no.samples = 0;
-    ib_net *n = NULL;
+    no.scope = NULL;
+    ib_net *n = NULL, *n2 = NULL;
     ib_status s = ib_net_open(path, &no, &n);
     ib_dataset *gal = NULL;
     *cross = ib_dataset_spec_views(spec) > 1;
@@ -73,9 +74,13 @@ static ib_status retrieval(const char *path, const ib_net_options *base, const c
     if (s == IB_OK)
         s = ib_net_embed(n, d, 0, &q);
     if (s == IB_OK && gal) {
-        /* the graph is compiled by the first call: read the gallery through it */
-        const char *name = q.nodes[0];
-        s = ib_net_activations(n, gal, &name, 1, 0, true, &g);
+        /* view 2 through its own network when the run had one per view
+         * (--separate-views), else through the shared one */
+        no.scope = "view2";
+        if (ib_net_open(path, &no, &n2) == IB_OK)
+            s = ib_net_embed(n2, gal, 0, &g);
+        else
+            s = ib_net_activations(n, gal, (const char *const *)q.nodes, 1, 0, true, &g);
     }
     if (s == IB_OK) {
         const ib_activations *ga = gal ? &g : &q;
@@ -85,6 +90,7 @@ static ib_status retrieval(const char *path, const ib_net_options *base, const c
     ib_activations_free(&g);
     ib_dataset_free(gal);
     ib_net_close(n);
+    ib_net_close(n2);
     return s;
 }
 
@@ -92,7 +98,7 @@ int ib_cmd_eval(int argc, char **argv)
 {
     const char *dataset = NULL, *data = NULL, *split = "test", *corruption = NULL;
     int64_t samples = 0, batch = 500, limit = 0, threads = 0, severity = 3, seed = 1;
-    int64_t sample_seed = -1, repeats = 1;
+    int64_t sample_seed = -1, repeats = 1, view = 1;
     bool no_ema = false, json = false, skip_hash = false, no_verify = false, want_retrieval = false;
     arg_spec specs[] = {
         {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR or "
@@ -102,6 +108,8 @@ int ib_cmd_eval(int argc, char **argv)
         {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's, 12)", NULL, 0},
         {"--batch-size", ARG_INT, &batch, "N", "evaluation batch size", NULL, 0},
         {"--limit", ARG_INT, &limit, "N", "evaluate the first N examples only", NULL, 0},
+        {"--view", ARG_INT, &view, "V", "view V of a two-view set, through the network trained for it (its own "
+         "with --separate-views, else the shared one)", "1|2", 0},
         {"--no-ema", ARG_FLAG, &no_ema, NULL, "use the raw weights even if the file holds an EMA average", NULL, 0},
         {"--corruption", ARG_STRING, &corruption, "TYPE", "evaluate on a corrupted copy (e.g. gaussian_noise)", NULL, 0},
         {"--severity", ARG_INT, &severity, "K", "corruption severity 1..5", NULL, 0},
@@ -126,9 +134,13 @@ int ib_cmd_eval(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
     if (batch < 1 || samples < 0 || samples > 1000 || limit < 0 || severity < 1 || severity > 5 || repeats < 1 ||
-        repeats > MAX_REPEATS || sample_seed < -1) {
+        repeats > MAX_REPEATS || sample_seed < -1 || view < 1 || view > 2) {
         fprintf(stderr, "ibnet eval: --batch-size >= 1, --samples in 0..1000, --severity in 1..5, --repeats in "
-                        "1..%d, --sample-seed >= 0\n", MAX_REPEATS);
+                        "1..%d, --sample-seed >= 0, --view 1 or 2\n", MAX_REPEATS);
+        return 2;
+    }
+    if (want_retrieval && view != 1) {
+        fprintf(stderr, "ibnet eval: --retrieval takes view-1 queries and a view-2 gallery; leave out --view\n");
         return 2;
     }
     ib_corruption ctype = IB_CORRUPT_GAUSSIAN_NOISE;
@@ -143,14 +155,19 @@ int ib_cmd_eval(int argc, char **argv)
     no.weights = no_ema ? IB_NET_WEIGHTS_RAW : IB_NET_WEIGHTS_DEFAULT;
     no.skip_checksums = no_verify;
     ib_net *n = NULL;
-    if (ib_net_open(pos[0], &no, &n) != IB_OK) {
+    if (view == 2) { /* view 2's own network when the checkpoint has one */
+        no.scope = "view2";
+        if (ib_net_open(pos[0], &no, &n) != IB_OK)
+            no.scope = NULL;
+    }
+    if (!n && ib_net_open(pos[0], &no, &n) != IB_OK) {
         fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
         return 2;
     }
     const ib_model_out *mo = ib_net_outputs(n);
     ib_load_options lo = {.skip_hash = skip_hash};
     ib_dataset *d = NULL;
-    ib_status s = ib_dataset_open(dataset ? dataset : ib_net_meta(n)->dataset, split, data, &lo, &d);
+    ib_status s = ib_dataset_open_view(dataset ? dataset : ib_net_meta(n)->dataset, split, (int)view - 1, data, &lo, &d);
     if (s == IB_OK && limit > 0 && limit < d->n) {
         ib_dataset *part = NULL;
         s = ib_dataset_slice(d, 0, limit, &part);

@@ -1588,6 +1588,8 @@ typedef struct ib_net_options {
     bool defer_compile;     /* leave the graph uncompiled: add nodes (a loss) to ib_net_graph,
                                then call ib_net_compile */
     bool skip_checksums;    /* do not verify the tensors' checksums */
+    const char *scope;      /* NULL: the run's model; "view2": the copy a --separate-views run trained
+                               for view 2 (its view2.* weights; ib_model_build_scoped) */
 } ib_net_options;
 
 typedef struct ib_net ib_net;

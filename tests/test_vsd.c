@@ -813,6 +813,51 @@ static void test_retrieval_fixture(void)
     CHECK_EQ_INT(ib_retrieval_eval(s, none, 3, s, sid, 3, 2, false, &r), IB_ERR_ARG);
 }
 
+/* ibnet eval on two-view checkpoints: a --separate-views checkpoint opens
+ * (view 1's network, or view 2's under its scope), a shared one has no
+ * view2 copy, and --retrieval prints its figures (the blobs have one view:
+ * the test set against itself). Runs of test_two_view_methods_train. */
+static void test_eval_two_view_checkpoints(void)
+{
+    char sep[1200], shared[1200], args[4096], err[4096];
+    snprintf(sep, sizeof sep, "%s/vcd+vml-separate/best.safetensors", ib_test_tmpdir());
+    snprintf(shared, sizeof shared, "%s/vcd+vml-shared/best.safetensors", ib_test_tmpdir());
+    ib_net_options o = ib_net_options_default();
+    ib_net *n = NULL;
+    CHECK_OK(ib_net_open(sep, &o, &n));
+    ib_net_close(n);
+    o.scope = "view2";
+    CHECK_OK(ib_net_open(sep, &o, &n));
+    CHECK(ib_params_find(ib_net_params(n), "view2.fc1.weight") >= 0);
+    ib_net_close(n);
+    CHECK_EQ_INT(ib_net_open(shared, &o, &n), IB_ERR_MISMATCH);
+    CHECK(strstr(ib_last_error(), "--separate-views") != NULL);
+    const char *const ckpts[2] = {sep, shared};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "eval %s --retrieval --json --data %s --no-hash", ckpts[k], data_dir);
+        const char *build = getenv("IBNET_BUILD_DIR");
+        char cmd[8192], out[1 << 14];
+        snprintf(cmd, sizeof cmd, "%s/ibnet %s", build ? build : "build", args);
+        FILE *f = popen(cmd, "r");
+        size_t got = f ? fread(out, 1, sizeof out - 1, f) : 0;
+        out[got] = 0;
+        int st = f ? pclose(f) : -1;
+        CHECK_MSG(st == 0, "'%s' failed", args);
+        cJSON *j = cJSON_Parse(out);
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "retrieval");
+        CHECK_MSG(cJSON_IsObject(r), "no retrieval in %s", out);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(r, "queries"), *r1 = cJSON_GetObjectItemCaseSensitive(r, "rank1");
+        CHECK(cJSON_IsNumber(q) && q->valuedouble == 300);
+        CHECK_MSG(cJSON_IsNumber(r1) && r1->valuedouble > 0.8, "rank-1 %g", cJSON_IsNumber(r1) ? r1->valuedouble : -1);
+        cJSON_Delete(j);
+    }
+    /* a one-view set has no view 2 */
+    snprintf(args, sizeof args, "eval %s --view 2", sep);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    snprintf(args, sizeof args, "eval %s --view 2 --retrieval", sep);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+}
+
 int main(void)
 {
     ib_test_run("scope_shared_and_separate", test_scope_shared_and_separate);
@@ -830,5 +875,6 @@ int main(void)
     ib_test_run("two_view_methods_train", test_two_view_methods_train);
     ib_test_run("two_view_resume", test_two_view_resume);
     ib_test_run("bad_input_exits_2", test_bad_input_exits_2);
+    ib_test_run("eval_two_view_checkpoints", test_eval_two_view_checkpoints);
     return ib_test_summary();
 }
