@@ -5,8 +5,10 @@
  * of S samples' probabilities, the mean path), per-class accuracy and the
  * confusion matrix; optionally on a corrupted copy of the data, and
  * optionally over several draws of the noise (--repeats: the spread of the
- * sampled accuracies; NLL, calibration, per-class figures and confusion matrix are the
- * first draw's).
+ * sampled accuracies; NLL, calibration, per-class figures and confusion matrix
+ * are the first draw's).  --retrieval adds Re-ID-style retrieval by the mean of
+ * the last bottleneck: view-1 queries against the view-2 gallery of a
+ * two-view set, or the set against itself (docs/vsd.md).
  */
 #include "args.h"
 #include "ibnet.h"
@@ -58,12 +60,59 @@ static void print_spread_json(const char *name, spread s)
            s.max);
 }
 
+/* Retrieval: embeddings (mu of the last bottleneck) of the queries d and of
+ * the gallery (view 2 of a two-view set, else d itself without self-matches). */
+static ib_status retrieval(const char *path, const ib_net_options *base, const char *spec, const char *split,
+                           const char *data, const ib_load_options *lo, const ib_dataset *d, ib_retrieval *out,
+                           bool *cross)
+{
+    ib_net_options no = *base;
+    no.defer_compile = true;
+    no.samples = 0;
+    no.scope = NULL;
+    ib_net *n = NULL, *n2 = NULL;
+    ib_status s = ib_net_open(path, &no, &n);
+    ib_dataset *gal = NULL;
+    *cross = ib_dataset_spec_views(spec) > 1;
+    if (s == IB_OK && *cross) {
+        s = ib_dataset_open_view(spec, split, 1, data, lo, &gal);
+        if (s == IB_OK && gal->n > d->n) { /* the --limit of the queries */
+            ib_dataset *part = NULL;
+            s = ib_dataset_slice(gal, 0, d->n, &part);
+            ib_dataset_free(gal);
+            gal = part;
+        }
+    }
+    ib_activations q = {0}, g = {0};
+    if (s == IB_OK)
+        s = ib_net_embed(n, d, 0, &q);
+    if (s == IB_OK && gal) {
+        /* view 2 through its own network when the run had one per view
+         * (--separate-views), else through the shared one */
+        no.scope = "view2";
+        if (ib_net_open(path, &no, &n2) == IB_OK)
+            s = ib_net_embed(n2, gal, 0, &g);
+        else
+            s = ib_net_activations(n, gal, (const char *const *)q.nodes, 1, 0, true, &g);
+    }
+    if (s == IB_OK) {
+        const ib_activations *ga = gal ? &g : &q;
+        s = ib_retrieval_eval(q.values[0], q.labels, q.n, ga->values[0], ga->labels, ga->n, q.dims[0], !gal, out);
+    }
+    ib_activations_free(&q);
+    ib_activations_free(&g);
+    ib_dataset_free(gal);
+    ib_net_close(n);
+    ib_net_close(n2);
+    return s;
+}
+
 int ib_cmd_eval(int argc, char **argv)
 {
     const char *dataset = NULL, *data = NULL, *split = "test", *corruption = NULL;
     int64_t samples = 0, batch = 500, limit = 0, threads = 0, severity = 3, seed = 1;
-    int64_t sample_seed = -1, repeats = 1;
-    bool no_ema = false, json = false, skip_hash = false, no_verify = false;
+    int64_t sample_seed = -1, repeats = 1, view = 1;
+    bool no_ema = false, json = false, skip_hash = false, no_verify = false, want_retrieval = false;
     arg_spec specs[] = {
         {"--dataset", ARG_STRING, &dataset, "NAME", "data set: mnist, fashion-mnist, cifar10, cifar100, idx:DIR, "
          "folder:ROOT or rotated-mnist:K (default: the one the model was trained on)", NULL, 0},
@@ -72,6 +121,8 @@ int ib_cmd_eval(int argc, char **argv)
         {"--samples", ARG_INT, &samples, "S", "samples averaged (default: the training run's, 12)", NULL, 0},
         {"--batch-size", ARG_INT, &batch, "N", "evaluation batch size", NULL, 0},
         {"--limit", ARG_INT, &limit, "N", "evaluate the first N examples only", NULL, 0},
+        {"--view", ARG_INT, &view, "V", "view V of a two-view set, through the network trained for it (its own "
+         "with --separate-views, else the shared one)", "1|2", 0},
         {"--no-ema", ARG_FLAG, &no_ema, NULL, "use the raw weights even if the file holds an EMA average", NULL, 0},
         {"--corruption", ARG_STRING, &corruption, "TYPE", "evaluate on a corrupted copy (e.g. gaussian_noise)", NULL, 0},
         {"--severity", ARG_INT, &severity, "K", "corruption severity 1..5", NULL, 0},
@@ -83,6 +134,9 @@ int ib_cmd_eval(int argc, char **argv)
         {"--no-verify", ARG_FLAG, &no_verify, NULL, "skip the checksums of the checkpoint's tensors", NULL, 0},
         {"--threads", ARG_INT, &threads, "N", "threads", NULL, 0},
         {"--json", ARG_FLAG, &json, NULL, "print the result as JSON", NULL, 0},
+        {"--retrieval", ARG_FLAG, &want_retrieval, NULL, "also retrieval by the mean of the last bottleneck "
+         "(cosine; rank-1, rank-5, mAP, class = identity): view-1 queries against the view-2 gallery of a "
+         "two-view set, else the set against itself", NULL, 0},
     };
     arg_parser p = {"eval", "ibnet eval CHECKPOINT [options]",
                     "Evaluate a checkpoint written by 'ibnet train' (best.safetensors or last.safetensors).", specs,
@@ -93,9 +147,13 @@ int ib_cmd_eval(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
     if (batch < 1 || samples < 0 || samples > 1000 || limit < 0 || severity < 1 || severity > 5 || repeats < 1 ||
-        repeats > MAX_REPEATS || sample_seed < -1) {
+        repeats > MAX_REPEATS || sample_seed < -1 || view < 1 || view > 2) {
         fprintf(stderr, "ibnet eval: --batch-size >= 1, --samples in 0..1000, --severity in 1..5, --repeats in "
-                        "1..%d, --sample-seed >= 0\n", MAX_REPEATS);
+                        "1..%d, --sample-seed >= 0, --view 1 or 2\n", MAX_REPEATS);
+        return 2;
+    }
+    if (want_retrieval && view != 1) {
+        fprintf(stderr, "ibnet eval: --retrieval takes view-1 queries and a view-2 gallery; leave out --view\n");
         return 2;
     }
     ib_corruption ctype = IB_CORRUPT_GAUSSIAN_NOISE;
@@ -110,14 +168,19 @@ int ib_cmd_eval(int argc, char **argv)
     no.weights = no_ema ? IB_NET_WEIGHTS_RAW : IB_NET_WEIGHTS_DEFAULT;
     no.skip_checksums = no_verify;
     ib_net *n = NULL;
-    if (ib_net_open(pos[0], &no, &n) != IB_OK) {
+    if (view == 2) { /* view 2's own network when the checkpoint has one */
+        no.scope = "view2";
+        if (ib_net_open(pos[0], &no, &n) != IB_OK)
+            no.scope = NULL;
+    }
+    if (!n && ib_net_open(pos[0], &no, &n) != IB_OK) {
         fprintf(stderr, "ibnet eval: %s\n", ib_last_error());
         return 2;
     }
     const ib_model_out *mo = ib_net_outputs(n);
     ib_load_options lo = {.skip_hash = skip_hash};
     ib_dataset *d = NULL;
-    ib_status s = ib_dataset_open(dataset ? dataset : ib_net_meta(n)->dataset, split, data, &lo, &d);
+    ib_status s = ib_dataset_open_view(dataset ? dataset : ib_net_meta(n)->dataset, split, (int)view - 1, data, &lo, &d);
     if (s == IB_OK && limit > 0 && limit < d->n) {
         ib_dataset *part = NULL;
         s = ib_dataset_slice(d, 0, limit, &part);
@@ -163,6 +226,19 @@ int ib_cmd_eval(int argc, char **argv)
         ib_net_close(n);
         return 2;
     }
+    ib_retrieval ret = {0};
+    bool cross = false;
+    if (want_retrieval &&
+        (s = retrieval(pos[0], &no, dataset ? dataset : ib_net_meta(n)->dataset, split, data, &lo, d, &ret, &cross)) !=
+            IB_OK) {
+        fprintf(stderr, "ibnet eval: --retrieval: %s\n", ib_last_error());
+        ib_eval_result_free(&r);
+        free(acc_avg);
+        free(acc_one);
+        ib_dataset_free(d);
+        ib_net_close(n);
+        return 2;
+    }
     spread avg = spread_of(acc_avg, (int)repeats), one = spread_of(acc_one, (int)repeats);
     free(acc_avg);
     free(acc_one);
@@ -192,7 +268,13 @@ int ib_cmd_eval(int argc, char **argv)
                 printf("%s%lld", b ? ", " : "", (long long)r.confusion[a * C + b]);
             printf("]");
         }
-        printf("]}\n");
+        printf("]");
+        if (want_retrieval)
+            printf(", \"retrieval\": {\"gallery\": \"%s\", \"queries\": %lld, \"gallery_size\": %lld, "
+                   "\"rank1\": %.6f, \"rank5\": %.6f, \"map\": %.6f}",
+                   cross ? "view2" : "self", (long long)ret.queries, (long long)ret.gallery, ret.rank1, ret.rank5,
+                   ret.map);
+        printf("}\n");
     } else {
         printf("%s on %s/%s (%lld examples)%s\n", pos[0], d->name, split, (long long)r.n,
                ib_net_used_ema(n) ? ", EMA weights" : "");
@@ -235,6 +317,11 @@ int ib_cmd_eval(int argc, char **argv)
                 printf(" %5lld", (long long)r.confusion[a * C + b]);
             printf("\n");
         }
+        if (want_retrieval)
+            printf("  retrieval (%s, mu of the last bottleneck, cosine): %lld queries, gallery %lld: rank-1 %.2f%%   "
+                   "rank-5 %.2f%%   mAP %.2f%%\n",
+                   cross ? "view-1 queries, view-2 gallery" : "the set against itself", (long long)ret.queries,
+                   (long long)ret.gallery, 100 * ret.rank1, 100 * ret.rank5, 100 * ret.map);
     }
     ib_eval_result_free(&r);
     ib_dataset_free(d);

@@ -570,6 +570,12 @@ ib_node *ib_js_categorical(ib_graph *g, ib_node *logp, ib_node *logq);
  * (Na, D), (Nb, D) -> (Na, Nb); eps > 0 (else IB_ERR_ARG).  a and b may be
  * the same node. */
 ib_node *ib_cosine_similarity(ib_graph *g, ib_node *a, ib_node *b, float eps);
+/* Variational distillation's KL (VSD, VCD; src/ib/vsd.c): the batch mean
+ * of KL(p_t || p_s), p_t = softmax(teacher) taken through ib_stop_gradient
+ * (the teacher gets no gradient from it), p_s = softmax(student), both as
+ * log-probabilities (ib_log_softmax) into ib_kl_categorical.  (N, C) logits
+ * each -> scalar. */
+ib_node *ib_distill_kl(ib_graph *g, ib_node *teacher_logits, ib_node *student_logits);
 
 
 /* ------------------------------------------------------------------------
@@ -852,6 +858,10 @@ typedef struct ib_objective {
     int n_gammas;                /* IMB: > 0 gives the relevance weight of every layer l = 0..L
                                     (L + 1 values); 0: gamma = (1, 0, ..., 0), the MLE */
     float gammas[IB_MAX_BOTTLENECKS + 1];
+    /* variational distillation (docs/vsd.md; >= 0 each) */
+    float vsd_weight;            /* w of w * KL(p(y|v) || p(y|z)), teacher detached (vsd, and per view in vcd/vml: 2) */
+    float vcd_weight;            /* of 1/2 KL(p(y|v2) || p(y|z1)) + 1/2 KL(p(y|v1) || p(y|z2)) (vcd: 2) */
+    float vml_weight;            /* of JS(p(y|z1) || p(y|z2)) (vml: 1) */
 } ib_objective;
 
 /* Plain cross-entropy (beta 0, no bonus). */
@@ -1042,6 +1052,8 @@ typedef struct ib_model_out {
     ib_node *path_logits;                         /* (N * paths, classes): one row per particle path
                                                      (the same node as logits when paths is 1) */
     int64_t paths;                                /* P = M_1 ... M_L paths per example */
+    ib_node *teacher_logits;                      /* (N, classes) of a `vsdhead`'s teacher on v, else NULL
+                                                     (logits are then its student's, on z) */
 } ib_model_out;
 
 /* Build the model into g on input x (N, C, H, W) float, whose C, H, W
@@ -1051,6 +1063,13 @@ typedef struct ib_model_out {
  * entries, each NULL or an input node of the bottleneck's shape with the
  * batch dim.  Returns IB_OK or the graph's build error. */
 ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *const *eps, ib_model_out *out);
+/* The same with every parameter name prefixed by "SCOPE." (scope NULL or
+ * "": none, ib_model_build).  A scope gives a second copy of a model in one
+ * store parameters of its own ("view2.fc1.weight"), where the same model
+ * built twice without one shares them.  IB_ERR_ARG for a scope other than
+ * 1..31 letters, digits, '_', '-', '.' without empty parts. */
+ib_status ib_model_build_scoped(const ib_model *m, ib_graph *g, const char *scope, ib_node *x, ib_node *const *eps,
+                                ib_model_out *out);
 
 /* ==== data: begin (src/data/, readers and batches) ==== */
 /* An image classification data set held in memory as uint8 pixels, NCHW
@@ -1343,6 +1362,12 @@ ib_status ib_rotated_mnist_split(const ib_dataset *src, const float *angles, int
  * paired).  On error both views are NULL. */
 ib_status ib_noisy_mnist_two_view(const ib_dataset *src, uint64_t seed, ib_dataset **view1, ib_dataset **view2,
                                   int64_t *partner);
+/* view1[i] = src[i] (a colour set, c = 3); view2[i] = its greyscale
+ * (BT.601 luma) in three equal channels plus Gaussian noise of std
+ * noise_std on the [0, 1] scale keyed by (seed, i), clipped and rounded.
+ * Labels copied.  On error both views are NULL. */
+ib_status ib_color_grey_two_view(const ib_dataset *src, float noise_std, uint64_t seed, ib_dataset **view1,
+                                 ib_dataset **view2);
 
 /* --- PNG output (src/data/png_write.c) --- */
 /* Write a planar (c, h, w) uint8 image as an 8-bit PNG: c = 1 grey, 2 grey +
@@ -1455,6 +1480,8 @@ typedef struct ib_train_config {
     bool ema_zero_debias;
     ib_objective objective;   /* the settings the methods read (beta, entropy weight...) */
     char method[32];          /* the method (JSON "objective"): "vib" (default), "vub"; see ib_method_find */
+    bool separate_views;      /* two-view methods: the run's model on view v >= 2 is built under the scope
+                                 "view<v>" (parameters of its own) instead of sharing view 1's */
     int eval_samples;         /* S of the S-sample average of probabilities (12) */
     int64_t val_size;         /* > 0: hold out the last val_size training examples;
                                  the best checkpoint is chosen on them (else on test) */
@@ -1495,6 +1522,16 @@ typedef struct ib_train_config {
  * split is "train" or "test". */
 ib_status ib_dataset_open(const char *spec, const char *split, const char *data_dir, const ib_load_options *opt,
                           ib_dataset **out);
+/* Two-view sets (src/data/twoview.c; docs/vsd.md): "noisy-mnist-2view"
+ * (ib_noisy_mnist_two_view on MNIST) and "cifar10-2view"
+ * (ib_color_grey_two_view on CIFAR-10, noise std 0.1), each split keyed by
+ * a fixed seed.  ib_dataset_open gives view 1 of them; this gives view
+ * `view` (0-based) of any set (a one-view set has only view 0: IB_ERR_ARG
+ * otherwise).  Example i of every view has the same label. */
+ib_status ib_dataset_open_view(const char *spec, const char *split, int view, const char *data_dir,
+                               const ib_load_options *opt, ib_dataset **out);
+/* The views of a data-set name: 2 for the two-view sets, else 1. */
+int ib_dataset_spec_views(const char *spec);
 
 /* The defaults: Deep VIB on MNIST with the paper's recipe (vib-mlp, beta
  * 1e-3, Adam lr 1e-4 with beta1 0.5, x0.97 every 2 epochs, batch 100, EMA
@@ -1721,6 +1758,8 @@ typedef struct ib_net_options {
     bool defer_compile;     /* leave the graph uncompiled: add nodes (a loss) to ib_net_graph,
                                then call ib_net_compile */
     bool skip_checksums;    /* do not verify the tensors' checksums */
+    const char *scope;      /* NULL: the run's model; "view2": the copy a --separate-views run trained
+                               for view 2 (its view2.* weights; ib_model_build_scoped) */
 } ib_net_options;
 
 typedef struct ib_net ib_net;
@@ -2236,6 +2275,32 @@ typedef struct ib_activations {
 ib_status ib_net_activations(ib_net *net, const ib_dataset *d, const char *const *layers, int n_layers, int64_t limit,
                              bool mean_path, ib_activations *out);
 void ib_activations_free(ib_activations *a); /* NULL-safe; leaves it empty */
+
+/* --- embeddings and retrieval (src/eval/retrieval.c; docs/vsd.md) --- */
+/* The embedding of every image of d (the first `limit`; 0: all): the mean
+ * mu of the network's last Gaussian bottleneck (a vsdhead's or a vib
+ * layer's), as ib_net_activations reads it (the network opened with
+ * samples 0 and defer_compile).  IB_ERR_ARG for a model without one. */
+ib_status ib_net_embed(ib_net *net, const ib_dataset *d, int64_t limit, ib_activations *out);
+
+typedef struct ib_retrieval {
+    int64_t queries;  /* queries scored: those with at least one gallery item of their identity */
+    int64_t gallery;
+    double rank1;     /* fraction of queries whose most similar gallery item has their identity */
+    double rank5;     /* ... one of the 5 most similar */
+    double map;       /* mean over queries of the average precision of the whole ranking */
+} ib_retrieval;
+
+/* Re-ID-style retrieval: query i (row i of q, nq x dim) against the
+ * gallery (ng x dim) by cosine similarity, most similar first (ties: lower
+ * gallery index first); an item is a match when its identity (gid) equals
+ * the query's (qid: the class when the class is the identity).  AP = the
+ * mean over the query's matches of the precision at each match's rank.
+ * exclude_same_index: gallery item i is left out of query i's ranking (a
+ * set searched against itself).  Queries without a match are left out of
+ * every figure; IB_ERR_ARG when none is left. */
+ib_status ib_retrieval_eval(const float *q, const int64_t *qid, int64_t nq, const float *g, const int64_t *gid,
+                            int64_t ng, int64_t dim, bool exclude_same_index, ib_retrieval *out);
 /* Layer k's rows as an estimator's continuous variable; k = -1: the labels
  * (discrete).  The view borrows a's memory. */
 ib_mi_var ib_activations_var(const ib_activations *a, int k);

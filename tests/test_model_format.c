@@ -54,6 +54,12 @@ static const struct {
     {"resnet20-vubhead", 319258, 1},
     /* 785*512 + 512 (prior) + 513*512 + 512 + 513*10 */
     {"imb-mlp", 670730, 0},
+    /* conv 416 + 12,832 + fc1 1569*128 + vsdhead: teacher 1,290, encoder 16,512 + 256 + 8,256,
+     * student 528 + 32 + 170 */
+    {"cnn-vsd", 241124, 1},
+    /* resnet20 - fc (650) + vsdhead: teacher 650, encoder 16,640 + 512 + 32,896 + 256 + 16,512,
+     * student 2,080 + 64 + 330 */
+    {"resnet20-vsd", 339012, 1},
 };
 #define N_EXPECTED ((int)(sizeof expected / sizeof expected[0]))
 

@@ -732,6 +732,13 @@ static void test_recipes_equal_their_flags(void)
         {"imb-mnist", "--model imb-mlp --objective imb --gammas 1,0.8,1 --betas 1e-4,1e-4 --epochs 200 --batch-size 16 "
                       "--eval-batch-size 50 --optimizer adamax --lr 0.01 --adam-beta1 0.9 --clip-grad-norm 5 --schedule constant "
                       "--val-size 1000 --patience 20 --eval-samples 1 --input-norm unit --ema 0"},
+        {"vsd-cifar10", "--model resnet20-vsd --dataset cifar10 --epochs 50 --batch-size 128 --optimizer sgd --lr 0.1 "
+                        "--momentum 0.9 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --augment "
+                        "--input-norm standardize --init kaiming --ema 0 --objective vsd --label-smoothing 0.1 "
+                        "--vsd-weight 2 --beta 1e-4"},
+        {"vcd-noisy-mnist", "--model cnn-vsd --dataset noisy-mnist-2view --objective vcd+vml --epochs 10 "
+                            "--batch-size 64 --optimizer adam --adam-beta1 0.9 --lr 1e-3 --schedule constant "
+                            "--beta 1e-4 --label-smoothing 0.1 --input-norm unit --ema 0"},
     };
     static char a[1 << 14], b[1 << 14];
     char args[1024];

@@ -218,6 +218,13 @@ static ib_node *param_of_kind(ib_graph *g, const char *name, int ndim, const int
 {
     if (!ib__inputs_ok(g, 0, NULL))
         return NULL;
+    char scoped[IB_NAME_MAX];
+    if (g->param_scope[0] && name) { /* a scoped model build: its own copy of the parameters */
+        if ((size_t)snprintf(scoped, sizeof scoped, "%s%s", g->param_scope, name) >= sizeof scoped)
+            return ib__fail(g, IB_ERR_ARG, "parameter name '%s%s' is longer than %d characters", g->param_scope, name,
+                            IB_NAME_MAX - 1);
+        name = scoped;
+    }
     int idx = ib_params_get(g->params, name, ndim, shape, init, kind);
     if (idx < 0)
         return ib__fail(g, (ib_status)idx, "%s", ib_last_error());

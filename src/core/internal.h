@@ -132,6 +132,8 @@ struct ib_graph {
     bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
     bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */
     bool recompute;        /* ib_graph_set_recompute: and recomputes cheap ones in backward */
+    char param_scope[64];  /* "" or "view2.": prepended to the names of the parameters created or shared
+                              from now on (ib_model_build_scoped: two copies of a model in one store) */
     /* Compile's plan, as lists of node ids by step (n_nodes + 1 offsets each):
      * zero_ids[zero_at[i] .. zero_at[i+1]) are the pooled gradients whose
      * lifetime starts at backward step i; dead_ids[dead_at[i] ..) the pooled

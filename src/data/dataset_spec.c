@@ -42,6 +42,8 @@ ib_status ib_dataset_open(const char *spec, const char *split, const char *data_
             snprintf((*out)->name, sizeof (*out)->name, "%s", "idx");
         return s;
     }
+    if (ib_dataset_spec_views(spec) > 1) /* a two-view set: its view 1 (twoview.c) */
+        return ib_dataset_open_view(spec, split, 0, data_dir, opt, out);
     if (strncmp(spec, "folder:", 7) == 0) {
         snprintf(a, sizeof a, "%s/%s", spec + 7, split);
         return ib_dataset_load_pngdir(a, out);

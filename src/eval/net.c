@@ -73,6 +73,42 @@ static ib_status file_has_ema(const char *path, bool *has)
     return s;
 }
 
+/* Does the file hold the view2.* copy of a --separate-views run? */
+static bool file_has_views(const char *path)
+{
+    ib__st_file f;
+    bool has = false;
+    if (ib__st_open(path, &f) == IB_OK)
+        for (int i = 0; i < f.n_tensors && !has; i++)
+            has = strncmp(f.tensors[i].name, "view", 4) == 0 && f.tensors[i].name[4] >= '2' &&
+                  f.tensors[i].name[4] <= '9' && f.tensors[i].name[5] == '.';
+    ib__st_close(&f);
+    return has;
+}
+
+/* A checkpoint with a network per view: the one network asked for (the
+ * run's model, or its scoped copy) takes its tensors, every one of them,
+ * and the other views' are left in the file. */
+static ib_status load_one_view(ib_net *n, bool want_ema)
+{
+    ib_checkpoint_partial_options po = {.use_ema = want_ema, .skip_checksums = n->opt.skip_checksums};
+    ib_checkpoint_partial r;
+    ib_status s = ib_checkpoint_load_partial(n->path, n->params, &po, &r);
+    if (s != IB_OK && n->opt.scope && n->opt.scope[0]) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", ib_last_error()); /* not formatted into the buffer it is read from */
+        s = ib__error(s, "%s; no weights of the copy %s (was the run trained with --separate-views?)", why,
+                      n->opt.scope);
+    }
+    if (s == IB_OK && r.n_kept > 0)
+        s = ib__error(IB_ERR_MISMATCH, "%s holds no weights for %d of the %d tensors of %s%s%s", n->path, r.n_kept,
+                      r.n_params, n->opt.scope ? "the copy " : "the model", n->opt.scope ? n->opt.scope : "",
+                      n->opt.scope ? " (was the run trained with --separate-views?)" : "");
+    n->used_ema = s == IB_OK && r.n_loaded_ema > 0;
+    ib_checkpoint_partial_free(&r);
+    return s;
+}
+
 static ib_status load_weights(ib_net *n)
 {
     ib_checkpoint_load_options lo = {.skip_checksums = n->opt.skip_checksums};
@@ -82,6 +118,11 @@ static ib_status load_weights(ib_net *n)
         return s;
     bool want = n->opt.weights == IB_NET_WEIGHTS_EMA ||
                 (n->opt.weights == IB_NET_WEIGHTS_DEFAULT && has_ema && n->meta.ema_decay > 0);
+    if ((n->opt.scope && n->opt.scope[0]) || file_has_views(n->path)) {
+        if (want && (!has_ema || !(n->meta.ema_decay > 0)))
+            return ib__error(IB_ERR_MISMATCH, "%s holds no EMA average; open it with the raw weights", n->path);
+        return load_one_view(n, want);
+    }
     if (!want)
         return ib_checkpoint_load_opts(n->path, n->params, NULL, NULL, NULL, &lo);
     if (!has_ema || !(n->meta.ema_decay > 0))
@@ -119,7 +160,7 @@ static ib_status build(ib_net *n)
     ib_node *xm = n->opt.input == IB_NET_INPUT_PIXELS ? normalise_in_graph(n, n->x, c) : n->x;
     if (S >= 1)
         xm = ib_repeat(n->g, xm, S);
-    ib_status s = xm ? ib_model_build(n->model, n->g, xm, NULL, &n->out) : ib_graph_status(n->g);
+    ib_status s = xm ? ib_model_build_scoped(n->model, n->g, n->opt.scope, xm, NULL, &n->out) : ib_graph_status(n->g);
     if (s != IB_OK)
         return ib__error(s, "%s: %s", n->path, ib_graph_error(n->g));
     n->logits = ib_node_keep(n->out.logits); /* read after forward even when something consumes it */

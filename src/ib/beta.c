@@ -17,6 +17,10 @@ ib_objective ib_objective_default(void)
      * (docs/results.md).  With one bottleneck every schedule gives beta. */
     o.schedule = IB_BETA_LINEAR;
     o.ratio = 0.5f;
+    /* the released VSD/VCD code's weights (papers.md 8.2); VML is not in it */
+    o.vsd_weight = 2.0f;
+    o.vcd_weight = 2.0f;
+    o.vml_weight = 1.0f;
     return o;
 }
 

@@ -10,6 +10,10 @@ static const ib_method *const methods[] = {
     &ib__method_vib,
     &ib__method_vub,
     &ib__method_imb,
+    &ib__method_vsd,
+    &ib__method_vcd,
+    &ib__method_vml,
+    &ib__method_vcd_vml,
 };
 #define N_METHODS ((int)(sizeof methods / sizeof methods[0]))
 

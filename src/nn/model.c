@@ -42,8 +42,11 @@ int ib_model_bottleneck_shape(const ib_model *m, int i, int64_t shape[3])
     if (!m || i < 0 || i >= m->n_bn)
         return 0;
     const ib__layer *e = &m->e[m->bn[i]];
-    memcpy(shape, e->out.d, sizeof e->out.d);
-    return e->out.ndim;
+    ib__shape s = e->out;
+    if (e->kind->bn_shape)
+        e->kind->bn_shape(e, &s);
+    memcpy(shape, s.d, sizeof s.d);
+    return s.ndim;
 }
 
 static bool same_layer(const ib__layer *x, const ib__layer *y)

@@ -3,11 +3,33 @@
  * graph, layer by layer through each kind's builder (model_kinds.c), under
  * the model's initialisation style.  Parameters are get-or-create in the
  * graph's store, named by the layers' full names, so a second graph built
- * from the same model and store shares them.
+ * from the same model and store shares them.  A scope ("view2") prefixes
+ * every parameter name ("view2.fc1.weight"): a second copy of the model
+ * in the same store with parameters of its own.
  */
 #include "model_internal.h"
 
+/* A scope is a parameter-name prefix: letters, digits, '_', '-', '.' (no
+ * empty parts), at most 31 characters. */
+static bool scope_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 31 || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
 ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *const *eps, ib_model_out *out)
+{
+    return ib_model_build_scoped(m, g, NULL, x, eps, out);
+}
+
+ib_status ib_model_build_scoped(const ib_model *m, ib_graph *g, const char *scope, ib_node *x, ib_node *const *eps,
+                                ib_model_out *out)
 {
     if (!out)
         return ib__error(IB_ERR_ARG, "ib_model_build: out is NULL");
@@ -24,12 +46,21 @@ ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *co
                  m->w, x->name, ib__shape_str(x, sh, sizeof sh));
         return IB_ERR_SHAPE;
     }
+    if (scope && scope[0] && !scope_ok(scope)) {
+        ib__fail(g, IB_ERR_ARG, "model scope '%s': 1 to 31 letters, digits, '_', '-' or '.' (no empty parts)", scope);
+        return IB_ERR_ARG;
+    }
     ib_init_style style_before = ib_graph_init_style(g);
     ib_graph_set_init_style(g, (ib_init_style)m->init_style);
+    char scope_before[sizeof g->param_scope];
+    memcpy(scope_before, g->param_scope, sizeof scope_before);
+    if (scope && scope[0])
+        snprintf(g->param_scope, sizeof g->param_scope, "%s%s.", scope_before, scope);
     ib__model_builder b = {g, eps, out, 1};
     for (int i = 0; i < m->n && x; i++)
         if (m->e[i].mark == IB__LAYER) /* group markers only name things */
             x = m->e[i].kind->build(&b, x, &m->e[i]);
+    memcpy(g->param_scope, scope_before, sizeof scope_before);
     ib_graph_set_init_style(g, style_before);
     if (!x) {
         ib_status st = ib_graph_status(g);

@@ -43,8 +43,14 @@ typedef enum ib__opt_type {
     IB__OPT_INT,    /* plain decimal digits in [lo, hi] */
     IB__OPT_FLOAT,  /* a decimal number in [lo, hi] (hi < 1: [lo, 1) in messages) */
     IB__OPT_BOOL,   /* true | false */
-    IB__OPT_CHOICE  /* one word of choices[]; the value is its index */
+    IB__OPT_CHOICE, /* one word of choices[]; the value is its index */
+    IB__OPT_WIDTHS  /* 1..3 comma-separated widths in 1..2^20 ("1000,500"), packed by IB__WIDTH */
 } ib__opt_type;
+
+/* Width j (0-based) of an IB__OPT_WIDTHS value, 0 past the last: 21 bits
+ * each, so three fit in the int64 of a value. */
+#define IB__WIDTH(v, j) ((int64_t)(((uint64_t)(v) >> (21 * (j))) & 0x1FFFFF))
+#define IB__WIDTHS_MAX 3
 
 typedef struct ib__model_opt {
     const char *key;
@@ -140,6 +146,10 @@ typedef struct ib__layer_kind {
     void (*tensors)(const ib__layer *e, ib__tensors *t);
     /* Adds the layer to the graph on x; NULL on a build error (in the graph). */
     ib_node *(*build)(ib__model_builder *b, ib_node *x, const ib__layer *e);
+    /* A bottleneck kind whose bottleneck is not its output (a composite
+     * head): the bottleneck's shape.  NULL: e->out. */
+    void (*bn_shape)(const ib__layer *e, ib__shape *s);
+    bool last_only;            /* must be the model's last layer (a composite head with its own logits) */
 } ib__layer_kind;
 
 /* particles= of a layer whose kind takes it, else 1 (model_kinds.c). */

@@ -21,7 +21,8 @@
 
 enum {
     O_K, O_STRIDE, O_PAD, O_BIAS, O_P, O_SLOPE, O_SHIFT, O_BETA, O_DROPOUT, O_SHORTCUT,
-    O_PARTICLES, O_GRAD, O_TEMP, O_PRIOR, /* bernoulli (IMB) */
+    O_PARTICLES, O_GRAD, O_TEMP, O_PRIOR,         /* bernoulli (IMB) */
+    O_ZDIM, O_HIDDEN, O_DETERMINISTIC, O_STUDENT, /* vsdhead (VSD) */
     N_OPTS
 };
 #define B(o) (1u << (o))
@@ -29,6 +30,7 @@ enum {
 enum { SC_CONV = 0, SC_PAD = 1 }; /* shortcut= */
 enum { GRAD_ST = 0, GRAD_GUMBEL = 1 };    /* grad= */
 enum { PRIOR_LEARNED = 0, PRIOR_HALF = 1 }; /* prior= */
+enum { ST_MLP = 0, ST_LINEAR = 1 }; /* student= */
 
 /* Fields: key, type, range lo..hi, default, choices, left out of the
  * canonical text at its default. */
@@ -47,6 +49,10 @@ const ib__model_opt ib__model_opts[] = {
     [O_GRAD] = {"grad", IB__OPT_CHOICE, 0, 0, GRAD_ST, {"st", "gumbel"}, false},
     [O_TEMP] = {"temp", IB__OPT_FLOAT, 0, 1e6, 0, {0}, true}, /* 0: unset (st needs none) */
     [O_PRIOR] = {"prior", IB__OPT_CHOICE, 0, 0, PRIOR_LEARNED, {"learned", "half"}, false},
+    [O_ZDIM] = {"zdim", IB__OPT_INT, 1, IB__MODEL_MAX_WIDTH, 256, {0}, false},
+    [O_HIDDEN] = {"hidden", IB__OPT_WIDTHS, 0, 0, 1000 + 500 * 2097152.0, {0}, false}, /* 1000,500 packed */
+    [O_DETERMINISTIC] = {"deterministic", IB__OPT_BOOL, 0, 0, 0, {0}, false},
+    [O_STUDENT] = {"student", IB__OPT_CHOICE, 0, 0, ST_MLP, {"mlp", "linear"}, false},
 };
 const int ib__model_n_opts = N_OPTS;
 _Static_assert(N_OPTS <= IB__MODEL_MAX_OPTS, "raise IB__MODEL_MAX_OPTS");
@@ -548,6 +554,123 @@ static ib_node *wideblock_build(ib__model_builder *b, ib_node *x, const ib__laye
 
 #define POOL_OPTS (B(O_K) | B(O_STRIDE) | B(O_PAD))
 
+/* ------------------------------------------------------------------ */
+/* vsdhead: the composite last layer of variational self-distillation  */
+/*
+ * On flat backbone features v (D) it builds three parts (docs/vsd.md):
+ *   NAME.teacher   a linear classifier on v: the teacher logits p(y|v);
+ *   NAME.encoder   an MLP v -> hidden (linear, batch norm, ReLU each) ->
+ *                  2K (mu, sigma = softplus(. + shift), z = mu + sigma eps,
+ *                  KL to N(0, I): a Gaussian bottleneck), or -> K with
+ *                  deterministic=true (z = mu = the output, KL 0);
+ *   NAME.student   the classifier on z, the model's logits p(y|z): as in
+ *                  the reference code K -> K/2, batch norm, LeakyReLU
+ *                  (slope=, 0.1), dropout (p=, 0.5), -> CLASSES
+ *                  (student=mlp), or one linear layer (student=linear).
+ * The student's logits are the layer's output (the prediction reported);
+ * the teacher's go to ib_model_out.teacher_logits.  It gives the logits,
+ * so it must be the last layer.
+ */
+static bool vsdhead_finish(ib__layer *e, unsigned seen, char *why, size_t len)
+{
+    if (!(seen & B(O_SLOPE)))
+        e->v[O_SLOPE].f = 0.1f;
+    if (!(seen & B(O_P)))
+        e->v[O_P].f = 0.5f;
+    if (I(e, O_STUDENT) == ST_MLP && I(e, O_ZDIM) < 2) {
+        snprintf(why, len, "vsdhead: zdim must be at least 2 with student=mlp (its hidden layer has zdim/2 units)");
+        return false;
+    }
+    return true;
+}
+
+static bool vsdhead_shape(ib__layer *e, char *why, size_t len)
+{
+    (void)why, (void)len;
+    e->out = (ib__shape){1, {e->n, 0, 0}};
+    return true;
+}
+
+static void vsdhead_bn_shape(const ib__layer *e, ib__shape *s) { *s = (ib__shape){1, {I(e, O_ZDIM), 0, 0}}; }
+
+/* "NAME.part.leaf" into buf. */
+static const char *vsd_name(char *buf, size_t len, const ib__layer *e, const char *part, const char *leaf)
+{
+    snprintf(buf, len, "%s.%s.%s", e->full, part, leaf);
+    return buf;
+}
+
+static void vsdhead_tensors(const ib__layer *e, ib__tensors *t)
+{
+    int64_t d = e->in.d[0], k = I(e, O_ZDIM);
+    char a[IB__MODEL_NAME_LEN + 64];
+    t_linear(t, "teacher", d, e->n, true);
+    int64_t in = d;
+    for (int j = 0; j < IB__WIDTHS_MAX && IB__WIDTH(e->v[O_HIDDEN].i, j); j++) {
+        int64_t h = IB__WIDTH(e->v[O_HIDDEN].i, j);
+        snprintf(a, sizeof a, "encoder.fc%d", j + 1);
+        t_linear(t, a, in, h, true);
+        snprintf(a, sizeof a, "encoder.bn%d", j + 1);
+        t_batchnorm(t, a, h);
+        in = h;
+    }
+    t_linear(t, "encoder.out", in, I(e, O_DETERMINISTIC) ? k : 2 * k, true);
+    if (I(e, O_STUDENT) == ST_LINEAR) {
+        t_linear(t, "student.fc", k, e->n, true);
+    } else {
+        t_linear(t, "student.fc1", k, k / 2, true);
+        t_batchnorm(t, "student.bn1", k / 2);
+        t_linear(t, "student.fc2", k / 2, e->n, true);
+    }
+}
+
+static ib_node *vsdhead_build(ib__model_builder *b, ib_node *v, const ib__layer *e)
+{
+    ib_graph *g = b->g;
+    int64_t k = I(e, O_ZDIM);
+    char a[IB__MODEL_NAME_LEN + 64], part[32];
+    snprintf(a, sizeof a, "%s.teacher", e->full);
+    ib_node *teacher = ib_nn_linear(g, v, a, e->n, true);
+    named(teacher, vsd_name(a, sizeof a, e, "teacher", "logits"));
+    ib_node *h = v;
+    for (int j = 0; j < IB__WIDTHS_MAX && IB__WIDTH(e->v[O_HIDDEN].i, j); j++) {
+        snprintf(part, sizeof part, "fc%d", j + 1);
+        h = ib_nn_linear(g, h, vsd_name(a, sizeof a, e, "encoder", part), IB__WIDTH(e->v[O_HIDDEN].i, j), true);
+        snprintf(part, sizeof part, "bn%d", j + 1);
+        h = ib_relu(g, ib_nn_batchnorm(g, h, vsd_name(a, sizeof a, e, "encoder", part)));
+    }
+    bool det = I(e, O_DETERMINISTIC);
+    h = ib_nn_linear(g, h, vsd_name(a, sizeof a, e, "encoder", "out"), det ? k : 2 * k, true);
+    ib_bottleneck bn = {0};
+    if (det) { /* the reference code's z: the encoder's output itself, no noise, KL 0 */
+        bn.mu = bn.z = h;
+        bn.kl = ib_scale(g, ib_sum(g, h, 1), 0.0f);
+    } else {
+        bn = ib_nn_vib(g, h, k, F(e, O_SHIFT), given_eps(b));
+    }
+    static const char *const leaf[4] = {"mu", "sigma", "z", "kl"};
+    ib_node *node[4] = {bn.mu, bn.sigma, bn.z, bn.kl};
+    for (int i = 0; i < 4; i++)
+        if (node[i] && !(det && i == 2))
+            named(node[i], vsd_name(a, sizeof a, e, "encoder", leaf[i]));
+    ib_node *z = add_bottleneck(b, e, bn, false);
+    if (!z)
+        return NULL;
+    ib_node *logits;
+    if (I(e, O_STUDENT) == ST_LINEAR) {
+        logits = ib_nn_linear(g, z, vsd_name(a, sizeof a, e, "student", "fc"), e->n, true);
+    } else {
+        h = ib_nn_linear(g, z, vsd_name(a, sizeof a, e, "student", "fc1"), k / 2, true);
+        h = ib_nn_batchnorm(g, h, vsd_name(a, sizeof a, e, "student", "bn1"));
+        h = ib_dropout(g, ib_leaky_relu(g, h, F(e, O_SLOPE)), F(e, O_P));
+        logits = ib_nn_linear(g, h, vsd_name(a, sizeof a, e, "student", "fc2"), e->n, true);
+    }
+    if (!teacher || !logits)
+        return NULL;
+    b->out->teacher_logits = teacher;
+    return named(logits, vsd_name(a, sizeof a, e, "student", "logits"));
+}
+
 /* In the order of the "unknown layer" message.  Every kind also takes
  * name=.  Fields left out: no argument, no options, any input, no
  * finish/shape/tensors hook (see ib__layer_kind). */
@@ -580,5 +703,9 @@ const ib__layer_kind ib__model_kinds[] = {
     {.word = "bernoulli", .arg = "WIDTH", .arg_max = IB__MODEL_MAX_WIDTH,
      .opts = B(O_PARTICLES) | B(O_GRAD) | B(O_TEMP) | B(O_PRIOR), .input = IB__IN_FLAT, .stochastic = true,
      .finish = bernoulli_finish, .shape = linear_shape, .tensors = bernoulli_tensors, .build = bernoulli_build},
+    {.word = "vsdhead", .arg = "CLASSES", .arg_max = IB__MODEL_MAX_WIDTH,
+     .opts = B(O_ZDIM) | B(O_HIDDEN) | B(O_SHIFT) | B(O_DETERMINISTIC) | B(O_STUDENT) | B(O_SLOPE) | B(O_P),
+     .input = IB__IN_FLAT, .bottleneck = true, .finish = vsdhead_finish, .shape = vsdhead_shape,
+     .tensors = vsdhead_tensors, .build = vsdhead_build, .bn_shape = vsdhead_bn_shape, .last_only = true},
 };
 const int ib__model_n_kinds = (int)(sizeof ib__model_kinds / sizeof ib__model_kinds[0]);

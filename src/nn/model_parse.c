@@ -180,6 +180,29 @@ static ib_status option_value(parser *P, ib__layer *e, int f, const char *val)
         }
         return perr(P, P->line, "%s: %s must be %s, not '%s'", word, key, words, val);
     }
+    case IB__OPT_WIDTHS: {
+        int64_t packed = 0, w = 0;
+        int j = 0;
+        for (const char *s = val;; j++) {
+            const char *comma = strchr(s, ',');
+            char num[16];
+            size_t n = comma ? (size_t)(comma - s) : strlen(s);
+            if (j >= IB__WIDTHS_MAX || n == 0 || n >= sizeof num)
+                return perr(P, P->line, "%s: %s must be 1 to %d comma-separated widths in 1..%d, not '%s'", word, key,
+                            IB__WIDTHS_MAX, IB__MODEL_MAX_WIDTH, val);
+            memcpy(num, s, n);
+            num[n] = 0;
+            if (!parse_int(num, 1, IB__MODEL_MAX_WIDTH, &w))
+                return perr(P, P->line, "%s: %s must be 1 to %d comma-separated widths in 1..%d, not '%s'", word, key,
+                            IB__WIDTHS_MAX, IB__MODEL_MAX_WIDTH, val);
+            packed |= w << (21 * j);
+            if (!comma)
+                break;
+            s = comma + 1;
+        }
+        e->v[f].i = packed;
+        break;
+    }
     }
     return IB_OK;
 }
@@ -586,6 +609,9 @@ static ib_status infer(parser *P)
         if (e->params > IB__MODEL_MAX_PARAMS || params > IB__MODEL_MAX_PARAMS)
             return perr(P, e->line, "the model has more than %lld parameters, the limit",
                         (long long)IB__MODEL_MAX_PARAMS);
+        if (last >= 0 && P->e[last].kind->last_only)
+            return perr(P, e->line, "%s (line %d) must be the model's last layer: it gives the logits", P->e[last].kind->word,
+                        P->e[last].line);
         if (ks->bottleneck) {
             if (m->n_bn == IB_MAX_BOTTLENECKS)
                 return perr(P, e->line, "more than %d vib layers and cells", IB_MAX_BOTTLENECKS);

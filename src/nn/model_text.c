@@ -76,6 +76,12 @@ bool ib__model_option_text(const ib__layer *e, int f, char *buf, size_t len)
     case IB__OPT_BOOL: snprintf(buf, len, "%s", e->v[f].i ? "true" : "false"); break;
     case IB__OPT_CHOICE: snprintf(buf, len, "%s", opt->choices[e->v[f].i]); break;
     case IB__OPT_FLOAT: fmt_float(e->v[f].f, buf, len); break;
+    case IB__OPT_WIDTHS: {
+        size_t o = 0;
+        for (int j = 0; j < IB__WIDTHS_MAX && IB__WIDTH(e->v[f].i, j) && o < len; j++)
+            o += (size_t)snprintf(buf + o, len - o, "%s%lld", j ? "," : "", (long long)IB__WIDTH(e->v[f].i, j));
+        break;
+    }
     }
     return true;
 }

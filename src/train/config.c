@@ -105,6 +105,8 @@ static void recipe_vub_mnist(ib_train_config *c)
     snprintf(c->method, sizeof c->method, "vub");
     c->objective.entropy_weight = 1.0f;
     c->objective.entropy_cap = 1.9572f; /* 0.85 ln 10 */
+}
+
 /* The IMB / PIB reference script's set-up (docs/imb.md): 784-512-512-10
  * Bernoulli, 32 particles per layer in training and at test, gamma =
  * (1, 0.8, 1), beta = (1e-4, 1e-4), batch 16, Adamax at 0.01, gradient
@@ -135,6 +137,40 @@ static void recipe_imb_mnist(ib_train_config *c)
     c->ema_decay = 0;
 }
 
+/* VSD on CIFAR-10 (docs/vsd.md): the CIFAR ResNet recipe on resnet20 with
+ * a vsdhead, the reference code's label smoothing 0.1 and VSD weight 2, and
+ * a small beta on the head's Gaussian z. */
+static void recipe_vsd_cifar10(ib_train_config *c)
+{
+    recipe_cifar_resnet(c);
+    snprintf(c->model, sizeof c->model, "resnet20-vsd");
+    snprintf(c->method, sizeof c->method, "vsd");
+    c->objective.label_smoothing = 0.1f;
+    c->objective.vsd_weight = 2.0f;
+    c->objective.beta = 1e-4f;
+}
+
+/* VCD + VML on two-view Noisy MNIST (docs/vsd.md): a small CNN with a
+ * vsdhead on each view (one backbone shared by both: `ibnet eval` reads
+ * it; --separate-views gives one per view), Adam at 1e-3, inputs in
+ * [0, 1], label smoothing 0.1, the reference's weights 2 (VSD, VCD) and 1
+ * for VML, no EMA. */
+static void recipe_vcd_noisy_mnist(ib_train_config *c)
+{
+    snprintf(c->model, sizeof c->model, "cnn-vsd");
+    snprintf(c->dataset, sizeof c->dataset, "noisy-mnist-2view");
+    snprintf(c->method, sizeof c->method, "vcd+vml");
+    c->epochs = 10;
+    c->batch_size = 64;
+    c->optim.beta1 = 0.9f;
+    c->schedule.kind = IB_SCHED_CONSTANT;
+    c->optim.lr = 1e-3f;
+    c->objective.beta = 1e-4f;
+    c->objective.label_smoothing = 0.1f;
+    c->norm = IB_NORM_UNIT;
+    c->ema_decay = 0;
+}
+
 static const struct {
     const char *name;
     void (*apply)(ib_train_config *c);
@@ -144,6 +180,8 @@ static const struct {
     {"cellvib-mnist", recipe_cellvib_mnist},
     {"vub-mnist", recipe_vub_mnist},
     {"imb-mnist", recipe_imb_mnist},
+    {"vsd-cifar10", recipe_vsd_cifar10},
+    {"vcd-noisy-mnist", recipe_vcd_noisy_mnist},
 };
 
 const char *ib_train_recipe_name(int i)
@@ -249,7 +287,8 @@ static const field fields[] = {
     {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL, "--no-ema-debias", NULL, "EMA without zero-debiasing",
      NULL, 0, true},
     STRF("objective", method, "--objective", "NAME",
-         "method {vib|vub|imb}: Deep VIB (cellVIB with --vib-cells-after), VUB (+ capped entropy bonus) or IMB"),
+         "method {vib|vub|imb|vsd|vcd|vml|vcd+vml}: Deep VIB (cellVIB with --vib-cells-after), VUB (+ capped "
+         "entropy bonus), IMB (docs/imb.md) or variational distillation (docs/vsd.md)"),
     NUM("beta", F_F32, objective.beta, "--beta", "X", "compression weight beta of the KL terms"),
     LIST("betas", F_F32_LIST, objective.betas, objective.n_betas, "--betas", "B1,B2,..",
          "explicit beta per bottleneck, in depth order"),
@@ -264,6 +303,12 @@ static const field fields[] = {
     NUM("entropy_weight", F_F32, objective.entropy_weight, "--entropy-weight", "X",
         "VUB/SVIB entropy bonus weight (VUB: 1)"),
     NUM("entropy_cap", F_F32, objective.entropy_cap, "--entropy-cap", "X", "VUB's cap H_max of the entropy bonus (0 = none)"),
+    NUM("vsd_weight", F_F32, objective.vsd_weight, "--vsd-weight", "X",
+        "weight of VSD's KL(p(y|v) || p(y|z)) (vsd, vcd, vml; 0 = logged only)"),
+    NUM("vcd_weight", F_F32, objective.vcd_weight, "--vcd-weight", "X", "weight of the two-view VCD term (vcd)"),
+    NUM("vml_weight", F_F32, objective.vml_weight, "--vml-weight", "X", "weight of the two-view VML term (vml)"),
+    BOOLF("separate_views", separate_views, "--separate-views",
+          "two-view objectives: one backbone per view (view 2's parameters named view2.*) instead of a shared one"),
     NUM("eval_samples", F_INT, eval_samples, "--eval-samples", "S", "samples averaged at evaluation"),
     NUM("val_size", F_I64, val_size, "--val-size", "N", "hold out the last N training examples for model selection"),
     NUM("patience", F_I64, patience, "--patience", "N",
@@ -750,5 +795,15 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
     /* the method and the settings it reads (a caller's own method is not in the registry) */
     if (!m && !(m = ib_method_find(c->method)))
         return IB_ERR_ARG;
+    /* a two-view data set feeds a two-view method, and only one (docs/vsd.md) */
+    int dv = ib_dataset_spec_views(c->dataset);
+    if (m->views >= 2 && dv < 2 && !m->make_view)
+        return ib__error(IB_ERR_ARG, "the %s objective needs a two-view data set (noisy-mnist-2view, cifar10-2view), "
+                         "not '%s'", m->name, c->dataset);
+    if (dv >= 2 && m->views < 2)
+        return ib__error(IB_ERR_ARG, "data set '%s' has two views: train it with a two-view objective (vcd, vml, "
+                         "vcd+vml), not %s", c->dataset, m->name);
+    if (c->separate_views && m->views < 2)
+        return ib__error(IB_ERR_ARG, "--separate-views needs a two-view objective (vcd, vml, vcd+vml), not %s", m->name);
     return ib_method_validate(m, &c->objective);
 }

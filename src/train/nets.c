@@ -27,7 +27,12 @@ static ib_status build_method(run *r, ib__net *n)
     in->objective = &r->cfg.objective;
     for (int k = 1; k < in->n_nets; k++) {
         const ib_model *model = r->net_models[k] ? r->net_models[k] : r->model;
-        ib_status s = ib_model_build(model, n->g, n->views[m->nets[k].view], NULL, &in->out[k]);
+        /* --separate-views: the run's model on another view is a copy with
+         * parameters of its own ("view2.*") instead of the shared backbone */
+        char scope[16] = "";
+        if (r->cfg.separate_views && !m->nets[k].model && m->nets[k].view > 0)
+            snprintf(scope, sizeof scope, "view%d", m->nets[k].view + 1);
+        ib_status s = ib_model_build_scoped(model, n->g, scope, n->views[m->nets[k].view], NULL, &in->out[k]);
         if (s != IB_OK)
             return s;
     }

@@ -16,6 +16,37 @@ typedef ib__train_run run;
 
 /* ---- data ---- */
 
+/* View 2 of a two-view data set (twoview.c), cut as view 1 was (the
+ * training limit, the validation examples held out): example i of both is
+ * the same example, so one batch order keeps them aligned. */
+static ib_status open_second_view(run *r, const ib_load_options *lo)
+{
+    const ib_train_config *c = &r->cfg;
+    if (ib_dataset_spec_views(c->dataset) < 2)
+        return IB_OK;
+    ib_dataset *full = NULL, *part = NULL, *val = NULL;
+    ib_status s = ib_dataset_open_view(c->dataset, "train", 1, c->data_dir[0] ? c->data_dir : NULL, lo, &full);
+    if (s != IB_OK)
+        return s;
+    if (c->train_limit > 0 && c->train_limit < full->n) {
+        s = ib_dataset_slice(full, 0, c->train_limit, &part);
+        ib_dataset_free(full);
+        if (s != IB_OK)
+            return s;
+        full = part;
+    }
+    if (c->val_size > 0) {
+        s = ib_dataset_split_last(full, c->val_size, &part, &val);
+        ib_dataset_free(full);
+        ib_dataset_free(val);
+        if (s != IB_OK)
+            return s;
+        full = part;
+    }
+    r->view_data[1] = full;
+    return IB_OK;
+}
+
 static ib_status load_data(run *r)
 {
     const ib_train_config *c = &r->cfg;
@@ -51,6 +82,9 @@ static ib_status load_data(run *r)
         if (s != IB_OK)
             return s;
     }
+    s = open_second_view(r, &lo);
+    if (s != IB_OK)
+        return s;
     s = ib_dataset_open(c->dataset, "test", dir, &lo, &r->test);
     if (s != IB_OK)
         return s;
@@ -76,8 +110,8 @@ static ib_status open_views(run *r)
     if (!r->view_labels)
         return ib__error(IB_ERR_NOMEM, "out of memory");
     for (int v = 1; v < m->views; v++) {
-        const ib_dataset *d = r->train;
-        if (m->make_view) {
+        const ib_dataset *d = r->view_data[v] ? r->view_data[v] : r->train; /* a two-view set's own view 2 */
+        if (!r->view_data[v] && m->make_view) {
             ib_status s = m->make_view(r->train, v, r->cfg.seed, &r->view_data[v]);
             if (s != IB_OK)
                 return ib__error(s, "method '%s', view %d: %s", m->name, v + 1, ib_last_error());
