@@ -1061,7 +1061,8 @@ typedef struct ib_model_out {
  * second graph (another batch size) built from the same model and store
  * shares them.  eps: NULL (keyed noise) or ib_model_bottleneck_count(m)
  * entries, each NULL or an input node of the bottleneck's shape with the
- * batch dim.  Returns IB_OK or the graph's build error. */
+ * batch dim (with particles: the rows the layer's sample has, N times the
+ * particles up to and including that layer).  Returns IB_OK or the graph's build error. */
 ib_status ib_model_build(const ib_model *m, ib_graph *g, ib_node *x, ib_node *const *eps, ib_model_out *out);
 /* The same with every parameter name prefixed by "SCOPE." (scope NULL or
  * "": none, ib_model_build).  A scope gives a second copy of a model in one
