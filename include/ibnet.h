@@ -1839,7 +1839,8 @@ typedef struct ib_train_callbacks {
     void *ctx;
     void (*progress)(void *ctx, const ib_train_progress *p);   /* after each step; may be NULL */
     void (*epoch_end)(void *ctx, const ib_epoch_report *r);    /* may be NULL */
-    volatile int *stop;      /* set non-zero (e.g. from SIGINT) to stop after the step; may be NULL */
+    volatile int *stop;      /* set non-zero (e.g. from SIGINT) to stop after the step; may be NULL (over MPI
+                                ranks a stop asked on one rank stops all, and is written into every rank's flag) */
     void (*note)(void *ctx, const char *text); /* one line of information before training (what
                                                   --init-from loaded); may be NULL */
 } ib_train_callbacks;

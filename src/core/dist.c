@@ -18,6 +18,8 @@
 
 #ifdef IBNET_HAVE_MPI
 #include <mpi.h>
+#include <pthread.h>
+#include <signal.h>
 #endif
 
 static int d_rank = 0, d_size = 1;
@@ -46,9 +48,22 @@ ib_status ib_dist_init(int *argc, char ***argv)
 {
     if (d_joined || launched_ranks() == 0)
         return IB_OK;
-    int provided = 0, inited = 0;
+    int provided = 0, inited = 0, rc = MPI_SUCCESS;
     MPI_Initialized(&inited);
-    if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (!inited) {
+        /* The threads MPI starts inherit this mask: with SIGINT and SIGTERM
+         * blocked there, a stop signal reaches the main thread or the
+         * thread the command set up for it (cli/signals.c) instead of
+         * killing the process from an MPI thread. */
+        sigset_t stop, old;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop, &old);
+        rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (rc != MPI_SUCCESS)
         return ib__error(IB_ERR_IO, "MPI_Init_thread failed");
     if (!inited && provided < MPI_THREAD_FUNNELED) {
         MPI_Finalize();

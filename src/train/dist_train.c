@@ -82,7 +82,10 @@ bool ib__dp_stop_agreed(run *r)
     double asked = r->cb && r->cb->stop && *r->cb->stop ? 1.0 : 0.0;
     if (r->dp_size > 1)
         ib__dist_sum_f64(&asked, 1);
-    if (asked > 0)
+    if (asked > 0) {
         r->stop = true;
+        if (r->dp_size > 1 && r->cb && r->cb->stop) /* asked on some rank: every rank's caller learns it */
+            *r->cb->stop = 1;
+    }
     return r->stop;
 }

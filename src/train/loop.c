@@ -106,8 +106,11 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
                 fig[k] *= w;
             fig[nf] = r->cb && r->cb->stop && *r->cb->stop ? 1.0 : 0.0;
             ib__dist_sum_f64(fig, nf + 1);
-            if (fig[nf] > 0)
+            if (fig[nf] > 0) { /* asked on some rank: every rank's caller learns it stopped */
                 r->stop = true;
+                if (r->cb && r->cb->stop)
+                    *r->cb->stop = 1;
+            }
             loss = (float)fig[0];
         }
         /* checked before the step: a diverged loss never reaches the weights
