@@ -668,7 +668,7 @@ static ib_node *vsdhead_build(ib__model_builder *b, ib_node *v, const ib__layer 
     if (!teacher || !logits)
         return NULL;
     b->out->teacher_logits = teacher;
-    return named(logits, vsd_name(a, sizeof a, e, "student", "logits"));
+    return named(logits, e->full); /* the layer's output, named as the layer (the student's logits) */
 }
 
 /* In the order of the "unknown layer" message.  Every kind also takes
