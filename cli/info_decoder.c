@@ -18,7 +18,7 @@
 enum { GRID_ROWS = 4, GRID_SAMPLES = 4 };
 
 static int grid(ib_decoder *m, const ib_decoder_data *d, const int64_t *held, int64_t n_held, uint64_t seed,
-                const char *prefix, const char *layer)
+                const char *prefix, const char *layer, bool json)
 {
     int rows = n_held < GRID_ROWS ? (int)n_held : GRID_ROWS, cols = 1 + GRID_SAMPLES;
     int64_t px = (int64_t)d->c * d->h * d->w;
@@ -44,8 +44,9 @@ static int grid(ib_decoder *m, const ib_decoder_data *d, const int64_t *held, in
         char path[4096];
         snprintf(path, sizeof path, "%s-%s.png", prefix, layer);
         s = ib_png_write_grid(path, tiles, rows * cols, d->c, d->h, d->w, cols, 2, 2, 128);
-        if (s == IB_OK)
-            printf("  samples given h: %s (rows: a held-out image, then %d samples)\n", path, GRID_SAMPLES);
+        if (s == IB_OK) /* with --json, stdout holds only the JSON lines */
+            fprintf(json ? stderr : stdout, "  samples given h: %s (rows: a held-out image, then %d samples)\n",
+                    path, GRID_SAMPLES);
     }
     free(samples);
     free(tiles);
@@ -114,7 +115,7 @@ int ib_cli_info_decoder(ib_net *net, const ib_dataset *d, const ib_activations *
             ib_cli_mi_print(&r[k]);
         }
         if (grid_prefix)
-            rc = grid(keep[k], &dd[k], rows + n_train, a->n - n_train, o->seed, grid_prefix, a->names[k]);
+            rc = grid(keep[k], &dd[k], rows + n_train, a->n - n_train, o->seed, grid_prefix, a->names[k], json);
     }
     for (int k = 0; k < nl; k++)
         ib_decoder_free(keep[k]);
