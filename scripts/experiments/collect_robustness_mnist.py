@@ -77,14 +77,17 @@ def domain_table(root):
     if not acc:
         return
     ks = sorted({k for _, k in acc})
-    print("| model | " + " | ".join("held out %d° " % (15 * k) for k in ks) + " | mean |")
+    # the mean only over the domains every model has, so the rows compare
+    common = [k for k in ks if all((m, k) in acc for m in MODELS)]
+    print("| model | " + " | ".join("held out %d°" % (15 * k) for k in ks) +
+          " | mean over %s |" % ", ".join("%d°" % (15 * k) for k in common))
     print("|---|" + "---:|" * (len(ks) + 1))
     for m in MODELS:
         row = []
         for k in ks:
             v = acc.get((m, k), [])
             row.append("%.2f (%d seed%s)" % (100 * sum(v) / len(v), len(v), "s" if len(v) > 1 else "") if v else "–")
-        means = [sum(acc[(m, k)]) / len(acc[(m, k)]) for k in ks if (m, k) in acc]
+        means = [sum(acc[(m, k)]) / len(acc[(m, k)]) for k in common]
         print("| %s | %s | %s |" % (m, " | ".join(row), "%.2f" % (100 * sum(means) / len(means)) if means else "–"))
     print()
 
