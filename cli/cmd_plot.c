@@ -50,7 +50,15 @@ static void file_of(const char *arg, const char *name, char *out, size_t len)
         snprintf(out, len, "%s", arg);
 }
 
-/* The objects of a JSON-lines file; 2 (message printed) when it cannot be read or a line is not JSON. */
+static void free_lines(cJSON **lines, int n)
+{
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(lines[i]);
+    free(lines);
+}
+
+/* The objects of a JSON-lines file; 2 (message printed) when it cannot be
+ * read or a line is not JSON, and then nothing is left allocated. */
 static int read_jsonl(const char *path, cJSON ***lines, int *n)
 {
     *lines = NULL;
@@ -70,6 +78,9 @@ static int read_jsonl(const char *path, cJSON ***lines, int *n)
             fprintf(stderr, "ibnet plot: %s, line %d: not a JSON object\n", path, lineno);
             cJSON_Delete(o);
             free(text);
+            free_lines(*lines, *n);
+            *lines = NULL;
+            *n = 0;
             return 2;
         }
         if (*n == cap) {
@@ -78,6 +89,9 @@ static int read_jsonl(const char *path, cJSON ***lines, int *n)
             if (!grown) {
                 cJSON_Delete(o);
                 free(text);
+                free_lines(*lines, *n);
+                *lines = NULL;
+                *n = 0;
                 return 1;
             }
             *lines = grown;
@@ -87,16 +101,11 @@ static int read_jsonl(const char *path, cJSON ***lines, int *n)
     free(text);
     if (*n == 0) {
         fprintf(stderr, "ibnet plot: %s holds no line\n", path);
+        free(*lines);
+        *lines = NULL;
         return 2;
     }
     return 0;
-}
-
-static void free_lines(cJSON **lines, int n)
-{
-    for (int i = 0; i < n; i++)
-        cJSON_Delete(lines[i]);
-    free(lines);
 }
 
 static double number(const cJSON *o, const char *key)

@@ -3,7 +3,7 @@
 # MNIST"): FGSM at eps 0.1, 0.2, 0.3 on the first LIMIT test images for every
 # run of vub_mnist.sh (and the heads of vub_head_mnist.sh) of seed SEED
 # that has finished, and PGD-40 on the first PGD_LIMIT images for the
-# beta = 1e-3 ones.  Stochastic networks are attacked through their
+# beta = 1e-3 ones (whole networks and heads).  Stochastic networks are attacked through their
 # S-sample average (EOT) and their mean path and judged on the S-sample
 # prediction (docs/attacks.md).  Rerunnable: finished attacks are kept.
 #   SEED=1 bash scripts/experiments/attack_vub_mnist.sh
@@ -29,7 +29,8 @@ for run in "$root"/*-s"$SEED"; do
   [ -s "$run/summary.json" ] && grep -q "\"epochs_done\":[[:space:]]*$EPOCHS\b" "$run/summary.json" || continue
   attack "$run" fgsm "$LIMIT"
 done
-for run in "$root"/mlp-s"$SEED" "$root"/vib-b1e-3-s"$SEED" "$root"/vub-b1e-3-s"$SEED"; do
+for run in "$root"/mlp-s"$SEED" "$root"/vib-b1e-3-s"$SEED" "$root"/vub-b1e-3-s"$SEED" \
+           "$root"/head-vib-b1e-3-s"$SEED" "$root"/head-vub-b1e-3-s"$SEED"; do
   [ -s "$run/summary.json" ] || continue
   attack "$run" pgd "$PGD_LIMIT" --steps 40
 done
