@@ -777,6 +777,22 @@ static void test_recipes_equal_their_flags(void)
 /* The settings table is the command line: every setting with a flag is in
  * `ibnet train --help`, every config.json key is one of the table's, and
  * ib_train_config_set reads what the flags give (refusing, never cutting). */
+/* --objective offers exactly the registered methods, in registry order: a
+ * new method needs no edit of the trainer's table to be offered. */
+static void test_objective_choices_are_the_registry(void)
+{
+    ib_config_field f;
+    const char *const *choices = NULL;
+    for (int i = 0; ib_train_config_field(i, &f); i++)
+        if (!strcmp(f.key, "objective"))
+            choices = f.choices;
+    CHECK(choices != NULL);
+    int n = 0;
+    for (; choices && choices[n]; n++)
+        CHECK_MSG(ib_method_at(n) && !strcmp(choices[n], ib_method_at(n)->name), "choice %d '%s'", n, choices[n]);
+    CHECK(ib_method_at(n) == NULL && n >= 7);
+}
+
 static void test_settings_table_is_the_command_line(void)
 {
     static char help[1 << 15];
@@ -1061,6 +1077,7 @@ int main(void)
     IB_RUN(test_dry_run_maps_every_choice);
     IB_RUN(test_recipes_equal_their_flags);
     IB_RUN(test_settings_table_is_the_command_line);
+    IB_RUN(test_objective_choices_are_the_registry);
     IB_RUN(test_config_records_provenance);
     IB_RUN(test_cli_refuses_long_paths);
     IB_RUN(test_cli_threads_and_resume_flags);

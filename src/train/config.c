@@ -287,8 +287,7 @@ static const field fields[] = {
     {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL, "--no-ema-debias", NULL, "EMA without zero-debiasing",
      NULL, 0, true},
     STRF("objective", method, "--objective", "NAME",
-         "method {vib|vub|imb|vsd|vcd|vml|vcd+vml}: Deep VIB (cellVIB with --vib-cells-after), VUB (+ capped "
-         "entropy bonus), IMB (docs/imb.md) or variational distillation (docs/vsd.md)"),
+         "method (docs/methods.md): Deep VIB (cellVIB with --vib-cells-after), VUB, IMB or variational distillation"),
     NUM("beta", F_F32, objective.beta, "--beta", "X", "compression weight beta of the KL terms"),
     LIST("betas", F_F32_LIST, objective.betas, objective.n_betas, "--betas", "B1,B2,..",
          "explicit beta per bottleneck, in depth order"),
@@ -590,6 +589,17 @@ static void format_value(const field *f, const ib_train_config *c, char *out, si
     }
 }
 
+/* The names of the registered methods (src/ib/method.c), NULL-terminated:
+ * the choices of --objective. */
+static const char *const *method_names(void)
+{
+    static const char *names[65];
+    if (!names[0])
+        for (int i = 0; i < 64 && ib_method_at(i); i++)
+            names[i] = ib_method_at(i)->name;
+    return names;
+}
+
 bool ib_train_config_field(int i, ib_config_field *out)
 {
     if (!out || i < 0 || i >= N_FIELDS)
@@ -612,6 +622,8 @@ bool ib_train_config_field(int i, ib_config_field *out)
     out->metavar = out->type == IB_CONFIG_BOOL ? NULL : f->metavar ? f->metavar : metavars[out->type];
     out->help = f->help ? f->help : f->key;
     out->choices = f->names;
+    if (f->type == F_STR && f->offset == offsetof(ib_train_config, method)) /* the registry's methods: a new one is offered by itself */
+        out->choices = method_names();
     out->flag_clears = f->flag_clears;
     if (f->shown) {
         snprintf(out->shown, sizeof out->shown, "%s", f->shown);
