@@ -22,24 +22,6 @@
 
 enum { MAX_RUNS = 256, MAX_OUT = 4 };
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *text = NULL;
-    long n = 0;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 28) && fseek(f, 0, SEEK_SET) == 0 &&
-        (text = malloc((size_t)n + 1)) && fread(text, 1, (size_t)n, f) == (size_t)n)
-        text[n] = 0;
-    else {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    return text;
-}
-
 /* A run directory names its file inside it; a file is itself. */
 static void file_of(const char *arg, const char *name, char *out, size_t len)
 {
@@ -63,7 +45,7 @@ static int read_jsonl(const char *path, cJSON ***lines, int *n)
 {
     *lines = NULL;
     *n = 0;
-    char *text = slurp(path);
+    char *text = ib_file_read(path, ((size_t)1 << 28) - 1, NULL);
     if (!text) {
         fprintf(stderr, "ibnet plot: cannot read %s\n", path);
         return 2;
@@ -254,7 +236,7 @@ static cJSON *read_object(const char *dir, const char *name)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = slurp(path);
+    char *text = ib_file_read(path, ((size_t)1 << 28) - 1, NULL);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!cJSON_IsObject(o)) {

@@ -15,9 +15,7 @@
  */
 #include "args.h"
 #include "commands.h"
-#include "core/internal.h" /* ib__mkdirs */
 #include "ibnet.h"
-#include "io/atomic_file.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -153,7 +151,7 @@ static int load_cells(const char *path, const cJSON *settings, bench *b, int *lo
 {
     *loaded = 0;
     size_t len = 0;
-    char *text = ib__read_file(path, (size_t)1 << 28, &len);
+    char *text = ib_file_read(path, (size_t)1 << 28, &len);
     if (!text)
         return 0; /* nothing saved yet */
     cJSON *o = cJSON_ParseWithLength(text, len);
@@ -306,14 +304,7 @@ static cJSON *report_json(const bench *b, const cJSON *settings, bool have_base,
 
 static int write_text(const char *path, const char *text)
 {
-    ib__atomic_file af;
-    ib_status s = ib__atomic_open(&af, path);
-    if (s == IB_OK && fputs(text, af.f) < 0) {
-        ib__atomic_abort(&af);
-        s = ib__error(IB_ERR_IO, "cannot write %s", path);
-    } else if (s == IB_OK) {
-        s = ib__atomic_commit(&af);
-    }
+    ib_status s = ib_file_write_atomic(path, text, strlen(text));
     if (s != IB_OK)
         fprintf(stderr, "ibnet robustness: %s\n", ib_last_error());
     return s == IB_OK ? 0 : 1;
@@ -550,7 +541,7 @@ int ib_cmd_robustness(int argc, char **argv)
         if (out) {
             char path[4200];
             snprintf(path, sizeof path, "%s/robustness.json", out);
-            if (ib__mkdirs(out) != IB_OK) {
+            if (ib_mkdirs(out) != IB_OK) {
                 fprintf(stderr, "ibnet robustness: %s\n", ib_last_error());
                 rc = 2;
             }
