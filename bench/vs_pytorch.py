@@ -29,6 +29,7 @@ Only the standard library is needed here; PyTorch runs in the children.
 import argparse
 import datetime
 import json
+import resource
 import os
 import platform
 import statistics
@@ -58,6 +59,28 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # the other work on the machine, not the libraries: such a run is refused
 # (or, with --allow-loaded, kept and marked invalid).
 LOAD_LIMIT_PER_CORE = 0.25
+
+
+def busy_seconds():
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_seconds():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+# Other work during a measurement, in cores: the machine's busy time minus the
+# time of the measured child itself.  The load average cannot tell the two
+# apart (it still counts the previous child for a minute), this can.
+FOREIGN_LIMIT_CORES = 0.25
 
 
 def thread_env(th):
@@ -158,12 +181,15 @@ def main():
                 targs = ["--workload", wl, "--mode", mode, "--threads", str(th)] + timing_args(wl, a.quick)
                 env = dict(thread_env(th), **({"OMP_WAIT_POLICY": policy} if policy else {}))
                 load_before = os.getloadavg()[0]
+                b0, c0, t0 = busy_seconds(), children_seconds(), time.perf_counter()
                 if impl == "ibnet":
                     r = run_json([exe] + targs, dict(ib_env, **env))
                 else:
                     r = run_json([PY, os.path.join(HERE, "torch_step.py")] + targs, env)
+                b1, c1, t1 = busy_seconds(), children_seconds(), time.perf_counter()
+                foreign = None if b0 is None else max(0.0, ((b1 - b0) - (c1 - c0)) / (t1 - t0))
                 r.update({"impl": impl, "workload": wl, "mode": mode, "threads": th, "policy": policy or "default",
-                          "env": env, "load_before": load_before})
+                          "env": env, "load_before": load_before, "foreign_cores": foreign})
                 if r.get("windows"):
                     r["min"], r["max"] = min(r["windows"]), max(r["windows"])
                 results.append(r)
@@ -239,9 +265,14 @@ def main():
               (peak.get(("fma_avx2", 1)), peak.get(("fma_avx2", 2)), peak.get(("sgemm_1536", 1)),
                peak.get(("sgemm_1536", 2))))
     peak_load = max([load0, load1] + [r.get("load_before", 0) for r in results])
-    valid = peak_load <= limit
-    print("load average %.2f at start, %.2f at end, %.2f at most before a measurement; %.0f s in all%s" %
-          (load0, load1, peak_load, time.time() - t_start,
+    foreign = [r["foreign_cores"] for r in results if r.get("foreign_cores") is not None]
+    peak_foreign = max(foreign) if foreign else None
+    # Valid: idle at the start, and no measurement shared the cores with other
+    # work (the load average during the run counts the benchmark's own children).
+    valid = load0 <= limit and (peak_foreign is None or peak_foreign <= FOREIGN_LIMIT_CORES)
+    print("load average %.2f at start, %.2f at end (the benchmark's own children included); other work "
+          "during a measurement at most %s cores; %.0f s in all%s" %
+          (load0, load1, fmt(peak_foreign, 2), time.time() - t_start,
            "" if valid else "  -- LOADED MACHINE: wall-clock figures are not valid"))
     print("ratio ranges (ibnet's slowest window / PyTorch's fastest .. fastest / slowest):")
     for r in rows:
@@ -264,6 +295,7 @@ def main():
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
                        "cores": os.cpu_count(), "load_start": load0, "load_end": load1, "quick": a.quick,
                        "valid": valid, "load_limit": limit, "load_peak": peak_load,
+                       "foreign_limit_cores": FOREIGN_LIMIT_CORES, "foreign_peak_cores": peak_foreign,
                        "thread_vars": list(THREAD_VARS), "torch_config": torch_cfg,
                        "blas": a.blas, "startup_ibnet_s": st_ib, "startup_torch_s": st_pt,
                        "peak": {"%s_%dt" % k: v for k, v in peak.items()}, "rows": rows, "raw": results}, f,
