@@ -19,6 +19,12 @@ int ib_cmd_attack(int argc, char **argv);
 int ib_cmd_plot(int argc, char **argv);
 int ib_cmd_robustness(int argc, char **argv);
 
+/* How OpenMP threads wait (cli/wait_policy.c): may re-run the program with
+ * OMP_WAIT_POLICY=PASSIVE when other work shares the cores; returns 0 to go
+ * on, 2 for a bad IBNET_WAIT.  The text says what was chosen and why. */
+int ib_cli_wait_policy(int argc, char **argv);
+const char *ib_cli_wait_policy_text(void);
+
 /* One estimate as text: the value, what it is, n, then its settings
  * (cli/cmd_mi.c; `ibnet mi` and `ibnet info` print the same way). */
 struct ib_mi_result;

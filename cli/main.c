@@ -45,7 +45,8 @@ static void usage(FILE *f)
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'ibnet <command> --help' for the options of a command.\n"
-               "Environment: IBNET_THREADS (threads), IBNET_DATA (data directory).\n");
+               "Environment: IBNET_THREADS (threads), IBNET_DATA (data directory), IBNET_WAIT (auto|active|passive:\n"
+               "how idle threads wait; auto waits passively when other work shares the cores).\n");
 }
 
 int main(int argc, char **argv)
@@ -54,9 +55,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* before any work: may run the program again with OMP_WAIT_POLICY set */
+    int rc_wait = ib_cli_wait_policy(argc, argv);
+    if (rc_wait != 0)
+        return rc_wait;
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("ibnet %s\n", ib_version());
+        printf("OpenMP waiting: %s\n", ib_cli_wait_policy_text());
         const char *mpi = ib_dist_library();
         if (mpi)
             printf("MPI: %s (data-parallel train and sweeps under mpirun/srun)\n", mpi);

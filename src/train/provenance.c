@@ -8,6 +8,7 @@
 #include "provenance.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 
 #include "ib_commit.h"
 
@@ -23,6 +24,14 @@ cJSON *ib__provenance_json(void)
     cJSON_AddStringToObject(o, "ibnet", ib_version());
     cJSON_AddStringToObject(o, "commit", IBNET_COMMIT[0] ? IBNET_COMMIT : ib_version());
     cJSON_AddNumberToObject(o, "threads", ib_get_threads());
+    /* how idle threads waited (the ibnet CLI sets OMP_WAIT_POLICY itself
+     * when other work shares the cores, and says why in IBNET_WAIT_DECIDED):
+     * it changes the speed, never the numbers */
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    cJSON_AddStringToObject(o, "omp_wait_policy", wait && *wait ? wait : "default");
+    const char *why = getenv("IBNET_WAIT_DECIDED");
+    if (why && *why)
+        cJSON_AddStringToObject(o, "omp_wait_policy_reason", why);
     /* "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64":
      * the version and the kernel set it picked on this CPU */
     const char *blas = openblas_get_config();
