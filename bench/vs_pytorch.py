@@ -209,6 +209,15 @@ def main():
         for line in p.stdout.splitlines():
             d = json.loads(line)
             peak[(d["figure"], d["threads"])] = d["gflops"]
+    # Where each training step's time goes (1 thread, ibnet's --profile): the
+    # GEMM/conv ops are the limit the rest of the step is measured against.
+    profiles = {}
+    if "train" in modes:
+        for wl in wls:
+            r = run_json([exe, "--workload", wl, "--mode", "train", "--threads", "1", "--profile"] +
+                         timing_args(wl, True), dict(ib_env, **thread_env(1)))
+            if r.get("profile"):
+                profiles[wl] = r["profile"]
     load1 = os.getloadavg()[0]
 
     def get(wl, mode, impl, th, policy="default"):
@@ -290,6 +299,19 @@ def main():
                 fmt(r["pytorch_best"]),
                 r["pytorch_best_cfg"] or "-", fmt(r["ratio"], 2), fmt(r["scaling"], 2), fmt(r["ibnet_rss"]),
                 fmt(r["pytorch_rss"]), fmt(r["ibnet_gflops"], 1)))
+    if profiles:
+        print("\nwhere a training step's time goes (ibnet, 1 thread, --profile; ms per step and share):")
+        print("| workload | step ms | GEMM/conv ops (the limit) | VIB ops | optimizer | zeroing | other ops |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for wl, pr in profiles.items():
+            step = pr["step_ms"]
+            heavy = sum(sum(v) for k, v in pr["ops"].items() if k in ("linear", "conv2d", "conv", "matmul"))
+            vib = pr["vib_share"] * step
+            zero = pr["zero_params_ms"] + pr["zero_acts_ms"]
+            other = step - heavy - vib - pr["optim_ms"] - zero
+            print("| %s | %.2f | %.2f (%.0f %%) | %.2f (%.0f %%) | %.2f (%.0f %%) | %.2f (%.0f %%) | %.2f (%.0f %%) |" %
+                  (wl, step, heavy, 100 * heavy / step, vib, 100 * vib / step, pr["optim_ms"],
+                   100 * pr["optim_ms"] / step, zero, 100 * zero / step, other, 100 * other / step))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
@@ -298,7 +320,8 @@ def main():
                        "foreign_limit_cores": FOREIGN_LIMIT_CORES, "foreign_peak_cores": peak_foreign,
                        "thread_vars": list(THREAD_VARS), "torch_config": torch_cfg,
                        "blas": a.blas, "startup_ibnet_s": st_ib, "startup_torch_s": st_pt,
-                       "peak": {"%s_%dt" % k: v for k, v in peak.items()}, "rows": rows, "raw": results}, f,
+                       "peak": {"%s_%dt" % k: v for k, v in peak.items()}, "rows": rows, "raw": results,
+                       "profiles": profiles}, f,
                       indent=1)
 
 
