@@ -156,7 +156,22 @@ static void test_dnnl_taken(void)
               *b = calloc((size_t)c->cout, sizeof(float)), *y = calloc((size_t)ny, sizeof(float));
         CHECK_MSG(ib__conv_dnnl_forward(&gm, c->n, c->cout, x, w, c->bias ? b : NULL, y, NULL, 0), "case %d: forward",
                   ci);
-        CHECK_MSG(ib__conv_dnnl_backward_data(&gm, c->n, c->cout, w, y, x, NULL, 0), "case %d: backward data", ci);
+        CHECK_MSG(ib__conv_dnnl_backward_data(&gm, c->n, c->cout, w, y, x, true, NULL, 0), "case %d: backward data", ci);
+        { /* overwriting (the gradient's only writer) = adding into zeros, bit for bit, whatever dx held */
+            for (int64_t e = 0; e < nw; e++)
+                w[e] = (float)((e * 37) % 23) / 11.0f - 1.0f;
+            for (int64_t e = 0; e < ny; e++)
+                y[e] = (float)((e * 53) % 31) / 15.0f - 1.0f;
+            float *set = malloc((size_t)nx * sizeof(float)), *acc = calloc((size_t)nx, sizeof(float));
+            for (int64_t e = 0; e < nx; e++)
+                set[e] = NAN;
+            CHECK_MSG(ib__conv_dnnl_backward_data(&gm, c->n, c->cout, w, y, acc, true, NULL, 0) &&
+                          ib__conv_dnnl_backward_data(&gm, c->n, c->cout, w, y, set, false, NULL, 0),
+                      "case %d: backward data, both forms", ci);
+            CHECK_MSG(memcmp(set, acc, (size_t)nx * sizeof(float)) == 0, "case %d: overwrite differs from add", ci);
+            free(set);
+            free(acc);
+        }
         CHECK_MSG(ib__conv_dnnl_backward_weights(&gm, c->n, c->cout, x, y, w, NULL, 0), "case %d: backward weights",
                   ci);
         free(x);

@@ -462,7 +462,7 @@ static ib_status plan_and_allocate(ib_graph *g)
         ib_node *n = g->nodes[i];
         zkey[i] = dkey[i] = bkey[i] = rkey[i] = -1;
         n->grad_pooled = n->value_pooled = false;
-        n->value_bwd = n->recompute_at = -1;
+        n->value_bwd = n->recompute_at = n->grad_writer = -1;
         n->value_fwd = n->value_re = NULL;
         if (has_own_buffers(n)) {
             int hi = last[i];
@@ -489,6 +489,16 @@ static ib_status plan_and_allocate(ib_graph *g)
                 bool kept = n->kind == IB__INPUT || n->keep;
                 n->grad_pooled = !kept;
                 n->grad_start = last[i];
+                /* One consumer, no views: that op alone writes this
+                 * gradient, and if its op can, it assigns instead of adding
+                 * to a zeroed buffer. */
+                if (n_cons[i] == 1 && !has_view[i] && last[i] > i && !g->no_grad_assign) {
+                    const ib_node *c = g->nodes[last[i]];
+                    for (int k = 0; k < c->n_in; k++)
+                        if (c->in[k] == n && c->kind == IB__OP && !c->view_of && !c->no_grad_op &&
+                            c->op->backward && (c->op->grad_assign & IB__ASSIGNS_IN(k)))
+                            n->grad_writer = c->id;
+                }
                 items[n_items++] = (ib__plan_item){buf_bytes(n), 0, kept ? ALWAYS_LO : 2 * N - last[i],
                                                    kept ? ALWAYS_HI : 2 * N - i};
                 if (!kept)
@@ -740,6 +750,16 @@ ib_node *ib_graph_first_random(const ib_graph *g)
     return NULL;
 }
 
+/* The gradient's only writer will run its backward and assign it: no need
+ * to zero it first (ib__grad_assign). */
+static bool assigned_this_pass(const ib_graph *g, ib_node *n)
+{
+    if (n->grad_writer < 0 || !n->needs_grad || !n->on_path)
+        return false;
+    const ib_node *w = g->nodes[n->grad_writer];
+    return w->needs_grad && w->on_path;
+}
+
 void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i)
 {
     int from, to;
@@ -747,8 +767,12 @@ void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i)
         /* inputs' and kept nodes' gradients are defined after every backward */
         for (int j = 0; j <= loss->id; j++) {
             ib_node *n = g->nodes[j];
-            if (has_own_buffers(n) && n->grad && !n->grad_pooled)
-                memset(n->grad, 0, buf_bytes(n));
+            if (has_own_buffers(n) && n->grad && !n->grad_pooled) {
+                if (j < loss->id && assigned_this_pass(g, n))
+                    n->grad_unset = true;
+                else
+                    memset(n->grad, 0, buf_bytes(n));
+            }
         }
         from = g->zero_at[i];
         to = g->zero_at[g->n_nodes];
@@ -761,7 +785,10 @@ void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i)
         ib_node *n = g->nodes[g->zero_ids[k]];
         if (n->id <= loss->id && n->needs_grad && n->on_path) {
             ib__unpoison(n->grad, buf_bytes(n));
-            memset(n->grad, 0, buf_bytes(n));
+            if (n->id < loss->id && assigned_this_pass(g, n))
+                n->grad_unset = true;
+            else
+                memset(n->grad, 0, buf_bytes(n));
         }
     }
 }
@@ -802,6 +829,7 @@ ib_status ib_graph_backward(ib_graph *g, ib_node *loss)
     for (int i = 0; i < g->n_nodes; i++) {
         ib_node *n = g->nodes[i];
         n->needs_grad = false;
+        n->grad_unset = false;
         if (n->dtype != IB_F32 || i > loss->id)
             continue;
         if (n->kind == IB__PARAM)

@@ -66,7 +66,13 @@ typedef struct ib_op {
      * n->tmp_bytes (a forward-only graph needs no backward workspace, and
      * a conv then builds no backward plans).  NULL: nothing to do. */
     void (*prepare)(ib_graph *g, ib_node *n);
+    /* IB__ASSIGNS_IN(k): backward can write input k's gradient with "=" instead
+     * of "+=" (every element, whatever the op's options) when the graph says
+     * so (ib__grad_assign): the graph then skips zeroing that gradient. */
+    unsigned grad_assign;
 } ib_op;
+
+#define IB__ASSIGNS_IN(k) (1u << (k))
 
 #define IB__BWD_DECLARED (1u << 31)
 #define IB__READS_IN(k) (1u << (k))
@@ -107,6 +113,8 @@ struct ib_node {
     bool grad_pooled;      /* grad shares memory: valid from backward step grad_start down to id */
     bool value_pooled;     /* value valid from forward step id to value_last, or to value_bwd's backward */
     int grad_start;        /* the highest node id whose backward may add into grad */
+    int grad_writer;       /* the one op that writes grad and can assign it (op->grad_assign); -1: none */
+    bool grad_unset;       /* this backward: grad was not zeroed, grad_writer assigns it */
     int value_last;        /* the last forward step that reads value */
     int value_bwd;         /* the lowest node id whose backward reads value; -1: none */
     int recompute_at;      /* recomputed before the backward of this node id (ib_graph_set_recompute); -1: not */
@@ -130,6 +138,7 @@ struct ib_graph {
     int64_t sync_bn_batch; /* ib_graph_set_sync_batchnorm: the global batch (0: off) */
     int init_style; /* ib_init_style of the ib_nn_* layers */
     bool forward_only;     /* ib_graph_set_forward_only: no gradients, values reused */
+    bool no_grad_assign;   /* every gradient zeroed and added into (tests compare the two ways) */
     bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */
     bool recompute;        /* ib_graph_set_recompute: and recomputes cheap ones in backward */
     char param_scope[64];  /* "" or "view2.": prepended to the names of the parameters created or shared
@@ -272,6 +281,22 @@ void ib__recompute_above(ib_graph *g, int loss_id);
 /* for (k = 0; k < count; k++) body; as one OpenMP "parallel for simd"
  * (static schedule) when count exceeds IB_PAR_MIN: the elementwise loop of
  * the ops whose elements are independent (body reads k). */
+/* In a backward: true when op n must write input k's gradient with "=" (the
+ * graph did not zero it: n is its only writer and n's op can assign it). */
+static inline bool ib__grad_assign(const ib_node *n, int k)
+{
+    return n->in[k]->grad_unset && n->in[k]->grad_writer == n->id;
+}
+
+/* dx = v or dx += v, elementwise over count, as ib__grad_assign(n, k) says. */
+#define IB__GRAD_LOOP(n_, k_, count, dx, v)                                                                            \
+    do {                                                                                                               \
+        if (ib__grad_assign((n_), (k_)))                                                                               \
+            IB__PAR_LOOP(count, (dx)[k] = (v));                                                                        \
+        else                                                                                                           \
+            IB__PAR_LOOP(count, (dx)[k] += (v));                                                                       \
+    } while (0)
+
 #define IB__PAR_LOOP(count, body)                                                                                      \
     do {                                                                                                               \
         int64_t count_ = (count);                                                                                      \

@@ -49,7 +49,10 @@ static int conv_path = -1; /* ib__conv_path; -1 until the environment is read */
 
 #include "../core/internal.h"
 
-enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHTS };
+/* PASS_BWD_DATA adds into dx; PASS_BWD_DATA_SET overwrites it (dx's only
+ * writer): the same primitive, without the sum, and without any copy when
+ * the layouts agree. */
+enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHTS, PASS_BWD_DATA_SET };
 enum { MAX_MEMS = 12, MAX_STEPS = 6, MAX_STEP_ARGS = 6, ALIGN = 64 };
 
 typedef struct plan_key {
@@ -222,7 +225,7 @@ static bool plain_layout(const plan_key *k)
     bool one_by_one = k->gm.kh == 1 && k->gm.kw == 1;
     if (k->pass == PASS_FWD)
         return one_by_one;
-    if (k->pass == PASS_BWD_DATA)
+    if (k->pass == PASS_BWD_DATA || k->pass == PASS_BWD_DATA_SET)
         return one_by_one || k->gm.cin < 8;
     /* Backward-weights: blocked is 1.3-10x faster with AVX-512; with AVX2
      * only, the blocked kernel is 3x slower for one input channel (LeNet's
@@ -266,7 +269,7 @@ static bool plan_build(plan *p)
               dnnl_primitive_desc_create(&fpd, &fd, attr, engine, NULL) == dnnl_success;
     if (ok && k->pass == PASS_FWD) {
         pd = fpd, fpd = NULL;
-    } else if (ok && k->pass == PASS_BWD_DATA) {
+    } else if (ok && (k->pass == PASS_BWD_DATA || k->pass == PASS_BWD_DATA_SET)) {
         ok = dnnl_convolution_backward_data_desc_init(&bd_, dnnl_convolution_direct, &cx, &cw, &cy, st, pl, pr) ==
                  dnnl_success &&
              dnnl_primitive_desc_create(&pd, &bd_, attr, engine, fpd) == dnnl_success;
@@ -289,10 +292,11 @@ static bool plan_build(plan *p)
              (!k->bias || bind_bias(p, &ub)) &&
              bind(p, pd, dnnl_query_dst_md, DNNL_ARG_DST, &uy, 3, true, false);
         break;
-    case PASS_BWD_DATA: /* slots: w, dy, dx (accumulated) */
+    case PASS_BWD_DATA: /* slots: w, dy, dx (accumulated, or overwritten) */
+    case PASS_BWD_DATA_SET:
         ok = ok && bind(p, pd, dnnl_query_weights_md, DNNL_ARG_WEIGHTS, &uw, 0, false, false) &&
              bind(p, pd, dnnl_query_diff_dst_md, DNNL_ARG_DIFF_DST, &uy, 1, false, false) &&
-             bind(p, pd, dnnl_query_diff_src_md, DNNL_ARG_DIFF_SRC, &ux, 2, true, true);
+             bind(p, pd, dnnl_query_diff_src_md, DNNL_ARG_DIFF_SRC, &ux, 2, true, k->pass == PASS_BWD_DATA);
         break;
     default: /* slots: x, dy, dw (overwritten) */
         ok = ok && bind(p, pd, dnnl_query_src_md, DNNL_ARG_SRC, &ux, 0, false, false) &&
@@ -442,14 +446,17 @@ bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cou
     need[0] = need[1] = need[2] = 0;
     if (ib__conv_path() != IB_CONV_DNNL)
         return false;
-    static const int passes[3] = {PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHTS};
+    static const int passes[4] = {PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHTS, PASS_BWD_DATA_SET};
+    static const int slot[4] = {0, 1, 2, 1}; /* both backward-data plans fit need[1] */
     bool ok = true;
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < (backward ? 3 : 1) && ok; i++) {
+    for (int i = 0; i < (backward ? 4 : 1) && ok; i++) {
         plan_key k = key_of(passes[i], gm, batch, cout, i == 0 && bias);
         plan *p = plan_get(&k);
         ok = p && !p->failed;
-        need[i] = ok ? plan_need(p) : 0;
+        size_t n = ok ? plan_need(p) : 0;
+        if (n > need[slot[i]])
+            need[slot[i]] = n;
     }
     pthread_mutex_unlock(&lock);
     return ok;
@@ -463,10 +470,11 @@ bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout,
 }
 
 bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                 const float *dy, float *dx, void *ws, size_t ws_bytes)
+                                 const float *dy, float *dx, bool accumulate, void *ws, size_t ws_bytes)
 {
     void *user[3] = {(void *)w, (void *)dy, dx};
-    return ib__conv_path() == IB_CONV_DNNL && run(PASS_BWD_DATA, gm, batch, cout, false, user, ws, ws_bytes);
+    return ib__conv_path() == IB_CONV_DNNL &&
+           run(accumulate ? PASS_BWD_DATA : PASS_BWD_DATA_SET, gm, batch, cout, false, user, ws, ws_bytes);
 }
 
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
@@ -494,9 +502,9 @@ bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout,
 }
 
 bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                 const float *dy, float *dx, void *ws, size_t ws_bytes)
+                                 const float *dy, float *dx, bool accumulate, void *ws, size_t ws_bytes)
 {
-    (void)gm, (void)batch, (void)cout, (void)w, (void)dy, (void)dx, (void)ws, (void)ws_bytes;
+    (void)gm, (void)batch, (void)cout, (void)w, (void)dy, (void)dx, (void)accumulate, (void)ws, (void)ws_bytes;
     return false;
 }
 

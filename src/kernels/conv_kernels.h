@@ -32,7 +32,7 @@ void ib__conv_set_path(int path);
 bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
                            const float *b, float *y, void *ws, size_t ws_bytes);
 bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                 const float *dy, float *dx, void *ws, size_t ws_bytes);
+                                 const float *dy, float *dx, bool accumulate, void *ws, size_t ws_bytes);
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
                                     const float *dy, float *dw, void *ws, size_t ws_bytes);
 /* The table's conv_workspace, building the passes' plans now. */

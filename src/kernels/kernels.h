@@ -53,13 +53,14 @@ typedef struct ib_backend {
      * false, having written nothing, when the backend does not take this
      * pass (not selected, not available, no primitive for the shape): the
      * op then takes the im2col + GEMM path.  Forward writes y (adding b
-     * when given); backward-data ADDS into dx; backward-weights OVERWRITES
+     * when given); backward-data ADDS into dx (accumulate) or overwrites it
+     * (ib__grad_assign: its only writer); backward-weights OVERWRITES
      * dw (cout, cin*kh*kw).  ws (may be NULL) is the caller's workspace of
      * ws_bytes. */
     bool (*conv_forward)(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
                          const float *b, float *y, void *ws, size_t ws_bytes);
     bool (*conv_backward_data)(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                               const float *dy, float *dx, void *ws, size_t ws_bytes);
+                               const float *dy, float *dx, bool accumulate, void *ws, size_t ws_bytes);
     bool (*conv_backward_weights)(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
                                   const float *dy, float *dw, void *ws, size_t ws_bytes);
     /* The workspace bytes of the forward, backward-data and backward-weights
@@ -111,9 +112,9 @@ static inline bool ib__conv_forward(const ib__conv_geom *gm, int64_t batch, int6
     return ib__backend()->conv_forward(gm, batch, cout, x, w, b, y, ws, ws_bytes);
 }
 static inline bool ib__conv_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *w,
-                                          const float *dy, float *dx, void *ws, size_t ws_bytes)
+                                          const float *dy, float *dx, bool accumulate, void *ws, size_t ws_bytes)
 {
-    return ib__backend()->conv_backward_data(gm, batch, cout, w, dy, dx, ws, ws_bytes);
+    return ib__backend()->conv_backward_data(gm, batch, cout, w, dy, dx, accumulate, ws, ws_bytes);
 }
 static inline bool ib__conv_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
                                              const float *dy, float *dw, void *ws, size_t ws_bytes)

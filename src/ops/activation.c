@@ -35,11 +35,12 @@ static void relu_bwd(ib_graph *g, ib_node *n)
     (void)g;
     const float *y = n->value, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    IB__PAR_LOOP(n->numel, dx[k] += y[k] > 0.0f ? dy[k] : 0.0f);
+    IB__GRAD_LOOP(n, 0, n->numel, dx, y[k] > 0.0f ? dy[k] : 0.0f);
 }
 /* Recomputable: forward is pure and one pass (ib_graph_set_recompute). */
 static const ib_op op_relu = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd,
-                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT, .recompute = relu_fwd};
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT, .recompute = relu_fwd,
+                              .grad_assign = IB__ASSIGNS_IN(0)};
 ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
 
 /* ---- leaky relu: f[0] = slope ---- */

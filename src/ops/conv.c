@@ -184,8 +184,12 @@ static void conv_backward(ib_graph *g, ib_node *n)
     /* oneDNN where it takes the pass; the im2col loop does what is left. */
     bool dw_done =
         need_dw && ib__conv_backward_weights(&d.gm, d.batch, d.cout, x->value, dy, dwsum, rest, rest_bytes);
-    bool dx_done = need_dx && ib__conv_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad, rest, rest_bytes);
+    bool assign_dx = need_dx && ib__grad_assign(n, 0);
+    bool dx_done =
+        need_dx && ib__conv_backward_data(&d.gm, d.batch, d.cout, wt, dy, x->grad, !assign_dx, rest, rest_bytes);
     bool im2col_dw = need_dw && !dw_done, im2col_dx = need_dx && !dx_done;
+    if (im2col_dx && assign_dx) /* col2im adds: from zero */
+        memset(x->grad, 0, (size_t)x->numel * sizeof(float));
     float *own = NULL, *cols = im2col_dw || im2col_dx ? im2col_space(n, &d, rest, &own) : rest;
     if (!cols) { /* no memory for the fallback: NaN gradients, which training reports */
         if (im2col_dw)
@@ -237,7 +241,7 @@ static void conv_backward(ib_graph *g, ib_node *n)
 static void conv_prepare(ib_graph *g, ib_node *n);
 static const ib_op op_conv2d = {.name = "conv2d", .forward = conv_forward, .backward = conv_backward,
                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                                .prepare = conv_prepare};
+                                .prepare = conv_prepare, .grad_assign = IB__ASSIGNS_IN(0)};
 static const ib_op op_conv2d_masked = {.name = "conv2d_masked", .forward = conv_forward, .backward = conv_backward,
                                        .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
                                        .prepare = conv_prepare};

@@ -101,11 +101,11 @@ static void additive_bwd(const ib_node *n, const bcast *bc, int which, float *dx
     float sign = kind == OP_SUB && which == 1 ? -1.0f : 1.0f; /* sign * dy: exactly dy or -dy */
     int64_t total = n->numel;
     if (n->in[0]->numel == total && n->in[1]->numel == total) {
-#pragma omp parallel for simd schedule(static) if (total > IB_PAR_MIN)
-        for (int64_t k = 0; k < total; k++)
-            dx[k] += sign * dy[k];
+        IB__GRAD_LOOP(n, which, total, dx, sign * dy[k]);
         return;
     }
+    if (ib__grad_assign(n, which)) /* a broadcast input sums many: from zero */
+        memset(dx, 0, (size_t)n->in[which]->numel * sizeof(float));
     const int64_t *st = which == 0 ? bc->sa : bc->sb;
     int64_t k = 0;
     for (int64_t i0 = 0; i0 < bc->out[0]; i0++)
@@ -133,11 +133,11 @@ static void binary_bwd(ib_graph *g, ib_node *n)
             continue;
         }
         if (n->in[0]->numel == total && n->in[1]->numel == total) {
-#pragma omp parallel for simd schedule(static) if (total > IB_PAR_MIN)
-            for (int64_t k = 0; k < total; k++)
-                dx[k] += partial(kind, which, a[k], b[k], dy[k]);
+            IB__GRAD_LOOP(n, which, total, dx, partial(kind, which, a[k], b[k], dy[k]));
             continue;
         }
+        if (ib__grad_assign(n, which))
+            memset(dx, 0, (size_t)in->numel * sizeof(float));
         const int64_t *st = which == 0 ? bc.sa : bc.sb;
         int64_t k = 0;
         for (int64_t i0 = 0; i0 < bc.out[0]; i0++)
@@ -154,13 +154,17 @@ static void binary_bwd(ib_graph *g, ib_node *n)
 
 /* add and sub may be recomputed in backward (a residual sum under a ReLU) */
 static const ib_op op_add = {.name = "add", .forward = binary_fwd, .backward = binary_bwd,
-                             .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd};
+                             .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd,
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
 static const ib_op op_sub = {.name = "sub", .forward = binary_fwd, .backward = binary_bwd,
-                             .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd};
+                             .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd,
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
 static const ib_op op_mul = {.name = "mul", .forward = binary_fwd, .backward = binary_bwd,
-                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
 static const ib_op op_div = {.name = "div", .forward = binary_fwd, .backward = binary_bwd,
-                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
 
 static ib_node *binary(ib_graph *g, const ib_op *op, int kind, ib_node *a, ib_node *b)
 {

@@ -83,8 +83,9 @@ static void linear_backward(ib_graph *g, ib_node *n)
     ib_node *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
     int64_t batch = x->shape[0], in = x->shape[1], out = w->shape[0];
     const float *dy = n->grad;
-    if (x->needs_grad) /* dX (N,in) += dY (N,out) W (out,in) */
-        ib__sgemm(false, false, batch, in, out, 1.0f, dy, out, w->value, in, 1.0f, x->grad, in);
+    if (x->needs_grad) /* dX (N,in) += dY (N,out) W (out,in); "=" when dX's only writer */
+        ib__sgemm(false, false, batch, in, out, 1.0f, dy, out, w->value, in, ib__grad_assign(n, 0) ? 0.0f : 1.0f,
+                  x->grad, in);
     if (w->needs_grad) /* dW (out,in) += dY^T X */
         ib__sgemm(true, false, out, in, batch, 1.0f, dy, out, x->value, in, 1.0f, w->grad, in);
     if (b && b->needs_grad) {
@@ -100,7 +101,8 @@ static void linear_backward(ib_graph *g, ib_node *n)
 }
 
 static const ib_op op_linear = {.name = "linear", .forward = linear_forward, .backward = linear_backward,
-                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1)};
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
+                                .grad_assign = IB__ASSIGNS_IN(0)};
 
 ib_node *ib_linear(ib_graph *g, ib_node *x, ib_node *w, ib_node *b)
 {

@@ -227,6 +227,7 @@ static void bn_bwd_sync(ib_graph *g, ib_node *n)
         st[ch + c] = w * sdyx;
     }
     if (x->needs_grad) {
+        bool set = ib__grad_assign(n, 0);
         ib__dist_sum_f64(st, (int)(2 * ch));
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
         for (int64_t c = 0; c < ch; c++) {
@@ -236,9 +237,15 @@ static void bn_bwd_sync(ib_graph *g, ib_node *n)
                 const float *restrict p = bn_plane(x->value, i, c, ch, inner);
                 const float *restrict dy = bn_plane(n->grad, i, c, ch, inner);
                 float *restrict dx = x->grad + (i * ch + c) * inner;
+                if (set) {
 #pragma omp simd
-                for (int64_t q = 0; q < inner; q++)
-                    dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
+                    for (int64_t q = 0; q < inner; q++)
+                        dx[q] = k * (dy[q] - a - (p[q] - mu) * is * b);
+                } else {
+#pragma omp simd
+                    for (int64_t q = 0; q < inner; q++)
+                        dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
+                }
             }
         }
     }
@@ -255,6 +262,7 @@ static void bn_bwd(ib_graph *g, ib_node *n)
         return;
     }
     const float *mean = n->scratch, *invstd = mean + ch;
+    bool set = x->needs_grad && ib__grad_assign(n, 0);
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
     for (int64_t c = 0; c < ch; c++) {
         float mu = mean[c], is = invstd[c];
@@ -285,16 +293,22 @@ static void bn_bwd(ib_graph *g, ib_node *n)
             const float *restrict p = bn_plane(x->value, i, c, ch, inner);
             const float *restrict dy = bn_plane(n->grad, i, c, ch, inner);
             float *restrict dx = x->grad + (i * ch + c) * inner;
+            if (set) {
 #pragma omp simd
-            for (int64_t q = 0; q < inner; q++)
-                dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
+                for (int64_t q = 0; q < inner; q++)
+                    dx[q] = k * (dy[q] - a - (p[q] - mu) * is * b);
+            } else {
+#pragma omp simd
+                for (int64_t q = 0; q < inner; q++)
+                    dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
+            }
         }
     }
 }
 
 static const ib_op op_batchnorm = {.name = "batchnorm", .forward = bn_fwd, .backward = bn_bwd,
                                    .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                                   .recompute = bn_recompute};
+                                   .recompute = bn_recompute, .grad_assign = IB__ASSIGNS_IN(0)};
 
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps)

@@ -174,10 +174,13 @@ static void avgpool_bwd(ib_graph *g, ib_node *n)
     int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     float inv = 1.0f / (float)(k * k);
+    bool set = ib__grad_assign(n, 0); /* windows may overlap or skip pixels: zero the plane here */
 #pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dx = x->grad + pl * h * w;
         const float *dy = n->grad + pl * ho * wo;
+        if (set)
+            memset(dx, 0, (size_t)(h * w) * sizeof(float));
         for (int64_t oh = 0; oh < ho; oh++)
             for (int64_t ow = 0; ow < wo; ow++) {
                 int64_t h0 = oh * s - pad, w0 = ow * s - pad;
@@ -195,7 +198,7 @@ static void avgpool_bwd(ib_graph *g, ib_node *n)
 }
 
 static const ib_op op_avgpool = {.name = "avgpool2d", .forward = avgpool_fwd, .backward = avgpool_bwd,
-                                 .bwd_reads = IB__READS_NOTHING};
+                                 .bwd_reads = IB__READS_NOTHING, .grad_assign = IB__ASSIGNS_IN(0)};
 
 ib_node *ib_avgpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 {
