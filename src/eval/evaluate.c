@@ -226,7 +226,7 @@ ib_status ib_evaluate_shard(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, 
         double sums[3] = {nll_avg, nll_mean, ce_samples};
         ib__calib_acc cal[2] = {cal_avg, cal_mean};
         double *v = malloc((size_t)(7 + n_kl + 2 * (3 + 3 * IB_CALIBRATION_BINS) + classes * classes) * sizeof *v);
-        if (!v) { /* every rank allocates the same: all fail here alike */
+        if (!v) { /* this rank fails; the command ends the job (ib_dist_abort), so no rank waits on it */
             s = ib__error(IB_ERR_NOMEM, "ib_evaluate: out of memory");
             g->training = was_training;
             g->sampling = was_sampling;
