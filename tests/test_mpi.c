@@ -365,6 +365,33 @@ static void test_trainer_eval_sharded(void)
     cJSON_Delete(sum);
 }
 
+/* Early stopping on a validation split ends every rank at the same epoch:
+ * all ranks evaluate (their share) and so all see the same validation
+ * accuracy.  (When rank 0 alone evaluated, it stopped and the other ranks
+ * waited in the next step's allreduce for ever: the timeout catches that.)
+ * One process stops at the same epoch. */
+static void test_early_stopping_on_ranks(void)
+{
+    char cmd[16384];
+    for (int ranks = 0; ranks <= 2; ranks += 2) {
+        char pre[1400] = "";
+        if (ranks > 0)
+            snprintf(pre, sizeof pre, "timeout 300 env %s -np %d ", mpirun, ranks);
+        snprintf(cmd, sizeof cmd,
+                 "%s%s train --model %s --dataset idx:%s --epochs 8 --batch-size 50 --lr 3e-3 --val-size 200 "
+                 "--patience 1 --eval-samples 2 --threads 1 --quiet --out %s/patience%d > %s/patience%d.log 2>&1",
+                 pre, ibnet, model_now, data_dir, ib_test_tmpdir(), ranks, ib_test_tmpdir(), ranks);
+        CHECK_EQ_INT(sh(cmd), 0);
+    }
+    cJSON *one = run_json("patience0", "summary.json"), *two = run_json("patience2", "summary.json");
+    const cJSON *e1 = cJSON_GetObjectItem(one, "early_stop_epoch"), *e2 = cJSON_GetObjectItem(two, "early_stop_epoch");
+    CHECK_MSG(cJSON_IsNumber(e1) && e1->valuedouble < 8, "one process did not stop early");
+    CHECK_MSG(cJSON_IsNumber(e1) && cJSON_IsNumber(e2) && e1->valuedouble == e2->valuedouble,
+              "2 ranks stopped at another epoch than one process");
+    cJSON_Delete(one);
+    cJSON_Delete(two);
+}
+
 static void test_too_many_ranks_is_a_user_error(void)
 {
     /* a batch of 2 over 3 ranks: each rank needs a row */
@@ -494,6 +521,7 @@ int main(void)
     IB_RUN(test_trainer_eval_sharded);
     IB_RUN(test_uneven_global_batch);
     IB_RUN(test_resume_with_other_rank_count);
+    IB_RUN(test_early_stopping_on_ranks);
     IB_RUN(test_too_many_ranks_is_a_user_error);
     IB_RUN(test_stop_signal_on_one_rank);
     IB_RUN(test_sync_batchnorm);
