@@ -8,7 +8,8 @@
  * sampled accuracies; NLL, calibration, per-class figures and confusion matrix
  * are the first draw's).  --retrieval adds Re-ID-style retrieval by the mean of
  * the last bottleneck: view-1 queries against the view-2 gallery of a
- * two-view set, or the set against itself (docs/vsd.md).
+ * two-view set, or the set against itself (docs/vsd.md).  Under mpirun the
+ * batches are split over the ranks and the figures summed (docs/mpi.md).
  */
 #include "args.h"
 #include "ibnet.h"
@@ -207,9 +208,10 @@ int ib_cmd_eval(int argc, char **argv)
     s = acc_avg && acc_one ? IB_OK : IB_ERR_NOMEM;
     for (int64_t k = 0; k < repeats && s == IB_OK; k++) {
         ib_eval_result rk;
-        s = ib_evaluate(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), mo->n_bottlenecks, ib_net_kl(n), d,
-                        ib_net_batcher_config(n),
-                        samples ? (int)samples : ib_net_eval_samples(n), seed0 + (uint64_t)k, k ? &rk : &r);
+        /* under mpirun: each rank evaluates its share of the batches, rank 0 prints */
+        s = ib_evaluate_shard(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), mo->n_bottlenecks, ib_net_kl(n), d,
+                              ib_net_batcher_config(n), samples ? (int)samples : ib_net_eval_samples(n),
+                              seed0 + (uint64_t)k, ib_dist_rank(), ib_dist_size(), k ? &rk : &r);
         if (s != IB_OK)
             break;
         acc_avg[k] = k ? rk.acc_avg : r.acc_avg;
@@ -228,6 +230,14 @@ int ib_cmd_eval(int argc, char **argv)
     }
     ib_retrieval ret = {0};
     bool cross = false;
+    if (ib_dist_rank() > 0) { /* the figures are rank 0's to print (retrieval is not split: rank 0 computes it) */
+        ib_eval_result_free(&r);
+        free(acc_avg);
+        free(acc_one);
+        ib_dataset_free(d);
+        ib_net_close(n);
+        return 0;
+    }
     if (want_retrieval &&
         (s = retrieval(pos[0], &no, dataset ? dataset : ib_net_meta(n)->dataset, split, data, &lo, d, &ret, &cross)) !=
             IB_OK) {

@@ -9,7 +9,8 @@
  * skipped, one with a config.json but not finished is resumed (exactly,
  * from its last checkpoint), the others start.  At the end rank 0 writes
  * results.jsonl (one object per run: its grid values, status and the
- * figures of its summary.json) and results.md (the same as a table).
+ * figures of its summary.json) and results.md (the same as a table), and
+ * draws sweep.png (cli/sweep_plot.c).
  */
 #include "args.h"
 #include "commands.h"
@@ -204,8 +205,76 @@ static run_state state_of(const ib_train_config *c)
     return RUN_PARTIAL;
 }
 
-/* results.jsonl and results.md from every run's directory (rank 0). */
-static int write_results(const sweep *s)
+/* The grid axis the plot puts on x: the first whose values (two or more)
+ * are all numbers; -1: none. */
+static int plot_axis(const sweep *s)
+{
+    for (int i = 0; i < s->n_axes; i++) {
+        bool num = s->axes[i].n >= 2;
+        for (int j = 0; num && j < s->axes[i].n; j++) {
+            char *end;
+            double v = strtod(s->axes[i].values[j], &end);
+            num = end != s->axes[i].values[j] && *end == 0 && isfinite(v);
+        }
+        if (num)
+            return i;
+    }
+    return -1;
+}
+
+/* The line of the plot run idx belongs to: its values on the axes other
+ * than xa (the last varies fastest); names[k] = "seed=1, lr=0.1" (or y_key
+ * when there is no other axis). */
+static int series_of(const sweep *s, int xa, const int *idx)
+{
+    int k = 0;
+    for (int i = 0; i < s->n_axes; i++)
+        if (i != xa)
+            k = k * s->axes[i].n + idx[i];
+    return k;
+}
+
+static int plot_results(const sweep *s, int xa, const char *y_key, ib_cli_sweep_point *pts, int n)
+{
+    int n_series = 1;
+    for (int i = 0; i < s->n_axes; i++)
+        if (i != xa)
+            n_series *= s->axes[i].n;
+    char **names = calloc((size_t)n_series, sizeof *names);
+    int rc = names ? 0 : 1;
+    for (int k = 0; rc == 0 && k < n_series; k++) {
+        char name[256] = "";
+        size_t len = 0;
+        int idx[MAX_AXES] = {0};
+        for (int i = s->n_axes - 1, r = k; i >= 0; i--)
+            if (i != xa) {
+                idx[i] = r % s->axes[i].n;
+                r /= s->axes[i].n;
+            }
+        for (int i = 0; i < s->n_axes && len + 1 < sizeof name; i++)
+            if (i != xa) {
+                int w = snprintf(name + len, sizeof name - len, "%s%s=%s", len ? ", " : "", s->axes[i].key,
+                                 s->axes[i].values[idx[i]]);
+                len += w > 0 ? (size_t)w : 0;
+            }
+        names[k] = strdup(len ? name : y_key);
+        rc = names[k] ? 0 : 1;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/sweep.png", s->out);
+    if (rc == 0)
+        rc = ib_cli_sweep_plot(path, s->axes[xa].key, y_key, pts, n, names, n_series);
+    else
+        fprintf(stderr, "ibnet sweep: out of memory for the plot\n");
+    for (int k = 0; names && k < n_series; k++)
+        free(names[k]);
+    free(names);
+    return rc;
+}
+
+/* results.jsonl and results.md from every run's directory, then the plot
+ * of y_key (summary.json) against the first numeric grid axis (rank 0). */
+static int write_results(const sweep *s, const char *y_key)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/results.jsonl", s->out);
@@ -227,12 +296,21 @@ static int write_results(const sweep *s)
     for (int i = 0; i < s->n_axes; i++)
         fprintf(fm, "---|");
     fprintf(fm, "---|---|---|---|---|\n");
-    int unfinished = 0;
+    int unfinished = 0, xa = plot_axis(s), n_pts = 0;
+    ib_cli_sweep_point *pts = malloc((size_t)s->n_runs * sizeof *pts);
+    if (!pts) {
+        fclose(fj);
+        fclose(fm);
+        fprintf(stderr, "ibnet sweep: out of memory\n");
+        return 1;
+    }
     for (int64_t k = 0; k < s->n_runs; k++) {
         ib_train_config c;
         char dir[1100];
-        if (run_config(s, k, &c, dir, sizeof dir) != 0)
+        if (run_config(s, k, &c, dir, sizeof dir) != 0) {
+            free(pts);
             return 2;
+        }
         int idx[MAX_AXES];
         run_values(s, k, idx);
         run_state st = state_of(&c);
@@ -266,6 +344,9 @@ static int write_results(const sweep *s)
                 for (const cJSON *e = a->child; e; e = e->next)
                     kl += e->valuedouble;
             }
+            if (xa >= 0 && cJSON_IsNumber(v = cJSON_GetObjectItem(sum, y_key)))
+                pts[n_pts++] = (ib_cli_sweep_point){strtod(s->axes[xa].values[idx[xa]], NULL), v->valuedouble,
+                                                    series_of(s, xa, idx)};
             cJSON_AddItemToObject(o, "summary", sum);
         }
         char *line = cJSON_PrintUnformatted(o);
@@ -284,12 +365,18 @@ static int write_results(const sweep *s)
     fclose(fm);
     printf("ibnet sweep: %lld runs, %d unfinished; results in %s/results.md and results.jsonl\n",
            (long long)s->n_runs, unfinished, s->out);
-    return unfinished ? 1 : 0;
+    int rc = 0;
+    if (xa < 0)
+        printf("ibnet sweep: no plot: no --grid axis has two or more numeric values\n");
+    else
+        rc = plot_results(s, xa, y_key, pts, n_pts);
+    free(pts);
+    return unfinished || rc ? 1 : 0;
 }
 
 int ib_cmd_sweep(int argc, char **argv)
 {
-    const char *out = NULL, *recipe = NULL, *config = NULL;
+    const char *out = NULL, *recipe = NULL, *config = NULL, *plot_y = "test_error_avg";
     int64_t threads = 0;
     bool quiet = false, dry_run = false;
     /* --grid and --set repeat: gathered before the table parser sees them */
@@ -320,12 +407,15 @@ int ib_cmd_sweep(int argc, char **argv)
         {"--grid", ARG_STRING, &grid_shown, "KEY=V1,V2", "a grid axis over a config.json key (repeatable; the last varies fastest)", NULL, 0},
         {"--set", ARG_STRING, &set_shown, "KEY=VALUE", "one config.json key for every run (repeatable)", NULL, 0},
         {"--threads", ARG_INT, &threads, "N", "threads per run (0: IBNET_THREADS, else all cores)", NULL, 0},
-        {"--quiet", ARG_FLAG, &quiet, NULL, "print only the final line", NULL, 0},
+        {"--plot-y", ARG_STRING, &plot_y, "KEY", "the summary.json figure DIR/sweep.png draws against the first "
+         "numeric --grid axis (default test_error_avg)", NULL, 0},
+        {"--quiet", ARG_FLAG, &quiet, NULL, "print only the final lines", NULL, 0},
         {"--dry-run", ARG_FLAG, &dry_run, NULL, "list the runs and their state, train nothing", NULL, 0},
     };
     arg_parser p = {"sweep", "ibnet sweep --out DIR --grid KEY=V1,V2,... [options]",
                     "Train one run per point of a grid of config.json settings, each in DIR/KEY=V_KEY=V..., then\n"
-                    "write DIR/results.jsonl and DIR/results.md. Restartable: finished runs are skipped, partial\n"
+                    "write DIR/results.jsonl and DIR/results.md, and draw DIR/sweep.png (one line per value of the\n"
+                    "other axes; needs cairo). Restartable: finished runs are skipped, partial\n"
                     "ones resumed. Under mpirun, ranks take the next run as they finish one (each run is a\n"
                     "single-process run). SIGINT/SIGTERM stops the current run (saved) and exits with 3.",
                     specs, (int)(sizeof specs / sizeof specs[0]), 0, 0, NULL};
@@ -451,7 +541,7 @@ int ib_cmd_sweep(int argc, char **argv)
                 ib_cli_stop_signal_name());
         rc = IB_CLI_EXIT_STOPPED;
     } else if (rank == 0 && rc == 0) {
-        rc = write_results(&s);
+        rc = write_results(&s, plot_y);
     } else if (rc == 0 && failed) {
         rc = 1;
     }

@@ -39,4 +39,16 @@ struct ib_mi_options;
 int ib_cli_info_decoder(struct ib_net *net, const struct ib_dataset *d, const struct ib_activations *a,
                         const struct ib_mi_options *o, const char *grid_prefix, _Bool json);
 
+/* The plot at the end of `ibnet sweep` (cli/sweep_plot.c): points (x,
+ * y) of the finished runs, each in one series (a line, named
+ * series_names[series]), written to path (PNG).  Without cairo it prints
+ * that there is no plot and returns 0; 1 when the file cannot be written.
+ * Sorts p. */
+typedef struct ib_cli_sweep_point {
+    double x, y;
+    int series;
+} ib_cli_sweep_point;
+int ib_cli_sweep_plot(const char *path, const char *x_key, const char *y_key, ib_cli_sweep_point *p, int n,
+                      char *const *series_names, int n_series);
+
 #endif

@@ -1654,6 +1654,18 @@ void ib_eval_result_free(ib_eval_result *r);
  * normalisation (its shuffle/augmentation settings are ignored). */
 ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl, const ib_dataset *d,
                       const ib_batcher_config *bc, int samples, uint64_t seed, ib_eval_result *out);
+/* ib_evaluate over the ranks of an MPI job (docs/mpi.md): rank `rank` of
+ * `ranks` evaluates batches rank, rank + ranks, ... and the figures are
+ * summed over the job's ranks, so every rank gets the result of the whole
+ * set.  A collective: every rank calls it with the same arguments but its
+ * rank.  The counts (accuracies, confusion matrix, calibration bins) equal
+ * ib_evaluate's exactly (each batch is computed as one process computes
+ * it, with the same threads); the sums (NLL, entropy, Brier, KL) are added
+ * in another order, so they agree to rounding (about 1e-15 relative).
+ * ranks 1 is ib_evaluate. */
+ib_status ib_evaluate_shard(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl, const ib_dataset *d,
+                            const ib_batcher_config *bc, int samples, uint64_t seed, int rank, int ranks,
+                            ib_eval_result *out);
 
 /* The seed ib_train evaluates with: the run's seed XOR this salt (so the
  * noise of evaluation never repeats the noise of training).  `ibnet eval`

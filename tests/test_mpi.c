@@ -5,7 +5,9 @@
  * (17 + 17 + 16) reaches the weights of one process within a stated
  * tolerance; the run directory holds one metrics.jsonl and its accuracy is
  * that of one process; a run stopped on 2 ranks and resumed on 1 reaches
- * the uninterrupted run's weights.
+ * the uninterrupted run's weights.  The evaluation split over 2 and 3
+ * ranks (`ibnet eval` and the trainer's) equals one process's: counts
+ * exactly, sums to rounding; config.json and summary.json name the ranks.
  *
  * Why a tolerance, not equality: the noise, the batch order and the
  * augmentation are the same bits on any number of ranks (test_dist.c),
@@ -186,6 +188,17 @@ static int count_lines(const char *name, const char *file)
     return n;
 }
 
+/* A run's JSON file (config.json, summary.json) parsed; NULL if absent. */
+static cJSON *run_json(const char *name, const char *file)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s/%s", ib_test_tmpdir(), name, file);
+    char *text = ib__read_file(path, 1 << 20, NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return o;
+}
+
 static void test_ranks_match_one_process(void)
 {
     CHECK_EQ_INT(train("one", 0, 50, ""), 0);
@@ -218,6 +231,165 @@ static void test_resume_with_other_rank_count(void)
     CHECK_EQ_INT(resume("moved", 3), 0);
     CHECK_EQ_INT(count_lines("moved", "metrics.jsonl"), 1);
     CHECK(max_diff("one", "moved") < TOL);
+    /* config.json names the job that started the run, summary.json the one
+     * that finished it */
+    cJSON *conf = run_json("moved", "config.json"), *sum = run_json("moved", "summary.json");
+    const cJSON *prov = cJSON_GetObjectItem(conf, "provenance");
+    CHECK(cJSON_GetObjectItem(prov, "ranks") && cJSON_GetObjectItem(prov, "ranks")->valueint == 2);
+    CHECK(cJSON_GetObjectItem(sum, "ranks") && cJSON_GetObjectItem(sum, "ranks")->valueint == 3);
+    cJSON_Delete(conf);
+    cJSON_Delete(sum);
+}
+
+/* `ibnet eval --json` of run `name`'s last checkpoint on `ranks` ranks (0:
+ * one process), batches of `batch`; the parsed output. */
+static cJSON *eval_json(const char *name, int ranks, int batch)
+{
+    static char cmd[16384];
+    char pre[1400] = "", out[1400];
+    if (ranks > 0)
+        snprintf(pre, sizeof pre, "%s -np %d ", mpirun, ranks);
+    snprintf(out, sizeof out, "%s/%s-eval%d-%d.json", ib_test_tmpdir(), name, ranks, batch);
+    snprintf(cmd, sizeof cmd, "%s%s eval --json --threads 1 --batch-size %d --data %s %s/%s/last.safetensors > %s",
+             pre, ibnet, batch, data_dir, ib_test_tmpdir(), name, out);
+    CHECK_EQ_INT(sh(cmd), 0);
+    char *text = ib__read_file(out, 1 << 20, NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK_MSG(o != NULL, "no JSON from %s", cmd);
+    return o;
+}
+
+/* Compares two evaluations' JSON, member by member (arrays and objects
+ * recursively): the members named in `exact` (counts and the accuracies
+ * made of counts) must be equal, every other number within tol; returns
+ * the largest difference of the others. */
+static double json_diff(const cJSON *a, const cJSON *b, const char *key, double tol, int *bad)
+{
+    static const char *exact[] = {"n", "acc_1shot", "acc_avg", "acc_mean", "count", "confusion", "test_acc_1shot",
+                                  "test_acc_avg", "test_acc_mean", "test_error_avg"};
+    bool is_exact = false;
+    for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++)
+        is_exact |= strcmp(key, exact[k]) == 0;
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b)) {
+        double d = fabs(a->valuedouble - b->valuedouble);
+        if (is_exact ? d != 0 : !(d <= tol)) {
+            printf("    %s: %.17g vs %.17g\n", key, a->valuedouble, b->valuedouble);
+            (*bad)++;
+        }
+        return is_exact ? 0 : d;
+    }
+    double worst = 0;
+    if ((cJSON_IsArray(a) || cJSON_IsObject(a)) && (cJSON_IsArray(b) || cJSON_IsObject(b))) {
+        CHECK_EQ_INT(cJSON_GetArraySize(a), cJSON_GetArraySize(b));
+        const cJSON *y = b->child;
+        for (const cJSON *x = a->child; x && y; x = x->next, y = y->next) {
+            /* a confusion row inherits its key; an object member has its own */
+            const char *k = x->string ? x->string : key;
+            worst = fmax(worst, json_diff(x, y, k, tol, bad));
+        }
+    }
+    return worst;
+}
+
+/* Evaluation split over the ranks (batches r, r + N, ... on rank r, the
+ * sums reduced) against one process: `ibnet eval` of the same checkpoint
+ * (a run stopped after 6 steps, so that it errs: 87.75 %, errors in the
+ * confusion matrix, confidences over 5 reliability bins)
+ * with 400 test images in batches of 30 (13 full batches and one of 10,
+ * split 7 + 7 over 2 ranks and 5 + 5 + 4 over 3), 4 samples of the
+ * bottleneck.  Every count (accuracies, confusion matrix, reliability bin
+ * counts) must be equal: each batch is the same rows, padding and noise
+ * key as in one process.  The sums (NLL, cross-entropy, Brier, entropy,
+ * the bins' mean confidence) are added per rank and then over the ranks,
+ * another order than one process's: they differ by rounding, about
+ * 400 * 1e-16 relative, far below the 6 decimals `ibnet eval --json`
+ * prints; the bound is one unit of the last printed digit (1e-6). */
+static void test_eval_sharded_equals_one_process(void)
+{
+    CHECK_EQ_INT(train("early", 0, 50, "--max-steps 6 --ema 0"), 0);
+    cJSON *one = eval_json("early", 0, 30);
+    const cJSON *acc = cJSON_GetObjectItem(one, "acc_avg");
+    CHECK_MSG(cJSON_IsNumber(acc) && acc->valuedouble < 0.95, "the checkpoint should err");
+    for (int ranks = 2; ranks <= 3; ranks++) {
+        cJSON *many = eval_json("early", ranks, 30);
+        int bad = 0;
+        double d = json_diff(one, many, "", 1e-6, &bad);
+        printf("  ibnet eval on %d ranks vs one process: counts equal, sums within %.3g\n", ranks, d);
+        CHECK_MSG(bad == 0, "%d members differ on %d ranks", bad, ranks);
+        cJSON_Delete(many);
+    }
+    cJSON_Delete(one);
+}
+
+/* The trainer's own evaluation on 2 and 3 ranks (eval batches of 100: 4
+ * batches, 2 + 2 and 2 + 1 + 1) gives the figures one process gets from the
+ * same weights: summary.json's test figures against `ibnet eval` of the
+ * run's last checkpoint (EMA weights, the run's sample seed and count).
+ * The ranks and threads of the job are recorded. */
+static void test_trainer_eval_sharded(void)
+{
+    const char *runs[] = {"two", "three"};
+    for (int k = 0; k < 2; k++) {
+        cJSON *sum = run_json(runs[k], "summary.json"), *conf = run_json(runs[k], "config.json");
+        cJSON *ev = eval_json(runs[k], 0, 100);
+        CHECK(sum && conf && ev);
+        if (!sum || !conf || !ev)
+            continue;
+        int bad = 0;
+        static const char *keys[] = {"acc_1shot", "acc_avg", "acc_mean", "nll_avg", "nll_mean", "ce_samples"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char sk[64];
+            snprintf(sk, sizeof sk, "test_%s", keys[i]);
+            const cJSON *a = cJSON_GetObjectItem(sum, sk), *b = cJSON_GetObjectItem(ev, keys[i]);
+            CHECK_MSG(cJSON_IsNumber(a) && cJSON_IsNumber(b), "%s missing", keys[i]);
+            /* the summary prints 17 digits, ibnet eval 6: equal after rounding to 6 */
+            if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && !(fabs(a->valuedouble - b->valuedouble) <= 5.01e-7)) {
+                printf("    %s: summary %.17g, ibnet eval %.17g\n", keys[i], a->valuedouble, b->valuedouble);
+                bad++;
+            }
+        }
+        CHECK_MSG(bad == 0, "%s: the sharded evaluation differs from one process", runs[k]);
+        int ranks = k + 2;
+        const cJSON *prov = cJSON_GetObjectItem(conf, "provenance");
+        CHECK_EQ_INT(cJSON_GetObjectItem(prov, "ranks") ? cJSON_GetObjectItem(prov, "ranks")->valueint : -1, ranks);
+        CHECK_EQ_INT(cJSON_GetObjectItem(prov, "threads") ? cJSON_GetObjectItem(prov, "threads")->valueint : -1, 1);
+        CHECK_EQ_INT(cJSON_GetObjectItem(sum, "ranks") ? cJSON_GetObjectItem(sum, "ranks")->valueint : -1, ranks);
+        CHECK_EQ_INT(cJSON_GetObjectItem(sum, "threads_per_rank") ? cJSON_GetObjectItem(sum, "threads_per_rank")->valueint : -1, 1);
+        cJSON_Delete(sum);
+        cJSON_Delete(conf);
+        cJSON_Delete(ev);
+    }
+    cJSON *sum = run_json("one", "summary.json"); /* one process: 1 rank */
+    CHECK(sum && cJSON_GetObjectItem(sum, "ranks") && cJSON_GetObjectItem(sum, "ranks")->valueint == 1);
+    cJSON_Delete(sum);
+}
+
+/* Early stopping on a validation split ends every rank at the same epoch:
+ * all ranks evaluate (their share) and so all see the same validation
+ * accuracy.  (When rank 0 alone evaluated, it stopped and the other ranks
+ * waited in the next step's allreduce for ever: the timeout catches that.)
+ * One process stops at the same epoch. */
+static void test_early_stopping_on_ranks(void)
+{
+    char cmd[16384];
+    for (int ranks = 0; ranks <= 2; ranks += 2) {
+        char pre[1400] = "";
+        if (ranks > 0)
+            snprintf(pre, sizeof pre, "timeout 300 env %s -np %d ", mpirun, ranks);
+        snprintf(cmd, sizeof cmd,
+                 "%s%s train --model %s --dataset idx:%s --epochs 8 --batch-size 50 --lr 3e-3 --val-size 200 "
+                 "--patience 1 --eval-samples 2 --threads 1 --quiet --out %s/patience%d > %s/patience%d.log 2>&1",
+                 pre, ibnet, model_now, data_dir, ib_test_tmpdir(), ranks, ib_test_tmpdir(), ranks);
+        CHECK_EQ_INT(sh(cmd), 0);
+    }
+    cJSON *one = run_json("patience0", "summary.json"), *two = run_json("patience2", "summary.json");
+    const cJSON *e1 = cJSON_GetObjectItem(one, "early_stop_epoch"), *e2 = cJSON_GetObjectItem(two, "early_stop_epoch");
+    CHECK_MSG(cJSON_IsNumber(e1) && e1->valuedouble < 8, "one process did not stop early");
+    CHECK_MSG(cJSON_IsNumber(e1) && cJSON_IsNumber(e2) && e1->valuedouble == e2->valuedouble,
+              "2 ranks stopped at another epoch than one process");
+    cJSON_Delete(one);
+    cJSON_Delete(two);
 }
 
 static void test_too_many_ranks_is_a_user_error(void)
@@ -345,8 +517,11 @@ int main(void)
     if (!setup_once())
         return 77;
     IB_RUN(test_ranks_match_one_process);
+    IB_RUN(test_eval_sharded_equals_one_process);
+    IB_RUN(test_trainer_eval_sharded);
     IB_RUN(test_uneven_global_batch);
     IB_RUN(test_resume_with_other_rank_count);
+    IB_RUN(test_early_stopping_on_ranks);
     IB_RUN(test_too_many_ranks_is_a_user_error);
     IB_RUN(test_stop_signal_on_one_rank);
     IB_RUN(test_sync_batchnorm);

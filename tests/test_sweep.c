@@ -4,13 +4,15 @@
  * restarted sweep trains nothing again; a sweep whose runs stop inside
  * their epoch (max_steps) is resumed run by run until it is done, and
  * then holds exactly the weights of a sweep that was never interrupted;
- * bad grids are user errors.  (test_mpi.c runs a sweep over 2 ranks.)
+ * the sweep draws its plot (a valid PNG; without cairo it says so); bad
+ * grids are user errors.  (test_mpi.c runs a sweep over 2 ranks.)
  */
 #include "test.h"
 #include "core/internal.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <zlib.h>
 
 static char tmp[512], ibnet[1024], base[4096];
 
@@ -127,6 +129,65 @@ static void test_grid_and_results(void)
     CHECK(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
 }
 
+/* A valid PNG: the signature, an IHDR of width x height first, every
+ * chunk's CRC right, IDAT data, and IEND last at the end of the file. */
+static void check_png(const char *path, int width, int height)
+{
+    size_t n = 0;
+    unsigned char *b = (unsigned char *)ib__read_file(path, 1 << 26, &n);
+    CHECK_MSG(b != NULL, "no %s", path);
+    if (!b)
+        return;
+    CHECK(n > 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0);
+    size_t at = 8, idat = 0;
+    bool iend = false;
+    int chunks = 0;
+    while (at + 12 <= n && !iend) {
+        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (at + 12 + (size_t)len > n)
+            break;
+        const unsigned char *type = b + at + 4;
+        uint32_t crc = (uint32_t)crc32(0L, type, 4 + len);
+        const unsigned char *c = type + 4 + len;
+        uint32_t want = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+        CHECK_MSG(crc == want, "%s: chunk %.4s has a bad CRC", path, (const char *)type);
+        if (chunks == 0) {
+            CHECK(memcmp(type, "IHDR", 4) == 0 && len == 13);
+            CHECK_EQ_INT(((int64_t)type[4] << 24) | (type[5] << 16) | (type[6] << 8) | type[7], width);
+            CHECK_EQ_INT(((int64_t)type[8] << 24) | (type[9] << 16) | (type[10] << 8) | type[11], height);
+        }
+        idat += memcmp(type, "IDAT", 4) == 0 ? len : 0;
+        iend = memcmp(type, "IEND", 4) == 0;
+        at += 12 + (size_t)len;
+        chunks++;
+    }
+    CHECK_MSG(iend && at == n, "%s: no IEND at the end", path);
+    CHECK_MSG(idat > 2000, "%s: %zu bytes of image data: nothing drawn?", path, idat);
+    free(b);
+}
+
+/* The sweep's plot (sweep.png: test error against beta, a line per seed)
+ * through the library's charts; a build without cairo says so and still
+ * writes the tables. */
+static void test_plot(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/sw/sweep.png", tmp);
+    if (!ib_chart_available()) {
+        printf("skipped: the sweep's plot: this build has no cairo (IBNET_CAIRO; libcairo2-dev)\n");
+        CHECK(count_in_log("sw", "no plot: this ibnet was built without cairo") == 1);
+        struct stat st;
+        CHECK(stat(path, &st) != 0);
+        return;
+    }
+    CHECK_EQ_INT(count_in_log("sw", "plot of test_error_avg against beta"), 1);
+    check_png(path, 900, 600);
+    /* another figure of summary.json on the y axis */
+    CHECK_EQ_INT(sweep("sw", "--plot-y test_nll_avg"), 0);
+    CHECK_EQ_INT(count_in_log("sw", "plot of test_nll_avg against beta"), 1);
+    check_png(path, 900, 600);
+}
+
 static void test_partial_runs_resume(void)
 {
     /* 20 steps per run; 8 per invocation: new, resumed, resumed (done) */
@@ -160,6 +221,7 @@ int main(void)
 {
     setup_once();
     IB_RUN(test_grid_and_results);
+    IB_RUN(test_plot);
     IB_RUN(test_partial_runs_resume);
     IB_RUN(test_user_errors);
     return ib_test_summary();

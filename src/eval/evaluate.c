@@ -42,12 +42,77 @@ static int argmax_row(const double *p, int classes)
     return best;
 }
 
+/* Sums of one rank's batches, in one vector of doubles so one allreduce
+ * adds them over the ranks: every count is an integer below 2^53, so its
+ * sum in double is exact; the NLL, entropy, Brier and confidence sums are
+ * added in another grouping (per rank, then over the ranks) than one
+ * process adds them, which moves them by rounding only (about n * 1e-16
+ * relative).  Layout: 3 correct counts, 3 likelihood sums, the KL sums,
+ * the two calibration accumulators (n, brier, entropy, count, correct,
+ * conf), then the confusion matrix. */
+static void reduce_shards(int64_t correct[3], double sums[3], double *kl_sum, int n_kl, ib__calib_acc *cal,
+                          int64_t *n, int64_t *confusion, int classes, double *v)
+{
+    const int B = IB_CALIBRATION_BINS;
+    int k = 0;
+    v[k++] = (double)*n;
+    for (int i = 0; i < 3; i++)
+        v[k++] = (double)correct[i];
+    for (int i = 0; i < 3; i++)
+        v[k++] = sums[i];
+    for (int l = 0; l < n_kl; l++)
+        v[k++] = kl_sum[l];
+    for (int c = 0; c < 2; c++) {
+        v[k++] = (double)cal[c].n;
+        v[k++] = cal[c].brier;
+        v[k++] = cal[c].entropy;
+        for (int b = 0; b < B; b++) {
+            v[k++] = (double)cal[c].count[b];
+            v[k++] = (double)cal[c].correct[b];
+            v[k++] = cal[c].conf[b];
+        }
+    }
+    for (int64_t e = 0; e < (int64_t)classes * classes; e++)
+        v[k++] = (double)confusion[e];
+    ib__dist_sum_f64(v, k);
+    k = 0;
+    *n = (int64_t)v[k++];
+    for (int i = 0; i < 3; i++)
+        correct[i] = (int64_t)v[k++];
+    for (int i = 0; i < 3; i++)
+        sums[i] = v[k++];
+    for (int l = 0; l < n_kl; l++)
+        kl_sum[l] = v[k++];
+    for (int c = 0; c < 2; c++) {
+        cal[c].n = (int64_t)v[k++];
+        cal[c].brier = v[k++];
+        cal[c].entropy = v[k++];
+        for (int b = 0; b < B; b++) {
+            cal[c].count[b] = (int64_t)v[k++];
+            cal[c].correct[b] = (int64_t)v[k++];
+            cal[c].conf[b] = v[k++];
+        }
+    }
+    for (int64_t e = 0; e < (int64_t)classes * classes; e++)
+        confusion[e] = (int64_t)v[k++];
+}
+
 ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl, const ib_dataset *d,
                       const ib_batcher_config *bc, int samples, uint64_t seed, ib_eval_result *out)
 {
+    return ib_evaluate_shard(g, x, logits, n_kl, kl, d, bc, samples, seed, 0, 1, out);
+}
+
+ib_status ib_evaluate_shard(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_node *const *kl,
+                             const ib_dataset *d, const ib_batcher_config *bc, int samples, uint64_t seed, int rank,
+                             int ranks, ib_eval_result *out)
+{
     memset(out, 0, sizeof *out);
-    if (!g || !x || !logits || !d || !bc || samples < 1 || n_kl < 0 || n_kl > IB_MAX_BOTTLENECKS)
+    if (!g || !x || !logits || !d || !bc || samples < 1 || n_kl < 0 || n_kl > IB_MAX_BOTTLENECKS || ranks < 1 ||
+        rank < 0 || rank >= ranks)
         return ib__error(IB_ERR_ARG, "ib_evaluate: bad argument");
+    if (ranks > 1 && ranks != ib_dist_size()) /* the sums are taken over the whole job */
+        return ib__error(IB_ERR_ARG, "ib_evaluate_shard: %d ranks asked, the job has %d", ranks, ib_dist_size());
     if (!g->compiled)
         return ib__error(IB_ERR_STATE, "ib_evaluate: the graph is not compiled");
     int64_t batch = x->shape[0];
@@ -95,7 +160,14 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
     double nll_avg = 0, nll_mean = 0, ce_samples = 0, kl_sum[IB_MAX_BOTTLENECKS] = {0};
     ib__calib_acc cal_avg = {0}, cal_mean = {0};
     ib_batcher_epoch(b, 0);
-    while (ib_batcher_next(b, x->value, y, &count)) {
+    for (; ib_batcher_next(b, x->value, y, &count); batches++) {
+        /* Several ranks: rank r takes batches r, r + N, ...  Whole batches
+         * keep each one's rows, padding and noise key (g->step) those of
+         * one process, so every batch's figures are the same bits; the
+         * others' batches are read and dropped (reading is a copy, small
+         * against the forward passes). */
+        if (batches % ranks != rank)
+            continue;
         if (count < batch)
             memset(x->value + count * d->c * d->h * d->w, 0,
                    (size_t)((batch - count) * d->c * d->h * d->w) * sizeof(float));
@@ -148,7 +220,30 @@ ib_status ib_evaluate(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, ib_nod
             ib__calib_add(&cal_mean, pm, classes, t);
         }
         out->n += count;
-        batches++;
+    }
+    if (ranks > 1) {
+        int64_t correct[3] = {correct_one, correct_avg, correct_mean};
+        double sums[3] = {nll_avg, nll_mean, ce_samples};
+        ib__calib_acc cal[2] = {cal_avg, cal_mean};
+        double *v = malloc((size_t)(7 + n_kl + 2 * (3 + 3 * IB_CALIBRATION_BINS) + classes * classes) * sizeof *v);
+        if (!v) { /* this rank fails; the command ends the job (ib_dist_abort), so no rank waits on it */
+            s = ib__error(IB_ERR_NOMEM, "ib_evaluate: out of memory");
+            g->training = was_training;
+            g->sampling = was_sampling;
+            g->seed = old_seed;
+            g->step = old_step;
+            goto done;
+        }
+        reduce_shards(correct, sums, kl_sum, n_kl, cal, &out->n, out->confusion, classes, v);
+        free(v);
+        correct_one = correct[0];
+        correct_avg = correct[1];
+        correct_mean = correct[2];
+        nll_avg = sums[0];
+        nll_mean = sums[1];
+        ce_samples = sums[2];
+        cal_avg = cal[0];
+        cal_mean = cal[1];
     }
     g->training = was_training;
     g->sampling = was_sampling;

@@ -19,8 +19,11 @@ typedef ib__train_run run;
 
 ib_status ib__run_evaluate(run *r, const ib_dataset *d, ib_eval_result *out)
 {
-    return ib_evaluate(r->ev.g, r->ev.x, r->ev.mo.logits, r->ev.mo.n_bottlenecks, r->ev.kl_examples, d,
-                       ib_batcher_get_config(r->batcher), r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT, out);
+    /* several ranks: each evaluates its share of the batches and all get
+     * the sums (a collective: every rank of the run calls this) */
+    return ib_evaluate_shard(r->ev.g, r->ev.x, r->ev.mo.logits, r->ev.mo.n_bottlenecks, r->ev.kl_examples, d,
+                              ib_batcher_get_config(r->batcher), r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT,
+                              r->dp_rank, r->dp_size, out);
 }
 
 static void views_epoch(run *r, int64_t epoch)
@@ -228,8 +231,9 @@ ib_status ib__run_epochs(run *r)
             r->partial_batches = 0;
             return s;
         }
-        /* the evaluation is rank 0's alone (every rank holds the same weights) */
-        if ((epoch % c->eval_every == 0 || epoch == c->epochs || stopped) && ib__dp_writer()) {
+        /* every rank evaluates its share of the batches (ib__run_evaluate);
+         * rank 0 alone saves and reports */
+        if (epoch % c->eval_every == 0 || epoch == c->epochs || stopped) {
             if (r->ema)
                 ib_ema_swap(r->ema);
             if (r->val) {

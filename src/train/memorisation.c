@@ -58,7 +58,7 @@ ib_status ib__run_memorisation(run *r, cJSON *summary)
         s = ib__run_evaluate(r, clean, &rest);
     if (r->ema)
         ib_ema_swap(r->ema);
-    if (s == IB_OK) {
+    if (s == IB_OK && summary) { /* NULL: a rank > 0, which only took part in the evaluations */
         cJSON *m = cJSON_AddObjectToObject(summary, "memorisation");
         cJSON_AddStringToObject(m, "measured_on", "the whole training set in eval mode after the last epoch");
         cJSON_AddNumberToObject(m, "samples", r->cfg.eval_samples);

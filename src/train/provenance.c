@@ -23,7 +23,12 @@ cJSON *ib__provenance_json(void)
         return NULL;
     cJSON_AddStringToObject(o, "ibnet", ib_version());
     cJSON_AddStringToObject(o, "commit", IBNET_COMMIT[0] ? IBNET_COMMIT : ib_version());
-    cJSON_AddNumberToObject(o, "threads", ib_get_threads());
+    cJSON_AddNumberToObject(o, "threads", ib_get_threads()); /* of each rank */
+    /* the data-parallel ranks of the job that wrote this (1: one process,
+     * and every run of a sweep); a resume may use another count */
+    cJSON_AddNumberToObject(o, "ranks", ib__dist_dp_size());
+    const char *mpi = ib_dist_library();
+    cJSON_AddStringToObject(o, "mpi", ib__dist_dp_size() > 1 && mpi ? mpi : "none");
     /* how idle threads waited (the ibnet CLI sets OMP_WAIT_POLICY itself
      * when other work shares the cores, and says why in IBNET_WAIT_DECIDED):
      * it changes the speed, never the numbers */

@@ -1,6 +1,6 @@
 /*
  * provenance.h — where a run came from, recorded beside its settings in
- * config.json: the commit the library was built from, the thread count and
+ * config.json: the commit the library was built from, the thread and rank counts and
  * the versions of the libraries that compute (OpenBLAS, oneDNN) and write
  * the records (cJSON), so every figure can be traced to what made it.
  */
@@ -13,7 +13,9 @@
 #define IB__PROVENANCE_KEY "provenance"
 
 /* A new JSON object (the caller owns it; NULL without memory):
- * {"ibnet", "commit", "threads", "openblas", "onednn", "cjson"}. */
+ * {"ibnet", "commit", "threads" (per rank), "ranks" (data-parallel ranks),
+ * "mpi" (the MPI library when ranks > 1, else "none"), "openblas",
+ * "onednn", "cjson"}. */
 cJSON *ib__provenance_json(void);
 
 #endif

@@ -177,10 +177,12 @@ char *ib__run_metrics_line(const ib_epoch_report *rep)
 
 /* ---- summary ---- */
 
+static ib_status summary_figures(run *r, cJSON *o);
+
 ib_status ib__run_write_summary(run *r)
 {
-    if (!ib__dp_writer()) /* rank 0 evaluates and writes it */
-        return IB_OK;
+    if (!ib__dp_writer()) /* the evaluations are collectives: take part, rank 0 writes */
+        return summary_figures(r, NULL);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", r->cfg.model);
     cJSON_AddStringToObject(o, "dataset", r->cfg.dataset);
@@ -198,6 +200,23 @@ ib_status ib__run_write_summary(run *r)
             cJSON_AddNumberToObject(o, "early_stop_epoch", (double)r->early_stop_epoch);
     }
     cJSON_AddNumberToObject(o, "parameters", (double)ib_params_trainable_total(r->params));
+    /* the job that finished the run (a resume may change both; config.json's
+     * provenance holds the job that started it) */
+    cJSON_AddNumberToObject(o, "ranks", r->dp_size);
+    cJSON_AddNumberToObject(o, "threads_per_rank", ib_get_threads());
+    ib_status s = summary_figures(r, o);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (s == IB_OK)
+        s = ib__run_dir_write(&r->dir, "summary.json", text);
+    free(text);
+    return s;
+}
+
+/* The summary's evaluated figures into o (NULL on ranks > 0, which only
+ * take part in the sharded evaluations). */
+static ib_status summary_figures(run *r, cJSON *o)
+{
     /* final figures: the last epoch's evaluation, with the EMA weights if on
      * (evaluated again only when steps were taken after it: a stop inside an
      * epoch); the evaluation is deterministic, so both give the same figures */
@@ -214,19 +233,15 @@ ib_status ib__run_write_summary(run *r)
         if (r->ema)
             ib_ema_swap(r->ema);
     }
-    if (s == IB_OK) {
+    if (s == IB_OK && o) {
         add_eval(o, "test", &e);
         cJSON *kl = cJSON_AddArrayToObject(o, "test_kl_nats");
         for (int l = 0; l < e.n_kl; l++)
             cJSON_AddItemToArray(kl, cJSON_CreateNumber(e.kl[l]));
-        ib_eval_result_free(&e);
     }
     if (s == IB_OK)
-        s = ib__run_memorisation(r, o);
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
+        ib_eval_result_free(&e);
     if (s == IB_OK)
-        s = ib__run_dir_write(&r->dir, "summary.json", text);
-    free(text);
+        s = ib__run_memorisation(r, o);
     return s;
 }
