@@ -451,7 +451,10 @@ def load(path, model=None, verify=True, map_location=None):
     if missing or extra or bad:
         raise ibnet.MismatchError(f"{path}: tensors do not fit model {module.model.name!r}: missing {missing[:4]}, "
                                   f"unexpected {extra[:4]}, other shapes {bad[:4]}", -6)
-    module.load_state_dict({k: torch.from_numpy(plain[k]) for k in sd}, strict=True)
+    # Not strict: torch's batch norm asks for the num_batches_tracked that
+    # ibnet does not keep (names and shapes were checked above).
+    r = module.load_state_dict({k: torch.from_numpy(plain[k]) for k in sd}, strict=False)
+    assert not r.missing_keys and all(k.endswith("num_batches_tracked") for k in r.unexpected_keys), r
     module.eval()
     if map_location is not None:
         module.to(map_location)
