@@ -335,6 +335,29 @@ _lib.ib_node_name.argtypes = [_c.c_void_p]
 _lib.ib_node_name.restype = _c.c_char_p
 
 _WEIGHTS = {"default": 0, "raw": 1, "ema": 2}
+_CALIBRATION_BINS = 15  # IB_CALIBRATION_BINS
+
+
+class _Calibration(_c.Structure):  # ib_calibration
+    _fields_ = [("ece", _c.c_double), ("brier", _c.c_double), ("entropy", _c.c_double),
+                ("bin_count", _c.c_int64 * _CALIBRATION_BINS), ("bin_conf", _c.c_double * _CALIBRATION_BINS),
+                ("bin_acc", _c.c_double * _CALIBRATION_BINS)]
+
+
+class _EvalResult(_c.Structure):  # ib_eval_result
+    _fields_ = [("n", _c.c_int64), ("classes", _c.c_int), ("acc_1shot", _c.c_double), ("acc_avg", _c.c_double),
+                ("acc_mean", _c.c_double), ("nll_avg", _c.c_double), ("nll_mean", _c.c_double),
+                ("ce_samples", _c.c_double), ("kl", _c.c_double * 32), ("n_kl", _c.c_int),
+                ("confusion", _c.POINTER(_c.c_int64)), ("calib", _Calibration), ("calib_mean", _Calibration)]
+
+
+for _f in ("ib_net_kl", "ib_net_batcher_config"):
+    getattr(_lib, _f).argtypes = [_c.c_void_p]
+    getattr(_lib, _f).restype = _c.c_void_p
+_lib.ib_net_eval_samples.argtypes = [_c.c_void_p]
+_lib.ib_net_eval_seed.argtypes = [_c.c_void_p]
+_lib.ib_net_eval_seed.restype = _c.c_uint64
+_lib.ib_eval_result_free.argtypes = [_c.POINTER(_EvalResult)]
 
 
 def _node_array(node):
@@ -411,6 +434,43 @@ class Net:
 
     __call__ = forward
 
+    def evaluate(self, dataset=None, split="test", samples=None, seed=None, data_dir=None):
+        """ib_evaluate on a data set (default: the run's), as `ibnet eval`
+        does: a dict with n, classes, acc_1shot, acc_avg (S-sample mean of
+        the softmax), acc_mean (the mean path), nll_avg, nll_mean,
+        ce_samples, kl (per bottleneck), confusion (classes x classes),
+        ece, brier, entropy (of the averaged prediction) and ece_mean,
+        brier_mean.  samples: S (default the run's); seed: the noise key
+        (default the run's evaluation seed, so the figures are `ibnet
+        eval`'s with --batch-size equal to this network's batch_size)."""
+        if self._noise or self.samples:
+            raise ArgError("Net.evaluate: open the network without given_noise and samples", -1)
+        if dataset is None:
+            from . import safetensors as _st
+            dataset = json.loads(_st.read_header(self.path)[1].get("ibnet", "{}")).get("dataset") or ""
+        d = _c.POINTER(_Dataset)()
+        _check(_lib.ib_dataset_open(_s(dataset), _s(split), _s(data_dir), None, _c.byref(d)))
+        r = _EvalResult()
+        try:
+            h = self._h
+            S = _lib.ib_net_eval_samples(h) if samples is None else samples
+            key = _lib.ib_net_eval_seed(h) if seed is None else seed
+            _check(_lib.ib_evaluate(_lib.ib_net_graph(h), _lib.ib_net_input(h), _lib.ib_net_logits(h),
+                                    self.model.bottleneck_count, _lib.ib_net_kl(h), d,
+                                    _lib.ib_net_batcher_config(h), S, key, _c.byref(r)))
+            k = r.classes
+            out = {f: getattr(r, f) for f in ("n", "classes", "acc_1shot", "acc_avg", "acc_mean", "nll_avg",
+                                                "nll_mean", "ce_samples")}
+            out["kl"] = list(r.kl[:r.n_kl])
+            out["confusion"] = (np.ctypeslib.as_array(r.confusion, shape=(k * k,)).reshape(k, k).copy()
+                                if r.confusion else None)
+            for suffix, c in (("", r.calib), ("_mean", r.calib_mean)):
+                out["ece" + suffix], out["brier" + suffix], out["entropy" + suffix] = c.ece, c.brier, c.entropy
+            return out
+        finally:
+            _lib.ib_eval_result_free(_c.byref(r))
+            _lib.ib_dataset_free(d)
+
     @property
     def log_probs(self):
         """(batch_size, classes) of the last forward: log softmax, or the log of
@@ -441,6 +501,8 @@ class _Dataset(_c.Structure):
 
 _lib.ib_dataset_open.argtypes = [_c.c_char_p, _c.c_char_p, _c.c_char_p, _c.c_void_p, _c.POINTER(_c.POINTER(_Dataset))]
 _lib.ib_dataset_free.argtypes = [_c.POINTER(_Dataset)]
+_lib.ib_evaluate.argtypes = [_c.c_void_p, _c.c_void_p, _c.c_void_p, _c.c_int, _c.c_void_p, _c.POINTER(_Dataset),
+                             _c.c_void_p, _c.c_int, _c.c_uint64, _c.POINTER(_EvalResult)]
 
 
 class Dataset:

@@ -25,6 +25,7 @@ torch = pytest.importorskip("torch", reason="ibnet.torch needs PyTorch (Debian: 
 import ibnet  # noqa: E402
 import ibnet.torch as it  # noqa: E402
 
+torch.set_num_threads(1)  # small batches; CTest runs tests side by side
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILTINS = ibnet.Model.builtins()
 BATCH = 3
