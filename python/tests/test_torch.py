@@ -219,3 +219,38 @@ def test_the_examples_of_docs_python_md_run(tmp_path, monkeypatch):
     ns = {}
     for b in blocks:
         exec(compile(b, "docs/python.md", "exec"), ns)  # noqa: S102 -- the documentation's own examples
+
+
+def test_an_independent_torch_module_saves_and_runs_in_ibnet(tmp_path):
+    """A plain torch.nn.Sequential written without ibnet.torch (LeNet, and a
+    conv + batch norm net whose state_dict has num_batches_tracked): saved,
+    run by the library, loaded back bit for bit."""
+    from collections import OrderedDict
+    nn = torch.nn
+    torch.manual_seed(3)
+    lenet = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 32, 5, padding=2)), ("r1", nn.ReLU()), ("p1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(32, 64, 5, padding=2)), ("r2", nn.ReLU()), ("p2", nn.MaxPool2d(2)), ("f", nn.Flatten()),
+        ("fc1", nn.Linear(3136, 1024)), ("r3", nn.ReLU()), ("fc2", nn.Linear(1024, 10))])).eval()
+    bnnet = nn.Sequential(OrderedDict([("conv", nn.Conv2d(3, 8, 3, padding=1, bias=False)), ("bn", nn.BatchNorm2d(8)),
+                                       ("r", nn.ReLU()), ("gap", nn.AdaptiveAvgPool2d(1)), ("f", nn.Flatten()),
+                                       ("fc", nn.Linear(8, 5))]))
+    bnnet.train()
+    with torch.no_grad():
+        bnnet(torch.randn(16, 3, 6, 6))  # running statistics that are not the initial ones
+    bnnet.eval()
+    text = ("model bn\ninput 3 6 6\nclasses 5\nconv 8 k=3 pad=1 bias=false name=conv\nbatchnorm name=bn\nrelu\n"
+            "globalavgpool\nlinear 5 name=fc\n")
+    for module, model in ((lenet, "lenet"), (bnnet, text)):
+        path = str(tmp_path / "m.safetensors")
+        it.save(module, model, path)
+        x = torch.randn((2,) + ibnet.torch._as_model(model).input_shape)
+        with torch.no_grad():
+            yt = module(x).numpy()
+        with ibnet.Net(path, batch_size=2) as net:
+            yi = net.forward(x.numpy()).copy()
+        assert np.abs(yt - yi).max() <= _tol(yt)
+        back = it.load(path).state_dict()
+        for k, v in module.state_dict().items():
+            if not k.endswith("num_batches_tracked"):
+                assert torch.equal(v.view(torch.int32), back[k].view(torch.int32)), k
