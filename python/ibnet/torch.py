@@ -72,6 +72,7 @@ class _Stochastic(nn.Module):
     .particles, and the noise shape per incoming row (noise_shape)."""
     noise_kind = "gaussian"
     particles = 1
+    layer_name = "?"  # set by IbnetModule, for messages
 
     def _draw(self, like, noise):
         if noise is None:
@@ -353,6 +354,8 @@ class IbnetModule(nn.Module):
                 owner = owner._modules[part]
             owner.add_module(leaf, mod)
             mod.layer_name = L.name
+            if isinstance(mod, VSDHead):
+                mod.vib.layer_name = L.name
             if L.kind == "group":
                 continue
             self._order.append((L.name, mod))
