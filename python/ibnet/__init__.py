@@ -318,6 +318,16 @@ _lib.ib_net_close.argtypes = [_c.c_void_p]
 for _f in ("ib_net_graph", "ib_net_input", "ib_net_logits", "ib_net_log_probs", "ib_net_model"):
     getattr(_lib, _f).argtypes = [_c.c_void_p]
     getattr(_lib, _f).restype = _c.c_void_p
+for _f in ("ib_net_labels", "ib_net_loss"):
+    getattr(_lib, _f).argtypes = [_c.c_void_p]
+    getattr(_lib, _f).restype = _c.c_void_p
+_lib.ib_node_labels.argtypes = [_c.c_void_p]
+_lib.ib_node_labels.restype = _c.POINTER(_c.c_int32)
+_lib.ib_node_grad.argtypes = [_c.c_void_p]
+_lib.ib_node_grad.restype = _c.POINTER(_c.c_float)
+_lib.ib_node_scalar.argtypes = [_c.c_void_p]
+_lib.ib_node_scalar.restype = _c.c_float
+_lib.ib_graph_backward.argtypes = [_c.c_void_p, _c.c_void_p]
 _lib.ib_net_noise_count.argtypes = [_c.c_void_p]
 _lib.ib_net_noise.argtypes = [_c.c_void_p, _c.c_int]
 _lib.ib_net_noise.restype = _c.c_void_p
@@ -381,8 +391,9 @@ class Net:
     graph's step, so sampled (keyed) noise differs from call to call."""
 
     def __init__(self, path, batch_size=1, weights="default", pixels=False, samples=0, mean_path=False,
-                 given_noise=False, skip_checksums=False, scope=None):
+                 given_noise=False, skip_checksums=False, scope=None, input_grad=False):
         o = _lib.ib_net_options_default()
+        o.input_grad = input_grad
         o.batch_size, o.weights, o.input = batch_size, _WEIGHTS[weights], 1 if pixels else 0
         o.samples, o.mean_path, o.given_noise = samples, mean_path, given_noise
         o.skip_checksums, o.scope = skip_checksums, _s(scope)
@@ -433,6 +444,29 @@ class Net:
         return logits[:n * per]
 
     __call__ = forward
+
+    def loss_grad(self, x, labels, noise=None):
+        """With input_grad=True: the mean cross-entropy of the batch (of the
+        S-sample mean prediction with samples S) and its gradient dL/dx, a
+        view (batch_size, C, H, W) valid until the next call: the step
+        attacks take (pixel units with pixels=True).  x holds exactly
+        batch_size examples."""
+        if not _lib.ib_net_loss(self._h):
+            raise StateError("Net.loss_grad: open the network with input_grad=True", -7)
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[0] != self.batch_size:
+            raise ArgError(f"Net.loss_grad: x must hold batch_size = {self.batch_size} examples, not {x.shape[0]}", -1)
+        y = np.asarray(labels, dtype=np.int32)
+        if y.shape != (self.batch_size,):
+            raise ArgError(f"Net.loss_grad: labels must be ({self.batch_size},), not {y.shape}", -1)
+        yn = _lib.ib_net_labels(self._h)
+        np.ctypeslib.as_array(_lib.ib_node_labels(yn), shape=(self.batch_size,))[:] = y
+        self.forward(x, noise)
+        loss = _lib.ib_net_loss(self._h)
+        _check(_lib.ib_graph_backward(_lib.ib_net_graph(self._h), loss))
+        g = _lib.ib_net_input(self._h)
+        shape = self._x.shape
+        return float(_lib.ib_node_scalar(loss)), np.ctypeslib.as_array(_lib.ib_node_grad(g), shape=shape)
 
     def evaluate(self, dataset=None, split="test", samples=None, seed=None, data_dir=None):
         """ib_evaluate on a data set (default: the run's), as `ibnet eval`

@@ -181,3 +181,25 @@ def test_net_runs_a_checkpoint_and_evaluates_as_ibnet_eval(tmp_path, blobs):
         ref = json.loads(out.stdout)
         for k in ("acc_1shot", "acc_avg", "acc_mean"):
             assert r[k] == pytest.approx(ref[k], abs=1e-12), k
+
+
+def test_net_loss_grad_matches_central_differences(tmp_path, blobs):
+    d, _, (images, labels) = blobs
+    assert ibnet.train(_config(tmp_path, d, "run", epochs=1))
+    ckpt = str(tmp_path / "run" / "best.safetensors")
+    x = (images[:4, None].astype(np.float64) / 255.0) * 2 - 1
+    y = labels[:4].astype(np.int32)
+    with ibnet.Net(ckpt, batch_size=4, mean_path=True, input_grad=True) as net:
+        loss, g = net.loss_grad(x, y)
+        g = g.copy()
+        assert g.shape == (4, 1, 8, 8) and np.isfinite(loss)
+        h = 1e-2
+        for idx in [(0, 0, 3, 3), (1, 0, 2, 5), (3, 0, 7, 0)]:
+            xp, xm = x.copy(), x.copy()
+            xp[idx] += h
+            xm[idx] -= h
+            fd = (net.loss_grad(xp, y)[0] - net.loss_grad(xm, y)[0]) / (2 * h)
+            assert abs(fd - g[idx]) <= 1e-4 + 1e-2 * abs(g[idx]), (idx, fd, g[idx])  # measured: <= 5e-6
+        assert np.abs(g).max() > 1e-3  # a gradient that says something
+    with ibnet.Net(ckpt, batch_size=4) as net, pytest.raises(ibnet.StateError):
+        net.loss_grad(x, y)
