@@ -1003,6 +1003,14 @@ ib_status ib_model_layer(const ib_model *m, int i, ib_model_layer_info *info);
  * value[len] (truncated to fit, NUL-terminated).  IB_ERR_ARG when out of
  * range. */
 ib_status ib_model_layer_option(const ib_model *m, int i, int j, const char **key, char *value, size_t len);
+/* Option `key` of item i as a number, whether or not the canonical text
+ * writes it: an integer or float option its value, a bool 1 or 0, a choice
+ * (shortcut=, grad=, prior=, student=) the index of its word in the order
+ * docs/model-format.md lists them; the unset defaults read as such (beta
+ * -1, temp 0, particles 1).  IB_ERR_ARG when the item's kind does not take
+ * `key`, for a group, and for the width list hidden= (read its text with
+ * ib_model_layer_option).  Added after 0.1.0. */
+ib_status ib_model_layer_option_value(const ib_model *m, int i, const char *key, double *value);
 /* Tensor j of item i, in the order ib_model_build creates them.
  * IB_ERR_ARG when out of range. */
 ib_status ib_model_layer_tensor(const ib_model *m, int i, int j, ib_model_tensor *t);

@@ -143,23 +143,19 @@ static ib_status load_weights(ib_net *n)
 
 /* given_noise: an input node per Gaussian bottleneck, shaped as its sample.
  * Its rows are the rows reaching it (B, times S) times the particles of
- * every layer up to and including it; the structured listing gives both
- * (a layer with particles > 1 writes the option), so no kind is named. */
+ * every layer up to and including it; the structured listing gives both,
+ * so no kind is named. */
 static ib_status add_noise_inputs(ib_net *n, int64_t rows)
 {
     int nb = ib_model_bottleneck_count(n->model), b = 0;
     for (int i = 0, items = ib_model_layer_count(n->model); i < items && b < nb; i++) {
         ib_model_layer_info L;
         ib_status s = ib_model_layer(n->model, i, &L);
-        for (int j = 0; s == IB_OK && j < L.n_options; j++) {
-            const char *key;
-            char value[32];
-            s = ib_model_layer_option(n->model, i, j, &key, value, sizeof value);
-            if (s == IB_OK && strcmp(key, "particles") == 0)
-                rows *= strtoll(value, NULL, 10);
-        }
         if (s != IB_OK)
             return s;
+        double particles;
+        if (ib_model_layer_option_value(n->model, i, "particles", &particles) == IB_OK)
+            rows *= (int64_t)particles;
         if (!L.bottleneck)
             continue;
         int64_t shape[4] = {rows, 0, 0, 0};
