@@ -1003,6 +1003,14 @@ ib_status ib_model_layer(const ib_model *m, int i, ib_model_layer_info *info);
  * value[len] (truncated to fit, NUL-terminated).  IB_ERR_ARG when out of
  * range. */
 ib_status ib_model_layer_option(const ib_model *m, int i, int j, const char **key, char *value, size_t len);
+/* Option `key` of item i as a number, whether or not the canonical text
+ * writes it: an integer or float option its value, a bool 1 or 0, a choice
+ * (shortcut=, grad=, prior=, student=) the index of its word in the order
+ * docs/model-format.md lists them; the unset defaults read as such (beta
+ * -1, temp 0, particles 1).  IB_ERR_ARG when the item's kind does not take
+ * `key`, for a group, and for the width list hidden= (read its text with
+ * ib_model_layer_option).  Added after 0.1.0. */
+ib_status ib_model_layer_option_value(const ib_model *m, int i, const char *key, double *value);
 /* Tensor j of item i, in the order ib_model_build creates them.
  * IB_ERR_ARG when out of range. */
 ib_status ib_model_layer_tensor(const ib_model *m, int i, int j, ib_model_tensor *t);
@@ -1773,6 +1781,10 @@ typedef struct ib_net_options {
     bool skip_checksums;    /* do not verify the tensors' checksums */
     const char *scope;      /* NULL: the run's model; "view2": the copy a --separate-views run trained
                                for view 2 (its view2.* weights; ib_model_build_scoped) */
+    bool given_noise;       /* each Gaussian bottleneck takes its noise eps from an input node the
+                               caller fills (ib_net_noise), used whatever mean_path says; other
+                               random ops (Bernoulli layers, dropout) still draw keyed noise.
+                               Added after 0.1.0 (docs/packaging.md, ABI changes) */
 } ib_net_options;
 
 typedef struct ib_net ib_net;
@@ -1804,6 +1816,14 @@ const ib_model_out *ib_net_outputs(const ib_net *n);
 /* The per-example KL nodes of the bottlenecks, as ib_evaluate takes them
  * (ib_net_outputs(n)->n_bottlenecks entries). */
 ib_node *const *ib_net_kl(const ib_net *n);
+/* With given_noise: the noise inputs, one per Gaussian bottleneck in depth
+ * order (ib_model_bottleneck_count), each (rows, bottleneck shape), rows =
+ * B, times S with samples S, times the particles of the stochastic layers
+ * up to and including that bottleneck; z = mu + sigma * eps.  Fill
+ * ib_node_data before forward.  Count 0 and NULL without given_noise or
+ * out of range. */
+int ib_net_noise_count(const ib_net *n);
+ib_node *ib_net_noise(ib_net *n, int i);
 /* The checkpoint's metadata: dataset, class names, seed, epoch, config. */
 const ib_checkpoint_meta *ib_net_meta(const ib_net *n);
 /* The batcher settings that turn pixels into what the input node takes:

@@ -2,7 +2,8 @@
 # Runs the Python binding's tests (python/tests, pytest) against the build's
 # libibnet.so with /usr/bin/python3.  Without Debian's python3-numpy and
 # python3-pytest it says so and exits 77, which CTest reports as skipped.
-#   bash tests/python_test.sh LIBIBNET_SO
+#   bash tests/python_test.sh LIBIBNET_SO [IBNET_CLI]
+# (the CLI is for the tests that run `ibnet eval` on a saved checkpoint)
 set -euo pipefail
 so="$1"
 py=/usr/bin/python3
@@ -12,4 +13,5 @@ if ! [ -x "$py" ] || ! "$py" -c 'import numpy, pytest' 2>/dev/null; then
   exit 77
 fi
 export IBNET_LIBRARY="$so" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1
+[ -n "${2:-}" ] && export IBNET_CLI="$2"
 exec "$py" -m pytest -q -p no:cacheprovider tests

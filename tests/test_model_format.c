@@ -886,9 +886,80 @@ static void test_layer_listing_values(void)
     ib_model_free(m);
 }
 
+/* The item named `name` of m, or -1. */
+static int item_named(const ib_model *m, const char *name)
+{
+    ib_model_layer_info info;
+    for (int i = 0; i < ib_model_layer_count(m); i++)
+        if (ib_model_layer(m, i, &info) == IB_OK && !strcmp(info.name, name))
+            return i;
+    return -1;
+}
+
+static double option_value(const ib_model *m, const char *item, const char *key)
+{
+    double v = NAN;
+    CHECK_OK(ib_model_layer_option_value(m, item_named(m, item), key, &v));
+    return v;
+}
+
+/* ib_model_layer_option_value: numbers, bools and choices by key (also
+ * options the text leaves out), agreeing with the text of every written
+ * option of every built-in; errors for unknown keys, groups, widths. */
+static void test_layer_option_values(void)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load("resnet20", &m));
+    CHECK(option_value(m, "layer2.0", "stride") == 2 && option_value(m, "layer2.0", "shortcut") == 1);
+    CHECK(option_value(m, "conv1", "k") == 3 && option_value(m, "conv1", "bias") == 0);
+    double v;
+    CHECK_EQ_INT(ib_model_layer_option_value(m, item_named(m, "layer2.0"), "k", &v), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer_option_value(m, item_named(m, "layer2"), "stride", &v), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer_option_value(m, 0, NULL, &v), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer_option_value(m, 0, "k", NULL), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer_option_value(m, -1, "k", &v), IB_ERR_ARG);
+    CHECK_EQ_INT(ib_model_layer_option_value(NULL, 0, "k", &v), IB_ERR_ARG);
+    ib_model_free(m);
+    CHECK_OK(ib_model_load("imb-mlp", &m));
+    CHECK(option_value(m, "b1", "particles") == 32 && option_value(m, "b1", "grad") == 0 &&
+          option_value(m, "b2", "prior") == 0 && option_value(m, "b2", "temp") == 0);
+    ib_model_free(m);
+    CHECK_OK(ib_model_load("vib-mlp", &m));
+    CHECK(option_value(m, "vib", "shift") == -5 && option_value(m, "vib", "beta") == -1 &&
+          option_value(m, "vib", "particles") == 1);
+    ib_model_free(m);
+    CHECK_OK(ib_model_load("resnet20-vsd", &m));
+    CHECK(option_value(m, "head", "zdim") == 64 && option_value(m, "head", "p") == 0.5f);
+    CHECK_EQ_INT(ib_model_layer_option_value(m, item_named(m, "head"), "hidden", &v), IB_ERR_ARG);
+    ib_model_free(m);
+    for (int b = 0; b < ib_model_builtin_count(); b++) {
+        CHECK_OK(ib_model_load(ib_model_builtin_name(b), &m));
+        for (int i = 0; i < ib_model_layer_count(m); i++) {
+            ib_model_layer_info info;
+            CHECK_OK(ib_model_layer(m, i, &info));
+            for (int j = 0; j < info.n_options; j++) {
+                const char *key;
+                char text[64], *end;
+                CHECK_OK(ib_model_layer_option(m, i, j, &key, text, sizeof text));
+                double want = strtod(text, &end);
+                if (*end) /* a word: a bool, or a choice (checked above), or a list of widths */
+                    want = !strcmp(text, "true") ? 1 : !strcmp(text, "false") ? 0 : NAN;
+                if (isnan(want) || !strcmp(key, "hidden")) /* hidden=128 is a list of one width */
+                    continue;
+                v = NAN;
+                CHECK_OK(ib_model_layer_option_value(m, i, key, &v));
+                CHECK_MSG(v == want || fabs(v - want) <= 1e-6 * fabs(want), "%s %s %s=%s: %g",
+                          ib_model_builtin_name(b), info.name, key, text, v);
+            }
+        }
+        ib_model_free(m);
+    }
+}
+
 int main(void)
 {
     IB_RUN(test_builtin_list);
+    IB_RUN(test_layer_option_values);
     IB_RUN(test_builtin_files_match);
     IB_RUN(test_malformed);
     IB_RUN(test_limits);

@@ -281,6 +281,61 @@ static void test_pixel_input_equals_normalised(void)
     ib_dataset_free(d);
 }
 
+/* given_noise: one eps input per bottleneck, shaped (B [* S], K); eps = 0
+ * is the mean path bit for bit, a given eps gives the same logits at every
+ * forward (keyed noise would change with the step) whatever mean_path says,
+ * and another eps other logits. */
+static void test_given_noise(void)
+{
+    ib_dataset *d = test_set();
+    ib_net_options o = ib_net_options_default();
+    o.batch_size = 16;
+    o.mean_path = true;
+    ib_net *mean = open_net(in_run(run_a, "best.safetensors"), o);
+    CHECK_EQ_INT(ib_net_noise_count(mean), 0);
+    CHECK(ib_net_noise(mean, 0) == NULL);
+    o.given_noise = true;
+    o.mean_path = false;
+    ib_net *a = open_net(in_run(run_a, "best.safetensors"), o);
+    o.mean_path = true;
+    ib_net *b = open_net(in_run(run_a, "best.safetensors"), o);
+    o.samples = 3;
+    ib_net *s = open_net(in_run(run_a, "best.safetensors"), o);
+    if (!mean || !a || !b || !s)
+        return;
+    CHECK_EQ_INT(ib_net_noise_count(a), 1);
+    CHECK(ib_net_noise(a, 1) == NULL && ib_net_noise(a, -1) == NULL);
+    ib_node *e = ib_net_noise(a, 0);
+    CHECK_EQ_INT(ib_node_ndim(e), 2);
+    CHECK_EQ_INT(ib_node_dim(e, 0), 16);
+    CHECK_EQ_INT(ib_node_dim(e, 1), 6);
+    CHECK_EQ_INT(ib_node_dim(ib_net_noise(s, 0), 0), 48);
+    CHECK(strcmp(ib_node_name(e), "noise.vib") == 0);
+    int32_t y[16];
+    fill_batch(mean, d, y);
+    fill_batch(a, d, y);
+    fill_batch(b, d, y);
+    memset(ib_node_data(e), 0, 16 * 6 * sizeof(float));
+    CHECK_OK(ib_graph_forward(ib_net_graph(mean)));
+    CHECK_OK(ib_graph_forward(ib_net_graph(a)));
+    CHECK(memcmp(ib_node_data(ib_net_logits(mean)), ib_node_data(ib_net_logits(a)), 16 * 4 * sizeof(float)) == 0);
+    float first[64];
+    for (int i = 0; i < 16 * 6; i++)
+        ib_node_data(e)[i] = ib_node_data(ib_net_noise(b, 0))[i] = (float)((i * 37) % 11 - 5) * 0.7f;
+    CHECK_OK(ib_graph_forward(ib_net_graph(a)));
+    memcpy(first, ib_node_data(ib_net_logits(a)), sizeof first);
+    CHECK(memcmp(first, ib_node_data(ib_net_logits(mean)), sizeof first) != 0);
+    CHECK_OK(ib_graph_forward(ib_net_graph(a)));
+    CHECK_OK(ib_graph_forward(ib_net_graph(b)));
+    CHECK(memcmp(first, ib_node_data(ib_net_logits(a)), sizeof first) == 0);
+    CHECK(memcmp(first, ib_node_data(ib_net_logits(b)), sizeof first) == 0);
+    ib_net_close(mean);
+    ib_net_close(a);
+    ib_net_close(b);
+    ib_net_close(s);
+    ib_dataset_free(d);
+}
+
 /* dL/dx exists and matches central differences: on the mean path and for
  * the S-sample average (noise held fixed); in pixel units it is the
  * normalised gradient times 1/std. */
@@ -690,6 +745,7 @@ int main(void)
     IB_RUN(test_open_gives_the_runs_figures);
     IB_RUN(test_ema_and_raw_weights);
     IB_RUN(test_pixel_input_equals_normalised);
+    IB_RUN(test_given_noise);
     IB_RUN(test_input_gradients);
     IB_RUN(test_deferred_compile);
     IB_RUN(test_bad_files_are_clear_errors);

@@ -123,3 +123,83 @@ def test_bad_config_is_an_arg_error(tmp_path, blobs):
         ibnet.train(cfg)
     with pytest.raises(ibnet.FormatError):
         ibnet.train({"no_such_key": 1})
+
+
+def test_layer_listing_of_every_builtin_through_the_struct_mirrors():
+    """The ctypes mirrors of ib_model_layer_info and ib_model_tensor read
+    what the library holds: parameter counts add up, tensor shapes give
+    them, bottlenecks are counted."""
+    for name in ibnet.Model.builtins():
+        m = ibnet.Model(name)
+        layers = m.layers()
+        assert sum(L.params for L in layers) == m.param_count, name
+        trainable = sum(int(np.prod(s)) for L in layers for _, s, t in L.tensors if t)
+        assert trainable == m.param_count, name
+        assert sum(L.bottleneck for L in layers) == m.bottleneck_count, name
+        real = [L for L in layers if L.kind != "group"]
+        assert all(L.in_shape == () and L.params == 0 for L in layers if L.kind == "group"), name
+        assert real[0].in_shape == m.input_shape and real[-1].out_shape == (m.classes,), name
+        assert all(a.out_shape == b.in_shape for a, b in zip(real, real[1:])), name
+        for L in layers:
+            assert all(t[0].startswith(L.name + ".") for t in L.tensors), (name, L.name)
+    conv = ibnet.Model("lenet").layers()[0]
+    assert (conv.kind, conv.arg, conv.options) == ("conv", 32, {"k": 5, "stride": 1, "pad": 2, "bias": True})
+    head = ibnet.Model("resnet20-vsd").layers()[-1]
+    assert head.options["hidden"] == (256, 128) and head.options["shift"] == -5.0
+
+
+def test_net_runs_a_checkpoint_and_evaluates_as_ibnet_eval(tmp_path, blobs):
+    d, _, (images, labels) = blobs
+    assert ibnet.train(_config(tmp_path, d, "run", epochs=1))
+    ckpt = str(tmp_path / "run" / "best.safetensors")
+    x = (images[:7, None].astype(np.float32) / 255.0) * 2 - 1  # the run's input: symmetric normalisation
+    with ibnet.Net(ckpt, batch_size=10, mean_path=True) as mean:
+        y = mean.forward(x)
+        assert y.shape == (7, 4) and y.dtype == np.float32
+        y = y.copy()
+        assert mean.noise_shapes == []
+        with pytest.raises(ibnet.ArgError):
+            mean.forward(np.zeros((11, 1, 8, 8), np.float32))
+    with ibnet.Net(ckpt, batch_size=10, given_noise=True) as net:
+        assert net.noise_shapes == [("vib", (10, 8))]
+        np.testing.assert_array_equal(net.forward(x), y)  # no noise given: eps = 0, the mean path
+        z = net.forward(x, noise=[np.full((7, 8), 3.0, np.float32)]).copy()
+        assert np.abs(z - y).max() > 0
+        np.testing.assert_array_equal(net.forward(x, noise=[np.full((7, 8), 3.0, np.float32)]), z)
+    with ibnet.Net(ckpt, batch_size=10, pixels=True, mean_path=True) as px:
+        np.testing.assert_allclose(px.forward(images[:7, None] / np.float32(255.0)), y, atol=1e-5)
+    with ibnet.Net(ckpt, batch_size=10, samples=3) as s3:
+        assert s3.forward(x).shape == (21, 4)
+    cli = os.environ.get("IBNET_CLI")
+    with ibnet.Net(ckpt, batch_size=50) as net:
+        r = net.evaluate()
+    assert r["n"] == 100 and r["confusion"].sum() == 100 and len(r["kl"]) == 1
+    if cli:
+        import subprocess
+        out = subprocess.run([cli, "eval", ckpt, "--json", "--batch-size", "50"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        ref = json.loads(out.stdout)
+        for k in ("acc_1shot", "acc_avg", "acc_mean"):
+            assert r[k] == pytest.approx(ref[k], abs=1e-12), k
+
+
+def test_net_loss_grad_matches_central_differences(tmp_path, blobs):
+    d, _, (images, labels) = blobs
+    assert ibnet.train(_config(tmp_path, d, "run", epochs=1))
+    ckpt = str(tmp_path / "run" / "best.safetensors")
+    x = (images[:4, None].astype(np.float64) / 255.0) * 2 - 1
+    y = labels[:4].astype(np.int32)
+    with ibnet.Net(ckpt, batch_size=4, mean_path=True, input_grad=True) as net:
+        loss, g = net.loss_grad(x, y)
+        g = g.copy()
+        assert g.shape == (4, 1, 8, 8) and np.isfinite(loss)
+        h = 1e-2
+        for idx in [(0, 0, 3, 3), (1, 0, 2, 5), (3, 0, 7, 0)]:
+            xp, xm = x.copy(), x.copy()
+            xp[idx] += h
+            xm[idx] -= h
+            fd = (net.loss_grad(xp, y)[0] - net.loss_grad(xm, y)[0]) / (2 * h)
+            assert abs(fd - g[idx]) <= 1e-4 + 1e-2 * abs(g[idx]), (idx, fd, g[idx])  # measured: <= 5e-6
+        assert np.abs(g).max() > 1e-3  # a gradient that says something
+    with ibnet.Net(ckpt, batch_size=4) as net, pytest.raises(ibnet.StateError):
+        net.loss_grad(x, y)

@@ -28,6 +28,8 @@ struct ib_net {
     ib_node *scale, *shift; /* per-channel normalisation in the graph (pixel input, STANDARDIZE) */
     ib_model_out out;
     ib_node *kl[IB_MAX_BOTTLENECKS];
+    ib_node *noise[IB_MAX_BOTTLENECKS]; /* given_noise: one eps input per Gaussian bottleneck */
+    int n_noise;
     ib_batcher_config bc; /* what the input node takes */
     bool used_ema, compiled;
     char path[1024];
@@ -139,6 +141,33 @@ static ib_status load_weights(ib_net *n)
     return s;
 }
 
+/* given_noise: an input node per Gaussian bottleneck, shaped as its sample.
+ * Its rows are the rows reaching it (B, times S) times the particles of
+ * every layer up to and including it; the structured listing gives both,
+ * so no kind is named. */
+static ib_status add_noise_inputs(ib_net *n, int64_t rows)
+{
+    int nb = ib_model_bottleneck_count(n->model), b = 0;
+    for (int i = 0, items = ib_model_layer_count(n->model); i < items && b < nb; i++) {
+        ib_model_layer_info L;
+        ib_status s = ib_model_layer(n->model, i, &L);
+        if (s != IB_OK)
+            return s;
+        double particles;
+        if (ib_model_layer_option_value(n->model, i, "particles", &particles) == IB_OK)
+            rows *= (int64_t)particles;
+        if (!L.bottleneck)
+            continue;
+        int64_t shape[4] = {rows, 0, 0, 0};
+        int nd = ib_model_bottleneck_shape(n->model, b, shape + 1);
+        char name[IB_NAME_MAX];
+        snprintf(name, sizeof name, "noise.%s", L.name);
+        n->noise[b++] = ib_input(n->g, name, nd + 1, shape);
+    }
+    n->n_noise = b;
+    return b == nb ? ib_graph_status(n->g) : ib__error(IB_ERR_STATE, "%s: %d of %d bottlenecks found", n->path, b, nb);
+}
+
 /* The graph: input (pixels or normalised), optional S-fold repeat, the
  * model, log-probabilities and, for input gradients, labels and a loss. */
 static ib_status build(ib_net *n)
@@ -160,7 +189,10 @@ static ib_status build(ib_net *n)
     ib_node *xm = n->opt.input == IB_NET_INPUT_PIXELS ? normalise_in_graph(n, n->x, c) : n->x;
     if (S >= 1)
         xm = ib_repeat(n->g, xm, S);
-    ib_status s = xm ? ib_model_build_scoped(n->model, n->g, n->opt.scope, xm, NULL, &n->out) : ib_graph_status(n->g);
+    ib_status s = n->opt.given_noise ? add_noise_inputs(n, B * (S >= 1 ? S : 1)) : IB_OK;
+    if (s == IB_OK)
+        s = xm ? ib_model_build_scoped(n->model, n->g, n->opt.scope, xm, n->opt.given_noise ? n->noise : NULL, &n->out)
+               : ib_graph_status(n->g);
     if (s != IB_OK)
         return ib__error(s, "%s: %s", n->path, ib_graph_error(n->g));
     n->logits = ib_node_keep(n->out.logits); /* read after forward even when something consumes it */
@@ -273,6 +305,8 @@ ib_node *ib_net_labels(ib_net *n) { return n ? n->y : NULL; }
 ib_node *ib_net_loss(ib_net *n) { return n ? n->loss : NULL; }
 const ib_model_out *ib_net_outputs(const ib_net *n) { return n ? &n->out : NULL; }
 ib_node *const *ib_net_kl(const ib_net *n) { return n ? n->kl : NULL; }
+int ib_net_noise_count(const ib_net *n) { return n ? n->n_noise : 0; }
+ib_node *ib_net_noise(ib_net *n, int i) { return n && i >= 0 && i < n->n_noise ? n->noise[i] : NULL; }
 const ib_checkpoint_meta *ib_net_meta(const ib_net *n) { return n ? &n->meta : NULL; }
 const ib_batcher_config *ib_net_batcher_config(const ib_net *n) { return n ? &n->bc : NULL; }
 uint64_t ib_net_eval_seed(const ib_net *n) { return n ? n->meta.seed ^ IB_EVAL_SEED_SALT : 0; }

@@ -183,6 +183,20 @@ ib_status ib_model_layer_option(const ib_model *m, int i, int j, const char **ke
     return IB_OK;
 }
 
+ib_status ib_model_layer_option_value(const ib_model *m, int i, const char *key, double *value)
+{
+    const ib__layer *e = item(m, i, NULL);
+    for (int f = 0; e && e->mark == IB__LAYER && key && value && f < ib__model_n_opts; f++) {
+        const ib__model_opt *o = &ib__model_opts[f];
+        if (!(e->kind->opts & (1u << f)) || strcmp(o->key, key) != 0 || o->type == IB__OPT_WIDTHS)
+            continue;
+        *value = o->type == IB__OPT_FLOAT ? (double)e->v[f].f : (double)e->v[f].i;
+        return IB_OK;
+    }
+    return ib__error(IB_ERR_ARG, "ib_model_layer_option_value: item %d has no numeric option \"%s\"", i,
+                     key ? key : "(null)");
+}
+
 ib_status ib_model_layer_tensor(const ib_model *m, int i, int j, ib_model_tensor *out)
 {
     const ib__layer *e = item(m, i, NULL);
