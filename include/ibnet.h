@@ -1514,6 +1514,10 @@ typedef struct ib_train_config {
                                  global batch (an allreduce of the sums) instead of each rank's rows */
     int64_t patience;         /* > 0: early stopping: end the run after an evaluation `patience` epochs
                                  past the best validation accuracy (needs val_size > 0); 0: off */
+    /* Snapshots (src/train/snapshots.c): "0,1,2,5" also writes epoch-N.safetensors (the weights being
+     * trained, no optimizer state) at the end of each listed epoch; 0 = the initial weights.  Epochs
+     * in 0..epochs, each once.  "" = none. */
+    char save_epochs[256];
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
