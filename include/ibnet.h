@@ -406,7 +406,9 @@ ib_node *ib_linear(ib_graph *g, ib_node *x, ib_node *w, ib_node *b);
 /* y = conv(x, W) + b; x (N,Cin,H,W), W (Cout,Cin,kh,kw), b (Cout) or NULL. */
 ib_node *ib_conv2d(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int stride, int pad);
 /* PixelCNN masked conv: kernel taps after the centre (raster order) are
- * zero; mask 'A' also zeroes the centre.  Odd square kernels only, stride
+ * zero; mask 'A' also zeroes the centre.  The gated PixelCNN's vertical
+ * stack: mask 'V' keeps only the rows above the centre row, 'W' those and
+ * the centre row (every column of them).  Odd square kernels only, stride
  * 1; the mask applies to every (out, in) channel pair, and masked taps get
  * no gradient. */
 ib_node *ib_conv2d_masked(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int pad, char mask_type);

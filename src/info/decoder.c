@@ -13,22 +13,31 @@
  * cancel.
  *
  * The network, for an image of C = 1 channel (pixels binarised at 128):
+ * a gated PixelCNN with a vertical and a horizontal stack, L + 1 gated
+ * layers (the first 7x7, the others 3x3), each
  *
- *     x -> masked 7x7 conv, mask A, to 2F -> + cond_0 -> gated tanh (F)
- *       -> L x [ masked 3x3 conv, mask B, to 2F -> + cond_l -> gated tanh,
- *                added to its input (residual) ]
- *       -> ReLU -> 1x1 conv (F) -> ReLU -> 1x1 conv (1): the logit l of
- *          each pixel, -log p(x_i | x_<i, h) = softplus(l) - x_i l.
+ *     v_a = masked conv of v (mask V first: rows above; then W: rows up to
+ *           the current one) to 2F + vcond_l
+ *     h_a = masked conv of h (mask A first, then B: raster order) to 2F
+ *           + 1x1 conv of v_a + cond_l
+ *     v += gated tanh(v_a), h += gated tanh(h_a)  (F channels; residual
+ *          after the first layer)
  *
- * Mask A hides the centre pixel and every later one (raster order), mask B
- * only the later ones, so the logit at pixel i reads only pixels before i.
- * A plain stack of masked convolutions has a blind spot: pixels above and
- * to the right of i beyond the kernel's reach at each layer (the receptive
- * field grows as a triangle, not the whole past) are never seen.  That
- * costs likelihood, never correctness (tests/test_decoder.c checks the
- * whole network's causality).  Gated vertical/horizontal stacks would
- * remove it; this decoder does not have them.
+ * then ReLU -> 1x1 conv (F) -> ReLU -> 1x1 conv (1): the logit l of each
+ * pixel, -log p(x_i | x_<i, h) = softplus(l) - x_i l.
  *
+ * The vertical stack at row r sees only rows above r (mask V, then W over
+ * features that themselves see only rows above), every column within the
+ * kernels' reach; the horizontal stack adds the pixels before i in its
+ * own row.  So the logit at pixel i reads only pixels before i, and every
+ * one of them within reach: a plain stack of A/B-masked convolutions
+ * alone has a blind spot (pixels above and to the right of i beyond the
+ * kernel's reach at each layer are never seen), which the vertical stack
+ * removes.  tests/test_decoder.c checks both halves on 5 x 5 images.  The
+ * horizontal stack uses square A/B masks rather than a 1 x k row kernel:
+ * the op computes the full k x k either way, and the rows above it sees
+ * besides are also causal.
+
  * The condition h enters every gated layer as a bias on the 2F channels:
  * a flat h (N, D) through a linear map per layer (one bias per channel,
  * broadcast over the image); a feature map (N, C', H', W') whose size
@@ -82,6 +91,15 @@ static ib_node *masked(ib_graph *g, ib_node *x, const char *name, int64_t cout, 
     return ib_conv2d_masked(g, x, w, b, k / 2, mask);
 }
 
+/* The condition's bias on 2F channels for gated layer `name`: (B, 2F, 1, 1)
+ * from a flat h, (B, 2F, H, W) from an upsampled feature map. */
+static ib_node *cond_bias(ib_graph *g, const ib_decoder *m, ib_node *cond, ib_node *cmap, const char *name)
+{
+    int64_t B = ib_node_dim(cond, 0), F2 = 2 * (int64_t)m->feats;
+    return cmap ? ib_nn_conv2d(g, cmap, name, F2, 1, 1, 0, true)
+                : ib_reshape(g, ib_nn_linear(g, cond, name, F2, true), 4, (int64_t[]){B, F2, 1, 1});
+}
+
 static void build(ib_graph *g, const ib_decoder *m, int64_t B, net_io *io)
 {
     int64_t F = m->feats, H = m->h, W = m->w;
@@ -92,20 +110,34 @@ static void build(ib_graph *g, const ib_decoder *m, int64_t B, net_io *io)
         cmap = ib_upsample_nearest(g, ib_reshape(g, io->cond, 4, (int64_t[]){B, m->cond_c, m->cond_h, m->cond_w}),
                                    m->up);
     ib_node *xin = ib_affine(g, io->x, 2.0f, -1.0f); /* {0, 1} -> {-1, 1}: zero padding is neither */
-    ib_node *hcur = NULL;
+    ib_node *hcur = NULL, *vcur = NULL;
     for (int l = 0; l <= m->layers; l++) {
         char name[32];
+        int k = l == 0 ? 7 : 3;
+        /* the vertical stack: rows above only (V), then rows up to the
+         * current one of features that themselves see only rows above (W) */
+        snprintf(name, sizeof name, "vgate%d", l);
+        ib_node *va = masked(g, l == 0 ? xin : vcur, name, 2 * F, k, l == 0 ? 'V' : 'W');
+        if (io->cond) {
+            snprintf(name, sizeof name, "vcond%d", l);
+            va = ib_add(g, va, cond_bias(g, m, io->cond, cmap, name));
+        }
+        /* the horizontal stack: raster-order masks, plus the vertical
+         * stack's pre-activation at the same pixel (it sees rows above) */
         snprintf(name, sizeof name, "gate%d", l);
-        ib_node *a = l == 0 ? masked(g, xin, name, 2 * F, 7, 'A') : masked(g, hcur, name, 2 * F, 3, 'B');
+        ib_node *a = masked(g, l == 0 ? xin : hcur, name, 2 * F, k, l == 0 ? 'A' : 'B');
+        snprintf(name, sizeof name, "v2h%d", l);
+        a = ib_add(g, a, ib_nn_conv2d(g, va, name, 2 * F, 1, 1, 0, false));
         if (io->cond) {
             snprintf(name, sizeof name, "cond%d", l);
-            ib_node *bias = cmap ? ib_nn_conv2d(g, cmap, name, 2 * F, 1, 1, 0, true)
-                                 : ib_reshape(g, ib_nn_linear(g, io->cond, name, 2 * F, true), 4,
-                                              (int64_t[]){B, 2 * F, 1, 1});
-            a = ib_add(g, a, bias);
+            a = ib_add(g, a, cond_bias(g, m, io->cond, cmap, name));
         }
-        ib_node *gated = ib_gated_tanh(g, ib_slice(g, a, 1, 0, F), ib_slice(g, a, 1, F, F));
-        hcur = l == 0 ? gated : ib_add(g, hcur, gated);
+        if (l < m->layers) { /* the last layer's vertical output would feed nothing */
+            ib_node *vg = ib_gated_tanh(g, ib_slice(g, va, 1, 0, F), ib_slice(g, va, 1, F, F));
+            vcur = l == 0 ? vg : ib_add(g, vcur, vg);
+        }
+        ib_node *hg = ib_gated_tanh(g, ib_slice(g, a, 1, 0, F), ib_slice(g, a, 1, F, F));
+        hcur = l == 0 ? hg : ib_add(g, hcur, hg);
     }
     ib_node *o1 = ib_relu(g, ib_nn_conv2d(g, ib_relu(g, hcur), "out1", F, 1, 1, 0, true));
     io->logits = ib_nn_conv2d(g, o1, "out2", m->c, 1, 1, 0, true);
