@@ -2176,7 +2176,9 @@ char *ib_mi_result_json(const ib_mi_result *r);
  * divides the image's by an integer factor: nearest-neighbour upsampling
  * and a 1x1 conv; other maps are flattened).  The settings are those of
  * ib_mi_options: hidden = channels F, embed = gated 3x3 layers after the
- * first 7x7 one, steps and batch of Adam at lr, seed, test_share. */
+ * first 7x7 one, steps and batch of Adam at lr, seed, test_share; bins =
+ * the pixel likelihood's levels: 0 or 2 (binarised, Bernoulli) or 256 (the
+ * grey level, a softmax over 256 per pixel; "decoder:F:L:256"). */
 typedef struct ib_decoder_data {
     int64_t n;                /* images */
     int c, h, w;              /* c must be 1 */
