@@ -155,7 +155,7 @@ int ib_cmd_info(int argc, char **argv)
         {"--layers", ARG_STRING, &layers_arg, "L1,L2", "layers (graph nodes named as the layer: fc1, layer1.2, "
          "vib, vib.mu; x is the input) (default: the Gaussian bottlenecks)", NULL, false},
         {"--estimator", ARG_STRING, &spec, "SPEC", "binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, "
-         "kde-lower:SIGMA2, infonce, nwj, mine, variational, decoder[:CHANNELS[:LAYERS]]", NULL, false},
+         "kde-lower:SIGMA2, infonce, nwj, mine, variational, decoder[:CHANNELS[:LAYERS[:LEVELS]]]", NULL, false},
         {"--limit", ARG_INT, &limit, "N", "the first N examples only (KDE is O(N^2))", NULL, false},
         {"--sweep", ARG_FLAG, &sweep, NULL, "binning over 10..100 bins, kde over sigma^2 1e-3..1", NULL, false},
         {"--seed", ARG_INT, &seed, "N", "seed of the critics; for variational, of the sampled noise (default: 0; "

@@ -93,7 +93,7 @@ int ib_cmd_mi(int argc, char **argv)
          "second array, same rows; without it I(X;T) from x alone (binning, kde) (default: none)", NULL, false},
         {"--estimator", ARG_STRING, &spec, "SPEC",
          "binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, kde-lower:SIGMA2, infonce, nwj, mine, "
-         "decoder[:CHANNELS[:LAYERS]] (x: square one-channel images in [0, 1])", NULL,
+         "decoder[:CHANNELS[:LAYERS[:LEVELS]]] (x: square one-channel images in [0, 1])", NULL,
          false},
         {"--seed", ARG_INT, &seed, "N", "seed of the critics' initialisation, batches and held-out split", NULL, false},
         {"--seeds", ARG_INT, &seeds, "N", "critics: independent critics, mean and spread reported (default: 1, 3 for mine)",

@@ -406,7 +406,9 @@ ib_node *ib_linear(ib_graph *g, ib_node *x, ib_node *w, ib_node *b);
 /* y = conv(x, W) + b; x (N,Cin,H,W), W (Cout,Cin,kh,kw), b (Cout) or NULL. */
 ib_node *ib_conv2d(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int stride, int pad);
 /* PixelCNN masked conv: kernel taps after the centre (raster order) are
- * zero; mask 'A' also zeroes the centre.  Odd square kernels only, stride
+ * zero; mask 'A' also zeroes the centre.  The gated PixelCNN's vertical
+ * stack: mask 'V' keeps only the rows above the centre row, 'W' those and
+ * the centre row (every column of them).  Odd square kernels only, stride
  * 1; the mask applies to every (out, in) channel pair, and masked taps get
  * no gradient. */
 ib_node *ib_conv2d_masked(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int pad, char mask_type);
@@ -1522,6 +1524,10 @@ typedef struct ib_train_config {
                                  global batch (an allreduce of the sums) instead of each rank's rows */
     int64_t patience;         /* > 0: early stopping: end the run after an evaluation `patience` epochs
                                  past the best validation accuracy (needs val_size > 0); 0: off */
+    /* Snapshots (src/train/snapshots.c): "0,1,2,5" also writes epoch-N.safetensors (the weights being
+     * trained, no optimizer state) at the end of each listed epoch; 0 = the initial weights.  Epochs
+     * in 0..epochs, each once.  "" = none. */
+    char save_epochs[256];
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
@@ -2202,7 +2208,9 @@ char *ib_mi_result_json(const ib_mi_result *r);
  * divides the image's by an integer factor: nearest-neighbour upsampling
  * and a 1x1 conv; other maps are flattened).  The settings are those of
  * ib_mi_options: hidden = channels F, embed = gated 3x3 layers after the
- * first 7x7 one, steps and batch of Adam at lr, seed, test_share. */
+ * first 7x7 one, steps and batch of Adam at lr, seed, test_share; bins =
+ * the pixel likelihood's levels: 0 or 2 (binarised, Bernoulli) or 256 (the
+ * grey level, a softmax over 256 per pixel; "decoder:F:L:256"). */
 typedef struct ib_decoder_data {
     int64_t n;                /* images */
     int c, h, w;              /* c must be 1 */

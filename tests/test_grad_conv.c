@@ -243,13 +243,14 @@ static void test_conv_blocks_match_direct(void)
 
 static void test_grad_conv2d_masked(void)
 {
-    for (int type = 0; type < 2; type++) {
+    const char kinds[] = "ABVW";
+    for (int type = 0; type < 4; type++) {
         ib_params *p = ib_params_new(5);
         ib_graph *g = ib_graph_new(p);
         ib_node *x = ib_node_set_requires_grad(ib_input(g, "x", 4, (int64_t[]){2, 2, 5, 6}), true);
         ib_node *w = ib_param(g, "w", 4, (int64_t[]){3, 2, 3, 3}, uni());
         ib_node *b = ib_param(g, "b", 1, (int64_t[]){3}, uni());
-        ib_node *y = ib_conv2d_masked(g, x, w, b, 1, type ? 'B' : 'A');
+        ib_node *y = ib_conv2d_masked(g, x, w, b, 1, kinds[type]);
         ib_node *loss = ib_test_weighted_sum(g, y);
         ib_test_compile_fill(g);
         ib_test_gradcheck(g, loss, 3, (ib_node *[]){x, w, b}, LIN_EPS, LIN_TOL);
@@ -260,7 +261,8 @@ static void test_grad_conv2d_masked(void)
         const float *dw = ib_node_grad(w);
         for (int r = 0; r < 6; r++)
             for (int t = 0; t < 9; t++) {
-                bool masked = t > 4 || (t == 4 && type == 0);
+                /* A, B: after the centre (A: and it); V: the centre row and below; W: below */
+                bool masked = type == 2 ? t >= 3 : type == 3 ? t >= 6 : t > 4 || (t == 4 && type == 0);
                 if (masked)
                     CHECK_MSG(dw[r * 9 + t] == 0.0f, "masked tap %d has gradient %g", t, dw[r * 9 + t]);
                 else

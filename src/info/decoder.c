@@ -13,22 +13,34 @@
  * cancel.
  *
  * The network, for an image of C = 1 channel (pixels binarised at 128):
+ * a gated PixelCNN with a vertical and a horizontal stack, L + 1 gated
+ * layers (the first 7x7, the others 3x3), each
  *
- *     x -> masked 7x7 conv, mask A, to 2F -> + cond_0 -> gated tanh (F)
- *       -> L x [ masked 3x3 conv, mask B, to 2F -> + cond_l -> gated tanh,
- *                added to its input (residual) ]
- *       -> ReLU -> 1x1 conv (F) -> ReLU -> 1x1 conv (1): the logit l of
- *          each pixel, -log p(x_i | x_<i, h) = softplus(l) - x_i l.
+ *     v_a = masked conv of v (mask V first: rows above; then W: rows up to
+ *           the current one) to 2F + vcond_l
+ *     h_a = masked conv of h (mask A first, then B: raster order) to 2F
+ *           + 1x1 conv of v_a + cond_l
+ *     v += gated tanh(v_a), h += gated tanh(h_a)  (F channels; residual
+ *          after the first layer)
  *
- * Mask A hides the centre pixel and every later one (raster order), mask B
- * only the later ones, so the logit at pixel i reads only pixels before i.
- * A plain stack of masked convolutions has a blind spot: pixels above and
- * to the right of i beyond the kernel's reach at each layer (the receptive
- * field grows as a triangle, not the whole past) are never seen.  That
- * costs likelihood, never correctness (tests/test_decoder.c checks the
- * whole network's causality).  Gated vertical/horizontal stacks would
- * remove it; this decoder does not have them.
+ * then ReLU -> 1x1 conv (F) -> ReLU -> 1x1 conv (1): the logit l of each
+ * pixel, -log p(x_i | x_<i, h) = softplus(l) - x_i l.  With 256 levels
+ * (o->bins = 256) the image is not binarised: the last conv gives 256
+ * logits per pixel and -log p(x_i | ...) = -log softmax(l_i)[x_i], through
+ * permute to (N, H, W, 256), rows of 256, log-softmax and gather.
  *
+ * The vertical stack at row r sees only rows above r (mask V, then W over
+ * features that themselves see only rows above), every column within the
+ * kernels' reach; the horizontal stack adds the pixels before i in its
+ * own row.  So the logit at pixel i reads only pixels before i, and every
+ * one of them within reach: a plain stack of A/B-masked convolutions
+ * alone has a blind spot (pixels above and to the right of i beyond the
+ * kernel's reach at each layer are never seen), which the vertical stack
+ * removes.  tests/test_decoder.c checks both halves on 5 x 5 images.  The
+ * horizontal stack uses square A/B masks rather than a 1 x k row kernel:
+ * the op computes the full k x k either way, and the rows above it sees
+ * besides are also causal.
+
  * The condition h enters every gated layer as a bias on the 2F channels:
  * a flat h (N, D) through a linear map per layer (one bias per channel,
  * broadcast over the image); a feature map (N, C', H', W') whose size
@@ -54,6 +66,7 @@
 
 struct ib_decoder {
     int c, h, w;
+    int levels;            /* 2: binarised, Bernoulli; 256: grey levels, a softmax per pixel */
     int feats, layers;     /* F and L */
     int64_t cond_d;        /* columns of h (0: unconditional) */
     int cond_c, cond_h, cond_w, up; /* a feature map upsampled by up (0: flat) */
@@ -68,6 +81,7 @@ struct ib_decoder {
 /* The nodes of one built network. */
 typedef struct net_io {
     ib_node *x, *cond, *logits, *nll; /* nll: (B) per image, nats */
+    ib_node *levels;                  /* 256 levels: (B H W) int32 grey level of each pixel */
 } net_io;
 
 static ib_node *masked(ib_graph *g, ib_node *x, const char *name, int64_t cout, int k, char mask)
@@ -82,6 +96,15 @@ static ib_node *masked(ib_graph *g, ib_node *x, const char *name, int64_t cout, 
     return ib_conv2d_masked(g, x, w, b, k / 2, mask);
 }
 
+/* The condition's bias on 2F channels for gated layer `name`: (B, 2F, 1, 1)
+ * from a flat h, (B, 2F, H, W) from an upsampled feature map. */
+static ib_node *cond_bias(ib_graph *g, const ib_decoder *m, ib_node *cond, ib_node *cmap, const char *name)
+{
+    int64_t B = ib_node_dim(cond, 0), F2 = 2 * (int64_t)m->feats;
+    return cmap ? ib_nn_conv2d(g, cmap, name, F2, 1, 1, 0, true)
+                : ib_reshape(g, ib_nn_linear(g, cond, name, F2, true), 4, (int64_t[]){B, F2, 1, 1});
+}
+
 static void build(ib_graph *g, const ib_decoder *m, int64_t B, net_io *io)
 {
     int64_t F = m->feats, H = m->h, W = m->w;
@@ -92,25 +115,51 @@ static void build(ib_graph *g, const ib_decoder *m, int64_t B, net_io *io)
         cmap = ib_upsample_nearest(g, ib_reshape(g, io->cond, 4, (int64_t[]){B, m->cond_c, m->cond_h, m->cond_w}),
                                    m->up);
     ib_node *xin = ib_affine(g, io->x, 2.0f, -1.0f); /* {0, 1} -> {-1, 1}: zero padding is neither */
-    ib_node *hcur = NULL;
+    ib_node *hcur = NULL, *vcur = NULL;
     for (int l = 0; l <= m->layers; l++) {
         char name[32];
+        int k = l == 0 ? 7 : 3;
+        /* the vertical stack: rows above only (V), then rows up to the
+         * current one of features that themselves see only rows above (W) */
+        snprintf(name, sizeof name, "vgate%d", l);
+        ib_node *va = masked(g, l == 0 ? xin : vcur, name, 2 * F, k, l == 0 ? 'V' : 'W');
+        if (io->cond) {
+            snprintf(name, sizeof name, "vcond%d", l);
+            va = ib_add(g, va, cond_bias(g, m, io->cond, cmap, name));
+        }
+        /* the horizontal stack: raster-order masks, plus the vertical
+         * stack's pre-activation at the same pixel (it sees rows above) */
         snprintf(name, sizeof name, "gate%d", l);
-        ib_node *a = l == 0 ? masked(g, xin, name, 2 * F, 7, 'A') : masked(g, hcur, name, 2 * F, 3, 'B');
+        ib_node *a = masked(g, l == 0 ? xin : hcur, name, 2 * F, k, l == 0 ? 'A' : 'B');
+        snprintf(name, sizeof name, "v2h%d", l);
+        a = ib_add(g, a, ib_nn_conv2d(g, va, name, 2 * F, 1, 1, 0, false));
         if (io->cond) {
             snprintf(name, sizeof name, "cond%d", l);
-            ib_node *bias = cmap ? ib_nn_conv2d(g, cmap, name, 2 * F, 1, 1, 0, true)
-                                 : ib_reshape(g, ib_nn_linear(g, io->cond, name, 2 * F, true), 4,
-                                              (int64_t[]){B, 2 * F, 1, 1});
-            a = ib_add(g, a, bias);
+            a = ib_add(g, a, cond_bias(g, m, io->cond, cmap, name));
         }
-        ib_node *gated = ib_gated_tanh(g, ib_slice(g, a, 1, 0, F), ib_slice(g, a, 1, F, F));
-        hcur = l == 0 ? gated : ib_add(g, hcur, gated);
+        if (l < m->layers) { /* the last layer's vertical output would feed nothing */
+            ib_node *vg = ib_gated_tanh(g, ib_slice(g, va, 1, 0, F), ib_slice(g, va, 1, F, F));
+            vcur = l == 0 ? vg : ib_add(g, vcur, vg);
+        }
+        ib_node *hg = ib_gated_tanh(g, ib_slice(g, a, 1, 0, F), ib_slice(g, a, 1, F, F));
+        hcur = l == 0 ? hg : ib_add(g, hcur, hg);
     }
     ib_node *o1 = ib_relu(g, ib_nn_conv2d(g, ib_relu(g, hcur), "out1", F, 1, 1, 0, true));
-    io->logits = ib_nn_conv2d(g, o1, "out2", m->c, 1, 1, 0, true);
-    ib_node *nll = ib_sub(g, ib_softplus(g, io->logits, 0.0f), ib_mul(g, io->x, io->logits));
-    io->nll = ib_sum(g, ib_reshape(g, nll, 2, (int64_t[]){B, m->c * H * W}), 1);
+    io->levels = NULL;
+    if (m->levels == 2) {
+        io->logits = ib_nn_conv2d(g, o1, "out2", m->c, 1, 1, 0, true);
+        ib_node *nll = ib_sub(g, ib_softplus(g, io->logits, 0.0f), ib_mul(g, io->x, io->logits));
+        io->nll = ib_sum(g, ib_reshape(g, nll, 2, (int64_t[]){B, m->c * H * W}), 1);
+        return;
+    }
+    /* 256 grey levels: logits (B, 256, H, W); -log softmax over the channel
+     * axis at each pixel's level, through rows (B H W, 256) */
+    int64_t L = m->levels, R = B * H * W;
+    io->logits = ib_nn_conv2d(g, o1, "out2", L, 1, 1, 0, true);
+    io->levels = ib_input_labels(g, "levels", R);
+    ib_node *rows = ib_reshape(g, ib_permute(g, io->logits, (int[]){0, 2, 3, 1}), 2, (int64_t[]){R, L});
+    ib_node *logp = ib_gather(g, ib_log_softmax(g, rows), io->levels);
+    io->nll = ib_scale(g, ib_sum(g, ib_reshape(g, logp, 2, (int64_t[]){B, H * W}), 1), -1.0f);
 }
 
 void ib_decoder_free(ib_decoder *m)
@@ -173,9 +222,14 @@ ib_status ib_decoder_new(const ib_decoder_data *d, const ib_mi_options *o, ib_de
         return ib__error(IB_ERR_ARG, "decoder: bad settings (channels %d in 1..1024, layers %d in 0..64, steps %d >= "
                                      "0, batch %d >= 1, lr %g > 0 are needed)",
                          o->hidden, o->embed, o->steps, o->batch, o->lr);
+    if (o->bins != 0 && o->bins != 2 && o->bins != 256)
+        return ib__error(IB_ERR_ARG, "decoder: the pixel likelihood has 2 levels (binarised, Bernoulli) or 256 (grey "
+                                     "levels, a softmax per pixel), not %d",
+                         o->bins);
     ib_decoder *m = calloc(1, sizeof *m);
     if (!m)
         return ib__error(IB_ERR_NOMEM, "decoder: out of memory");
+    m->levels = o->bins == 256 ? 256 : 2;
     m->c = d->c;
     m->h = d->h;
     m->w = d->w;
@@ -213,11 +267,18 @@ static void fill(const ib_decoder *m, const ib_decoder_data *d, const net_io *io
 {
     int64_t px = (int64_t)m->c * m->h * m->w;
     float *x = ib_node_data(io->x), *h = io->cond ? ib_node_data(io->cond) : NULL;
+    int32_t *lv = io->levels ? ib_node_labels(io->levels) : NULL;
     for (int64_t r = 0; r < b; r++) {
         int64_t row = rows[r];
         const uint8_t *img = d->images + row * px;
-        for (int64_t k = 0; k < px; k++)
-            x[r * px + k] = img[k] >= 128 ? 1.0f : 0.0f;
+        if (m->levels == 2)
+            for (int64_t k = 0; k < px; k++)
+                x[r * px + k] = img[k] >= 128 ? 1.0f : 0.0f;
+        else
+            for (int64_t k = 0; k < px; k++) {
+                x[r * px + k] = (float)img[k] / 255.0f;
+                lv[r * px + k] = img[k];
+            }
         if (h)
             for (int64_t k = 0; k < m->cond_d; k++)
                 h[r * m->cond_d + k] = (d->cond[row * m->cond_d + k] - m->mean[k]) * m->inv_std[k];
@@ -354,6 +415,7 @@ static ib_status eval_graph(ib_decoder *m, int64_t b, net_io *io)
         io->cond = m->cond_d ? ib_graph_find(m->eval, "h") : NULL;
         io->logits = ib_graph_find(m->eval, "dec.logits");
         io->nll = ib_graph_find(m->eval, "dec.nll");
+        io->levels = m->levels == 2 ? NULL : ib_graph_find(m->eval, "levels");
     }
     return IB_OK;
 }
@@ -396,7 +458,8 @@ ib_status ib__decoder_logits(ib_decoder *m, const ib_decoder_data *d, const int6
     fill(m, d, &io, rows, n);
     if ((st = ib_graph_forward(m->eval)) != IB_OK)
         return st;
-    memcpy(out, ib_node_data(io.logits), (size_t)(n * m->c * m->h * m->w) * sizeof(float));
+    int64_t outc = m->levels == 2 ? m->c : m->levels;
+    memcpy(out, ib_node_data(io.logits), (size_t)(n * outc * m->h * m->w) * sizeof(float));
     return IB_OK;
 }
 
@@ -417,23 +480,46 @@ ib_status ib_decoder_sample(ib_decoder *m, const ib_decoder_data *d, const int64
         int64_t k = n - s < b ? n - s : b;
         for (int64_t r = 0; r < b; r++)
             idx[r] = rows[s + (r < k ? r : 0)];
-        fill(m, d, &io, idx, b); /* the condition; x is overwritten below */
+        fill(m, d, &io, idx, b); /* the condition; x (and the levels) are overwritten below */
         float *x = ib_node_data(io.x);
+        int32_t *lv = io.levels ? ib_node_labels(io.levels) : NULL;
         memset(x, 0, (size_t)(b * px) * sizeof(float));
+        if (lv)
+            memset(lv, 0, (size_t)(b * px) * sizeof(int32_t));
+        int64_t L = m->levels;
         for (int64_t i = 0; i < px; i++) {
             if ((st = ib_graph_forward(m->eval)) != IB_OK)
                 return st;
             const float *l = ib_node_data(io.logits);
             for (int64_t r = 0; r < b; r++) {
-                double p = 1.0 / (1.0 + exp(-(double)l[r * px + i]));
                 /* a uniform in [0, 1) from 53 bits keyed by (seed, example, pixel) */
                 double u = (double)(ib_rng_u64(seed, stream, (uint64_t)(s + r), (uint64_t)i) >> 11) * 0x1p-53;
-                x[r * px + i] = u < p ? 1.0f : 0.0f;
+                if (L == 2) {
+                    double p = 1.0 / (1.0 + exp(-(double)l[r * px + i]));
+                    x[r * px + i] = u < p ? 1.0f : 0.0f;
+                    if (r < k)
+                        out[(s + r) * px + i] = u < p ? 255 : 0;
+                    continue;
+                }
+                /* the level: the inverse of the softmax's CDF at u */
+                const float *lr = l + r * L * px + i; /* level v at lr[v * px] */
+                double mx = lr[0], z = 0, acc = 0;
+                for (int64_t v = 1; v < L; v++)
+                    mx = lr[v * px] > mx ? lr[v * px] : mx;
+                for (int64_t v = 0; v < L; v++)
+                    z += exp((double)lr[v * px] - mx);
+                int64_t v = 0;
+                for (; v < L - 1; v++) {
+                    acc += exp((double)lr[v * px] - mx) / z;
+                    if (u < acc)
+                        break;
+                }
+                x[r * px + i] = (float)v / 255.0f;
+                lv[r * px + i] = (int32_t)v;
+                if (r < k)
+                    out[(s + r) * px + i] = (uint8_t)v;
             }
         }
-        for (int64_t r = 0; r < k; r++)
-            for (int64_t j = 0; j < px; j++)
-                out[(s + r) * px + j] = x[r * px + j] > 0.5f ? 255 : 0;
     }
     return IB_OK;
 }
@@ -521,7 +607,11 @@ ib_status ib_decoder_mi(const ib_decoder_data *d, int n_cond, const ib_mi_option
             st = ib_decoder_nll(c, &d[k], perm + n_train, n_test, nll);
         if (st == IB_OK) {
             ib_mi_result r = {0};
-            snprintf(r.estimator, sizeof r.estimator, "decoder:%d:%d", o->hidden, o->embed);
+            if (o->bins == 256)
+                snprintf(r.estimator, sizeof r.estimator, "decoder:%d:%d:256", o->hidden, o->embed);
+            else
+                snprintf(r.estimator, sizeof r.estimator, "decoder:%d:%d", o->hidden, o->embed);
+            r.bins = o->bins == 256 ? 256 : 2;
             r.method = IB_MI_DECODER;
             r.kind = IB_MI_ESTIMATE;
             snprintf(r.quantity, sizeof r.quantity, "I(X;T)");
@@ -581,7 +671,7 @@ ib_status ib__mi_decoder(const ib_mi_var *a, const ib_mi_var *b, const ib_mi_opt
             st = ib__error(IB_ERR_ARG, "decoder: A's pixel values must lie in [0, 1] (floats) or be 0 or 1 "
                                        "(integers); row %lld has %g",
                            (long long)(k / a->d), v);
-        img[k] = v > 0.5 ? 255 : 0;
+        img[k] = o->bins == 256 ? (uint8_t)lround(v * 255.0) : v > 0.5 ? 255 : 0;
     }
     if (cond)
         for (int64_t k = 0; k < b->n * b->d; k++)

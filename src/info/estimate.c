@@ -118,7 +118,7 @@ ib_status ib_mi_parse(const char *spec, ib_mi_options *out)
     if (m < 0)
         return ib__error(IB_ERR_ARG,
                          "unknown estimator '%s' (binning:BINS, binning:BINS:LO:HI, binning:width=W, kde:SIGMA2, "
-                         "kde-lower:SIGMA2, infonce, nwj, mine, variational or decoder[:CHANNELS[:LAYERS]])",
+                         "kde-lower:SIGMA2, infonce, nwj, mine, variational or decoder[:CHANNELS[:LAYERS[:LEVELS]]])",
                          spec);
     ib_mi_options o = ib_mi_defaults((ib_mi_method)m);
     if (m == IB_MI_BINNING && rest) {
@@ -155,19 +155,24 @@ ib_status ib_mi_parse(const char *spec, ib_mi_options *out)
         if (!(o.sigma2 > 0))
             return ib__error(IB_ERR_ARG, "estimator '%s': the noise variance sigma^2 must be > 0 (got %g)", spec,
                              o.sigma2);
-    } else if (m == IB_MI_DECODER && rest) { /* decoder:CHANNELS or decoder:CHANNELS:LAYERS */
-        double f, l = o.embed;
+    } else if (m == IB_MI_DECODER && rest) { /* decoder:CHANNELS[:LAYERS[:LEVELS]] */
+        double f, l = o.embed, lv = 2;
         char buf[64];
         snprintf(buf, sizeof buf, "%s", rest);
-        char *sep = strchr(buf, ':');
+        char *sep = strchr(buf, ':'), *sep2 = NULL;
         if (sep)
             *sep++ = '\0';
+        if (sep && (sep2 = strchr(sep, ':')))
+            *sep2++ = '\0';
         if (!num(buf, &f) || f != floor(f) || f < 1 || f > 1024 || (sep && (!num(sep, &l) || l != floor(l) ||
-                                                                            l < 0 || l > 64)))
-            return ib__error(IB_ERR_ARG, "estimator '%s': decoder:CHANNELS[:LAYERS] takes channels in 1..1024 and "
-                                         "layers in 0..64", spec);
+                                                                            l < 0 || l > 64)) ||
+            (sep2 && (!num(sep2, &lv) || (lv != 2 && lv != 256))))
+            return ib__error(IB_ERR_ARG, "estimator '%s': decoder:CHANNELS[:LAYERS[:LEVELS]] takes channels in "
+                                         "1..1024, layers in 0..64 and levels 2 (binarised) or 256 (grey levels)",
+                             spec);
         o.hidden = (int)f;
         o.embed = (int)l;
+        o.bins = (int)lv;
     } else if (rest) {
         return ib__error(IB_ERR_ARG, "estimator '%s': %s takes no ':' setting", spec, method_names[m]);
     }
@@ -193,7 +198,10 @@ static void canonical_name(const ib_mi_options *o, char *buf, size_t len)
         snprintf(buf, len, "%s:%g", ib_mi_method_name(o->method), o->sigma2);
         break;
     case IB_MI_DECODER:
-        snprintf(buf, len, "decoder:%d:%d", o->hidden, o->embed);
+        if (o->bins == 256)
+            snprintf(buf, len, "decoder:%d:%d:256", o->hidden, o->embed);
+        else
+            snprintf(buf, len, "decoder:%d:%d", o->hidden, o->embed);
         break;
     default:
         snprintf(buf, len, "%s", ib_mi_method_name(o->method));
@@ -348,9 +356,10 @@ char *ib_mi_result_json(const ib_mi_result *r)
         jnum(c, sizeof c, r->states > 0 ? r->nats / (double)r->states / log(2.0) : NAN);
         k += snprintf(s + k, cap - (size_t)k,
                       ",\"h_x_nats\":%s,\"h_x_given_t_nats\":%s,\"bits_per_pixel\":%s,\"pixels\":%lld,"
-                      "\"n_train\":%lld,\"seed\":%llu,\"steps\":%d,\"batch\":%d,\"channels\":%d,\"layers\":%d",
+                      "\"n_train\":%lld,\"seed\":%llu,\"steps\":%d,\"batch\":%d,\"channels\":%d,\"layers\":%d,"
+                      "\"levels\":%d",
                       a, b, c, (long long)r->states, (long long)r->n_train, (unsigned long long)r->seed, r->steps,
-                      r->batch, r->hidden, r->embed);
+                      r->batch, r->hidden, r->embed, r->bins == 256 ? 256 : 2);
         break;
     default:
         jnum(b, sizeof b, r->cap_nats);

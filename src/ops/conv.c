@@ -28,7 +28,10 @@
 
 #include <math.h>
 
-enum { MASK_NONE = 0, MASK_A = 1, MASK_B = 2 };
+/* A and B: PixelCNN's raster-order masks.  V and W: the vertical stack's
+ * (gated PixelCNN without a blind spot): V keeps the rows above the
+ * centre only, W those and the centre row, every column of them. */
+enum { MASK_NONE = 0, MASK_A = 1, MASK_B = 2, MASK_V = 3, MASK_W = 4 };
 
 /* Target size of the column matrix of one block, in floats (16 MB): big
  * blocks mean few, large GEMMs and few parallel regions, each a point
@@ -96,6 +99,10 @@ static bool tap_masked(int mask, int kh, int kw, int ki, int kj)
     int cy = kh / 2, cx = kw / 2;
     if (mask == MASK_NONE)
         return false;
+    if (mask == MASK_V)
+        return ki >= cy;
+    if (mask == MASK_W)
+        return ki > cy;
     if (ki != cy)
         return ki > cy;
     return kj > cx || (mask == MASK_A && kj == cx);
@@ -328,13 +335,15 @@ ib_node *ib_conv2d_masked(ib_graph *g, ib_node *x, ib_node *w, ib_node *b, int p
     ib_node *in[3] = {x, w, b};
     if (!ib__inputs_ok(g, b ? 3 : 2, in))
         return NULL;
-    if (mask_type != 'A' && mask_type != 'B')
-        return ib__fail(g, IB_ERR_ARG, "conv2d_masked: mask type '%c' on weight '%s' must be 'A' or 'B'", mask_type,
-                        w->name);
+    static const char kinds[] = "ABVW";
+    const char *kind = mask_type ? strchr(kinds, mask_type) : NULL;
+    if (!kind)
+        return ib__fail(g, IB_ERR_ARG, "conv2d_masked: mask type '%c' on weight '%s' must be 'A', 'B', 'V' or 'W'",
+                        mask_type, w->name);
     if (w->ndim != 4 || w->shape[2] != w->shape[3] || w->shape[2] % 2 == 0) {
         char sw[64];
         return ib__fail(g, IB_ERR_SHAPE, "conv2d_masked: weight '%s' %s must have an odd square kernel", w->name,
                         ib__shape_str(w, sw, sizeof sw));
     }
-    return conv_build(g, &op_conv2d_masked, x, w, b, 1, pad, mask_type == 'A' ? MASK_A : MASK_B);
+    return conv_build(g, &op_conv2d_masked, x, w, b, 1, pad, MASK_A + (int)(kind - kinds));
 }

@@ -331,6 +331,8 @@ static const field fields[] = {
     NUM("track_every", F_I64, track_every, "--track-every", "N", "--track-info every N epochs (and at the last)"),
     NUM("track_limit", F_I64, track_limit, "--track-limit", "N", "--track-info on the first N examples of the split"),
     ENUMF("track_split", track_split, split_names, "--track-split", "NAME", "--track-info on the test or train split"),
+    STRF("save_epochs", save_epochs, "--save-epochs", "E1,E2,..",
+         "also write epoch-N.safetensors (weights) at the end of these epochs; 0 = the initial weights"),
     BOOLF("sync_batchnorm", sync_batchnorm, "--sync-batchnorm",
           "over MPI ranks: batch-norm statistics of the global batch, not each rank's rows"),
 };
@@ -799,6 +801,9 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
     REQUIRE(c->track_every >= 1, "track_every must be at least 1 (got %lld)", (long long)c->track_every);
     REQUIRE(c->track_limit >= 2, "track_limit must be at least 2 examples (got %lld)", (long long)c->track_limit);
 #undef REQUIRE
+    ib_status snap = ib__save_epochs_check(c->save_epochs, c->epochs);
+    if (snap != IB_OK)
+        return snap;
     if (c->track_info[0]) {
         ib_status s = ib__track_check(c);
         if (s != IB_OK)

@@ -214,6 +214,10 @@ ib_status ib__run_epochs(run *r)
         r->early_stop_epoch = r->start_epoch; /* a resumed run that patience had already ended */
         return s;
     }
+    /* --save-epochs 0: the initial weights, before the first step (a resume
+     * from inside epoch 1 has taken steps already and keeps the file) */
+    if (r->start_epoch == 0 && r->step == 0 && (s = ib__save_epoch_snapshot(r, 0)) != IB_OK)
+        return s;
     for (int64_t epoch = r->start_epoch + 1; epoch <= c->epochs; epoch++) {
         double t0 = ib__now_s();
         ib_epoch_report rep;
@@ -268,7 +272,9 @@ ib_status ib__run_epochs(run *r)
             return s;
         rep.seconds = ib__now_s() - t0;
         char *line = ib__run_metrics_line(&rep);
-        s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);
+        s = ib__save_epoch_snapshot(r, epoch); /* before last: a crash between the two redoes the epoch */
+        if (s == IB_OK)
+            s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);
         if (s == IB_OK) {
             r->epochs_done = epoch;
             s = ib__run_dir_append_line(&r->dir, "metrics.jsonl", line);

@@ -123,6 +123,10 @@ ib_status ib__run_epochs(ib__train_run *r);
 ib_status ib__run_evaluate(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);
 /* records.c */
 ib_status ib__run_save_checkpoint(ib__train_run *r, const char *name, int64_t epoch, bool with_state);
+/* --save-epochs (snapshots.c): the list's check, and epoch-N.safetensors when epoch is listed. */
+ib_status ib__save_epochs_check(const char *list, int64_t epochs);
+bool ib__save_epoch_listed(const char *list, int64_t epoch);
+ib_status ib__save_epoch_snapshot(ib__train_run *r, int64_t epoch);
 char *ib__run_metrics_line(const ib_epoch_report *rep);
 ib_status ib__run_write_summary(ib__train_run *r);
 /* memorisation.c: the "memorisation" object of summary.json (label noise only) */
