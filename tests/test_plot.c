@@ -87,6 +87,17 @@ static void test_chart_files(void)
     ib_chart_log_x(c, true);
     CHECK_OK(ib_chart_save(c, png, 640, 480));
     ib_chart_free(c);
+    /* values equal up to their last bits (an estimate at its ceiling in
+     * every epoch: ln 1000 in bits, rounded two ways) are drawn as one
+     * value; their range once gave a tick step below the spacing of
+     * doubles, and the tick loop never ended */
+    c = ib_chart_new("at the ceiling", "x", "y");
+    double cx[3] = {9.965784284662087, 9.965784284662089, 9.965784284662087},
+           cy[3] = {3.309186352182691, 3.3091863521826906, 3.309186352182691};
+    CHECK_OK(ib_chart_add(c, "flat", cx, cy, t, 3, IB_CHART_LINES | IB_CHART_POINTS));
+    CHECK_OK(ib_chart_save(c, png, 640, 480));
+    check_png(png, 640, 480);
+    ib_chart_free(c);
     /* an empty chart is still a picture (axes only) */
     c = ib_chart_new(NULL, NULL, NULL);
     CHECK_OK(ib_chart_save(c, png, 320, 240));

@@ -41,7 +41,8 @@ def cells(root):
         m.setdefault("identical", []).append([{k: v for k, v in l.items() if k not in ("seconds", "samples_per_s", "data_wait_s")} for l in metrics])
     for model, m in by_model.items():
         same = all(x == m["identical"][0] for x in m["identical"])
-        print(f"### {model} (the runs' metrics.jsonl less timings identical: {same})\n")
+        note = f" (the runs' metrics.jsonl less timings identical: {same})" if len(m["identical"]) > 1 else ""
+        print(f"### {model}{note}\n")
         ests = sorted(m["est"])
         layers = []
         for e in ests:
