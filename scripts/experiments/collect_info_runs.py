@@ -28,6 +28,15 @@ def fmt(x, nd=2):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
+def label_entropy(n, data="../shared/data/mnist/t10k-labels-idx1-ubyte.gz"):
+    """H(Y) in nats of the first n MNIST test labels (the decoder bound's H(Y))."""
+    import gzip
+    with gzip.open(data) as f:
+        y = f.read()[8:8 + n]
+    c = [y.count(k) for k in range(10)]
+    return -sum(k / n * math.log(k / n) for k in c if k)
+
+
 def cells(root):
     runs = sorted(d for d in glob.glob(os.path.join(root, "*")) if os.path.isdir(d))
     by_model = {}
@@ -50,9 +59,11 @@ def cells(root):
                 for k in ep:
                     if k not in layers:
                         layers.append(k)
-        head = "| epoch | test error | " + " | ".join(f"{l} {e}" for l in layers for e in ests) + " | rates (bits) |"
+        cfg = json.load(open(os.path.join(runs[0], "config.json")))
+        hy = label_entropy(cfg["test_limit"] or 10000)
+        head = "| epoch | test error | " + " | ".join(f"{l} {e}" for l in layers for e in ests) + " | rates (bits) | I(Z;Y) ≥ (bits) |"
         print(head)
-        print("|" + "---:|" * (2 + len(layers) * len(ests) + 1))
+        print("|" + "---:|" * (2 + len(layers) * len(ests) + 2))
         for met in m["metrics"]:
             ep = met["epoch"]
             row = [str(ep), f"{100 * met.get('test_error_avg', float('nan')):.1f} %"]
@@ -62,8 +73,23 @@ def cells(root):
                     row.append(f"{fmt(x['ixt']['bits'])} / {fmt(x['ity']['bits'])}" if x else "—")
             kl = met.get("test_kl", [])
             row.append(", ".join(f"{k / LN2:.0f}" for k in kl) if kl else "—")
+            row.append(fmt((hy - met["test_ce_samples"]) / LN2) if kl else "—")
             print("| " + " | ".join(row) + " |")
         print()
+        for d in runs:
+            f = os.path.join(d, "kde-final.jsonl")
+            if os.path.basename(d).startswith(model + "-binning") and os.path.exists(f):
+                rows = lines(f)
+                s2s = sorted({r["sigma2"] for r in rows})
+                print("| σ² | " + " | ".join(layers) + " |")
+                print("|" + "---:|" * (1 + len(layers)))
+                for v in s2s:
+                    cell = {}
+                    for r in rows:
+                        if r["sigma2"] == v:
+                            cell.setdefault(r["layer"], {})[r["quantity"]] = r["bits"]
+                    print(f"| {v:g} | " + " | ".join(f"{fmt(cell[l]['I(X;T)'])} / {fmt(cell[l]['I(T;Y)'])}" if l in cell else "—" for l in layers) + " |")
+                print()
 
 
 def sweep(root):

@@ -11,9 +11,11 @@
 # I(X;Z) of each cell) are on the same data.  Then (stage kde) KDE of the
 # same layers on the final weights, at each sigma^2 of KDE_S2, into
 # RUN/kde-final.jsonl: O(n^2 d) in the naive loop of src/info/kde.c, too
-# slow on this shared machine to track every epoch in 3,136- and 6,272-wide
-# layers.
-#   EPOCHS=4 TRAIN_LIMIT=5000 bash scripts/experiments/info_cells_mnist.sh [train|kde|plot]...
+# slow on this shared machine to track every layer every epoch.  Stage
+# kdetrack trains both networks again with KDE (sigma^2 = TRACK_S2) tracked
+# every epoch on the pooled blocks and the cells only (RUN = MODEL-kdeS2):
+# the training is deterministic, so these runs train as the binning ones.
+#   EPOCHS=4 TRAIN_LIMIT=5000 bash scripts/experiments/info_cells_mnist.sh [train|kde|kdetrack|plot]...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EPOCHS=${EPOCHS:-4}
@@ -21,6 +23,7 @@ SEED=${SEED:-1}
 TRAIN_LIMIT=${TRAIN_LIMIT:-5000}
 TEST_LIMIT=${TEST_LIMIT:-1000}
 KDE_S2=${KDE_S2:-"0.1 10"}
+TRACK_S2=${TRACK_S2:-10}
 THREADS=${THREADS:-1}
 IBNET=${IBNET:-build/ibnet}
 root=${ROOT:-runs/info-cells-mnist-e$EPOCHS-n$TRAIN_LIMIT}
@@ -30,8 +33,12 @@ declare -A layers=(
   [lenet]=2,5,8,fc2
   [lenet-vibcells]=2,cell1,6,cell2,10,fc2
 )
+declare -A conv_layers=(
+  [lenet]=2,5
+  [lenet-vibcells]=2,cell1,6,cell2
+)
 for stage in $stages; do
-  for model in lenet-vibcells lenet; do
+  for model in ${MODELS:-lenet-vibcells lenet}; do
     run="$root/$model-binning-s$SEED"
     case $stage in
     train)
@@ -51,6 +58,15 @@ for stage in $stages; do
             --split test --limit "$TEST_LIMIT" --threads "$THREADS" --json
       done > "$run/kde-final.jsonl.tmp"
       mv "$run/kde-final.jsonl.tmp" "$run/kde-final.jsonl" ;;
+    kdetrack)
+      run="$root/$model-kde$TRACK_S2-s$SEED"
+      [ -s "$run/summary.json" ] && continue
+      rm -rf "$run"
+      /usr/bin/time -f "%e s wall" --out "$run.train_time" \
+        nice -n 10 "$IBNET" train --recipe cellvib-mnist --model "$model" --epochs "$EPOCHS" --seed "$SEED" \
+          --threads "$THREADS" --train-limit "$TRAIN_LIMIT" --test-limit "$TEST_LIMIT" \
+          --track-info "kde:$TRACK_S2" --track-layers "${conv_layers[$model]}" --track-split test \
+          --track-limit "$TEST_LIMIT" --out "$run" --quiet ;;
     plot)
       "$IBNET" plot plane "$run" --out "$run/plane.png" \
         --title "$model on MNIST, binning:30, $EPOCHS epochs of $TRAIN_LIMIT images" ;;
