@@ -6,7 +6,10 @@
  *           by epoch;
  *   curves  figures of metrics.jsonl against the epoch;
  *   sweep   a figure of summary.json against a setting of config.json
- *           over several runs (a beta sweep: test error against beta).
+ *           over several runs (a beta sweep: test error against beta),
+ *           or against another figure of summary.json (the sweep's
+ *           information plane: the rate against the decoder bound),
+ *           points optionally coloured by a setting (--shade beta).
  * Unreadable or empty input is the user's (exit 2), named.
  */
 #include "args.h"
@@ -253,22 +256,25 @@ static int by_x(const void *a, const void *b)
     return (u > v) - (u < v);
 }
 
-/* One point per run: summary[ykey] against config[xkey], sorted by x. */
-static int sweep(char **runs, int n, const char *xkey, const char *ykeys, bool linear, ib_chart *c)
+/* One point per run: summary[ykey] against config[xkey] (or, when the
+ * config has no such setting, summary[xkey]), sorted by x; with shade, each
+ * point coloured by config[shade], on a log scale when it spans decades. */
+static int sweep(char **runs, int n, const char *xkey, const char *ykeys, const char *shade, bool linear, ib_chart *c)
 {
-    double (*xy)[2] = malloc((size_t)n * sizeof *xy);
-    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
-    if (!xy || !x || !y) {
+    double (*xy)[3] = malloc((size_t)n * sizeof *xy);
+    double *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y), *t = malloc((size_t)n * sizeof *t);
+    if (!xy || !x || !y || !t) {
         free(xy);
         free(x);
         free(y);
+        free(t);
         return 1;
     }
     char list[1100];
     snprintf(list, sizeof list, "%s", ykeys);
     int rc = 0;
-    bool positive = true;
-    double lo = INFINITY, hi = -INFINITY;
+    bool positive = true, s_positive = true;
+    double lo = INFINITY, hi = -INFINITY, s_lo = INFINITY, s_hi = -INFINITY;
     for (char *k = strtok(list, ","); k && !rc; k = strtok(NULL, ",")) {
         for (int i = 0; i < n && !rc; i++) {
             cJSON *cfg = read_object(runs[i], "config.json"), *sum = cfg ? read_object(runs[i], "summary.json") : NULL;
@@ -276,12 +282,22 @@ static int sweep(char **runs, int n, const char *xkey, const char *ykeys, bool l
                 rc = 2;
             else {
                 xy[i][0] = number(cfg, xkey);
+                if (!isfinite(xy[i][0]))
+                    xy[i][0] = number(sum, xkey);
                 xy[i][1] = number(sum, k);
+                xy[i][2] = shade ? number(cfg, shade) : 0;
                 if (!isfinite(xy[i][0]) || !isfinite(xy[i][1])) {
-                    fprintf(stderr, "ibnet plot: %s: no number '%s' in config.json or '%s' in summary.json\n", runs[i],
-                            xkey, k);
+                    fprintf(stderr, "ibnet plot: %s: no number '%s' in config.json or summary.json, or '%s' in "
+                                    "summary.json\n",
+                            runs[i], xkey, k);
+                    rc = 2;
+                } else if (!isfinite(xy[i][2])) {
+                    fprintf(stderr, "ibnet plot: %s: no number '%s' (--shade) in config.json\n", runs[i], shade);
                     rc = 2;
                 }
+                s_positive = s_positive && xy[i][2] > 0;
+                s_lo = fmin(s_lo, xy[i][2]);
+                s_hi = fmax(s_hi, xy[i][2]);
                 positive = positive && xy[i][0] > 0;
                 lo = fmin(lo, xy[i][0]);
                 hi = fmax(hi, xy[i][0]);
@@ -292,11 +308,21 @@ static int sweep(char **runs, int n, const char *xkey, const char *ykeys, bool l
         if (rc)
             break;
         qsort(xy, (size_t)n, sizeof *xy, by_x);
+        /* shade over decades (beta 1e-4 .. 1) on a log scale */
+        bool s_log = s_positive && s_hi >= 100 * s_lo;
+        double a = s_log ? log10(s_lo) : s_lo, b = s_log ? log10(s_hi) : s_hi;
         for (int i = 0; i < n; i++) {
             x[i] = xy[i][0];
             y[i] = xy[i][1];
+            double v = s_log ? log10(xy[i][2]) : xy[i][2];
+            t[i] = b > a ? (v - a) / (b - a) : 1;
         }
-        if (ib_chart_add(c, k, x, y, NULL, n, IB_CHART_LINES | IB_CHART_POINTS) != IB_OK) {
+        if (shade) {
+            char label[200];
+            snprintf(label, sizeof label, s_log ? "log10 %.180s" : "%.180s", shade);
+            ib_chart_shade_label(c, label, a, b);
+        }
+        if (ib_chart_add(c, k, x, y, shade ? t : NULL, n, IB_CHART_LINES | IB_CHART_POINTS) != IB_OK) {
             fprintf(stderr, "ibnet plot: %s\n", ib_last_error());
             rc = 2;
         }
@@ -307,13 +333,15 @@ static int sweep(char **runs, int n, const char *xkey, const char *ykeys, bool l
     free(xy);
     free(x);
     free(y);
+    free(t);
     return rc;
 }
 
 int ib_cmd_plot(int argc, char **argv)
 {
     const char *out = NULL, *layers = NULL, *keys = "train_loss,test_nll_avg", *xkey = "beta",
-               *ykeys = "test_error_avg", *title = NULL;
+               *ykeys = "test_error_avg", *title = NULL,
+               *shade = NULL;
     int64_t width = 900, height = 600;
     bool linear = false;
     arg_spec specs[] = {
@@ -325,16 +353,20 @@ int ib_cmd_plot(int argc, char **argv)
         {"--layers", ARG_STRING, &layers, "L1,L2,..", "plane: only these layers (default: every tracked layer)", NULL,
          false},
         {"--keys", ARG_STRING, &keys, "K1,K2,..", "curves: figures of metrics.jsonl (an array is summed)", NULL, false},
-        {"--x", ARG_STRING, &xkey, "KEY", "sweep: the setting of config.json on the x axis", NULL, false},
+        {"--x", ARG_STRING, &xkey, "KEY", "sweep: the setting of config.json on the x axis (else a figure of "
+         "summary.json)", NULL, false},
         {"--y", ARG_STRING, &ykeys, "K1,K2,..", "sweep: figures of summary.json on the y axis", NULL, false},
+        {"--shade", ARG_STRING, &shade, "KEY", "sweep: colour the points by this setting of config.json", NULL,
+         false},
         {"--linear-x", ARG_FLAG, &linear, NULL, "sweep: a linear x axis even over decades", NULL, false},
     };
     arg_parser p = {"plot", "ibnet plot plane|curves|sweep RUN.. --out FILE.png[,FILE.svg] [options]",
                     "Charts of runs as PNG or SVG (drawn with cairo).  'plane RUN' (or RUN/info.jsonl): the "
                     "information plane of ibnet train --track-info, I(X;T) against I(T;Y) in bits, one curve per "
                     "layer, points coloured by epoch.  'curves RUN' (or metrics.jsonl): figures against the epoch.  "
-                    "'sweep RUN1 RUN2 ..': a summary.json figure against a config.json setting, one point per run "
-                    "(a log axis when the setting spans decades).  See docs/information.md.",
+                    "'sweep RUN1 RUN2 ..': a summary.json figure against a config.json setting (or another "
+                    "summary.json figure: --x test_ixz_upper_bits --y test_izy_lower_bits is the information plane "
+                    "of a beta sweep), one point per run (a log axis when x spans decades).  See docs/information.md.",
                     specs, (int)(sizeof specs / sizeof specs[0]), 2, 1 + MAX_RUNS, "KIND RUN"};
     char *pos[1 + MAX_RUNS];
     int n_pos = 0;
@@ -371,7 +403,7 @@ int ib_cmd_plot(int argc, char **argv)
     if (!c)
         return 1;
     rc = is_plane ? plane(pos[1], layers, c) : is_curves ? curves(pos[1], keys, c)
-                                                         : sweep(pos + 1, n_pos - 1, xkey, ykeys, linear, c);
+                                                         : sweep(pos + 1, n_pos - 1, xkey, ykeys, shade, linear, c);
     if (!rc)
         rc = save(c, out, width, height);
     ib_chart_free(c);

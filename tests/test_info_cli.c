@@ -3,7 +3,8 @@
  * activations ib_net_activations reads (shape, labels, equal to a forward
  * pass computed here by hand from the checkpoint's weights, the mean path
  * against one draw of the noise), the variational bounds of its bottleneck
- * (equal to the run's own test KL and cross-entropy figures), and
+ * (equal to the run's own test KL and cross-entropy figures, and to the bits
+ * summary.json reports), and
  * `ibnet info` (JSON with kind and n, exit 2 for each kind of bad input).
  *
  * The run is trained here: a 4-class 8x8 blob data set written as IDX
@@ -248,6 +249,16 @@ static void test_variational_equals_the_runs_figures(void)
     CHECK_EQ_INT(r[1].samples, 5);
     CHECK_NEAR(r[1].label_entropy, hy, 1e-12);
     CHECK(hy < log(4.0)); /* the empirical entropy, not log(classes) */
+    /* summary.json carries the same bounds in bits */
+    const cJSON *up = cJSON_GetObjectItemCaseSensitive(s, "test_ixz_upper_bits"),
+                *lo = cJSON_GetObjectItemCaseSensitive(s, "test_izy_lower_bits"),
+                *shy = cJSON_GetObjectItemCaseSensitive(s, "test_label_entropy_nats");
+    CHECK(cJSON_IsArray(up) && cJSON_GetArraySize(up) == 1 && cJSON_IsNumber(lo) && cJSON_IsNumber(shy));
+    if (cJSON_IsArray(up) && cJSON_GetArraySize(up) == 1 && cJSON_IsNumber(lo) && cJSON_IsNumber(shy)) {
+        CHECK_NEAR(cJSON_GetArrayItem(up, 0)->valuedouble, r[0].bits, 1e-9);
+        CHECK_NEAR(lo->valuedouble, r[1].bits, 1e-9);
+        CHECK_NEAR(shy->valuedouble, hy, 1e-12);
+    }
     CHECK_NEAR(r[0].bits, r[0].nats / log(2.0), 1e-12);
     CHECK(r[0].nats > 0 && r[1].nats > 0 && r[1].nats <= hy);
     cJSON_Delete(s);

@@ -2,7 +2,8 @@
  * test_plot.c — the charts (src/plot/chart.c) and `ibnet plot`: PNG and
  * SVG files with valid headers and the asked size, the information plane
  * from an info.jsonl, curves from a metrics.jsonl, a sweep over run
- * directories, and bad input (a missing file, an empty or broken
+ * directories (against a setting, or a summary figure against another,
+ * coloured by a setting), and bad input (a missing file, an empty or broken
  * JSON-lines file, an unknown kind or key) answered with exit code 2.
  * In a build without cairo nothing here can run: the test exits 77, which
  * CTest reports as not run (SKIP_RETURN_CODE), never as passed.
@@ -86,6 +87,17 @@ static void test_chart_files(void)
     ib_chart_log_x(c, true);
     CHECK_OK(ib_chart_save(c, png, 640, 480));
     ib_chart_free(c);
+    /* values equal up to their last bits (an estimate at its ceiling in
+     * every epoch: ln 1000 in bits, rounded two ways) are drawn as one
+     * value; their range once gave a tick step below the spacing of
+     * doubles, and the tick loop never ended */
+    c = ib_chart_new("at the ceiling", "x", "y");
+    double cx[3] = {9.965784284662087, 9.965784284662089, 9.965784284662087},
+           cy[3] = {3.309186352182691, 3.3091863521826906, 3.309186352182691};
+    CHECK_OK(ib_chart_add(c, "flat", cx, cy, t, 3, IB_CHART_LINES | IB_CHART_POINTS));
+    CHECK_OK(ib_chart_save(c, png, 640, 480));
+    check_png(png, 640, 480);
+    ib_chart_free(c);
     /* an empty chart is still a picture (axes only) */
     c = ib_chart_new(NULL, NULL, NULL);
     CHECK_OK(ib_chart_save(c, png, 320, 240));
@@ -156,13 +168,31 @@ static void test_plot_command(void)
         snprintf(text, sizeof text, "{\"beta\": %g}", betas[i]);
         write_file(path, text);
         snprintf(path, sizeof path, "%s/summary.json", runs[i]);
-        snprintf(text, sizeof text, "{\"test_error_avg\": %g}", 0.02 + 0.01 * i);
+        snprintf(text, sizeof text, "{\"test_error_avg\": %g, \"test_ixz_upper_bits\": [%g], \"test_izy_lower_bits\": %g}",
+                 0.02 + 0.01 * i, 200.0 / (1 + 10 * i), 3.3 - 0.5 * i);
         write_file(path, text);
     }
     snprintf(args, sizeof args, "plot sweep %s %s %s --out %s/sweep.png", runs[2], runs[0], runs[1], dir);
     CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
     snprintf(path, sizeof path, "%s/sweep.png", dir);
     check_png(path, 900, 600);
+    /* the sweep's information plane: x a figure of summary.json (a
+     * per-bottleneck array, summed), points coloured by beta */
+    snprintf(args, sizeof args,
+             "plot sweep %s %s %s --x test_ixz_upper_bits --y test_izy_lower_bits --shade beta --out %s/plane.png",
+             runs[0], runs[1], runs[2], dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/plane.png", dir);
+    check_png(path, 900, 600);
+    /* a shade or an x that no file has */
+    snprintf(args, sizeof args, "plot sweep %s %s --shade nothing --out %s/x.png", runs[0], runs[1], dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "'nothing' (--shade)") != NULL, "%s", err);
+    snprintf(args, sizeof args, "plot sweep %s %s --x nothing --out %s/x.png", runs[0], runs[1], dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "'nothing' in config.json or summary.json") != NULL, "%s", err);
+    snprintf(path, sizeof path, "%s/x.png", dir);
+    CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
 }
 
 static void test_plot_bad_input(void)

@@ -13,6 +13,7 @@
  * estimators stay independent of the network code.
  */
 #include "../core/internal.h"
+#include "../info/info_internal.h"
 
 #include <math.h>
 
@@ -218,23 +219,6 @@ ib_status ib_net_activations(ib_net *net, const ib_dataset *d, const char *const
     return s;
 }
 
-/* Plug-in entropy of the labels (nats). */
-static double label_entropy(const int32_t *y, int64_t n, int classes)
-{
-    int64_t *c = calloc((size_t)(classes > 0 ? classes : 1), sizeof *c);
-    if (!c)
-        return NAN;
-    for (int64_t i = 0; i < n; i++)
-        if (y[i] >= 0 && y[i] < classes)
-            c[y[i]]++;
-    double h = 0;
-    for (int k = 0; k < classes; k++)
-        if (c[k] > 0)
-            h -= ((double)c[k] / (double)n) * log((double)c[k] / (double)n);
-    free(c);
-    return h;
-}
-
 ib_status ib_net_variational(ib_net *net, const ib_dataset *d, int64_t limit, int samples, uint64_t seed,
                              ib_mi_result *out, int max, int *count)
 {
@@ -263,7 +247,7 @@ ib_status ib_net_variational(ib_net *net, const ib_dataset *d, int64_t limit, in
         s = ib_evaluate(ib_net_graph(net), ib_net_input(net), ib_net_logits(net), L, ib_net_kl(net), use,
                         ib_net_batcher_config(net), S, seed, &e);
     if (s == IB_OK) {
-        double hy = label_entropy(use->labels, use->n, use->classes);
+        double hy = ib__label_entropy(use->labels, use->n, use->classes);
         for (int l = 0; l < L; l++) {
             ib_mi_result *r = &out[2 * l];
             for (int q = 0; q < 2; q++) {

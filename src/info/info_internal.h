@@ -16,6 +16,11 @@
 int64_t ib__info_row_ids(const int64_t *rows, int64_t n, int64_t d, int64_t *ids);
 /* Plug-in entropy in nats of n symbols in [0, k): -sum_s (c_s/n) ln(c_s/n). */
 double ib__info_entropy(const int64_t *ids, int64_t n, int64_t k);
+/* Plug-in entropy in nats of n class labels in [0, classes) (labels
+ * outside are skipped, as rows of no class): H(Y) of the variational
+ * decoder bound, the evaluated labels' own entropy, not ln(classes).  NAN
+ * when n <= 0 or out of memory. */
+double ib__label_entropy(const int32_t *y, int64_t n, int classes);
 /* Symbols of the pairs (a_i, b_i): ids (n) filled; returns the number of
  * distinct pairs, -1 when out of memory. */
 int64_t ib__info_pair_ids(const int64_t *a, const int64_t *b, int64_t n, int64_t *ids);

@@ -59,6 +59,24 @@ double ib__info_entropy(const int64_t *ids, int64_t n, int64_t k)
     return h;
 }
 
+double ib__label_entropy(const int32_t *y, int64_t n, int classes)
+{
+    int64_t *c = calloc((size_t)(classes > 0 ? classes : 1), sizeof *c);
+    if (!c || n <= 0) {
+        free(c);
+        return NAN;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] >= 0 && y[i] < classes)
+            c[y[i]]++;
+    double h = 0, dn = (double)n;
+    for (int k = 0; k < classes; k++)
+        if (c[k] > 0)
+            h -= ((double)c[k] / dn) * log((double)c[k] / dn);
+    free(c);
+    return h;
+}
+
 int64_t ib__info_pair_ids(const int64_t *a, const int64_t *b, int64_t n, int64_t *ids)
 {
     int64_t *pair = malloc((size_t)n * 2 * sizeof *pair);

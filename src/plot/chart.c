@@ -157,6 +157,15 @@ static double nice_step(double span, int want)
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
+/* Whether [lo, hi] is wide enough to be divided into ticks: values that
+ * differ only in their last bits (an estimate at its ceiling, the same up
+ * to rounding in every epoch) are one value, else the tick step falls
+ * below the spacing of doubles and a tick loop would never advance. */
+static bool spread(double lo, double hi)
+{
+    return hi - lo > 1e-9 * fmax(fabs(lo), fabs(hi));
+}
+
 static void range_of(const ib_chart *c, frame *f)
 {
     f->x0 = f->y0 = INFINITY;
@@ -187,11 +196,11 @@ static void range_of(const ib_chart *c, frame *f)
         f->x0 /= pow(10, span);
         f->x1 *= pow(10, span);
     } else {
-        double pad = f->x1 > f->x0 ? (f->x1 - f->x0) * 0.04 : fmax(fabs(f->x0) * 0.1, 0.5);
+        double pad = spread(f->x0, f->x1) ? (f->x1 - f->x0) * 0.04 : fmax(fabs(f->x0) * 0.1, 0.5);
         f->x0 -= pad;
         f->x1 += pad;
     }
-    double pad = f->y1 > f->y0 ? (f->y1 - f->y0) * 0.06 : fmax(fabs(f->y0) * 0.1, 0.5);
+    double pad = spread(f->y0, f->y1) ? (f->y1 - f->y0) * 0.06 : fmax(fabs(f->y0) * 0.1, 0.5);
     f->y0 -= pad;
     f->y1 += pad;
 }
@@ -239,8 +248,10 @@ static void draw_axes(cairo_t *cr, const ib_chart *c, const frame *f, double w, 
             text_at(cr, lab, px, f->bottom + 6, 0.5, 0);
         }
     } else {
-        double step = nice_step(f->x1 - f->x0, 6);
-        for (double v = ceil(f->x0 / step) * step; v <= f->x1; v += step) {
+        double step = nice_step(f->x1 - f->x0, 6), first = ceil(f->x0 / step) * step;
+        /* counted, not accumulated: a bounded number of ticks whatever the rounding */
+        for (int k = 0; k < 100 && first + k * step <= f->x1; k++) {
+            double v = first + k * step;
             double px = fx(f, v);
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
             cairo_move_to(cr, px, f->top);
@@ -252,8 +263,9 @@ static void draw_axes(cairo_t *cr, const ib_chart *c, const frame *f, double w, 
             text_at(cr, lab, px, f->bottom + 6, 0.5, 0);
         }
     }
-    double step = nice_step(f->y1 - f->y0, 6);
-    for (double v = ceil(f->y0 / step) * step; v <= f->y1; v += step) {
+    double step = nice_step(f->y1 - f->y0, 6), first = ceil(f->y0 / step) * step;
+    for (int k = 0; k < 100 && first + k * step <= f->y1; k++) {
+        double v = first + k * step;
         double py = fy(f, v);
         cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
         cairo_move_to(cr, f->left, py);

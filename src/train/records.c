@@ -8,6 +8,8 @@
  */
 #include "train_internal.h"
 
+#include "../info/info_internal.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -238,6 +240,18 @@ static ib_status summary_figures(run *r, cJSON *o)
         cJSON *kl = cJSON_AddArrayToObject(o, "test_kl_nats");
         for (int l = 0; l < e.n_kl; l++)
             cJSON_AddItemToArray(kl, cJSON_CreateNumber(e.kl[l]));
+        if (e.n_kl > 0) {
+            /* the bottlenecks' variational bounds in bits, as ibnet info
+             * --estimator variational gives them: each rate bounds its own
+             * I(X;Z_l) from above, and H(Y) - E[-ln q(y|z)] (H(Y) the test
+             * labels' entropy) bounds I(Z;Y) from below for every Z_l */
+            double hy = ib__label_entropy(r->test->labels, r->test->n, r->test->classes);
+            cJSON *up = cJSON_AddArrayToObject(o, "test_ixz_upper_bits");
+            for (int l = 0; l < e.n_kl; l++)
+                cJSON_AddItemToArray(up, cJSON_CreateNumber(e.kl[l] / log(2.0)));
+            cJSON_AddNumberToObject(o, "test_label_entropy_nats", hy);
+            cJSON_AddNumberToObject(o, "test_izy_lower_bits", (hy - e.ce_samples) / log(2.0));
+        }
     }
     if (s == IB_OK)
         ib_eval_result_free(&e);
