@@ -203,11 +203,18 @@ int ib_cmd_eval(int argc, char **argv)
     if (!mo->n_stochastic) /* no Gaussian or Bernoulli layer */
         repeats = 1;
     ib_eval_result r = {0};
+    /* the KL of every stochastic layer (Bernoulli ones too), by layer name */
+    ib_node *kl[IB_MAX_BOTTLENECKS];
+    const char *kl_name[IB_MAX_BOTTLENECKS];
+    int n_kl = ib_model_out_kl(mo, kl, kl_name);
+    bool bernoulli = false;
+    for (int l = 0; l < mo->n_stochastic; l++)
+        bernoulli |= mo->st[l].bn < 0;
     double *acc_avg = malloc((size_t)repeats * sizeof *acc_avg), *acc_one = malloc((size_t)repeats * sizeof *acc_one);
     s = acc_avg && acc_one ? IB_OK : IB_ERR_NOMEM;
     for (int64_t k = 0; k < repeats && s == IB_OK; k++) {
         ib_eval_result rk;
-        s = ib_evaluate(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), mo->n_bottlenecks, ib_net_kl(n), d,
+        s = ib_evaluate(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), n_kl, kl, d,
                         ib_net_batcher_config(n),
                         samples ? (int)samples : ib_net_eval_samples(n), seed0 + (uint64_t)k, k ? &rk : &r);
         if (s != IB_OK)
@@ -290,7 +297,7 @@ int ib_cmd_eval(int argc, char **argv)
             printf("  NLL (nats)%s: average %.4f   mean path %.4f\n", repeats > 1 ? " of the first draw" : "",
                    r.nll_avg, r.nll_mean);
             for (int l = 0; l < r.n_kl; l++)
-                printf("  KL of bottleneck %d (%s): %.3f nats = %.3f bits\n", l + 1, mo->bn_name[l], r.kl[l],
+                printf("  KL of %s %d (%s): %.3f nats = %.3f bits\n", bernoulli ? "stochastic layer" : "bottleneck", l + 1, kl_name[l], r.kl[l],
                        r.kl[l] / 0.6931471805599453);
         } else {
             printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);

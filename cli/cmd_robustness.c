@@ -534,7 +534,7 @@ int ib_cmd_robustness(int argc, char **argv)
         if (net[w]) {
             S[w] = samples ? (int)samples : ib_net_eval_samples(net[w]);
             seeds[w] = sample_seed >= 0 ? (uint64_t)sample_seed : ib_net_eval_seed(net[w]);
-            stochastic |= w == 0 && ib_net_outputs(net[w])->n_bottlenecks > 0;
+            stochastic |= w == 0 && (ib_net_outputs(net[w])->n_bottlenecks > 0 || ib_net_outputs(net[w])->n_stochastic > 0);
         }
     if (!rc) {
         settings = settings_json(pos[0], baseline, d->name, d->n, S, seed, sample_seed, no_ema);
