@@ -214,8 +214,7 @@ int ib_cmd_eval(int argc, char **argv)
     s = acc_avg && acc_one ? IB_OK : IB_ERR_NOMEM;
     for (int64_t k = 0; k < repeats && s == IB_OK; k++) {
         ib_eval_result rk;
-        s = ib_evaluate(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), n_kl, kl, d,
-                        ib_net_batcher_config(n),
+        s = ib_evaluate(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), n_kl, kl, d, ib_net_batcher_config(n),
                         samples ? (int)samples : ib_net_eval_samples(n), seed0 + (uint64_t)k, k ? &rk : &r);
         if (s != IB_OK)
             break;
@@ -297,8 +296,8 @@ int ib_cmd_eval(int argc, char **argv)
             printf("  NLL (nats)%s: average %.4f   mean path %.4f\n", repeats > 1 ? " of the first draw" : "",
                    r.nll_avg, r.nll_mean);
             for (int l = 0; l < r.n_kl; l++)
-                printf("  KL of %s %d (%s): %.3f nats = %.3f bits\n", bernoulli ? "stochastic layer" : "bottleneck", l + 1, kl_name[l], r.kl[l],
-                       r.kl[l] / 0.6931471805599453);
+                printf("  KL of %s %d (%s): %.3f nats = %.3f bits\n", bernoulli ? "stochastic layer" : "bottleneck",
+                       l + 1, kl_name[l], r.kl[l], r.kl[l] / 0.6931471805599453);
         } else {
             printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);
         }
