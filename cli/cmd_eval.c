@@ -302,8 +302,8 @@ int ib_cmd_eval(int argc, char **argv)
             printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);
         }
         printf("  calibration%s: ECE %.4f (%d bins)   Brier %.4f   predictive entropy %.4f nats\n",
-               mo->n_bottlenecks ? " of the average" : "", r.calib.ece, IB_CALIBRATION_BINS, r.calib.brier,
-               r.calib.entropy);
+               mo->n_bottlenecks || mo->n_stochastic ? " of the average" : "", r.calib.ece, IB_CALIBRATION_BINS,
+               r.calib.brier, r.calib.entropy);
         printf("  per-class accuracy:");
         for (int a = 0; a < C; a++) {
             int64_t tot = 0;
