@@ -204,12 +204,19 @@ int ib_cmd_eval(int argc, char **argv)
     if (!mo->n_stochastic) /* no Gaussian or Bernoulli layer */
         repeats = 1;
     ib_eval_result r = {0};
+    /* the KL of every stochastic layer (Bernoulli ones too), by layer name */
+    ib_node *kl[IB_MAX_BOTTLENECKS];
+    const char *kl_name[IB_MAX_BOTTLENECKS];
+    int n_kl = ib_model_out_kl(mo, kl, kl_name);
+    bool bernoulli = false;
+    for (int l = 0; l < mo->n_stochastic; l++)
+        bernoulli |= mo->st[l].bn < 0;
     double *acc_avg = malloc((size_t)repeats * sizeof *acc_avg), *acc_one = malloc((size_t)repeats * sizeof *acc_one);
     s = acc_avg && acc_one ? IB_OK : IB_ERR_NOMEM;
     for (int64_t k = 0; k < repeats && s == IB_OK; k++) {
         ib_eval_result rk;
         /* under mpirun: each rank evaluates its share of the batches, rank 0 prints */
-        s = ib_evaluate_shard(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), mo->n_bottlenecks, ib_net_kl(n), d,
+        s = ib_evaluate_shard(ib_net_graph(n), ib_net_input(n), ib_net_logits(n), n_kl, kl, d,
                               ib_net_batcher_config(n), samples ? (int)samples : ib_net_eval_samples(n),
                               seed0 + (uint64_t)k, ib_dist_rank(), ib_dist_size(), k ? &rk : &r);
         if (s != IB_OK)
@@ -300,14 +307,14 @@ int ib_cmd_eval(int argc, char **argv)
             printf("  NLL (nats)%s: average %.4f   mean path %.4f\n", repeats > 1 ? " of the first draw" : "",
                    r.nll_avg, r.nll_mean);
             for (int l = 0; l < r.n_kl; l++)
-                printf("  KL of bottleneck %d (%s): %.3f nats = %.3f bits\n", l + 1, mo->bn_name[l], r.kl[l],
-                       r.kl[l] / 0.6931471805599453);
+                printf("  KL of %s %d (%s): %.3f nats = %.3f bits\n", bernoulli ? "stochastic layer" : "bottleneck",
+                       l + 1, kl_name[l], r.kl[l], r.kl[l] / 0.6931471805599453);
         } else {
             printf("  accuracy %.2f%%   NLL %.4f nats\n", 100 * r.acc_avg, r.nll_avg);
         }
         printf("  calibration%s: ECE %.4f (%d bins)   Brier %.4f   predictive entropy %.4f nats\n",
-               mo->n_bottlenecks ? " of the average" : "", r.calib.ece, IB_CALIBRATION_BINS, r.calib.brier,
-               r.calib.entropy);
+               mo->n_bottlenecks || mo->n_stochastic ? " of the average" : "", r.calib.ece, IB_CALIBRATION_BINS,
+               r.calib.brier, r.calib.entropy);
         printf("  per-class accuracy:");
         for (int a = 0; a < C; a++) {
             int64_t tot = 0;

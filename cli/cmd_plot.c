@@ -9,7 +9,10 @@
  *           over several runs (a beta sweep: test error against beta),
  *           or against another figure of summary.json (the sweep's
  *           information plane: the rate against the decoder bound),
- *           points optionally coloured by a setting (--shade beta).
+ *           points optionally coloured by a setting (--shade beta);
+ *   reliability  the reliability diagram of `ibnet eval --json` outputs:
+ *           accuracy against confidence per bin, beside the diagonal of
+ *           a perfectly calibrated predictor.
  * Unreadable or empty input is the user's (exit 2), named.
  */
 #include "args.h"
@@ -337,13 +340,118 @@ static int sweep(char **runs, int n, const char *xkey, const char *ykeys, const 
     return rc;
 }
 
+/* The non-empty bins of one reliability array ("reliability" or
+ * "mean_path_reliability" of ibnet eval --json) as points (conf, acc),
+ * shaded by their count; 0 bins when the key is absent, -1 when malformed. */
+static int bins_of(const cJSON *o, const char *key, double *x, double *y, double *count)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!a)
+        return 0;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > IB_CALIBRATION_BINS)
+        return -1;
+    int n = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, a)
+    {
+        double k = number(b, "count"), conf = number(b, "conf"), acc = number(b, "acc");
+        if (!(k >= 0) || !(conf >= 0 && conf <= 1) || !(acc >= 0 && acc <= 1))
+            return -1;
+        if (k > 0) { /* an empty bin has no point */
+            x[n] = conf;
+            y[n] = acc;
+            count[n++] = k;
+        }
+    }
+    return n;
+}
+
+/* A file's series name: the directory of the checkpoint it evaluated
+ * ("lenet-s1" of runs/x/lenet-s1/last.safetensors), else the file's name. */
+static void label_of(const cJSON *o, const char *file, char *out, size_t len)
+{
+    const cJSON *ck = cJSON_GetObjectItemCaseSensitive(o, "checkpoint");
+    const char *p = cJSON_IsString(ck) ? ck->valuestring : file;
+    const char *slash = strrchr(p, '/');
+    if (cJSON_IsString(ck) && slash && slash > p) { /* the directory above the checkpoint */
+        const char *d = slash;
+        while (d > p && d[-1] != '/')
+            d--;
+        snprintf(out, len, "%.*s", (int)(slash - d), d);
+    } else {
+        snprintf(out, len, "%s", slash ? slash + 1 : p);
+    }
+}
+
+/* One series per file (its averaged prediction), and with mean_path its
+ * mean path where it differs (a stochastic network), each bin's point
+ * shaded by its count, over the diagonal of perfect calibration. */
+static int reliability(char **files, int n_files, bool mean_path, ib_chart *c)
+{
+    enum { B = IB_CALIBRATION_BINS };
+    double diag[2] = {0, 1};
+    if (ib_chart_add(c, "perfect calibration", diag, diag, NULL, 2, IB_CHART_LINES) != IB_OK)
+        return 1;
+    double x[2][B], y[2][B], k[2][B], shade[B], most = 0;
+    cJSON **docs = calloc((size_t)n_files, sizeof *docs);
+    if (!docs)
+        return 1;
+    int rc = 0;
+    for (int f = 0; f < n_files && !rc; f++) { /* read all first: the shade scale is the largest bin of any */
+        char *text = ib_file_read(files[f], (size_t)1 << 26, NULL);
+        docs[f] = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        if (!text || !cJSON_IsObject(docs[f])) {
+            fprintf(stderr, "ibnet plot: cannot read %s as a JSON object\n", files[f]);
+            rc = 2;
+            break;
+        }
+        for (int m = 0; m < 2 && !rc; m++) {
+            int n = bins_of(docs[f], m ? "mean_path_reliability" : "reliability", x[m], y[m], k[m]);
+            if (n < 0 || (m == 0 && n == 0)) {
+                fprintf(stderr, "ibnet plot: %s: %s reliability bins (is it the output of ibnet eval --json?)\n",
+                        files[f], n < 0 ? "malformed" : "no");
+                rc = 2;
+            }
+            for (int i = 0; i < n && (m == 0 || mean_path); i++) /* the bins drawn */
+                most = fmax(most, k[m][i]);
+        }
+    }
+    for (int f = 0; f < n_files && !rc; f++) {
+        int n[2];
+        for (int m = 0; m < 2; m++)
+            n[m] = bins_of(docs[f], m ? "mean_path_reliability" : "reliability", x[m], y[m], k[m]);
+        bool differs = mean_path && n[1] > 0 &&
+                       (n[1] != n[0] || memcmp(x[0], x[1], sizeof(double) * (size_t)n[0]) ||
+                        memcmp(y[0], y[1], sizeof(double) * (size_t)n[0]));
+        for (int m = 0; m < (differs ? 2 : 1) && !rc; m++) {
+            char name[160], label[100];
+            label_of(docs[f], files[f], label, sizeof label);
+            snprintf(name, sizeof name, "%s%s ECE %.4f", label, differs ? (m ? ", mean path," : ", average,") : "",
+                     number(docs[f], m ? "mean_path_ece" : "ece"));
+            for (int i = 0; i < n[m]; i++)
+                shade[i] = most > 0 ? k[m][i] / most : 1;
+            if (ib_chart_add(c, name, x[m], y[m], shade, n[m], IB_CHART_LINES | IB_CHART_POINTS) != IB_OK) {
+                fprintf(stderr, "ibnet plot: %s\n", ib_last_error());
+                rc = 2;
+            }
+        }
+    }
+    if (!rc)
+        ib_chart_shade_label(c, "examples in the bin", 0, most);
+    for (int f = 0; f < n_files; f++)
+        cJSON_Delete(docs[f]);
+    free(docs);
+    return rc;
+}
+
 int ib_cmd_plot(int argc, char **argv)
 {
     const char *out = NULL, *layers = NULL, *keys = "train_loss,test_nll_avg", *xkey = "beta",
                *ykeys = "test_error_avg", *title = NULL,
                *shade = NULL;
     int64_t width = 900, height = 600;
-    bool linear = false;
+    bool linear = false, mean_path = false;
     arg_spec specs[] = {
         {"--out", ARG_STRING, &out, "FILE[,FILE]", "where to write: .png or .svg by the extension, several comma-separated "
          "(required)", NULL, false},
@@ -359,14 +467,19 @@ int ib_cmd_plot(int argc, char **argv)
         {"--shade", ARG_STRING, &shade, "KEY", "sweep: colour the points by this setting of config.json", NULL,
          false},
         {"--linear-x", ARG_FLAG, &linear, NULL, "sweep: a linear x axis even over decades", NULL, false},
+        {"--mean-path", ARG_FLAG, &mean_path, NULL, "reliability: the mean path's bins too, where they differ from the "
+         "average's (a stochastic network)", NULL, false},
     };
-    arg_parser p = {"plot", "ibnet plot plane|curves|sweep RUN.. --out FILE.png[,FILE.svg] [options]",
+    arg_parser p = {"plot", "ibnet plot plane|curves|sweep|reliability RUN.. --out FILE.png[,FILE.svg] [options]",
                     "Charts of runs as PNG or SVG (drawn with cairo).  'plane RUN' (or RUN/info.jsonl): the "
                     "information plane of ibnet train --track-info, I(X;T) against I(T;Y) in bits, one curve per "
                     "layer, points coloured by epoch.  'curves RUN' (or metrics.jsonl): figures against the epoch.  "
                     "'sweep RUN1 RUN2 ..': a summary.json figure against a config.json setting (or another "
                     "summary.json figure: --x test_ixz_upper_bits --y test_izy_lower_bits is the information plane "
-                    "of a beta sweep), one point per run (a log axis when x spans decades).  See docs/information.md.",
+                    "of a beta sweep), one point per run (a log axis when x spans decades).  'reliability EVAL.json "
+                    "..': the reliability diagram of ibnet eval --json outputs (accuracy against confidence in 15 "
+                    "bins, one series per file named by its checkpoint's directory; docs/robustness.md).  See "
+                    "docs/information.md.",
                     specs, (int)(sizeof specs / sizeof specs[0]), 2, 1 + MAX_RUNS, "KIND RUN"};
     char *pos[1 + MAX_RUNS];
     int n_pos = 0;
@@ -375,12 +488,16 @@ int ib_cmd_plot(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     const char *kind = pos[0];
     bool is_plane = strcmp(kind, "plane") == 0, is_curves = strcmp(kind, "curves") == 0,
-         is_sweep = strcmp(kind, "sweep") == 0;
-    if (!is_plane && !is_curves && !is_sweep) {
-        fprintf(stderr, "ibnet plot: unknown kind '%s' (plane, curves or sweep)\n", kind);
+         is_sweep = strcmp(kind, "sweep") == 0, is_rel = strcmp(kind, "reliability") == 0;
+    if (!is_plane && !is_curves && !is_sweep && !is_rel) {
+        fprintf(stderr, "ibnet plot: unknown kind '%s' (plane, curves, sweep or reliability)\n", kind);
         return 2;
     }
-    if (!is_sweep && n_pos != 2) {
+    if (is_rel && n_pos - 1 > IB_CHART_MAX_SERIES / 2 - 1) {
+        fprintf(stderr, "ibnet plot reliability: at most %d files, got %d\n", IB_CHART_MAX_SERIES / 2 - 1, n_pos - 1);
+        return 2;
+    }
+    if (!is_sweep && !is_rel && n_pos != 2) {
         fprintf(stderr, "ibnet plot %s: one run directory or file, got %d\n", kind, n_pos - 1);
         return 2;
     }
@@ -394,16 +511,19 @@ int ib_cmd_plot(int argc, char **argv)
         return 2;
     }
     char auto_title[600];
-    snprintf(auto_title, sizeof auto_title, "%s: %.500s%s", is_plane ? "information plane" : is_curves ? "training curves"
-                                                                                                   : "sweep",
-             pos[1], is_sweep && n_pos > 2 ? " .." : "");
+    snprintf(auto_title, sizeof auto_title, "%s: %.500s%s",
+             is_plane ? "information plane" : is_curves ? "training curves" : is_rel ? "reliability" : "sweep", pos[1],
+             (is_sweep || is_rel) && n_pos > 2 ? " .." : "");
     ib_chart *c = is_plane    ? ib_chart_new(title ? title : auto_title, "I(X;T) (bits)", "I(T;Y) (bits)")
                   : is_curves ? ib_chart_new(title ? title : auto_title, "epoch", keys)
+                  : is_rel    ? ib_chart_new(title ? title : auto_title, "confidence (mean of the bin)", "accuracy")
                               : ib_chart_new(title ? title : auto_title, xkey, ykeys);
     if (!c)
         return 1;
-    rc = is_plane ? plane(pos[1], layers, c) : is_curves ? curves(pos[1], keys, c)
-                                                         : sweep(pos + 1, n_pos - 1, xkey, ykeys, shade, linear, c);
+    rc = is_plane    ? plane(pos[1], layers, c)
+         : is_curves ? curves(pos[1], keys, c)
+         : is_rel    ? reliability(pos + 1, n_pos - 1, mean_path, c)
+                     : sweep(pos + 1, n_pos - 1, xkey, ykeys, shade, linear, c);
     if (!rc)
         rc = save(c, out, width, height);
     ib_chart_free(c);

@@ -16,28 +16,13 @@
 #include "args.h"
 #include "commands.h"
 #include "ibnet.h"
+#include "robustness_cells.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { MAX_SEV = 5, WHO = 2 };
-
-/* One evaluation: who (0 model, 1 baseline), corruption (-1 clean), severity (0 clean). */
-typedef struct cell {
-    bool done;
-    double err_avg, err_1shot, err_mean, nll_avg, nll_mean, ece, brier, entropy, ece_mean;
-    int64_t n;
-} cell;
-
-typedef struct bench {
-    int n_types, types[IB_CORRUPT_COUNT];
-    int n_sev, sev[MAX_SEV];
-    cell clean[WHO];
-    cell c[WHO][IB_CORRUPT_COUNT][MAX_SEV]; /* [who][type index][severity index] */
-} bench;
 
 /* "1-5", "3", "1,3,5", "2-3,5" -> sorted distinct severities; -1 if malformed. */
 static int parse_severities(const char *s, int *out)
@@ -67,12 +52,6 @@ static int parse_severities(const char *s, int *out)
         if (on[k])
             out[n++] = k;
     return n ? n : -1;
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
 /* A double as JSON: null when not finite. */
@@ -110,92 +89,6 @@ static cJSON *settings_json(const char *ckpt, const char *base, const char *data
     cJSON_AddNumberToObject(o, "sample_seed", (double)sample_seed);
     cJSON_AddBoolToObject(o, "no_ema", no_ema);
     return o;
-}
-
-static cJSON *cell_json(int who, const char *corr, int sev, const cell *c)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", who ? "baseline" : "model");
-    cJSON_AddStringToObject(o, "corruption", corr);
-    cJSON_AddNumberToObject(o, "severity", sev);
-    cJSON_AddNumberToObject(o, "n", (double)c->n);
-    add_num(o, "err_avg", c->err_avg);
-    add_num(o, "err_1shot", c->err_1shot);
-    add_num(o, "err_mean_path", c->err_mean);
-    add_num(o, "nll_avg", c->nll_avg);
-    add_num(o, "nll_mean_path", c->nll_mean);
-    add_num(o, "ece", c->ece);
-    add_num(o, "brier", c->brier);
-    add_num(o, "entropy", c->entropy);
-    add_num(o, "ece_mean_path", c->ece_mean);
-    return o;
-}
-
-static cell *find_cell(bench *b, int who, const char *corr, int sev)
-{
-    if (strcmp(corr, "clean") == 0)
-        return sev == 0 ? &b->clean[who] : NULL;
-    ib_corruption t;
-    if (ib_corruption_parse(corr, &t) != IB_OK)
-        return NULL;
-    for (int i = 0; i < b->n_types; i++)
-        for (int j = 0; j < b->n_sev; j++)
-            if (b->types[i] == (int)t && b->sev[j] == sev)
-                return &b->c[who][i][j];
-    return NULL; /* a cell of a wider run: not needed now */
-}
-
-/* Saved cells of DIR/robustness.json whose settings equal these.  0: read
- * (or no file), 2: a file of other settings or unreadable (message printed). */
-static int load_cells(const char *path, const cJSON *settings, bench *b, int *loaded)
-{
-    *loaded = 0;
-    size_t len = 0;
-    char *text = ib_file_read(path, (size_t)1 << 28, &len);
-    if (!text)
-        return 0; /* nothing saved yet */
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "settings");
-    if (!o || !st) {
-        fprintf(stderr, "ibnet robustness: %s is not a robustness file of ibnet; choose another --out\n", path);
-        cJSON_Delete(o);
-        return 2;
-    }
-    if (!cJSON_Compare(st, settings, true)) {
-        char *want = cJSON_PrintUnformatted(settings), *have = cJSON_PrintUnformatted(st);
-        fprintf(stderr, "ibnet robustness: %s holds cells of other settings (%s; now %s): choose another --out or "
-                        "remove it\n", path, have ? have : "?", want ? want : "?");
-        free(want);
-        free(have);
-        cJSON_Delete(o);
-        return 2;
-    }
-    const cJSON *cells = cJSON_GetObjectItemCaseSensitive(o, "cells"), *e;
-    cJSON_ArrayForEach(e, cells)
-    {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "model"), *c = cJSON_GetObjectItemCaseSensitive(e, "corruption");
-        if (!cJSON_IsString(m) || !cJSON_IsString(c))
-            continue;
-        int who = strcmp(m->valuestring, "baseline") == 0;
-        cell *x = find_cell(b, who, c->valuestring, (int)num(e, "severity"));
-        if (!x)
-            continue;
-        *x = (cell){.done = true,
-                    .n = (int64_t)num(e, "n"),
-                    .err_avg = num(e, "err_avg"),
-                    .err_1shot = num(e, "err_1shot"),
-                    .err_mean = num(e, "err_mean_path"),
-                    .nll_avg = num(e, "nll_avg"),
-                    .nll_mean = num(e, "nll_mean_path"),
-                    .ece = num(e, "ece"),
-                    .brier = num(e, "brier"),
-                    .entropy = num(e, "entropy"),
-                    .ece_mean = num(e, "ece_mean_path")};
-        ++*loaded;
-    }
-    cJSON_Delete(o);
-    return 0;
 }
 
 /* The benchmark's figures of one prediction (avg or mean path). */
@@ -292,11 +185,11 @@ static cJSON *report_json(const bench *b, const cJSON *settings, bool have_base,
     cJSON *cells = cJSON_AddArrayToObject(o, "cells");
     for (int w = 0; w < WHO; w++) {
         if (b->clean[w].done)
-            cJSON_AddItemToArray(cells, cell_json(w, "clean", 0, &b->clean[w]));
+            cJSON_AddItemToArray(cells, ib_cli_cell_json(w, "clean", 0, &b->clean[w]));
         for (int i = 0; i < b->n_types; i++)
             for (int j = 0; j < b->n_sev; j++)
                 if (b->c[w][i][j].done)
-                    cJSON_AddItemToArray(cells, cell_json(w, ib_corruption_name((ib_corruption)b->types[i]), b->sev[j],
+                    cJSON_AddItemToArray(cells, ib_cli_cell_json(w, ib_corruption_name((ib_corruption)b->types[i]), b->sev[j],
                                                           &b->c[w][i][j]));
     }
     return o;
@@ -534,7 +427,7 @@ int ib_cmd_robustness(int argc, char **argv)
         if (net[w]) {
             S[w] = samples ? (int)samples : ib_net_eval_samples(net[w]);
             seeds[w] = sample_seed >= 0 ? (uint64_t)sample_seed : ib_net_eval_seed(net[w]);
-            stochastic |= w == 0 && ib_net_outputs(net[w])->n_bottlenecks > 0;
+            stochastic |= w == 0 && (ib_net_outputs(net[w])->n_bottlenecks > 0 || ib_net_outputs(net[w])->n_stochastic > 0);
         }
     if (!rc) {
         settings = settings_json(pos[0], baseline, d->name, d->n, S, seed, sample_seed, no_ema);
@@ -547,7 +440,7 @@ int ib_cmd_robustness(int argc, char **argv)
             }
             int loaded = 0;
             if (!rc)
-                rc = load_cells(path, settings, b, &loaded);
+                rc = ib_cli_cells_load(path, settings, b, &loaded);
             if (!rc && loaded)
                 fprintf(stderr, "ibnet robustness: resuming: %d cell(s) of %s already done\n", loaded, path);
         }

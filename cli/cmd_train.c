@@ -387,6 +387,16 @@ int ib_cmd_train(int argc, char **argv)
             return 2;
         }
     }
+    /* imb: --betas gives every layer's beta, --beta one spread over the
+     * layers by depth; given both (a recipe's or config's --betas counts),
+     * one would go unread */
+    if (strcmp(c.method, "imb") == 0 && c.objective.n_betas > 0 &&
+        (args_seen(&p, "--beta") || args_seen(&p, "--beta-schedule") || args_seen(&p, "--beta-ratio"))) {
+        fprintf(stderr, "ibnet train: --objective imb: --betas%s gives every layer's beta; --beta, --beta-schedule and "
+                        "--beta-ratio spread one beta over the layers by depth: use one or the other\n",
+                args_seen(&p, "--betas") ? "" : recipe ? " (set by the recipe)" : " (set by the config)");
+        return 2;
+    }
     c.schedule.total = (double)c.epochs;
     if (!args_seen(&p, "--out")) {
         char m[64], d[64];

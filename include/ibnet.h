@@ -1066,6 +1066,13 @@ typedef struct ib_model_out {
                                                      (logits are then its student's, on z) */
 } ib_model_out;
 
+/* The per-example KL nodes the evaluator reports, with their layer names,
+ * in depth order: every stochastic layer (ib_model_out.st) when the model
+ * has a Bernoulli layer, else the Gaussian bottlenecks (bn, which include
+ * a vsdhead's z).  Fills up to IB_MAX_BOTTLENECKS entries of kl and name
+ * (name may be NULL) and returns their count; 0 for NULL mo. */
+int ib_model_out_kl(const ib_model_out *mo, ib_node **kl, const char **name);
+
 /* Build the model into g on input x (N, C, H, W) float, whose C, H, W
  * must be the model's.  Parameters are get-or-create in g's store, so a
  * second graph (another batch size) built from the same model and store
@@ -1439,7 +1446,9 @@ typedef struct ib_method {
      * trainer) whose example i is example i of train seen another way, with
      * train's size and image shape.  NULL: every view is the training set
      * itself.  The views are batched in one order (one seed), so a batch
-     * of every view holds the same examples. */
+     * of every view holds the same examples.  The trainer also makes view
+     * 1 of the test set with it (evaluated each epoch as test_view2_*), so
+     * it must take any data set, not only the training set. */
     ib_status (*make_view)(const ib_dataset *train, int v, uint64_t seed, ib_dataset **out);
     /* Checks the objective settings before any time is spent (NULL: none
      * to check); IB_ERR_ARG with a message. */
@@ -1649,7 +1658,9 @@ typedef struct ib_eval_result {
     double nll_avg, nll_mean;/* nats, of the averaged / mean-path probabilities */
     double ce_samples;       /* nats: mean over the S samples of each sample's cross-entropy,
                                 E_z[-log q(y|z)]; I(Z;Y) >= H(Y) - ce_samples (Deep VIB's bound) */
-    double kl[IB_MAX_BOTTLENECKS]; /* batch-mean KL of each bottleneck (nats), mean path inputs */
+    double kl[IB_MAX_BOTTLENECKS]; /* mean per-example KL of each KL node passed (nats), mean path inputs:
+                                      the trainer and `ibnet eval` pass every stochastic layer
+                                      (ib_model_out.st, Gaussian and Bernoulli) */
     int n_kl;
     int64_t *confusion;      /* classes x classes (row = true, col = predicted, avg mode); malloc'd */
     ib_calibration calib;    /* of the averaged prediction (the deterministic one without bottlenecks) */
@@ -1658,7 +1669,9 @@ typedef struct ib_eval_result {
 void ib_eval_result_free(ib_eval_result *r);
 
 /* Evaluate a compiled graph (input x (B, C, H, W), logits (B, classes),
- * n_kl per-example KL nodes (B) or batch-mean scalars) on a data set, in
+ * n_kl per-example KL nodes (B rows, or B * upstream rows of a layer
+ * after others with particles: an example's KL is then the mean over its
+ * paths) or batch-mean scalars) on a data set, in
  * eval mode (batch norm running statistics, no dropout): the mean path,
  * one sample, and the mean of the softmax probabilities over `samples`
  * samples (only when the graph draws noise in eval mode: a Gaussian

@@ -549,6 +549,96 @@ static void test_eot_gradient(void)
     ib_params_free(p);
 }
 
+/* EOT over particles (IMB): a network of Bernoulli layers with particles
+ * draws its noise in eval mode, so the attack treats it as stochastic;
+ * its logits are already the particle average, and each of the S passes
+ * draws all particles again (S * P paths).  The S-sample gradient uses the
+ * noise each pass drew (held by the pass's step): with Gumbel-sigmoid
+ * layers the loss is smooth in the pixels for held noise, so the gradient
+ * matches finite differences of the S-sample loss at the same seed and
+ * step0; another step0 draws other noise and gives another gradient. */
+static void test_eot_over_particles(void)
+{
+    enum { B = 3, S = 4 };
+    int64_t D = SIDE * SIDE;
+    static const char *const text[2] = {
+        "model imb-attack\ninput 1 8 8\nclasses 4\nflatten\n"
+        "bernoulli 12 particles=3 grad=gumbel temp=0.7 name=b1\nbernoulli 8 particles=2 grad=gumbel temp=0.7 name=b2\n"
+        "linear 4 name=out\n",
+        "model imb-attack-st\ninput 1 8 8\nclasses 4\nflatten\n"
+        "bernoulli 12 particles=3 name=b1\nbernoulli 8 particles=2 name=b2\nlinear 4 name=out\n"};
+    for (int form = 0; form < 2; form++) {
+        ib_model *m = NULL;
+        CHECK_OK(ib_model_parse(text[form], "imb", &m));
+        ib_params *p = ib_params_new(5);
+        ib_graph *g = ib_graph_new(p);
+        ib_node *x = ib_input(g, "x", 4, (int64_t[]){B, 1, SIDE, SIDE});
+        ib_model_out mo;
+        CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
+        CHECK_EQ_INT(mo.paths, 6);
+        CHECK_EQ_INT(ib_node_dim(mo.logits, 0), B); /* the particle average: one row per example */
+        ib_attack_head h;
+        CHECK_OK(ib_attack_head_build(g, x, mo.logits, &h));
+        CHECK_OK(ib_graph_compile(g));
+        CHECK(ib_graph_first_random(g) != NULL);
+        ib_pixel_norm pn = {.channels = 1, .mean = {0.5f}, .std = {0.25f}};
+        float px[B * SIDE * SIDE], g1[B * SIDE * SIDE], g2[B * SIDE * SIDE], g3[B * SIDE * SIDE];
+        ib_test_fill(px, B * D, 0.1f, 0.9f, 78);
+        int32_t lab[B] = {1, 0, 3};
+        const uint64_t seed = 33, step0 = 8192;
+        double l1[B], l2[B], hi[B], lo[B];
+        CHECK_OK(ib_attack_loss_grad(&h, &pn, px, lab, IB_ATTACK_LOSS_CE, false, S, false, seed, step0, l1, NULL, g1));
+        CHECK_OK(ib_attack_loss_grad(&h, &pn, px, lab, IB_ATTACK_LOSS_CE, false, S, false, seed, step0, l2, NULL, g2));
+        CHECK(memcmp(g1, g2, sizeof g1) == 0 && memcmp(l1, l2, sizeof l1) == 0); /* the same noise again */
+        CHECK_OK(ib_attack_loss_grad(&h, &pn, px, lab, IB_ATTACK_LOSS_CE, false, S, false, seed, step0 + 4096, l2,
+                                     NULL, g3));
+        CHECK_MSG(memcmp(g1, g3, sizeof g1) != 0 && memcmp(l1, l2, sizeof l1) != 0, "form %d: other noise, same "
+                  "gradient", form);
+        double scale = 0;
+        for (int64_t e = 0; e < B * D; e++) {
+            CHECK(isfinite(g1[e]));
+            scale = fmax(scale, fabs(g1[e]));
+        }
+        CHECK_MSG(scale > 1e-6, "form %d: no gradient reaches the pixels", form);
+        if (form == 0) { /* Gumbel-sigmoid: finite differences with the noise held */
+            double worst = 0, nscale = 0;
+            for (int64_t e = 2; e < B * D; e += 5) {
+                const float step = 1e-3f;
+                float keep = px[e];
+                px[e] = keep + step;
+                CHECK_OK(ib_attack_loss_grad(&h, &pn, px, lab, IB_ATTACK_LOSS_CE, false, S, false, seed, step0, hi,
+                                             NULL, NULL));
+                px[e] = keep - step;
+                CHECK_OK(ib_attack_loss_grad(&h, &pn, px, lab, IB_ATTACK_LOSS_CE, false, S, false, seed, step0, lo,
+                                             NULL, NULL));
+                px[e] = keep;
+                int b = (int)(e / D);
+                double num = (hi[b] - lo[b]) / ((double)(keep + step) - (double)(keep - step));
+                worst = fmax(worst, fabs(num - g1[e]));
+                nscale = fmax(nscale, fabs(num));
+            }
+            CHECK(nscale > 1e-4);
+            CHECK_MSG(worst <= 2e-2 * nscale, "EOT gradient over particles off by %.3g (largest %.3g)", worst, nscale);
+        }
+        /* the attack runs: stochastic, S samples, robust accuracy never above clean */
+        ib_dataset *d = blobs(6, 3);
+        ib_attack_config c = ib_attack_config_default(IB_ATTACK_PGD);
+        c.steps = 3;
+        c.eot_samples = S;
+        ib_attack_result r;
+        CHECK_OK(ib_attack_run(&h, &pn, d, &c, &r));
+        CHECK(r.stochastic);
+        CHECK_EQ_INT(r.samples, S);
+        for (int k = 0; k < r.n_rows; k++)
+            CHECK(r.rows[k].robust_acc <= r.clean_acc);
+        ib_attack_result_free(&r);
+        ib_dataset_free(d);
+        ib_graph_free(g);
+        ib_params_free(p);
+        ib_model_free(m);
+    }
+}
+
 static void test_bad_arguments(void)
 {
     ib_attack_config c = ib_attack_config_default(IB_ATTACK_PGD);
@@ -623,6 +713,7 @@ int main(void)
     IB_RUN(test_pixel_gradient);
     IB_RUN(test_margin_matches_graph);
     IB_RUN(test_eot_gradient);
+    IB_RUN(test_eot_over_particles);
     IB_RUN(test_pgd_and_fgsm_linf);
     IB_RUN(test_more_steps_restarts_losses);
     IB_RUN(test_l2_and_cw);

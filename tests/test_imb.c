@@ -12,8 +12,10 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "ibnet.h"
 
@@ -196,8 +198,7 @@ static void test_terms_against_double(void)
  * with one particle per layer every relevance term is the per-path CE. */
 static void test_defaults_and_one_particle(void)
 {
-    ib_objective o = ib_objective_default();
-    o.beta = 1.0f; /* the imb objective reads --betas only: beta stays 0 */
+    ib_objective o = ib_objective_default(); /* beta 0 */
     tiny t;
     tiny_build(&t, two_layers("grad=st"), &o, 6);
     CHECK_OK(ib_graph_forward(t.g));
@@ -426,6 +427,78 @@ static void test_bad_input(void)
     ib_model_free(mm);
 }
 
+/* --beta spreads one beta over the layers by the depth schedule, as for
+ * the Gaussian bottlenecks; with --betas it is a conflict. */
+static void test_beta_and_schedule(void)
+{
+    ib_objective o = ib_objective_default();
+    o.beta = 0.3f;
+    o.schedule = IB_BETA_EQUAL;
+    tiny t;
+    tiny_build(&t, two_layers("grad=st"), &o, 5);
+    CHECK_EQ_INT(t.loss.n_kl, 2);
+    CHECK(t.loss.beta[0] == 0.3f && t.loss.beta[1] == 0.3f);
+    CHECK(ib_loss_term_find(&t.loss, "kl2")->weight == 0.3f);
+    tiny_free(&t);
+    o.schedule = IB_BETA_LINEAR; /* beta * l / L */
+    tiny_build(&t, two_layers("grad=st"), &o, 5);
+    CHECK(t.loss.beta[0] == 0.15f && t.loss.beta[1] == 0.3f);
+    tiny_free(&t);
+    o.schedule = IB_BETA_GEOMETRIC;
+    o.ratio = 0.1f; /* beta * r^(L - l) */
+    tiny_build(&t, two_layers("grad=st"), &o, 5);
+    CHECK(fabsf(t.loss.beta[0] - 0.03f) < 1e-8f && t.loss.beta[1] == 0.3f);
+    tiny_free(&t);
+    /* the default: beta 0, every KL logged only */
+    o = ib_objective_default();
+    tiny_build(&t, two_layers("grad=st"), &o, 5);
+    CHECK(t.loss.beta[0] == 0.0f && t.loss.beta[1] == 0.0f);
+    tiny_free(&t);
+
+    /* --betas, when given, are every layer's */
+    o.beta = 1.0f;
+    o.n_betas = 2;
+    o.betas[0] = 1e-3f, o.betas[1] = 2e-3f;
+    tiny_build(&t, two_layers("grad=st"), &o, 5);
+    CHECK(t.loss.beta[0] == 1e-3f && t.loss.beta[1] == 2e-3f);
+    tiny_free(&t);
+    const ib_method *imb = ib_method_find("imb");
+    o = ib_objective_default();
+    o.beta = -1;
+    CHECK(ib_method_validate(imb, &o) == IB_ERR_ARG);
+
+    /* --objective imb starts from beta 0 (the MLE), not Deep VIB's default;
+     * a --beta after it stays */
+    ib_train_config c = ib_train_config_default();
+    CHECK(c.objective.beta > 0);
+    CHECK_OK(ib_train_config_set(&c, "--objective", "imb"));
+    CHECK(c.objective.beta == 0.0f);
+    CHECK_OK(ib_train_config_set(&c, "--beta", "0.25"));
+    CHECK_OK(ib_train_config_set(&c, "--objective", "imb"));
+    CHECK(c.objective.beta == 0.25f);
+
+    /* both ways at once through the command: exit 2 before training, with the reason */
+    const char *build = getenv("IBNET_BUILD_DIR");
+    static const char *const args[] = {"--betas 1e-3,1e-3 --beta 1e-2", "--betas 1e-3,1e-3 --beta-schedule equal",
+                                       "--recipe imb-mnist --beta 1e-3", "--beta -1"};
+    for (int k = 0; k < 4; k++) {
+        char cmd[4096], errfile[1200], err[2048] = "";
+        snprintf(errfile, sizeof errfile, "%s/imb-stderr.txt", ib_test_tmpdir());
+        snprintf(cmd, sizeof cmd, "%s/ibnet train --objective imb --model imb-mlp --dataset idx:%s/blobs-none "
+                 "--out %s/imb-conflict %s >/dev/null 2>%s",
+                 build ? build : "build", ib_test_tmpdir(), ib_test_tmpdir(), args[k], errfile);
+        int st = system(cmd);
+        FILE *f = fopen(errfile, "r");
+        if (f) {
+            size_t n = fread(err, 1, sizeof err - 1, f);
+            err[n] = 0;
+            fclose(f);
+        }
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2, "'%s': exit %d", args[k], WEXITSTATUS(st));
+        CHECK_MSG(strstr(err, k < 3 ? "use one or the other" : "beta must be") != NULL, "'%s': %s", args[k], err);
+    }
+}
+
 /* A model description round-trips: the canonical text keeps every option. */
 static void test_canonical_text(void)
 {
@@ -505,6 +578,8 @@ static void test_bernoulli_network_trains(void)
     cJSON *s = read_json(path);
     double acc = json_number(s, "test_acc_avg");
     CHECK_MSG(acc > 0.8, "imb test accuracy %.3f (chance 0.25)", acc);
+    const cJSON *skl = cJSON_GetObjectItemCaseSensitive(s, "test_kl_nats");
+    CHECK(cJSON_IsArray(skl) && cJSON_GetArraySize(skl) == 2);
     cJSON_Delete(s);
     snprintf(path, sizeof path, "%s/metrics.jsonl", c.out_dir);
     f = fopen(path, "r");
@@ -518,6 +593,11 @@ static void test_bernoulli_network_trains(void)
         CHECK(json_number(t, "rel0") == json_number(o, "train_ce"));
         CHECK(json_number(t, "rel0") <= json_number(t, "rel1") + 1e-6);
         CHECK(json_number(t, "kl1") > 0 && json_number(t, "kl2") > 0);
+        /* the evaluator reports the Bernoulli layers' KL too */
+        const cJSON *tk = cJSON_GetObjectItemCaseSensitive(o, "test_kl");
+        CHECK_MSG(cJSON_IsArray(tk) && cJSON_GetArraySize(tk) == 2, "test_kl: not one KL per Bernoulli layer");
+        for (int l = 0; l < cJSON_GetArraySize(tk); l++)
+            CHECK(cJSON_GetArrayItem(tk, l)->valuedouble > 0);
         cJSON_Delete(o);
         lines++;
     }
@@ -554,6 +634,37 @@ static void test_bernoulli_network_trains(void)
     CHECK(r1.acc_avg > 0.8 && r1.acc_mean > 0.5);
     ib_eval_result_free(&r1);
     ib_eval_result_free(&r2);
+
+    /* the KL of each Bernoulli layer: b2 has 4 rows per example (b1's
+     * particles), so an example's KL is the mean over them.  130 examples
+     * in batches of 100 (one padded) against batches of 1 (4 rows each,
+     * equal on the mean path) */
+    ib_node *kl[IB_MAX_BOTTLENECKS];
+    const char *kl_name[IB_MAX_BOTTLENECKS];
+    CHECK_EQ_INT(ib_model_out_kl(&mo, kl, kl_name), 2);
+    CHECK(strcmp(kl_name[0], "b1") == 0 && strcmp(kl_name[1], "b2") == 0);
+    CHECK_EQ_INT(ib_node_dim(kl[1], 0), 100 * 4);
+    ib_dataset *part = NULL;
+    CHECK_OK(ib_dataset_slice(test, 0, 130, &part));
+    CHECK_OK(ib_evaluate(g, x, mo.logits, 2, kl, part, &bc, 2, 77, &r1));
+    ib_graph *g1 = ib_graph_new(trained);
+    ib_node *x1 = ib_input(g1, "x", 4, (int64_t[]){1, 1, 8, 8});
+    ib_model_out mo1;
+    CHECK_OK(ib_model_build(m, g1, x1, NULL, &mo1));
+    ib_node *kl1[IB_MAX_BOTTLENECKS];
+    CHECK_EQ_INT(ib_model_out_kl(&mo1, kl1, NULL), 2);
+    ib_graph_set_forward_only(g1, true);
+    CHECK_OK(ib_graph_compile(g1));
+    ib_batcher_config bc1 = {.batch_size = 1, .norm = c.norm};
+    CHECK_OK(ib_evaluate(g1, x1, mo1.logits, 2, kl1, part, &bc1, 2, 77, &r2));
+    CHECK_EQ_INT(r1.n_kl, 2);
+    for (int l = 0; l < 2; l++)
+        CHECK_MSG(r1.kl[l] > 0 && fabs(r1.kl[l] - r2.kl[l]) <= 1e-5 * r2.kl[l], "KL of layer %d: %.9g against %.9g",
+                  l + 1, r1.kl[l], r2.kl[l]);
+    ib_eval_result_free(&r1);
+    ib_eval_result_free(&r2);
+    ib_graph_free(g1);
+    ib_dataset_free(part);
     ib_dataset_free(test);
     ib_graph_free(g);
     ib_graph_free(g0);
@@ -610,6 +721,7 @@ int main(void)
     IB_RUN(test_particle_noise);
     IB_RUN(test_bad_input);
     IB_RUN(test_canonical_text);
+    IB_RUN(test_beta_and_schedule);
     IB_RUN(test_bernoulli_network_trains);
     IB_RUN(test_patience);
     return ib_test_summary();

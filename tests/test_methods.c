@@ -391,7 +391,7 @@ static void test_two_view_method_trains(void)
     CHECK_EQ_INT(ib_train(&c, NULL), IB_ERR_ARG);
     views_made = 0;
     CHECK_OK(ib_train_with(&c, &two_view, NULL));
-    CHECK_EQ_INT(views_made, 1);
+    CHECK_EQ_INT(views_made, 2); /* of the training set, and of the test set (evaluated as view 2) */
     /* one backbone: the checkpoint holds exactly the parameters of the
      * run's model built once (a tensor it cannot place is IB_ERR_MISMATCH) */
     ib_model *m = NULL;

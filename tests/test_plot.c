@@ -3,7 +3,8 @@
  * SVG files with valid headers and the asked size, the information plane
  * from an info.jsonl, curves from a metrics.jsonl, a sweep over run
  * directories (against a setting, or a summary figure against another,
- * coloured by a setting), and bad input (a missing file, an empty or broken
+ * coloured by a setting), the reliability diagram of ibnet eval --json
+ * outputs, and bad input (a missing file, an empty or broken
  * JSON-lines file, an unknown kind or key) answered with exit code 2.
  * In a build without cairo nothing here can run: the test exits 77, which
  * CTest reports as not run (SKIP_RETURN_CODE), never as passed.
@@ -228,6 +229,66 @@ static void test_plot_bad_input(void)
     CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
 }
 
+/* An `ibnet eval --json`-shaped object with 15 reliability bins: bins
+ * 8..14 filled (conf 0.55 + 0.03 b, acc shift below), the mean path's
+ * shifted by mshift. */
+static void write_eval(const char *path, double shift, double mshift, bool malformed)
+{
+    char text[8192];
+    int k = snprintf(text, sizeof text, "{\"checkpoint\": \"x\", \"n\": 100, \"ece\": 0.05, \"mean_path_ece\": 0.07");
+    for (int m = 0; m < 2; m++) {
+        k += snprintf(text + k, sizeof text - (size_t)k, ", \"%sreliability\": [", m ? "mean_path_" : "");
+        for (int b = 0; b < 15; b++) {
+            double conf = b >= 8 ? 0.55 + 0.03 * b : 0, acc = b >= 8 ? conf - (m ? mshift : shift) : 0;
+            k += snprintf(text + k, sizeof text - (size_t)k,
+                          "%s{\"lo\": %g, \"hi\": %g, \"count\": %d, \"conf\": %g, \"acc\": %g}", b ? ", " : "",
+                          b / 15.0, (b + 1) / 15.0, b >= 8 ? 5 * b : 0, conf, malformed && b == 9 ? 7.0 : acc);
+        }
+        k += snprintf(text + k, sizeof text - (size_t)k, "]");
+    }
+    snprintf(text + k, sizeof text - (size_t)k, "}\n");
+    write_file(path, text);
+}
+
+/* `ibnet plot reliability EVAL.json ..`: the diagram of one or several
+ * evaluations as PNG/SVG; a file without bins or with bins out of range
+ * exits 2 and writes nothing. */
+static void test_plot_reliability(void)
+{
+    char a[1200], b[1200], args[4000], err[512], path[1200];
+    snprintf(a, sizeof a, "%s/eval-a.json", dir);
+    snprintf(b, sizeof b, "%s/eval-b.json", dir);
+    write_eval(a, 0.05, 0.05, false); /* a deterministic network: the mean path is the average */
+    write_eval(b, 0.02, 0.08, false);
+    snprintf(args, sizeof args, "plot reliability %s --out %s/rel.png,%s/rel.svg", a, dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/rel.png", dir);
+    check_png(path, 900, 600);
+    snprintf(path, sizeof path, "%s/rel.svg", dir);
+    check_svg(path, 900);
+    snprintf(args, sizeof args, "plot reliability %s %s --mean-path --width 640 --height 640 --out %s/rel2.png", a, b, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/rel2.png", dir);
+    check_png(path, 640, 640);
+    /* bad input: exit 2, named, nothing written */
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s/eval-bad.json", dir);
+    write_eval(bad, 0.05, 0.05, true);
+    snprintf(args, sizeof args, "plot reliability %s --out %s/relx.png", bad, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "malformed reliability bins") != NULL, "%s", err);
+    snprintf(bad, sizeof bad, "%s/eval-none.json", dir);
+    write_file(bad, "{\"n\": 3}\n");
+    snprintf(args, sizeof args, "plot reliability %s --out %s/relx.png", bad, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "no reliability bins") != NULL, "%s", err);
+    snprintf(args, sizeof args, "plot reliability %s/missing.json --out %s/relx.png", dir, dir);
+    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_MSG(strstr(err, "cannot read") != NULL, "%s", err);
+    snprintf(path, sizeof path, "%s/relx.png", dir);
+    CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
+}
+
 int main(void)
 {
     if (!ib_chart_available()) {
@@ -238,5 +299,6 @@ int main(void)
     IB_RUN(test_chart_files);
     IB_RUN(test_plot_command);
     IB_RUN(test_plot_bad_input);
+    IB_RUN(test_plot_reliability);
     return ib_test_summary();
 }

@@ -264,6 +264,38 @@ static void test_resume_gives_the_same_table(void)
     snprintf(args, sizeof args, "robustness %s --baseline %s %s --out %s", vib_ckpt, mlp_ckpt, common, a);
     rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
     CHECK_MSG(rc == 0 && strstr(err_buf, "resuming: 58 cell(s)") && !strstr(err_buf, " error "), "%s", err_buf);
+    /* damaged cells (an error rate of 7, a severity of 1e300) are evaluated
+     * again, not reused: the same table as before */
+    snprintf(path, sizeof path, "%s/robustness.json", a);
+    text = slurp(path);
+    o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON *cells = cJSON_GetObjectItemCaseSensitive(o, "cells");
+    CHECK(cJSON_GetArraySize(cells) == 58);
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(cells, 3), "err_avg", cJSON_CreateNumber(7));
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(cells, 40), "severity", cJSON_CreateNumber(1e300));
+    text = cJSON_Print(o);
+    cJSON_Delete(o);
+    FILE *f = fopen(path, "w");
+    CHECK(f && text);
+    if (f && text)
+        fputs(text, f);
+    if (f)
+        fclose(f);
+    free(text);
+    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    CHECK_MSG(rc == 0 && strstr(err_buf, "resuming: 56 cell(s)"), "exit %d: %s", rc, err_buf);
+    lines = 0;
+    for (const char *p = err_buf; (p = strstr(p, " error ")); p++)
+        lines++;
+    CHECK_EQ_INT(lines, 2);
+    snprintf(path, sizeof path, "%s/robustness.md", a);
+    ta = slurp(path);
+    snprintf(path, sizeof path, "%s/robustness.md", b);
+    tb = slurp(path);
+    CHECK(ta && tb && strcmp(ta, tb) == 0);
+    free(ta);
+    free(tb);
     /* other settings in the same directory: exit 2 */
     snprintf(args, sizeof args, "robustness %s --baseline %s --severities 2-3 --limit 40 --no-hash --out %s", vib_ckpt,
              mlp_ckpt, a);

@@ -175,10 +175,16 @@ ib_status ib_evaluate_shard(ib_graph *g, ib_node *x, ib_node *logits, int n_kl, 
         ib_graph_forward(g);
         softmax_rows(logits->value, count, classes, p_mean);
         for (int l = 0; l < n_kl; l++) {
+            /* a layer after others with particles has one KL row per
+             * incoming path (N * upstream rows, each example's in a row):
+             * an example's KL is the mean over its paths */
+            int64_t up = kl[l]->numel == 1 ? 1 : kl[l]->shape[0] / batch;
             double sum = 0;
-            int64_t rows = kl[l]->numel == 1 ? 1 : count;
+            int64_t rows = kl[l]->numel == 1 ? 1 : count * up;
             for (int64_t r = 0; r < rows; r++)
                 sum += kl[l]->value[r];
+            if (up > 1)
+                sum /= (double)up;
             kl_sum[l] += kl[l]->numel == 1 ? sum * (double)count : sum;
         }
         if (stochastic) {

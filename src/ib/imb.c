@@ -15,7 +15,8 @@
  * rows.  gamma = (1, 0, .., 0), beta = 0 (the defaults) is the maximum
  * likelihood of the stochastic network: -log of the mean probability of
  * the label over all paths.  Terms: "rel0".."relL" (weight gamma_l),
- * "kl1".."klL" (weight beta_l); a zero weight logs a term without
+ * "kl1".."klL" (weight beta_l: --betas, or --beta spread over the layers
+ * by the depth schedule of beta.c); a zero weight logs a term without
  * optimising it, so every layer's relevance and compression is in
  * metrics.jsonl (an information plane of the run).
  */
@@ -33,6 +34,8 @@ static ib_status imb_check(const ib_objective *o)
         if (!(o->betas[l] >= 0.0f) || !isfinite(o->betas[l]))
             return ib__error(IB_ERR_ARG, "--betas: beta of layer %d is %g (must be a finite number >= 0)", l + 1,
                              (double)o->betas[l]);
+    if (!(o->beta >= 0.0f) || !isfinite(o->beta))
+        return ib__error(IB_ERR_ARG, "--beta: %g (must be a finite number >= 0)", (double)o->beta);
     return IB_OK;
 }
 
@@ -78,7 +81,9 @@ ib_status ib__imb_terms(ib_graph *g, const ib_model_out *mo, ib_node *labels, co
             loss->ce = rel; /* train_ce: the network's NLL, -log p(y|x) */
     }
     for (int l = 0; l < L; l++) {
-        float beta = o->n_betas > 0 ? o->betas[l] : 0.0f;
+        /* --betas, else --beta by the depth schedule (beta.c), as for the
+         * Gaussian bottlenecks of the other objectives; 0 by default */
+        float beta = ib_objective_beta(o, l, L);
         ib_node *kl = ib_mean(g, mo->st[l].kl, IB_ALL);
         char name[16];
         snprintf(name, sizeof name, "kl%d", l + 1);

@@ -27,6 +27,25 @@ int ib_model_bottleneck_count(const ib_model *m) { return m ? m->n_bn : 0; }
 int ib_model_stochastic_count(const ib_model *m) { return m ? m->n_st : 0; }
 int64_t ib_model_paths(const ib_model *m) { return m ? m->paths : 0; }
 
+int ib_model_out_kl(const ib_model_out *mo, ib_node **kl, const char **name)
+{
+    if (!mo)
+        return 0;
+    /* a Bernoulli layer has no Gaussian bottleneck: list the stochastic
+     * layers then; otherwise the bottlenecks, as before IMB (a vsdhead's z
+     * is a bottleneck but not a stochastic layer) */
+    bool bernoulli = false;
+    for (int l = 0; l < mo->n_stochastic; l++)
+        bernoulli |= mo->st[l].bn < 0;
+    int n = bernoulli ? mo->n_stochastic : mo->n_bottlenecks;
+    for (int l = 0; l < n; l++) {
+        kl[l] = bernoulli ? mo->st[l].kl : mo->bn[l].kl;
+        if (name)
+            name[l] = bernoulli ? mo->st[l].name : mo->bn_name[l];
+    }
+    return n;
+}
+
 void ib_model_input_shape(const ib_model *m, int *c, int *h, int *w)
 {
     if (c)

@@ -375,7 +375,16 @@ static void draw(cairo_t *cr, const ib_chart *c, double w, double h)
     frame f;
     range_of(c, &f);
     f.left = 70;
-    f.right = w - 160;
+    /* room for the legend: 160 px, more for longer series names (up to
+     * half the picture) so that no name is cut at the edge */
+    double names = 0;
+    cairo_set_font_size(cr, 11);
+    for (int i = 0; i < c->n; i++) {
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, c->s[i].name, &e);
+        names = fmax(names, e.x_advance);
+    }
+    f.right = w - fmin(fmax(160, names + 14 + 24 + 10), w / 2);
     f.top = 36;
     f.bottom = h - 46;
     draw_axes(cr, c, &f, w, h);

@@ -117,6 +117,7 @@ static void recipe_imb_mnist(ib_train_config *c)
 {
     snprintf(c->model, sizeof c->model, "imb-mlp");
     snprintf(c->method, sizeof c->method, "imb");
+    c->objective.beta = 0.0f; /* the betas below are every layer's */
     c->objective.n_gammas = 3;
     c->objective.gammas[0] = 1.0f, c->objective.gammas[1] = 0.8f, c->objective.gammas[2] = 1.0f;
     c->objective.n_betas = 2;
@@ -669,6 +670,11 @@ ib_status ib_train_config_set(ib_train_config *c, const char *name, const char *
         if (strlen(text) >= f->size)
             return ib__error(IB_ERR_ARG, "%s: the value is %zu bytes long, longer than the %zu this setting holds",
                              name, strlen(text), f->size - 1);
+        /* --objective imb from another method: imb's default beta is 0 (the
+         * maximum likelihood of the stochastic network, docs/imb.md), not
+         * Deep VIB's 1e-3; a --beta set after this one stays */
+        if (f->offset == offsetof(ib_train_config, method) && strcmp(text, "imb") == 0 && strcmp(at, "imb") != 0)
+            c->objective.beta = 0.0f;
         snprintf(at, f->size, "%s", text);
         return IB_OK;
     case F_I64:

@@ -21,9 +21,16 @@ ib_status ib__run_evaluate(run *r, const ib_dataset *d, ib_eval_result *out)
 {
     /* several ranks: each evaluates its share of the batches and all get
      * the sums (a collective: every rank of the run calls this) */
-    return ib_evaluate_shard(r->ev.g, r->ev.x, r->ev.mo.logits, r->ev.mo.n_bottlenecks, r->ev.kl_examples, d,
+    return ib_evaluate_shard(r->ev.g, r->ev.x, r->ev.mo.logits, r->ev.n_kl, r->ev.kl_examples, d,
                               ib_batcher_get_config(r->batcher), r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT,
                               r->dp_rank, r->dp_size, out);
+}
+
+ib_status ib__run_evaluate_view2(run *r, ib_eval_result *out)
+{
+    const ib__net *n = r->ev2.g ? &r->ev2 : &r->ev;
+    return ib_evaluate(n->g, n->x, n->mo.logits, n->n_kl, n->kl_examples, r->test2, ib_batcher_get_config(r->batcher),
+                       r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT, out);
 }
 
 static void views_epoch(run *r, int64_t epoch)
@@ -222,6 +229,7 @@ ib_status ib__run_epochs(run *r)
         double t0 = ib__now_s();
         ib_epoch_report rep;
         memset(&rep, 0, sizeof rep);
+        ib_eval_result test2 = {0};
         s = train_epoch(r, epoch, &rep);
         if (s != IB_OK)
             return s;
@@ -246,10 +254,14 @@ ib_status ib__run_epochs(run *r)
             }
             if (s == IB_OK)
                 s = ib__run_evaluate(r, r->test, &rep.test);
+            if (s == IB_OK && r->test2) /* view 2 beside view 1; the best epoch is chosen on view 1 */
+                s = ib__run_evaluate_view2(r, &test2);
             if (r->ema)
                 ib_ema_swap(r->ema);
-            if (s != IB_OK)
+            if (s != IB_OK) {
+                ib_eval_result_free(&test2);
                 return s;
+            }
             rep.evaluated = true;
             double acc = r->val ? rep.val.acc_avg : rep.test.acc_avg;
             if (acc > r->best_acc) {
@@ -261,17 +273,21 @@ ib_status ib__run_epochs(run *r)
                 s = ib__run_save_checkpoint(r, "best.safetensors", epoch, false);
                 if (r->ema)
                     ib_ema_swap(r->ema);
-                if (s != IB_OK)
+                if (s != IB_OK) {
+                    ib_eval_result_free(&test2);
                     return s;
+                }
             }
         }
         char *info = NULL; /* --track-info: the weights trained, before the checkpoint records the epoch */
         if (s == IB_OK && ib__dp_writer() && ib__track_due(r, epoch)) /* rank 0 alone, as the evaluation */
             s = ib__track_epoch(r, epoch, &info);
-        if (s != IB_OK)
+        if (s != IB_OK) {
+            ib_eval_result_free(&test2);
             return s;
+        }
         rep.seconds = ib__now_s() - t0;
-        char *line = ib__run_metrics_line(&rep);
+        char *line = ib__run_metrics_line(&rep, r->test2 && rep.evaluated ? &test2 : NULL);
         s = ib__save_epoch_snapshot(r, epoch); /* before last: a crash between the two redoes the epoch */
         if (s == IB_OK)
             s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);
@@ -288,10 +304,13 @@ ib_status ib__run_epochs(run *r)
         ib_eval_result_free(&rep.val);
         if (rep.evaluated) { /* kept for the summary */
             ib_eval_result_free(&r->last_test);
+            ib_eval_result_free(&r->last_test2);
             r->last_test = rep.test;
+            r->last_test2 = test2;
             r->last_test_step = r->step;
         } else {
             ib_eval_result_free(&rep.test);
+            ib_eval_result_free(&test2);
         }
         /* A stop asked for during the evaluation ends the run here, at the
          * epoch's end, instead of one step into the next epoch. */

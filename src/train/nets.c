@@ -47,7 +47,7 @@ static ib_status build_method(run *r, ib__net *n)
     return IB_OK;
 }
 
-static ib_status build_net(run *r, ib__net *n, int64_t batch, bool training)
+static ib_status build_net(run *r, ib__net *n, int64_t batch, bool training, const char *scope)
 {
     int c, h, w;
     ib_model_input_shape(r->model, &c, &h, &w);
@@ -64,7 +64,7 @@ static ib_status build_net(run *r, ib__net *n, int64_t batch, bool training)
         snprintf(name, sizeof name, "x%d", v + 1);
         n->views[v] = ib_input(n->g, name, 4, (int64_t[]){batch, c, h, w});
     }
-    ib_status s = ib_model_build(r->model, n->g, n->x, NULL, &n->mo);
+    ib_status s = ib_model_build_scoped(r->model, n->g, scope, n->x, NULL, &n->mo);
     if (s != IB_OK)
         return s;
     if (training && (r->method->needs & IB_METHOD_NEEDS_BOTTLENECK) && n->mo.n_bottlenecks == 0)
@@ -75,8 +75,7 @@ static ib_status build_net(run *r, ib__net *n, int64_t batch, bool training)
         if (s != IB_OK)
             return s;
     }
-    for (int l = 0; l < n->mo.n_bottlenecks; l++)
-        n->kl_examples[l] = n->mo.bn[l].kl;
+    n->n_kl = ib_model_out_kl(&n->mo, n->kl_examples, NULL);
     /* The evaluation graph never runs backward and is read only at its
      * outputs (logits, per-example KL): its activations can share memory. */
     if (!training)
@@ -109,8 +108,13 @@ ib_status ib__run_build_nets(run *r)
             return ib__error(IB_ERR_ARG, "method '%s', network %d ('%s') takes %dx%dx%d inputs, the run's model %dx%dx%d",
                              m->name, k + 1, m->nets[k].model, mc, mh, mw, c, h, w);
     }
-    ib_status s = build_net(r, &r->tr, r->local_batch > 0 ? r->local_batch : r->cfg.batch_size, true);
+    ib_status s = build_net(r, &r->tr, r->local_batch > 0 ? r->local_batch : r->cfg.batch_size, true, NULL);
     if (s == IB_OK)
-        s = build_net(r, &r->ev, r->cfg.eval_batch_size, false);
+        s = build_net(r, &r->ev, r->cfg.eval_batch_size, false, NULL);
+    /* --separate-views: view 2 is evaluated through its own copy (view2.*,
+     * made by the training graph), built as `ibnet eval --view 2` builds it
+     * (input, labels, model: the same node ids draw the same noise) */
+    if (s == IB_OK && m->views >= 2 && r->cfg.separate_views)
+        s = build_net(r, &r->ev2, r->cfg.eval_batch_size, false, "view2");
     return s;
 }

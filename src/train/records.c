@@ -141,7 +141,7 @@ static void add_eval(cJSON *o, const char *prefix, const ib_eval_result *e)
 #undef ADD
 }
 
-char *ib__run_metrics_line(const ib_epoch_report *rep)
+char *ib__run_metrics_line(const ib_epoch_report *rep, const ib_eval_result *test2)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", (double)rep->epoch);
@@ -171,6 +171,12 @@ char *ib__run_metrics_line(const ib_epoch_report *rep)
         cJSON *tkl = cJSON_AddArrayToObject(o, "test_kl");
         for (int l = 0; l < rep->test.n_kl; l++)
             cJSON_AddItemToArray(tkl, cJSON_CreateNumber(rep->test.kl[l]));
+        if (test2) { /* two views: view 2 of the test set through view 2's network */
+            add_eval(o, "test_view2", test2);
+            tkl = cJSON_AddArrayToObject(o, "test_view2_kl");
+            for (int l = 0; l < test2->n_kl; l++)
+                cJSON_AddItemToArray(tkl, cJSON_CreateNumber(test2->kl[l]));
+        }
     }
     char *t = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -222,16 +228,20 @@ static ib_status summary_figures(run *r, cJSON *o)
     /* final figures: the last epoch's evaluation, with the EMA weights if on
      * (evaluated again only when steps were taken after it: a stop inside an
      * epoch); the evaluation is deterministic, so both give the same figures */
-    ib_eval_result e;
+    ib_eval_result e, e2 = {0};
     ib_status s = IB_OK;
     if (r->last_test_step == r->step) {
         e = r->last_test;
+        e2 = r->last_test2;
         memset(&r->last_test, 0, sizeof r->last_test);
+        memset(&r->last_test2, 0, sizeof r->last_test2);
         r->last_test_step = -1;
     } else {
         if (r->ema)
             ib_ema_swap(r->ema);
         s = ib__run_evaluate(r, r->test, &e);
+        if (s == IB_OK && r->test2)
+            s = ib__run_evaluate_view2(r, &e2);
         if (r->ema)
             ib_ema_swap(r->ema);
     }
@@ -252,7 +262,14 @@ static ib_status summary_figures(run *r, cJSON *o)
             cJSON_AddNumberToObject(o, "test_label_entropy_nats", hy);
             cJSON_AddNumberToObject(o, "test_izy_lower_bits", (hy - e.ce_samples) / log(2.0));
         }
+        if (r->test2) { /* two views: view 2 through view 2's network */
+            add_eval(o, "test_view2", &e2);
+            kl = cJSON_AddArrayToObject(o, "test_view2_kl_nats");
+            for (int l = 0; l < e2.n_kl; l++)
+                cJSON_AddItemToArray(kl, cJSON_CreateNumber(e2.kl[l]));
+        }
     }
+    ib_eval_result_free(&e2);
     if (s == IB_OK)
         ib_eval_result_free(&e);
     if (s == IB_OK)

@@ -43,7 +43,8 @@ typedef struct ib__net {
     ib_node *x, *y;                           /* view 0 (N, C, H, W) and its labels (N) */
     ib_model_out mo;                          /* the run's model on view 0 */
     ib_loss loss;                             /* training graph only */
-    ib_node *kl_examples[IB_MAX_BOTTLENECKS]; /* per-example KL (eval) */
+    ib_node *kl_examples[IB_MAX_BOTTLENECKS]; /* per-example KL (eval): ib_model_out_kl */
+    int n_kl;
     int n_views;
     ib_node *views[IB_MAX_VIEWS];             /* views[0] == x */
 } ib__net;
@@ -56,10 +57,15 @@ typedef struct ib__train_run {
     const ib_method *method;
     ib__run_dir dir;
     ib_dataset *train, *val, *test;
+    /* View 2 of the test set (a two-view set's own, or the method's
+     * make_view of the test set): evaluated each epoch beside view 1,
+     * through ev2 (view 2's own network with --separate-views) or ev.
+     * NULL for one-view runs. */
+    ib_dataset *test2;
     ib_model *model;
     ib_model *net_models[IB_MAX_NETS];   /* models of the method's other networks (NULL: the run's) */
     ib_params *params;
-    ib__net tr, ev;
+    ib__net tr, ev, ev2; /* ev2.g: view 2's evaluation graph, NULL when it is ev's (shared) */
     ib_method_inputs inputs;             /* what the method was given (training graph) */
     ib_optim *opt;
     ib_ema *ema;
@@ -79,7 +85,7 @@ typedef struct ib__train_run {
     int64_t early_stop_epoch; /* > 0: the epoch after which patience ended the run */
     /* The test evaluation of the last evaluated epoch and the step it was
      * made at: the summary reuses it when no step has been taken since. */
-    ib_eval_result last_test;
+    ib_eval_result last_test, last_test2;
     int64_t last_test_step; /* -1: none */
     ib__run_lock lock; /* held while this run may write into cfg.out_dir */
     ib__loss_watch watch; /* divergence of the training loss (not checkpointed) */
@@ -121,13 +127,15 @@ ib_status ib__run_build_nets(ib__train_run *r);
 /* loop.c */
 ib_status ib__run_epochs(ib__train_run *r);
 ib_status ib__run_evaluate(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);
+/* view 2 of the test set (r->test2) through view 2's network */
+ib_status ib__run_evaluate_view2(ib__train_run *r, ib_eval_result *out);
 /* records.c */
 ib_status ib__run_save_checkpoint(ib__train_run *r, const char *name, int64_t epoch, bool with_state);
 /* --save-epochs (snapshots.c): the list's check, and epoch-N.safetensors when epoch is listed. */
 ib_status ib__save_epochs_check(const char *list, int64_t epochs);
 bool ib__save_epoch_listed(const char *list, int64_t epoch);
 ib_status ib__save_epoch_snapshot(ib__train_run *r, int64_t epoch);
-char *ib__run_metrics_line(const ib_epoch_report *rep);
+char *ib__run_metrics_line(const ib_epoch_report *rep, const ib_eval_result *test2);
 ib_status ib__run_write_summary(ib__train_run *r);
 /* memorisation.c: the "memorisation" object of summary.json (label noise only) */
 struct cJSON;

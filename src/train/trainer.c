@@ -99,6 +99,39 @@ static ib_status load_data(run *r)
     return IB_OK;
 }
 
+/* View 2 of the test set, evaluated each epoch beside view 1: a two-view
+ * set's own (cut to --test-limit as view 1), else the method's view of
+ * the test set (make_view); none for a one-view method. */
+static ib_status open_test_view2(run *r)
+{
+    const ib_train_config *c = &r->cfg;
+    const ib_method *m = r->method;
+    if (m->views < 2)
+        return IB_OK;
+    ib_status s;
+    if (ib_dataset_spec_views(c->dataset) >= 2) {
+        ib_load_options lo = {.skip_hash = c->skip_hash};
+        s = ib_dataset_open_view(c->dataset, "test", 1, c->data_dir[0] ? c->data_dir : NULL, &lo, &r->test2);
+        if (s == IB_OK && r->test2->n > r->test->n) { /* --test-limit */
+            ib_dataset *part = NULL;
+            s = ib_dataset_slice(r->test2, 0, r->test->n, &part);
+            ib_dataset_free(r->test2);
+            r->test2 = part;
+        }
+    } else if (m->make_view) {
+        s = m->make_view(r->test, 1, c->seed, &r->test2);
+    } else {
+        return IB_OK; /* view 2 is the training set itself: so is its test set */
+    }
+    if (s != IB_OK)
+        return ib__error(s, "view 2 of the test set: %s", ib_last_error());
+    const ib_dataset *t = r->test, *t2 = r->test2;
+    if (!t2 || t2->n != t->n || t2->c != t->c || t2->h != t->h || t2->w != t->w)
+        return ib__error(IB_ERR_ARG, "view 2 of the test set must have view 1's %lld examples of %dx%dx%d",
+                         (long long)t->n, t->c, t->h, t->w);
+    return IB_OK;
+}
+
 /* Views 2.. of the training set, each batched in view 1's order: the
  * method makes them (or they are the training set itself). */
 static ib_status open_views(run *r)
@@ -138,6 +171,7 @@ static void run_free(run *r)
     free(r->view_labels);
     ib_graph_free(r->tr.g);
     ib_graph_free(r->ev.g);
+    ib_graph_free(r->ev2.g);
     ib__track_free(r->track);
     ib_optim_free(r->opt);
     ib_ema_free(r->ema);
@@ -148,7 +182,9 @@ static void run_free(run *r)
     ib_dataset_free(r->train);
     ib_dataset_free(r->val);
     ib_dataset_free(r->test);
+    ib_dataset_free(r->test2);
     ib_eval_result_free(&r->last_test);
+    ib_eval_result_free(&r->last_test2);
 }
 
 /* --freeze (every run, so a resumed run stays frozen) and --init-from (a
@@ -258,6 +294,8 @@ static ib_status setup(run *r, bool resume)
     s = ib__track_open(r); /* feeds as the evaluation does: after the batcher */
     if (s == IB_OK)
         s = open_views(r);
+    if (s == IB_OK)
+        s = open_test_view2(r);
     if (s == IB_OK)
         s = ib__dp_shard(r);
     if (s != IB_OK)
