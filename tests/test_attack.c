@@ -7,7 +7,8 @@
  * images, PGD drives robust accuracy near 0 where FGSM leaves more, PGD is
  * never weaker than FGSM, more steps and restarts are never weaker, robust
  * accuracy falls with eps, every image stays within eps and inside [0, 1];
- * CW finds small L2 perturbations; bad arguments are IB_ERR_ARG.
+ * CW finds small L2 perturbations, on a stochastic network too (judged on
+ * its S-sample prediction); bad arguments are IB_ERR_ARG.
  */
 #include "test.h"
 
@@ -637,6 +638,76 @@ static void test_eot_over_particles(void)
         ib_params_free(p);
         ib_model_free(m);
     }
+
+/* CW on a stochastic network: a minimum-norm attack ends on the decision
+ * boundary, where the S-sample prediction is a coin flip between noise
+ * draws.  A candidate must therefore fool the prediction the attack is
+ * judged on (the judge's noise), not only the attack's own draw, and the
+ * search over c must hear of that: unbounded, CW then fools nearly every
+ * example, untargeted and targeted, as it does a deterministic network. */
+static void test_cw_stochastic(void)
+{
+    setup_mlp(); /* F.test */
+    ib_dataset *train = blobs(1000, 1);
+    ib_params *p = ib_params_new(5);
+    ib_batcher_config bc = {.batch_size = BATCH, .seed = 1, .shuffle = true, .norm = IB_NORM_STANDARDIZE};
+    ib_batcher *bt = NULL;
+    CHECK_OK(ib_batcher_new(train, &bc, &bt));
+    bc = *ib_batcher_get_config(bt);
+    ib_graph *tg = ib_graph_new(p);
+    ib_node *x = ib_input(tg, "x", 4, (int64_t[]){BATCH, 1, SIDE, SIDE}), *logits, *z;
+    ib_node *y = ib_input_labels(tg, "y", BATCH);
+    vib_net(tg, x, NULL, &logits, &z);
+    ib_node *loss = ib_cross_entropy(tg, logits, y, 0.0f);
+    CHECK_OK(ib_graph_compile(tg));
+    ib_optim_config oc = ib_optim_defaults(IB_OPTIM_ADAM);
+    oc.lr = 1e-2f;
+    ib_optim *o = ib_optim_new(p, &oc);
+    uint64_t step = 0;
+    for (int e = 0; e < 15; e++) {
+        ib_batcher_epoch(bt, e);
+        while (ib_batcher_next(bt, ib_node_data(x), ib_node_labels(y), NULL)) {
+            ib_graph_set_step(tg, step++);
+            CHECK_OK(ib_graph_forward(tg));
+            ib_params_zero_grad(p);
+            CHECK_OK(ib_graph_backward(tg, loss));
+            CHECK_OK(ib_optim_step(o));
+        }
+    }
+    ib_optim_free(o);
+    ib_graph_free(tg);
+    ib_batcher_free(bt);
+    ib_dataset_free(train);
+    ib_pixel_norm pn;
+    CHECK_OK(ib_pixel_norm_from(&bc, 1, &pn));
+    ib_graph *g = ib_graph_new(p);
+    x = ib_input(g, "x", 4, (int64_t[]){BATCH, 1, SIDE, SIDE});
+    vib_net(g, x, NULL, &logits, &z);
+    ib_attack_head h;
+    CHECK_OK(ib_attack_head_build(g, x, logits, &h));
+    CHECK_OK(ib_graph_compile(g));
+    ib_attack_config w = ib_attack_config_default(IB_ATTACK_CW);
+    w.n_eps = 0;
+    w.steps = 100;
+    w.step_size = 0.05f;
+    w.cw_search_steps = 5;
+    w.eot_samples = 8;
+    for (int t = 0; t < 2; t++) {
+        w.targeted = t == 1;
+        ib_attack_result r;
+        CHECK_OK(ib_attack_run(&h, &pn, F.test, &w, &r));
+        CHECK(r.stochastic);
+        printf("  stochastic CW %s: clean %.3f robust %.3f success %.3f mean L2 %.3f\n",
+               t ? "targeted" : "untargeted", r.clean_acc, r.rows[0].robust_acc, r.rows[0].success_rate,
+               r.rows[0].mean_l2);
+        CHECK(r.clean_acc >= 0.9);
+        CHECK_MSG(r.rows[0].success_rate >= 0.95, "unbounded CW fooled only %.3f of a stochastic network",
+                  r.rows[0].success_rate);
+        CHECK(r.rows[0].mean_l2 > 0.0 && r.rows[0].mean_l2 < 3.0);
+        ib_attack_result_free(&r);
+    }
+    ib_graph_free(g);
+    ib_params_free(p);
 }
 
 static void test_bad_arguments(void)
@@ -717,6 +788,7 @@ int main(void)
     IB_RUN(test_pgd_and_fgsm_linf);
     IB_RUN(test_more_steps_restarts_losses);
     IB_RUN(test_l2_and_cw);
+    IB_RUN(test_cw_stochastic);
     IB_RUN(test_bad_arguments);
     teardown_mlp();
     return ib_test_summary();

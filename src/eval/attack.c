@@ -451,9 +451,10 @@ ib_status ib_attack_run(const ib_attack_head *h, const ib_pixel_norm *pn, const 
         memcpy(cp, clean_p, (size_t)B * sizeof(int32_t));
         if (cfg->kind == IB_ATTACK_CW) {
             for (int path = 0; path < n_paths && s == IB_OK; path++) {
+                ib__attack_judge jd = {a.judge_seed, ib__attack_step_key(a.judge_seed, (uint64_t)bi, 0, 0, 0), a.samples};
                 s = ib__attack_cw_batch(h, pn, cfg, p0, alab, count, path == 1, path == 1 ? 1 : a.samples,
                                         ib__attack_step_key(a.atk_seed, (uint64_t)bi, 0xC0 | (uint64_t)path, 0, 0),
-                                        best + path * bd, cw_l2 + path * B);
+                                        a.stochastic ? &jd : NULL, best + path * bd, cw_l2 + path * B);
                 if (s == IB_OK)
                     s = judge(&a, best + path * bd, alab, (uint64_t)bi, jm, pjp + path * B);
                 for (int64_t b = 0; s == IB_OK && b < B; b++)

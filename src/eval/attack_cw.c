@@ -12,6 +12,16 @@
  * c; a binary search over c (per example) keeps the smallest successful
  * perturbation: c is halved toward the last failure after a success, and
  * multiplied by 10 until the first success.
+ *
+ * On a stochastic network the smallest successful iterate lies on the
+ * decision boundary of one noise draw, where another draw of the S-sample
+ * prediction is a coin flip: judged independently, such points fooled only
+ * 16 % (EOT alone) to 68 % (with the mean path) of the MNIST examples a
+ * Deep VIB network got right, unbounded.  So there a candidate counts only
+ * when the judged prediction (the judge's noise, fixed per batch) is
+ * fooled as well, and the search over c counts a success only then: c then
+ * grows until the attack crosses the boundary of the prediction that is
+ * reported.  The gradient still comes from fresh noise every step (EOT).
  */
 #include "attack_internal.h"
 
@@ -19,7 +29,7 @@
 
 ib_status ib__attack_cw_batch(const ib_attack_head *h, const ib_pixel_norm *pn, const ib_attack_config *cfg,
                               const float *p0, const int32_t *labels, int64_t rows, bool mean_path, int samples,
-                              uint64_t batch_key, float *best, double *l2)
+                              uint64_t batch_key, const ib__attack_judge *judge, float *best, double *l2)
 {
     int64_t B = h->x->shape[0], D = h->x->numel / B;
     size_t bd = (size_t)(B * D);
@@ -28,9 +38,10 @@ ib_status ib__attack_cw_batch(const ib_attack_head *h, const ib_pixel_norm *pn, 
     float *p = malloc(bd * sizeof(float)), *gm = malloc(bd * sizeof(float));
     double *margin = malloc((size_t)B * sizeof(double)), *c = malloc((size_t)B * sizeof(double));
     double *lo = malloc((size_t)B * sizeof(double)), *hi = malloc((size_t)B * sizeof(double));
-    bool *found = malloc((size_t)B * sizeof(bool));
+    double *jm = malloc((size_t)B * sizeof(double)), *d2 = malloc((size_t)B * sizeof(double));
+    bool *found = malloc((size_t)B * sizeof(bool)), *cand = malloc((size_t)B * sizeof(bool));
     ib_status s = IB_OK;
-    if (!w0 || !w || !m1 || !m2 || !p || !gm || !margin || !c || !lo || !hi || !found) {
+    if (!w0 || !w || !m1 || !m2 || !p || !gm || !margin || !c || !lo || !hi || !jm || !d2 || !found || !cand) {
         s = ib__error(IB_ERR_NOMEM, "Carlini-Wagner: out of memory");
         goto done;
     }
@@ -65,12 +76,31 @@ ib_status ib__attack_cw_batch(const ib_attack_head *h, const ib_pixel_norm *pn, 
                                 cfg->seed ^ 0xC3ull, step0, NULL, margin, NULL, last ? NULL : gm);
             if (s != IB_OK)
                 break;
+            /* candidates: attack margin reached, and either smaller than the
+             * best so far or the first success of this c */
+            bool any = false;
             for (int64_t b = 0; b < rows; b++) {
+                cand[b] = false;
                 if (margin[b] >= need) {
-                    double d2 = ib__attack_l2(p + b * D, p0 + b * D, D);
+                    d2[b] = ib__attack_l2(p + b * D, p0 + b * D, D);
+                    cand[b] = d2[b] < l2[b] || !found[b];
+                    any |= cand[b];
+                }
+            }
+            if (judge && any) {
+                /* forward only: the judged margin, no gradient */
+                s = ib__attack_eval(h, pn, p, labels, IB_ATTACK_LOSS_MARGIN, cfg->targeted, judge->samples, false,
+                                    judge->seed, judge->step0, NULL, jm, NULL, NULL);
+                if (s != IB_OK)
+                    break;
+                for (int64_t b = 0; b < rows; b++)
+                    cand[b] = cand[b] && jm[b] >= need;
+            }
+            for (int64_t b = 0; b < rows; b++) {
+                if (cand[b]) {
                     found[b] = true;
-                    if (d2 < l2[b]) {
-                        l2[b] = d2;
+                    if (d2[b] < l2[b]) {
+                        l2[b] = d2[b];
                         memcpy(best + b * D, p + b * D, (size_t)D * sizeof(float));
                     }
                 }
@@ -112,6 +142,9 @@ done:
     free(c);
     free(lo);
     free(hi);
+    free(jm);
+    free(d2);
     free(found);
+    free(cand);
     return s;
 }

@@ -34,13 +34,24 @@ double ib__attack_linf(const float *a, const float *b, int64_t d);
  * the passes of one evaluation). */
 uint64_t ib__attack_step_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 
+/* The prediction an attack is judged on: the S-sample average with noise
+ * of its own (seed, step0), the same for every candidate of a batch. */
+typedef struct ib__attack_judge {
+    uint64_t seed, step0;
+    int samples;
+} ib__attack_judge;
+
 /* Carlini–Wagner L2 on one batch (attack_cw.c): for every row b < rows,
  * the adversarial image of smallest L2 found that makes the averaged
  * prediction (attack noise) reach margin >= max(kappa, tiny) into best
  * (B, D), its distance into l2[b] (INFINITY when none was found).
- * labels: the classes the margin is taken against (targets if targeted). */
+ * labels: the classes the margin is taken against (targets if targeted).
+ * judge: for a stochastic network, a candidate counts (and tells the
+ * search over c it succeeded) only if the judged prediction reaches that
+ * margin too; NULL for a deterministic one, whose attack margin is the
+ * judge's. */
 ib_status ib__attack_cw_batch(const ib_attack_head *h, const ib_pixel_norm *pn, const ib_attack_config *cfg,
                               const float *p0, const int32_t *labels, int64_t rows, bool mean_path, int samples,
-                              uint64_t batch_key, float *best, double *l2);
+                              uint64_t batch_key, const ib__attack_judge *judge, float *best, double *l2);
 
 #endif
