@@ -638,6 +638,7 @@ static void test_eot_over_particles(void)
         ib_params_free(p);
         ib_model_free(m);
     }
+}
 
 /* CW on a stochastic network: a minimum-norm attack ends on the decision
  * boundary, where the S-sample prediction is a coin flip between noise
