@@ -42,6 +42,16 @@ def busy_seconds():
     return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_now(seconds=3.0):
+    """Cores busy over the next few seconds (this process sleeps meanwhile):
+    the start check.  The load average would still count a benchmark that
+    ended a minute ago."""
+    b0 = busy_seconds()
+    time.sleep(seconds)
+    b1 = busy_seconds()
+    return None if b0 is None or b1 is None else (b1 - b0) / seconds
+
+
 def children_seconds():
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -107,9 +117,10 @@ def main():
         sys.exit("epoch_vs_pytorch: no %s; build first" % exe)
     limit = LOAD_LIMIT_PER_CORE * os.cpu_count()
     load0 = os.getloadavg()[0]
-    if load0 > limit and not a.allow_loaded:
-        sys.exit("epoch_vs_pytorch: load average %.2f is above %.2f: the machine is busy (wait, or "
-                 "--allow-loaded to keep a run marked invalid)" % (load0, limit))
+    busy0 = busy_now()
+    if busy0 > limit and not a.allow_loaded:
+        sys.exit("epoch_vs_pytorch: %.2f cores are busy (load average %.2f): the machine is busy (wait, or "
+                 "--allow-loaded to keep a run marked invalid)" % (busy0, load0))
     runs = []
     for recipe in [r for r in a.recipes.split(",") if r]:
         for rep in range(a.reps):
@@ -123,7 +134,7 @@ def main():
                       (recipe, impl, r["wall_s"], r["train_s"], r["train_samples_per_s"], r["eval_s"], r["cpu_s"],
                        r["foreign_cores"], json.dumps(r["test_acc"])), flush=True)
     peak_foreign = max(r["foreign_cores"] for r in runs)
-    valid = load0 <= limit and peak_foreign <= FOREIGN_LIMIT_CORES
+    valid = busy0 <= limit and peak_foreign <= FOREIGN_LIMIT_CORES
     rows = []
     print("\n| recipe (1 epoch, %d threads) | ibnet wall s | PyTorch wall s | ratio | ibnet train samples/s | "
           "PyTorch train samples/s | ibnet eval s | PyTorch eval s |" % a.threads)
@@ -141,11 +152,11 @@ def main():
               (recipe, med["ibnet"]["wall_s"], med["pytorch"]["wall_s"], row["ratio"],
                med["ibnet"]["train_samples_per_s"], med["pytorch"]["train_samples_per_s"],
                med["ibnet"]["eval_s"], med["pytorch"]["eval_s"]))
-    print("\nload average %.2f at start; other work during a run at most %.2f cores%s" %
-          (load0, peak_foreign, "" if valid else "  -- LOADED MACHINE: wall-clock figures are not valid"))
+    print("\n%.2f cores busy at start (load average %.2f); other work during a run at most %.2f cores%s" %
+          (busy0, load0, peak_foreign, "" if valid else "  -- LOADED MACHINE: wall-clock figures are not valid"))
     if a.json:
         with open(a.json + ".tmp", "w") as f:
-            json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "cores": os.cpu_count(), "load_start": load0,
+            json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "cores": os.cpu_count(), "load_start": load0, "busy_start_cores": busy0,
                        "foreign_peak_cores": peak_foreign, "valid": valid, "threads": a.threads,
                        "workers": a.workers, "rows": rows, "runs": runs}, f, indent=1)
         os.replace(a.json + ".tmp", a.json)

@@ -72,6 +72,16 @@ def busy_seconds():
     return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_now(seconds=3.0):
+    """Cores busy over the next few seconds (this process sleeps meanwhile):
+    the start check.  The load average would still count a benchmark that
+    ended a minute ago."""
+    b0 = busy_seconds()
+    time.sleep(seconds)
+    b1 = busy_seconds()
+    return None if b0 is None or b1 is None else (b1 - b0) / seconds
+
+
 def children_seconds():
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -166,9 +176,11 @@ def main():
             configs += [("ibnet", th, "PASSIVE"), ("pytorch", th, "PASSIVE")]
     load0 = os.getloadavg()[0]
     limit = LOAD_LIMIT_PER_CORE * os.cpu_count()
-    if load0 > limit and not a.allow_loaded:
-        sys.exit("vs_pytorch: load average %.2f is above %.2f: the machine is busy and the timings would measure "
-                 "that (wait, or pass --allow-loaded to keep a run marked invalid)" % (load0, limit))
+    busy0 = busy_now()
+    if (busy0 if busy0 is not None else load0) > limit and not a.allow_loaded:
+        sys.exit("vs_pytorch: %.2f cores are busy (load average %.2f), above %.2f: the timings would measure that "
+                 "(wait, or pass --allow-loaded to keep a run marked invalid)" %
+                 (busy0 if busy0 is not None else load0, load0, limit))
     torch_cfg = subprocess.run([PY, "-c", "import torch; print(torch.__version__); print(torch.__config__.show())"],
                                capture_output=True, text=True).stdout
     t_start = time.time()
@@ -278,7 +290,8 @@ def main():
     peak_foreign = max(foreign) if foreign else None
     # Valid: idle at the start, and no measurement shared the cores with other
     # work (the load average during the run counts the benchmark's own children).
-    valid = load0 <= limit and (peak_foreign is None or peak_foreign <= FOREIGN_LIMIT_CORES)
+    valid = (busy0 if busy0 is not None else load0) <= limit and (peak_foreign is None or
+                                                                    peak_foreign <= FOREIGN_LIMIT_CORES)
     print("load average %.2f at start, %.2f at end (the benchmark's own children included); other work "
           "during a measurement at most %s cores; %.0f s in all%s" %
           (load0, load1, fmt(peak_foreign, 2), time.time() - t_start,
@@ -315,7 +328,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
-                       "cores": os.cpu_count(), "load_start": load0, "load_end": load1, "quick": a.quick,
+                       "cores": os.cpu_count(), "load_start": load0, "busy_start_cores": busy0, "load_end": load1, "quick": a.quick,
                        "valid": valid, "load_limit": limit, "load_peak": peak_load,
                        "foreign_limit_cores": FOREIGN_LIMIT_CORES, "foreign_peak_cores": peak_foreign,
                        "thread_vars": list(THREAD_VARS), "torch_config": torch_cfg,

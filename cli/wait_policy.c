@@ -79,11 +79,16 @@ int ib_cli_wait_policy(int argc, char **argv)
     } else {
         snprintf(why, sizeof why, "IBNET_WAIT=passive");
     }
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     setenv(DECIDED_VAR, why, 1);
+    /* --version and --help only say what a run would get: not worth a second start */
+    if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version") || !strcmp(argv[1], "--help") ||
+                     !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")))
+        return 0;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     execv("/proc/self/exe", argv);
     /* no /proc (or exec refused): go on with libgomp's default */
     unsetenv("OMP_WAIT_POLICY");
+    unsetenv(DECIDED_VAR);
     return 0;
 }
 
