@@ -20,7 +20,6 @@ marks the result invalid.
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,40 +27,17 @@ import sys
 import tempfile
 import time
 
+from machine_load import (FOREIGN_LIMIT_CORES, LOAD_LIMIT_PER_CORE, busy_now, busy_seconds, children_seconds,
+                          thread_env)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-LOAD_LIMIT_PER_CORE = 0.25
-FOREIGN_LIMIT_CORES = 0.25
-
-
-def busy_seconds():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def busy_now(seconds=3.0):
-    """Cores busy over the next few seconds (this process sleeps meanwhile):
-    the start check.  The load average would still count a benchmark that
-    ended a minute ago."""
-    b0 = busy_seconds()
-    time.sleep(seconds)
-    b1 = busy_seconds()
-    return None if b0 is None or b1 is None else (b1 - b0) / seconds
-
-
-def children_seconds():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def timed(cmd, threads, cwd=None):
     env = dict(os.environ)
     for k in ("OMP_WAIT_POLICY", "IBNET_THREADS"):
         env.pop(k, None)
-    env.update({k: str(threads) for k in THREAD_VARS})
+    env.update(thread_env(threads))
     b0, c0, t0 = busy_seconds(), children_seconds(), time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - t0

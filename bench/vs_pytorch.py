@@ -29,13 +29,15 @@ Only the standard library is needed here; PyTorch runs in the children.
 import argparse
 import datetime
 import json
-import resource
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+
+from machine_load import (FOREIGN_LIMIT_CORES, LOAD_LIMIT_PER_CORE, THREAD_VARS, busy_now, busy_seconds,
+                          children_seconds, thread_env)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -52,52 +54,6 @@ def find_build(arg):
             return d
     sys.exit("vs_pytorch: no bench_train_step in %s; build first: cmake -S . -B build && "
              "cmake --build build -j2" % ", ".join(cands))
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# Above this 1-minute load average (per core) the wall-clock figures measure
-# the other work on the machine, not the libraries: such a run is refused
-# (or, with --allow-loaded, kept and marked invalid).
-LOAD_LIMIT_PER_CORE = 0.25
-
-
-def busy_seconds():
-    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def busy_now(seconds=3.0):
-    """Cores busy over the next few seconds (this process sleeps meanwhile):
-    the start check.  The load average would still count a benchmark that
-    ended a minute ago."""
-    b0 = busy_seconds()
-    time.sleep(seconds)
-    b1 = busy_seconds()
-    return None if b0 is None or b1 is None else (b1 - b0) / seconds
-
-
-def children_seconds():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-# Other work during a measurement, in cores: the machine's busy time minus the
-# time of the measured child itself.  The load average cannot tell the two
-# apart (it still counts the previous child for a minute), this can.
-FOREIGN_LIMIT_CORES = 0.25
-
-
-def thread_env(th):
-    """Every thread count a child can read set to th: torch.set_num_threads
-    alone does not reach the system BLAS that Debian's PyTorch calls, which
-    otherwise starts one thread per core of its own."""
-    return {k: str(th) for k in THREAD_VARS}
 
 
 def run_json(cmd, env_extra=None, timeout=600):
