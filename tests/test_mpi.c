@@ -208,6 +208,14 @@ static void test_ranks_match_one_process(void)
     CHECK(max_diff("one", "three") < TOL);
     /* one run directory, one metrics line per epoch, rank 0's summary */
     CHECK_EQ_INT(count_lines("two", "metrics.jsonl"), 1);
+    /* each epoch's line names the ranks that trained it (one line: the file parses whole) */
+    const char *runs[] = {"one", "two", "three"};
+    for (int i = 0; i < 3; i++) {
+        cJSON *m = run_json(runs[i], "metrics.jsonl");
+        const cJSON *rk = cJSON_GetObjectItem(m, "ranks");
+        CHECK_EQ_INT(rk ? rk->valueint : -1, i + 1);
+        cJSON_Delete(m);
+    }
     double a1 = summary_acc("one"), a2 = summary_acc("two");
     printf("  test accuracy: 1 process %.4f, 2 ranks %.4f\n", a1, a2);
     CHECK(fabs(a1 - a2) <= 0.01);
@@ -237,6 +245,9 @@ static void test_resume_with_other_rank_count(void)
     const cJSON *prov = cJSON_GetObjectItem(conf, "provenance");
     CHECK(cJSON_GetObjectItem(prov, "ranks") && cJSON_GetObjectItem(prov, "ranks")->valueint == 2);
     CHECK(cJSON_GetObjectItem(sum, "ranks") && cJSON_GetObjectItem(sum, "ranks")->valueint == 3);
+    cJSON *m = run_json("moved", "metrics.jsonl"); /* the epoch ended on 3 ranks */
+    CHECK(m && cJSON_GetObjectItem(m, "ranks") && cJSON_GetObjectItem(m, "ranks")->valueint == 3);
+    cJSON_Delete(m);
     cJSON_Delete(conf);
     cJSON_Delete(sum);
 }

@@ -287,7 +287,7 @@ ib_status ib__run_epochs(run *r)
             return s;
         }
         rep.seconds = ib__now_s() - t0;
-        char *line = ib__run_metrics_line(&rep, r->test2 && rep.evaluated ? &test2 : NULL);
+        char *line = ib__run_metrics_line(&rep, r->dp_size, r->test2 && rep.evaluated ? &test2 : NULL);
         s = ib__save_epoch_snapshot(r, epoch); /* before last: a crash between the two redoes the epoch */
         if (s == IB_OK)
             s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);

@@ -141,13 +141,14 @@ static void add_eval(cJSON *o, const char *prefix, const ib_eval_result *e)
 #undef ADD
 }
 
-char *ib__run_metrics_line(const ib_epoch_report *rep, const ib_eval_result *test2)
+char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_result *test2)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", (double)rep->epoch);
     cJSON_AddNumberToObject(o, "step", (double)rep->step);
     cJSON_AddNumberToObject(o, "seconds", rep->seconds);
     cJSON_AddNumberToObject(o, "samples_per_s", rep->samples_per_s);
+    cJSON_AddNumberToObject(o, "ranks", ranks);
     cJSON_AddNumberToObject(o, "data_wait_s", rep->data_wait_s);
     cJSON_AddNumberToObject(o, "lr", rep->lr);
     cJSON_AddNumberToObject(o, "train_batches", (double)rep->train_batches);

@@ -135,7 +135,9 @@ ib_status ib__run_save_checkpoint(ib__train_run *r, const char *name, int64_t ep
 ib_status ib__save_epochs_check(const char *list, int64_t epochs);
 bool ib__save_epoch_listed(const char *list, int64_t epoch);
 ib_status ib__save_epoch_snapshot(ib__train_run *r, int64_t epoch);
-char *ib__run_metrics_line(const ib_epoch_report *rep, const ib_eval_result *test2);
+/* One line of metrics.jsonl; ranks: the processes that trained this epoch (a
+ * resume may change it) */
+char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_result *test2);
 ib_status ib__run_write_summary(ib__train_run *r);
 /* memorisation.c: the "memorisation" object of summary.json (label noise only) */
 struct cJSON;
