@@ -7,6 +7,7 @@
  * C optimizer is fed the very same gradients and only the update rule is
  * compared.
  */
+#include "core/internal.h"
 #include "test.h"
 
 /* The C code repeats PyTorch's float32 operations in the same order, fusing
@@ -497,6 +498,60 @@ static void test_step_same_bits_any_thread_count(void)
     ib_set_threads(saved);
 }
 
+/* Adam's AVX-512 path (taken where the CPU has AVX-512F) does the AVX2
+ * path's operations per element in the same order: three steps of Adam and
+ * AdamW with clipping and weight decay give the same weights, moments and
+ * clipped gradients bit for bit with the AVX2 path forced.  Sizes leave
+ * tails of every length class (7, 33, 70001 floats).  On a CPU without
+ * AVX-512 both runs take the AVX2 path and the test says so. */
+static float *adam_three_steps(ib_optim_kind kind, size_t *bytes)
+{
+    const int64_t sizes[4] = {70001, 7, 16384, 33};
+    ib_params *p = ib_params_new(5);
+    for (int i = 0; i < 4; i++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "p%d", i);
+        ib_params_get(p, nm, 1, &sizes[i], (ib_init){IB_INIT_UNIFORM, -1, 1}, IB_PARAM_TRAINABLE);
+    }
+    ib_optim_config c = ib_optim_defaults(kind);
+    c.weight_decay = 0.01f;
+    c.clip_grad_norm = 50.0f;
+    ib_optim *o = ib_optim_new(p, &c);
+    int64_t total = ib_params_total(p);
+    *bytes = (size_t)total * sizeof(float);
+    for (int t = 0; t < 3; t++) {
+        ib_test_fill(ib_params_grads(p), total, -1, 1, 70 + (uint64_t)t);
+        CHECK_OK(ib_optim_step(o));
+    }
+    float *out = malloc(4 * *bytes);
+    memcpy(out, ib_params_values(p), *bytes);
+    memcpy((char *)out + *bytes, ib_params_grads(p), *bytes);
+    memcpy((char *)out + 2 * *bytes, ib_optim_state(o, 0), *bytes);
+    memcpy((char *)out + 3 * *bytes, ib_optim_state(o, 1), *bytes);
+    ib_optim_free(o);
+    ib_params_free(p);
+    return out;
+}
+
+static void test_adam_avx512_same_bits_as_avx2(void)
+{
+    if (!ib__cpu_has_avx512())
+        printf("  no AVX-512 on this CPU: both runs take the AVX2 path\n");
+    ib_optim_kind kinds[2] = {IB_OPTIM_ADAM, IB_OPTIM_ADAMW};
+    for (int i = 0; i < 2; i++) {
+        size_t bytes = 0;
+        ib__cpu_force_avx2(false);
+        float *wide = adam_three_steps(kinds[i], &bytes);
+        ib__cpu_force_avx2(true);
+        CHECK(!ib__cpu_avx512());
+        float *narrow = adam_three_steps(kinds[i], &bytes);
+        ib__cpu_force_avx2(false);
+        CHECK_MSG(memcmp(wide, narrow, 4 * bytes) == 0, "kind %d: AVX-512 and AVX2 paths differ", (int)kinds[i]);
+        free(wide);
+        free(narrow);
+    }
+}
+
 /* ---- schedules ---- */
 
 static void test_schedules_match_torch(void)
@@ -681,6 +736,7 @@ int main(void)
     IB_RUN(test_resume_from_state);
     IB_RUN(test_non_finite_gradient);
     IB_RUN(test_step_same_bits_any_thread_count);
+    IB_RUN(test_adam_avx512_same_bits_as_avx2);
     IB_RUN(test_freeze_mid_run);
     IB_RUN(test_config_and_defaults);
     IB_RUN(test_large_param_same_as_small);
