@@ -60,6 +60,8 @@ static const struct {
     /* resnet20 - fc (650) + vsdhead: teacher 650, encoder 16,640 + 512 + 32,896 + 256 + 16,512,
      * student 2,080 + 64 + 330 */
     {"resnet20-vsd", 339012, 1},
+    /* stem 16*9 + bn 32; blocks 2*(C_in*C*9 + 2C): 4,672 + 13,952 + 55,552; fc 65*10 */
+    {"resnet8-mnist", 75002, 0},
 };
 #define N_EXPECTED ((int)(sizeof expected / sizeof expected[0]))
 

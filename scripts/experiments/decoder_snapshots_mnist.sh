@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Decoder-based I(X;T) over training (docs/results.md, "Decoder-based
-# I(X;T) over training"): LeNet trained on the first TRAIN_LIMIT MNIST
+# I(X;T) over training"): MODEL (lenet, or resnet8-mnist) trained on the first TRAIN_LIMIT MNIST
 # training images with --save-epochs SNAPS, then for each snapshot one
 # `ibnet info --estimator decoder` on LAYERS over the first LIMIT test
 # images (half train the decoders, half are held out).  One thread, a
@@ -8,6 +8,7 @@
 #   bash scripts/experiments/decoder_snapshots_mnist.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+MODEL=${MODEL:-lenet}
 EPOCHS=${EPOCHS:-6}
 SEED=${SEED:-1}
 TRAIN_LIMIT=${TRAIN_LIMIT:-5000}
@@ -17,12 +18,12 @@ EST=${EST:-decoder:8:1}
 STEPS=${STEPS:-100}
 LIMIT=${LIMIT:-1000}
 IBNET=${IBNET:-build/ibnet}
-run=${RUN:-runs/decoder-snapshots-lenet-s$SEED}
+run=${RUN:-runs/decoder-snapshots-$MODEL-s$SEED}
 export OMP_WAIT_POLICY=passive
 if [ ! -s "$run/summary.json" ]; then
   rm -rf "$run"
   /usr/bin/time -f "%e s wall, %U s user" --out "$run.train_time" \
-    "$IBNET" train --model lenet --epochs "$EPOCHS" --seed "$SEED" --threads 1 --train-limit "$TRAIN_LIMIT" \
+    "$IBNET" train --model "$MODEL" --epochs "$EPOCHS" --seed "$SEED" --threads 1 --train-limit "$TRAIN_LIMIT" \
       --save-epochs "$SNAPS" --out "$run" --quiet
 fi
 last=${SNAPS##*,}

@@ -535,6 +535,32 @@ static const struct {
      "globalavgpool\n"
      "vsdhead 10 zdim=64 hidden=256,128 shift=-5 name=head\n"
     },
+    {"resnet8-mnist",
+     "# resnet8-mnist: a small ResNet for 28x28 grey images, for measuring what\n"
+     "# the layers of a residual network keep of the input (the decoder-based\n"
+     "# I(X;T) of docs/information.md): a 3x3 stem of 16 channels and three\n"
+     "# stages of one basic block each, 16, 32 and 64 channels at 28x28, 14x14\n"
+     "# and 7x7, global average pooling and a linear classifier.  Parameter-free\n"
+     "# shortcuts where the shape changes (as resnet20).\n"
+     "model resnet8-mnist\n"
+     "input 1 28 28\n"
+     "classes 10\n"
+     "\n"
+     "conv 16 k=3 pad=1 bias=false name=conv1\n"
+     "batchnorm name=bn1\n"
+     "relu\n"
+     "group layer1\n"
+     "  basicblock 16\n"
+     "end\n"
+     "group layer2\n"
+     "  basicblock 32 stride=2 shortcut=pad\n"
+     "end\n"
+     "group layer3\n"
+     "  basicblock 64 stride=2 shortcut=pad\n"
+     "end\n"
+     "globalavgpool\n"
+     "linear 10 name=fc\n"
+    },
 };
 
 int ib_model_builtin_count(void) { return (int)(sizeof builtin / sizeof builtin[0]); }
