@@ -176,3 +176,24 @@ def test_activations_are_numpy_rows_per_example(run):
     assert "no_such_layer" in str(e.value)
     with pytest.raises(ibnet.UnsupportedError):
         ibnet.info(ckpt, estimator="decoder")
+
+
+# ---- evaluation options ------------------------------------------------------
+@needs_cli
+def test_evaluate_with_limit_and_corruption_as_ibnet_eval(run):
+    ckpt, d = run
+    with ibnet.Net(ckpt, batch_size=25) as net:
+        r = net.evaluate(limit=40, corruption="gaussian_noise", severity=4, corruption_seed=3)
+        clean = net.evaluate(limit=40)
+        test = ibnet.open_dataset(f"idx:{d}", "test")
+        given = net.evaluate(dataset=test, limit=40)  # an ibnet.Dataset in place of a name
+    ref = json.loads(_cli("eval", ckpt, "--json", "--batch-size", 25, "--limit", 40, "--corruption", "gaussian_noise",
+                          "--severity", 4, "--seed", 3))
+    ref_clean = json.loads(_cli("eval", ckpt, "--json", "--batch-size", 25, "--limit", 40))
+    assert r["n"] == clean["n"] == 40
+    for k in ("acc_1shot", "acc_avg", "acc_mean", "nll_avg", "nll_mean"):
+        assert r[k] == pytest.approx(ref[k], abs=1e-6), k
+        assert clean[k] == pytest.approx(ref_clean[k], abs=1e-6), k
+        assert given[k] == clean[k], k
+    with ibnet.Net(ckpt, batch_size=25) as net, pytest.raises(ibnet.ArgError):
+        net.evaluate(corruption="frost")
