@@ -203,3 +203,32 @@ def test_net_loss_grad_matches_central_differences(tmp_path, blobs):
         assert np.abs(g).max() > 1e-3  # a gradient that says something
     with ibnet.Net(ckpt, batch_size=4) as net, pytest.raises(ibnet.StateError):
         net.loss_grad(x, y)
+
+
+def test_offline_pip_install_gives_a_working_package(tmp_path):
+    """`pip install --no-index --no-build-isolation` (no downloads, Debian's
+    setuptools) of a copy of python/ installs every module of the package,
+    and the installed copy imports and runs."""
+    import shutil
+    import subprocess
+    import sys
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pip is not installed (Debian: python3-pip)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(here, ".."), src, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info",
+                                                                               "__pycache__"))
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation",
+                        "--no-deps", "--no-compile", "--target", str(target), str(src)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    modules = sorted(f for f in os.listdir(os.path.join(here, "..", "ibnet")) if f.endswith(".py"))
+    assert sorted(f for f in os.listdir(target / "ibnet") if f.endswith(".py")) == modules
+    env = dict(os.environ, PYTHONPATH=str(target))
+    if "/" in env.get("IBNET_LIBRARY", ""):
+        env["IBNET_LIBRARY"] = os.path.abspath(env["IBNET_LIBRARY"])  # the child runs elsewhere
+    r = subprocess.run([sys.executable, "-c", "import ibnet, ibnet.data; print(ibnet.__file__, ibnet.Model('mlp').name)"],
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(target / "ibnet" / "__init__.py"), "mlp"]
