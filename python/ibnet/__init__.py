@@ -647,11 +647,20 @@ def open_dataset(spec, split="train", data_dir=None, view=1, skip_hash=False):
 
 
 # ---- training -----------------------------------------------------------------
+_MAX_TERMS = 40  # IB_MAX_TERMS
+
+
 class TrainProgress(_c.Structure):
-    """ib_train_progress, given to the progress callback after each step."""
+    """ib_train_progress, given to the progress callback after each step;
+    .terms: the method's named terms (means over the epoch so far) as a dict."""
     _fields_ = [("epoch", _c.c_int64), ("epochs", _c.c_int64), ("batch", _c.c_int64), ("batches", _c.c_int64),
                 ("samples_per_s", _c.c_double), ("eta_s", _c.c_double), ("loss", _c.c_double),
-                ("ce", _c.c_double), ("kl_total", _c.c_double)]
+                ("ce", _c.c_double), ("kl_total", _c.c_double), ("n_terms", _c.c_int),
+                ("term_name", _c.c_char_p * _MAX_TERMS), ("term", _c.c_double * _MAX_TERMS)]
+
+    @property
+    def terms(self):
+        return {self.term_name[k].decode(): self.term[k] for k in range(self.n_terms) if self.term_name[k]}
 
 
 class EpochReport(_c.Structure):
