@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from . import (_lib, _check, _s, _Dataset, _NetOptions, _WEIGHTS, _open_c, Dataset, ArgError)
+from . import (_lib, _check, _s, _Dataset, _WEIGHTS, _open_c, Dataset, ArgError)
 
 __all__ = ["attack", "MAX_EPS"]
 

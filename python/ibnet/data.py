@@ -10,7 +10,7 @@ import ctypes as _c
 
 import numpy as np
 
-from . import (_lib, _libc, _check, _s, _Dataset, Dataset, ArgError, NoMemoryError)
+from . import (_lib, _libc, _check, _s, _Dataset, ArgError, NoMemoryError)
 
 __all__ = ["corruptions", "noise_kinds", "rotated_mnist_angle", "rotated_mnist_domains", "leave_one_out",
            "rotated_mnist_split", "noisy_mnist_two_view", "color_grey_two_view", "dataset_views",
