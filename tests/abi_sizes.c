@@ -36,6 +36,7 @@ int main(void)
     SIZE(ib_mi_result);
     SIZE(ib_activations);
     SIZE(ib_bottleneck);
+    SIZE(ib_decoder_data);
     OFFSET(ib_model_out, bn_name);
     return 0;
 }

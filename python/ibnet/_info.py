@@ -61,7 +61,12 @@ class _ModelOutHead(_c.Structure):  # the leading fields of ib_model_out (read t
                 ("bn_name", (_c.c_char * 64) * _MAX_BOTTLENECKS)]
 
 
-_M = (0, "binning", "kde", "kde-lower", "infonce", "nwj", "mine", "variational", "decoder")
+class _DecoderData(_c.Structure):  # ib_decoder_data
+    _fields_ = [("n", _c.c_int64), ("c", _c.c_int), ("h", _c.c_int), ("w", _c.c_int),
+                ("images", _c.POINTER(_c.c_uint8)), ("cond_ndim", _c.c_int), ("cond_shape", _c.c_int64 * 3),
+                ("cond", _c.POINTER(_c.c_float))]
+
+
 _IB_MI_VARIATIONAL, _IB_MI_DECODER = 6, 7
 _CRITICS = (3, 4, 5)  # infonce, nwj, mine
 _lib.ib_mi_parse.argtypes = [_c.c_char_p, _c.POINTER(_Options)]
@@ -77,6 +82,10 @@ _lib.ib_net_variational.argtypes = [_c.c_void_p, _c.POINTER(_Dataset), _c.c_int6
                                     _c.POINTER(_Result), _c.c_int, _c.POINTER(_c.c_int)]
 _lib.ib_net_outputs.argtypes = [_c.c_void_p]
 _lib.ib_net_outputs.restype = _c.POINTER(_ModelOutHead)
+_lib.ib_decoder_mi.argtypes = [_c.POINTER(_DecoderData), _c.c_int, _c.POINTER(_Options), _c.POINTER(_Result),
+                               _c.c_void_p]
+_lib.ib_graph_find.argtypes = [_c.c_void_p, _c.c_char_p]
+_lib.ib_graph_find.restype = _c.c_void_p
 _lib.ib_node_numel.argtypes = [_c.c_void_p]
 _lib.ib_node_numel.restype = _c.c_int64
 
@@ -243,13 +252,11 @@ def info(checkpoint, layers=None, estimator="binning:30", dataset=None, split="t
     Gaussian bottleneck's own bounds: the rate, an upper bound on I(X;Z),
     and H(Y) - E[-log q(y|z)], a lower bound on I(Z;Y); samples S, seed the
     noise key, default the run's).  sample: stochastic layers take one draw
-    (default the mean path).  The decoder estimator is the CLI's (`ibnet
-    info --estimator decoder`): UnsupportedError here."""
+    (default the mean path).  decoder[:CHANNELS[:LAYERS[:LEVELS]]]: PixelCNN
+    decoders of the binarised images, one given each layer (a feature map
+    keeps its shape) and one unconditional, trained on part of the examples:
+    I(X;T) ~ H(X) - H(X|T) per layer (one dict each; one-channel images)."""
     o = _options(estimator, 0 if seed is None else seed, seeds, steps)
-    if o.method == _IB_MI_DECODER:
-        from . import UnsupportedError
-        raise UnsupportedError("info: the decoder estimator runs in `ibnet info --estimator decoder`; here, pass "
-                               "activations() and the images to your own decoder", -9)
     if sweep and o.method not in (0, 1, 2):
         raise ArgError("info: sweep is for binning and kde", -1)
     names = [layers] if isinstance(layers, str) else list(layers) if layers else []
@@ -284,6 +291,8 @@ def info(checkpoint, layers=None, estimator="binning:30", dataset=None, split="t
                 raise ArgError(f"info: {checkpoint} has no Gaussian bottleneck: name the layers", -1)
         critic = o.method in _CRITICS
         d = _data(checkpoint, dataset, split, data_dir, skip_hash)
+        if o.method == _IB_MI_DECODER:
+            return _decoder(net, d.contents, _activations(net, d, names, limit, not sample), names, o)
         acts = _activations(net, d, names + (["x"] if critic else []), limit, not sample)
         x = _var(acts.values["x"], "x")[0] if critic else None
         y = _var(acts.labels[:, None], "labels")[0]
@@ -300,3 +309,32 @@ def info(checkpoint, layers=None, estimator="binning:30", dataset=None, split="t
     finally:
         _lib.ib_dataset_free(d)
         _lib.ib_net_close(net)
+
+
+def _decoder(net, d, acts, names, o):
+    """`ibnet info --estimator decoder` (cli/info_decoder.c): one
+    conditional decoder per layer over the data set's own pixels."""
+    if d.c != 1:
+        raise ArgError(f"info: the decoder models binarised images of one channel; {d.name.decode()} has {d.c} "
+                       "channels", -1)
+    n = len(acts.labels)
+    dd = (_DecoderData * len(names))()
+    g = _lib.ib_net_graph(net)
+    for k, name in enumerate(names):
+        v = acts.values[name]
+        dd[k].n, dd[k].c, dd[k].h, dd[k].w, dd[k].images = n, d.c, d.h, d.w, d.images
+        dd[k].cond = v.ctypes.data_as(_c.POINTER(_c.c_float))  # acts keeps v alive
+        node = _lib.ib_graph_find(g, _s(acts.nodes[name]))
+        if node and _lib.ib_node_ndim(node) == 4:  # a feature map keeps its shape
+            dd[k].cond_ndim = 3
+            for j in range(3):
+                dd[k].cond_shape[j] = _lib.ib_node_dim(node, j + 1)
+        else:
+            dd[k].cond_ndim, dd[k].cond_shape[0] = 1, v.shape[1]
+    r = (_Result * len(names))()
+    _check(_lib.ib_decoder_mi(dd, len(names), _c.byref(o), r, None))
+    out = []
+    for k, name in enumerate(names):
+        r[k].quantity = b"I(X;T)"
+        out.append({"layer": name, "dims": acts.values[name].shape[1], **_result_dict(r[k])})
+    return out

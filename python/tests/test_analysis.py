@@ -139,21 +139,26 @@ def test_mi_takes_numpy_dtypes_as_continuous_or_discrete():
 # ---- info and activations ----------------------------------------------------
 @needs_cli
 @pytest.mark.parametrize("est,layers", [("binning:10", "fc1,vib"), ("kde:0.1", None), ("variational", None),
-                                        ("infonce", "fc2")])
+                                        ("infonce", "fc2"), ("decoder:4:1", "vib")])
 def test_info_gives_the_numbers_of_ibnet_info_json(run, est, layers):
     ckpt, _ = run
-    extra = ["--steps", 20] if est == "infonce" else []
+    trained = est in ("infonce", "decoder:4:1")
+    steps = 3 if est.startswith("decoder") else 20
+    extra = ["--steps", steps] if trained else []
     args = ["info", ckpt, "--estimator", est, "--limit", 60, "--json", *extra]
     if layers:
         args += ["--layers", layers]
     ref = [json.loads(s) for s in _cli(*args).splitlines()]
     r = ibnet.info(ckpt, layers=layers.split(",") if layers else None, estimator=est, limit=60,
-                   steps=20 if est == "infonce" else None)
-    assert len(r) == len(ref) == 2 * (len(layers.split(",")) if layers else 1)
+                   steps=steps if trained else None)
+    per_layer = 1 if est.startswith("decoder") else 2  # the decoder gives I(X;T) only
+    assert len(r) == len(ref) == per_layer * (len(layers.split(",")) if layers else 1)
     for a, b in zip(r, ref):
-        if est == "infonce":  # trained critics: compared to rounding
+        if trained:  # trained critics and decoders: compared to rounding
             assert a["nats"] == pytest.approx(b["nats"], abs=1e-9)
-            a, b = dict(a, nats=0, bits=0, spread_nats=0), dict(b, nats=0, bits=0, spread_nats=0)
+            zero = {k: 0 for k in ("nats", "bits", "spread_nats", "h_x_nats", "h_x_given_t_nats", "bits_per_pixel")
+                    if k in b}
+            a, b = dict(a, **zero), dict(b, **zero)
         assert a == b
     kinds = [x["kind"] for x in r]
     if est == "variational":
@@ -174,8 +179,6 @@ def test_activations_are_numpy_rows_per_example(run):
     with pytest.raises(ibnet.ArgError) as e:
         ibnet.activations(ckpt, ["no_such_layer"], limit=5)
     assert "no_such_layer" in str(e.value)
-    with pytest.raises(ibnet.UnsupportedError):
-        ibnet.info(ckpt, estimator="decoder")
 
 
 # ---- evaluation options ------------------------------------------------------

@@ -270,7 +270,7 @@ def test_struct_mirrors_have_the_c_layout():
                "ib_attack_config": _attack._Config, "ib_attack_row": _attack._Row, "ib_attack_result": _attack._Result,
                "ib_attack_head": _attack._Head, "ib_pixel_norm": _attack._PixelNorm, "ib_mi_var": _info._Var,
                "ib_mi_options": _info._Options, "ib_mi_result": _info._Result, "ib_activations": _info._Activations,
-               "ib_bottleneck": _info._Bottleneck}
+               "ib_bottleneck": _info._Bottleneck, "ib_decoder_data": _info._DecoderData}
     for name, cls in mirrors.items():
         assert ctypes.sizeof(cls) == c[name], name
     assert ibnet.EpochReport.ce.offset == c["ib_epoch_report.ce"]
