@@ -22,7 +22,8 @@ import numpy as np
 __all__ = [
     "IbnetError", "ArgError", "ShapeError", "NoMemoryError", "IOError_", "FormatError",
     "MismatchError", "StateError", "NumericError", "UnsupportedError",
-    "version", "Model", "Layer", "Net", "open_dataset", "train", "TrainProgress", "EpochReport",
+    "version", "Model", "Layer", "Net", "Dataset", "open_dataset", "train", "TrainProgress", "EpochReport",
+    "data", "attack", "mi", "info", "activations", "Activations",
 ]
 
 ABI_VERSION = (0, 1)  # the major.minor whose struct layouts this file mirrors
@@ -468,22 +469,41 @@ class Net:
         shape = self._x.shape
         return float(_lib.ib_node_scalar(loss)), np.ctypeslib.as_array(_lib.ib_node_grad(g), shape=shape)
 
-    def evaluate(self, dataset=None, split="test", samples=None, seed=None, data_dir=None):
-        """ib_evaluate on a data set (default: the run's), as `ibnet eval`
-        does: a dict with n, classes, acc_1shot, acc_avg (S-sample mean of
-        the softmax), acc_mean (the mean path), nll_avg, nll_mean,
-        ce_samples, kl (per bottleneck), confusion (classes x classes),
-        ece, brier, entropy (of the averaged prediction) and ece_mean,
-        brier_mean.  samples: S (default the run's); seed: the noise key
-        (default the run's evaluation seed, so the figures are `ibnet
-        eval`'s with --batch-size equal to this network's batch_size)."""
+    def evaluate(self, dataset=None, split="test", samples=None, seed=None, data_dir=None, limit=0, corruption=None,
+                 severity=3, corruption_seed=1, view=1, skip_hash=False):
+        """ib_evaluate on a data set, as `ibnet eval` does: a dict with n,
+        classes, acc_1shot, acc_avg (S-sample mean of the softmax), acc_mean
+        (the mean path), nll_avg, nll_mean, ce_samples, kl (per bottleneck),
+        confusion (classes x classes), ece, brier, entropy (of the averaged
+        prediction) and ece_mean, brier_mean.  dataset: a name as --dataset
+        takes (default: the run's) or an ibnet.Dataset; samples: S (default
+        the run's); seed: the noise key (default the run's evaluation seed,
+        so the figures are `ibnet eval`'s with --batch-size equal to this
+        network's batch_size); limit: the first N examples (--limit);
+        corruption, severity, corruption_seed: a corrupted copy
+        (--corruption, --severity, --seed; after the limit, as the CLI);
+        view: 2 for view 2 of a two-view set (--view)."""
         if self._noise or self.samples:
             raise ArgError("Net.evaluate: open the network without given_noise and samples", -1)
-        if dataset is None:
-            from . import safetensors as _st
-            dataset = json.loads(_st.read_header(self.path)[1].get("ibnet", "{}")).get("dataset") or ""
-        d = _c.POINTER(_Dataset)()
-        _check(_lib.ib_dataset_open(_s(dataset), _s(split), _s(data_dir), None, _c.byref(d)))
+        from . import data as _data
+        if isinstance(dataset, Dataset):
+            ds = dataset if not limit else Dataset(dataset.images[:limit], dataset.labels[:limit], dataset.classes,
+                                                    dataset.name, None if dataset.clean_labels is None else
+                                                    dataset.clean_labels[:limit], dataset.class_names)
+            d = _data._to_c(ds)
+        else:
+            if dataset is None:
+                from . import safetensors as _st
+                dataset = json.loads(_st.read_header(self.path)[1].get("ibnet", "{}")).get("dataset") or ""
+            d = _open_c(dataset, split, data_dir, view, skip_hash, limit)
+        if corruption is not None:
+            cd = _c.POINTER(_Dataset)()
+            try:
+                _check(_lib.ib_dataset_corrupt(d, _data._corruption(corruption), severity, corruption_seed,
+                                               _c.byref(cd)))
+            finally:
+                _lib.ib_dataset_free(d)
+            d = cd
         r = _EvalResult()
         try:
             h = self._h
@@ -539,42 +559,108 @@ _lib.ib_evaluate.argtypes = [_c.c_void_p, _c.c_void_p, _c.c_void_p, _c.c_int, _c
                              _c.c_void_p, _c.c_int, _c.c_uint64, _c.POINTER(_EvalResult)]
 
 
+class _LoadOptions(_c.Structure):  # ib_load_options
+    _fields_ = [("skip_hash", _c.c_bool)]
+
+
+_lib.ib_dataset_open_view.argtypes = [_c.c_char_p, _c.c_char_p, _c.c_int, _c.c_char_p, _c.c_void_p,
+                                      _c.POINTER(_c.POINTER(_Dataset))]
+_lib.ib_dataset_slice.argtypes = [_c.POINTER(_Dataset), _c.c_int64, _c.c_int64, _c.POINTER(_c.POINTER(_Dataset))]
+
+
 class Dataset:
     """A data set as numpy arrays (copies; the C data set is freed):
-    images uint8 (n, c, h, w), labels int32 (n), clean_labels or None,
-    class_names list or None."""
+    images uint8 (n, c, h, w), labels int32 (n), clean_labels int32 (n) or
+    None (the original labels of a set with label noise), classes,
+    class_names list or None.  Dataset(images, labels, classes=None) makes
+    one from arrays (classes: max label + 1 by default).  The library's
+    derived sets are methods: with_label_noise, corrupt, rotate (and the
+    functions of ibnet.data)."""
 
-    def __init__(self, name, images, labels, clean_labels, classes, class_names):
-        self.name, self.images, self.labels = name, images, labels
-        self.clean_labels, self.classes, self.class_names = clean_labels, classes, class_names
+    def __init__(self, images, labels, classes=None, name="numpy", clean_labels=None, class_names=None):
+        self.images = np.ascontiguousarray(images, dtype=np.uint8)
+        self.labels = np.ascontiguousarray(labels, dtype=np.int32)
+        if self.images.ndim != 4 or self.labels.shape != self.images.shape[:1]:
+            raise ArgError(f"Dataset: images (n, c, h, w) and labels (n,), not {self.images.shape} and "
+                           f"{self.labels.shape}", -1)
+        self.name = name
+        self.classes = int(classes) if classes is not None else int(self.labels.max(initial=-1)) + 1
+        self.clean_labels = None if clean_labels is None else np.ascontiguousarray(clean_labels, dtype=np.int32)
+        self.class_names = class_names
 
     def __len__(self):
         return len(self.labels)
 
+    def __repr__(self):
+        return f"Dataset({self.name!r}, {self.images.shape}, {self.classes} classes)"
 
-def open_dataset(spec, split="train", data_dir=None):
-    """ib_dataset_open: "mnist", "cifar10", "idx:DIR", "folder:ROOT"...; split
-    "train" or "test"; data_dir None searches as the library does."""
+    def with_label_noise(self, kind="symmetric", rate=0.2, seed=0):
+        from . import data
+        return data.with_label_noise(self, kind, rate, seed)
+
+    def corrupt(self, corruption, severity=3, seed=0):
+        from . import data
+        return data.corrupt(self, corruption, severity, seed)
+
+    def rotate(self, degrees):
+        from . import data
+        return data.rotate(self, degrees)
+
+
+def _dataset_from_c(p):
+    """A Dataset copied from a C ib_dataset (not freed)."""
+    d = p.contents
+    shape = (d.n, d.c, d.h, d.w)
+    images = np.ctypeslib.as_array(d.images, shape=(int(np.prod(shape)),)).reshape(shape).copy() if d.n else \
+        np.zeros(shape, np.uint8)
+    labels = np.ctypeslib.as_array(d.labels, shape=(d.n,)).copy() if d.n else np.zeros(0, np.int32)
+    clean = np.ctypeslib.as_array(d.clean_labels, shape=(d.n,)).copy() if d.clean_labels and d.n else None
+    names = [d.class_names[i].decode() for i in range(d.classes)] if d.class_names else None
+    return Dataset(images, labels, d.classes, d.name.decode(), clean, names)
+
+
+def _open_c(spec, split, data_dir, view, skip_hash, limit=0):
+    """The C ib_dataset of a data-set name (the caller frees it)."""
     p = _c.POINTER(_Dataset)()
-    _check(_lib.ib_dataset_open(_s(spec), _s(split), _s(data_dir), None, _c.byref(p)))
+    lo = _LoadOptions(skip_hash)
+    _check(_lib.ib_dataset_open_view(_s(spec), _s(split), view - 1, _s(data_dir), _c.byref(lo), _c.byref(p)))
+    if limit and limit < p.contents.n:
+        part = _c.POINTER(_Dataset)()
+        s = _lib.ib_dataset_slice(p, 0, limit, _c.byref(part))
+        _lib.ib_dataset_free(p)
+        _check(s)
+        p = part
+    return p
+
+
+def open_dataset(spec, split="train", data_dir=None, view=1, skip_hash=False):
+    """ib_dataset_open: any name --dataset takes ("mnist", "cifar10",
+    "idx:DIR", "folder:ROOT", "rotated-mnist:K", "noisy-mnist-2view",
+    "cifar10-2view"...); split "train" or "test"; data_dir None searches as
+    the library does; view 2 of a two-view set (ib_dataset_open_view; 1 is
+    what ib_dataset_open gives); skip_hash: no sha256 of the files."""
+    p = _open_c(spec, split, data_dir, view, skip_hash)
     try:
-        d = p.contents
-        shape = (d.n, d.c, d.h, d.w)
-        images = np.ctypeslib.as_array(d.images, shape=(int(np.prod(shape)),)).reshape(shape).copy()
-        labels = np.ctypeslib.as_array(d.labels, shape=(d.n,)).copy()
-        clean = np.ctypeslib.as_array(d.clean_labels, shape=(d.n,)).copy() if d.clean_labels else None
-        names = [d.class_names[i].decode() for i in range(d.classes)] if d.class_names else None
-        return Dataset(d.name.decode(), images, labels, clean, d.classes, names)
+        return _dataset_from_c(p)
     finally:
         _lib.ib_dataset_free(p)
 
 
 # ---- training -----------------------------------------------------------------
+_MAX_TERMS = 40  # IB_MAX_TERMS
+
+
 class TrainProgress(_c.Structure):
-    """ib_train_progress, given to the progress callback after each step."""
+    """ib_train_progress, given to the progress callback after each step;
+    .terms: the method's named terms (means over the epoch so far) as a dict."""
     _fields_ = [("epoch", _c.c_int64), ("epochs", _c.c_int64), ("batch", _c.c_int64), ("batches", _c.c_int64),
                 ("samples_per_s", _c.c_double), ("eta_s", _c.c_double), ("loss", _c.c_double),
-                ("ce", _c.c_double), ("kl_total", _c.c_double)]
+                ("ce", _c.c_double), ("kl_total", _c.c_double), ("n_terms", _c.c_int),
+                ("term_name", _c.c_char_p * _MAX_TERMS), ("term", _c.c_double * _MAX_TERMS)]
+
+    @property
+    def terms(self):
+        return {self.term_name[k].decode(): self.term[k] for k in range(self.n_terms) if self.term_name[k]}
 
 
 class EpochReport(_c.Structure):
@@ -634,6 +720,12 @@ def train(config, progress=None, epoch_end=None):
         raise failure[0]
     _check(status)
     return stop.value == 0
+
+
+# the library's further calls, each in its own module (they use the above)
+from . import data  # noqa: E402
+from ._attack import attack  # noqa: E402
+from ._info import mi, info, activations, Activations  # noqa: E402
 
 
 def __getattr__(name):

@@ -431,37 +431,96 @@ def build(model):
     return IbnetModule(_as_model(model))
 
 
-def load(path, model=None, verify=True, map_location=None):
-    """The checkpoint's model as an IbnetModule with its weights (the plain
-    tensors: best.safetensors holds the evaluated ones, the EMA average when
-    the run used one; last.safetensors' optimizer and ema.* tensors are
-    skipped).  model: another description to load into (else the one in the
-    file's metadata).  Mismatched names or shapes raise MismatchError."""
+def _view_of(name):
+    """"view2" for a tensor "view2.fc1.weight" (the copies of a
+    --separate-views run, view2..view9), else None."""
+    return name[:5] if len(name) > 6 and name.startswith("view") and name[4] in "23456789" and name[5] == "." \
+        else None
+
+
+def _ema_divisor(meta, name):
+    """What ibnet's loader divides the EMA shadow of parameter `name` by
+    (src/io/checkpoint.c): 1 without zero_debias; else 1 - decay^t, t the
+    parameter's update count (ema.param_updates, else ema.updates), formed in
+    double and rounded once to float32; 0 when t = 0 (no average yet: the raw
+    value is taken)."""
+    if meta.get("ema.zero_debias") != "true":
+        return np.float32(1.0)
+    try:
+        decay = float(np.float32(float(meta["ema.decay"])))
+        t = int(meta["ema.updates"])
+    except (KeyError, ValueError) as e:
+        raise ibnet.FormatError(f"EMA metadata missing or damaged ({e})", -5) from e
+    own = json.loads(meta.get("ema.param_updates", "{}") or "{}")
+    if name in own:
+        t = int(own[name])
+    return np.float32(0.0) if t == 0 else np.float32(1.0 - decay ** t)
+
+
+def load(path, model=None, verify=True, map_location=None, weights="default", scope=None):
+    """The checkpoint's model as an IbnetModule with its weights, as
+    ibnet.Net opens it.  weights: "default" takes the EMA average when the
+    file holds one (a last.safetensors of a run with --ema-decay: each
+    ema.NAME shadow debiased exactly as ibnet's loader does, bit for bit),
+    else the plain tensors (best.safetensors already holds the evaluated
+    ones); "raw": the plain tensors; "ema": the average, MismatchError when
+    the file has none.  scope: "view2" opens the view2.* copy of a
+    --separate-views checkpoint (without it the run's own network is loaded
+    and the other views' tensors are left, as Net does).  model: another
+    description to load into (else the one in the file's metadata).
+    Mismatched names or shapes raise MismatchError.  .used_ema tells which
+    weights were taken."""
+    if weights not in ("default", "raw", "ema"):
+        raise ibnet.ArgError(f"load: weights must be default, raw or ema, not {weights!r}", -1)
     tensors, meta = _st.read(path, verify=verify)
+    info = json.loads(meta.get("ibnet", "{}") or "{}")
     if model is None:
-        info = json.loads(meta.get("ibnet", "{}") or "{}")
         if not info.get("model_text"):
             raise ibnet.FormatError(f"{path}: not an ibnet training checkpoint (no model description); "
                                     "pass model=", -5)
         model = ibnet.Model.parse(info["model_text"], str(path))
+    decay = (info.get("config") or {}).get("ema_decay", 0)
+    has_ema = "ema.updates" in meta and isinstance(decay, (int, float)) and 0 < decay < 1
+    if weights == "ema" and not has_ema:
+        raise ibnet.MismatchError(f"{path} holds no EMA average; open it with the raw weights", -6)
+    use_ema = has_ema and weights != "raw"
+    prefix = f"{scope}." if scope else ""
     module = build(model)
     sd = module.state_dict()
-    plain = {k: v for k, v in tensors.items() if not k.startswith(("optim.", "ema."))}
+    if scope:
+        plain = {k[len(prefix):]: k for k in tensors if k.startswith(prefix)}
+        if not plain:
+            raise ibnet.MismatchError(f"{path}: no weights of the copy {scope} (was the run trained with "
+                                      "--separate-views?)", -6)
+    else:
+        plain = {k: k for k in tensors if not k.startswith(("optim.", "ema.")) and not _view_of(k)}
     missing = [k for k in sd if k not in plain]
     extra = [k for k in plain if k not in sd]
-    bad = [f"{k} {tuple(plain[k].shape)} vs {tuple(v.shape)}" for k, v in sd.items()
-           if k in plain and tuple(plain[k].shape) != tuple(v.shape)]
+    bad = [f"{k} {tuple(tensors[plain[k]].shape)} vs {tuple(v.shape)}" for k, v in sd.items()
+           if k in plain and tuple(tensors[plain[k]].shape) != tuple(v.shape)]
     if missing or extra or bad:
         raise ibnet.MismatchError(f"{path}: tensors do not fit model {module.model.name!r}: missing {missing[:4]}, "
                                   f"unexpected {extra[:4]}, other shapes {bad[:4]}", -6)
+    values, n_ema = {}, 0
+    for k in sd:
+        full = plain[k]
+        x = tensors[full]
+        shadow = tensors.get("ema." + full) if use_ema else None
+        if shadow is not None and shadow.shape == x.shape:
+            div = _ema_divisor(meta, full)
+            if div != 0:
+                x = shadow if div == 1 else shadow / div
+                n_ema += 1
+        values[k] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     # Not strict: torch's batch norm asks for the num_batches_tracked that
     # ibnet does not keep (names and shapes were checked above).
-    r = module.load_state_dict({k: torch.from_numpy(plain[k]) for k in sd}, strict=False)
+    r = module.load_state_dict(values, strict=False)
     assert not r.missing_keys and all(k.endswith("num_batches_tracked") for k in r.unexpected_keys), r
     module.eval()
     if map_location is not None:
         module.to(map_location)
     module.checkpoint_meta = meta
+    module.used_ema = n_ema > 0
     return module
 
 

@@ -87,12 +87,19 @@ def _config(tmp_path, d, run, epochs=2):
 def test_train_calls_back_and_writes_the_run(tmp_path, blobs):
     d = blobs[0]
     steps, epochs = [], []
-    done = ibnet.train(_config(tmp_path, d, "run"), progress=lambda p: steps.append((p.epoch, p.batch, p.loss)),
+    terms = []
+
+    def progress(p):
+        steps.append((p.epoch, p.batch, p.loss))
+        terms.append(p.terms)
+
+    done = ibnet.train(_config(tmp_path, d, "run"), progress=progress,
                        epoch_end=lambda r: epochs.append((r.epoch, r.epochs, r.loss)))
     assert done
     assert [e[0] for e in epochs] == [1, 2] and all(e[1] == 2 for e in epochs)
     assert len(steps) == 2 * 6 and steps[0][:2] == (1, 1)
     assert all(np.isfinite(s[2]) for s in steps)
+    assert all(isinstance(t, dict) and all(np.isfinite(v) for v in t.values()) for t in terms)  # named terms (VIB: none)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary  # the run finished and wrote its figures
     assert (tmp_path / "run" / "last.safetensors").exists()
@@ -203,3 +210,69 @@ def test_net_loss_grad_matches_central_differences(tmp_path, blobs):
         assert np.abs(g).max() > 1e-3  # a gradient that says something
     with ibnet.Net(ckpt, batch_size=4) as net, pytest.raises(ibnet.StateError):
         net.loss_grad(x, y)
+
+
+def test_offline_pip_install_gives_a_working_package(tmp_path):
+    """`pip install --no-index --no-build-isolation` (no downloads, Debian's
+    setuptools) of a copy of python/ installs every module of the package,
+    and the installed copy imports and runs."""
+    import shutil
+    import subprocess
+    import sys
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pip is not installed (Debian: python3-pip)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(here, ".."), src, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info",
+                                                                               "__pycache__"))
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation",
+                        "--no-deps", "--no-compile", "--target", str(target), str(src)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    modules = sorted(f for f in os.listdir(os.path.join(here, "..", "ibnet")) if f.endswith(".py"))
+    assert sorted(f for f in os.listdir(target / "ibnet") if f.endswith(".py")) == modules
+    env = dict(os.environ, PYTHONPATH=str(target))
+    if "/" in env.get("IBNET_LIBRARY", ""):
+        env["IBNET_LIBRARY"] = os.path.abspath(env["IBNET_LIBRARY"])  # the child runs elsewhere
+    r = subprocess.run([sys.executable, "-c", "import ibnet, ibnet.data; print(ibnet.__file__, ibnet.Model('mlp').name)"],
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(target / "ibnet" / "__init__.py"), "mlp"]
+
+
+def test_every_status_has_its_exception_class():
+    for status, cls in ibnet._BY_STATUS.items():
+        assert cls.status == status and issubclass(cls, ibnet.IbnetError)
+        with pytest.raises(cls) as e:
+            ibnet._check(status)
+        assert str(e.value)  # the last error's message, else the status's ib_strerror
+    assert sorted(ibnet._BY_STATUS) == list(range(-9, 0))
+    ibnet._check(0)
+    with pytest.raises(ibnet.IbnetError):
+        ibnet._check(-99)  # a status this binding does not know: the base class
+
+
+@pytest.mark.skipif(not os.environ.get("IBNET_ABI_SIZES"), reason="IBNET_ABI_SIZES (the build's abi_sizes) not set")
+def test_struct_mirrors_have_the_c_layout():
+    """Every ctypes mirror has the size (or, for the structs mirrored in
+    part, the field offset) the C compiler gives: a field added to a public
+    struct fails here until the mirror follows (docs/packaging.md)."""
+    import ctypes
+    import subprocess
+    from ibnet import _attack, _info
+    out = subprocess.run([os.environ["IBNET_ABI_SIZES"]], capture_output=True, text=True, check=True).stdout
+    c = dict((k, int(v)) for k, v in (line.split() for line in out.splitlines()))
+    mirrors = {"ib_model_layer_info": ibnet._LayerInfo, "ib_model_tensor": ibnet._Tensor,
+               "ib_net_options": ibnet._NetOptions, "ib_calibration": ibnet._Calibration,
+               "ib_eval_result": ibnet._EvalResult, "ib_dataset": ibnet._Dataset, "ib_load_options": ibnet._LoadOptions,
+               "ib_train_progress": ibnet.TrainProgress, "ib_train_callbacks": ibnet._Callbacks,
+               "ib_attack_config": _attack._Config, "ib_attack_row": _attack._Row, "ib_attack_result": _attack._Result,
+               "ib_attack_head": _attack._Head, "ib_pixel_norm": _attack._PixelNorm, "ib_mi_var": _info._Var,
+               "ib_mi_options": _info._Options, "ib_mi_result": _info._Result, "ib_activations": _info._Activations,
+               "ib_bottleneck": _info._Bottleneck, "ib_decoder_data": _info._DecoderData}
+    for name, cls in mirrors.items():
+        assert ctypes.sizeof(cls) == c[name], name
+    assert ibnet.EpochReport.ce.offset == c["ib_epoch_report.ce"]
+    assert _info._ModelOutHead.bn_name.offset == c["ib_model_out.bn_name"]
+    assert len(c) == len(mirrors) + 2  # abi_sizes lists no struct the test forgets

@@ -201,13 +201,50 @@ def test_a_checkpoint_trained_by_ibnet_loads_in_torch(tmp_path):
     assert ibnet.train({"model": str(model), "dataset": f"idx:{d}", "out_dir": str(run), "epochs": 1,
                         "batch_size": 40, "eval_batch_size": 60, "eval_samples": 2, "ema_decay": 0.9})
     x = images[:5, None].astype(np.float32) / 255.0 * 2 - 1  # the default normalisation: symmetric
-    for f, weights in (("best.safetensors", "default"), ("last.safetensors", "raw")):
-        m = it.load(str(run / f))
+    for f, weights in (("best.safetensors", "default"), ("last.safetensors", "raw"),
+                       ("last.safetensors", "default"), ("last.safetensors", "ema")):
+        m = it.load(str(run / f), weights=weights)
+        assert m.used_ema == (f == "last.safetensors" and weights != "raw"), (f, weights)
         with torch.no_grad():
             yt = m(torch.from_numpy(x)).numpy()
         with ibnet.Net(str(run / f), batch_size=5, mean_path=True, weights=weights) as net:
+            assert net.used_ema == m.used_ema
             yi = net.forward(x).copy()
-        assert np.abs(yt - yi).max() <= _tol(yt), f
+        assert np.abs(yt - yi).max() <= _tol(yt), (f, weights)
+    # After its one epoch the run evaluated (and kept as best) the EMA average, debiased by the
+    # library: torch.load debiases last.safetensors' shadow to the same bits.
+    best, ema, raw = it.load(str(run / "best.safetensors")), it.load(str(run / "last.safetensors")), \
+        it.load(str(run / "last.safetensors"), weights="raw")
+    for k, v in best.state_dict().items():
+        assert torch.equal(v, ema.state_dict()[k]), k
+    assert any(not torch.equal(v, raw.state_dict()[k]) for k, v in best.state_dict().items())
+    with pytest.raises(ibnet.MismatchError):
+        it.load(str(run / "best.safetensors"), weights="ema")  # best holds no shadow
+
+
+def test_load_opens_the_view2_copy_of_a_two_view_checkpoint(tmp_path):
+    """A --separate-views checkpoint holds the run's network and a view2.*
+    copy; load(scope="view2") gives the copy, load() the run's own, as
+    ibnet.Net(scope=) does."""
+    torch.manual_seed(3)
+    a, b = it.build("vib-mlp").eval(), it.build("vib-mlp").eval()
+    it.save(a, "vib-mlp", str(tmp_path / "a.safetensors"), dataset="mnist")
+    tensors, meta = ibnet.safetensors.read(str(tmp_path / "a.safetensors"))
+    tensors.update({"view2." + k: v.numpy() for k, v in b.state_dict().items()})
+    meta.pop("ibnet.crc32", None)
+    path = str(tmp_path / "two.safetensors")
+    ibnet.safetensors.write(path, tensors, meta)
+    x = torch.randn(2, 1, 28, 28)
+    for scope, ref in ((None, a), ("view2", b)):
+        m = it.load(path, scope=scope)
+        for k, v in ref.state_dict().items():
+            assert torch.equal(v, m.state_dict()[k]), (scope, k)
+        with torch.no_grad():
+            yt = m(x).numpy()
+        with ibnet.Net(path, batch_size=2, mean_path=True, scope=scope) as net:
+            assert np.abs(net.forward(x.numpy()) - yt).max() <= _tol(yt), scope
+    with pytest.raises(ibnet.MismatchError, match="view3"):
+        it.load(path, scope="view3")
 
 
 def test_the_examples_of_docs_python_md_run(tmp_path, monkeypatch):
