@@ -1,5 +1,6 @@
 """Collect a decoder_snapshots_mnist.sh run into docs/runs/NAME/: the
-training run's config.json, metrics.jsonl and summary.json under lenet/,
+training run's config.json, metrics.jsonl and summary.json under MODEL/
+(the run's model: lenet/, resnet8-mnist/),
 and under decoder/ one metrics.jsonl line per snapshot epoch (I(X;T) of
 each layer in nats, the NLLs, the wall and CPU time of its ibnet info
 call), the decoder settings as config.json and the curve as summary.json.
@@ -13,10 +14,11 @@ import shutil
 import sys
 
 run, out = sys.argv[1], sys.argv[2]
-os.makedirs(os.path.join(out, "lenet"), exist_ok=True)
+model = json.load(open(os.path.join(run, "config.json")))["model"]
+os.makedirs(os.path.join(out, model), exist_ok=True)
 os.makedirs(os.path.join(out, "decoder"), exist_ok=True)
 for f in ("config.json", "metrics.jsonl", "summary.json"):
-    shutil.copy(os.path.join(run, f), os.path.join(out, "lenet", f))
+    shutil.copy(os.path.join(run, f), os.path.join(out, model, f))
 epochs = sorted(int(m.group(1)) for f in os.listdir(run) if (m := re.fullmatch(r"info-e(\d+)\.jsonl", f)))
 lines, settings = [], None
 for e in epochs:
@@ -33,7 +35,10 @@ for e in epochs:
 with open(os.path.join(out, "decoder", "metrics.jsonl"), "w") as f:
     for row in lines:
         f.write(json.dumps(row) + "\n")
-settings["command"] = "bash scripts/experiments/decoder_snapshots_mnist.sh (ibnet info epoch-N.safetensors --layers 5,fc1 --estimator decoder:8:1 --steps 100 --limit 1000 --seed 1 --threads 1 --json)"
+layers = ",".join(k[9:] for k in lines[0] if k.startswith("ixt_nats_"))
+settings["command"] = ("bash scripts/experiments/decoder_snapshots_mnist.sh (ibnet info epoch-N.safetensors --layers %s "
+                       "--estimator %s --steps %d --limit 1000 --seed 1 --threads 1 --json)"
+                       % (layers, settings["estimator"], settings["steps"]))
 settings["dataset"] = "mnist test split, first 1000 images binarised at 128; 500 train the decoders, 500 held out (seed 1)"
 json.dump(settings, open(os.path.join(out, "decoder", "config.json"), "w"), indent=1)
 summary = {"epochs": epochs, "kind": "estimate",
