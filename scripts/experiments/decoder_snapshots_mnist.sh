@@ -18,13 +18,14 @@ EST=${EST:-decoder:8:1}
 STEPS=${STEPS:-100}
 LIMIT=${LIMIT:-1000}
 IBNET=${IBNET:-build/ibnet}
+TRAIN_ARGS=${TRAIN_ARGS:-}   # more train flags, e.g. "--lr 1e-3 --ema 0" for a batch-norm network
 run=${RUN:-runs/decoder-snapshots-$MODEL-s$SEED}
 export OMP_WAIT_POLICY=passive
 if [ ! -s "$run/summary.json" ]; then
   rm -rf "$run"
   /usr/bin/time -f "%e s wall, %U s user" --out "$run.train_time" \
     "$IBNET" train --model "$MODEL" --epochs "$EPOCHS" --seed "$SEED" --threads 1 --train-limit "$TRAIN_LIMIT" \
-      --save-epochs "$SNAPS" --out "$run" --quiet
+      --save-epochs "$SNAPS" --out "$run" --quiet $TRAIN_ARGS
 fi
 last=${SNAPS##*,}
 for e in ${SNAPS//,/ }; do
