@@ -91,18 +91,33 @@ def attack(d):
             "%.0f / %.0f" % (max(t[0] for t in ts), sum(t[1] for t in ts)) if ts else "-"))
 
 
+def dry_run(run):
+    """(paths, MiB) from the --dry-run line imb_more.sh keeps beside a run."""
+    import re
+    name = os.path.basename(run.rstrip("/")).rsplit("-s", 1)[0]
+    try:
+        with open(os.path.join(os.path.dirname(run.rstrip("/")), name + ".dry-run.txt")) as f:
+            text = f.read()
+    except OSError:
+        return "?", "?"
+    p = re.search(r"(\d+) particle paths per example", text)
+    m = re.search(r"training graph memory ([0-9.]+) MiB", text)
+    return (p.group(1) if p else "1"), (m.group(1) + " MiB" if m else "?")
+
+
 def cifar(runs):
-    print("| network (seed 1) | paths per example | test acc, avg / 1 draw / mean path (%) | samples/s "
-          "(epochs 2-3) | training graph memory (batch 128) | wall s / CPU s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| network | seed | paths per example | test acc, avg / 1 draw / mean path (%) | training samples/s "
+          "(mean of epochs) | training graph memory (batch 128) | wall s / CPU s (whole run) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         s = load(os.path.join(r, "summary.json"))
         m = [json.loads(l) for l in open(os.path.join(r, "metrics.jsonl")) if l.strip()]
-        sps = [e["samples_per_s"] for e in m if e.get("epoch", 0) >= 2 and "samples_per_s" in e]
-        t = times(r.rstrip("/") + ".time") or times(r.rstrip("/") + ".train_time")
-        print("| %s | ? | %.1f / %.1f / %.1f | %.0f | ? | %s |" % (
-            s["model"], 100 * s["test_acc_avg"], 100 * s["test_acc_1shot"], 100 * s["test_acc_mean"],
-            statistics.mean(sps) if sps else float("nan"), "%.0f / %.0f" % t if t else "-"))
+        sps = [e["samples_per_s"] for e in m if "samples_per_s" in e]
+        t = times(r.rstrip("/") + ".time")
+        paths, mem = dry_run(r)
+        print("| %s | %s | %s | %.1f / %.1f / %.1f | %.1f | %s | %s |" % (
+            s["model"], r.rstrip("/").rsplit("-s", 1)[1], paths, 100 * s["test_acc_avg"], 100 * s["test_acc_1shot"], 100 * s["test_acc_mean"],
+            statistics.mean(sps) if sps else float("nan"), mem, "%.0f / %.0f" % t if t else "-"))
 
 
 def main():
