@@ -37,6 +37,7 @@ S1_ARGS=${S1_ARGS:-} # e.g. --test-limit 100: the seed-1 networks retrained for 
 EVAL_EVERY=${EVAL_EVERY:-1} # IMB/MLE: 3 evaluates only after the last epoch (the same weights: evaluation keeps the training noise)
 CIFAR_LIMIT=${CIFAR_LIMIT:-10000}
 CIFAR_EVAL_EVERY=${CIFAR_EVAL_EVERY:-1} # 3: test only after the last epoch
+CIFAR_SEED=${CIFAR_SEED:-1}
 IBNET=${IBNET:-build/ibnet}
 export IBNET_DATA=${IBNET_DATA:-../shared/data}
 root=${ROOT:-runs/imb-mnist-e$EPOCHS}
@@ -115,7 +116,7 @@ for job in "$@"; do
     for m in "${models[@]}"; do
       n=$(basename "$m" .ibm)
       "$IBNET" train --model "$m" --recipe cifar-resnet --dry-run > /dev/null 2> "$croot/$n.dry-run.txt" || true
-      timed "$croot/$n-s1" "$IBNET" train --recipe cifar-resnet --model "$m" --epochs 3 --seed 1 \
+      timed "$croot/$n-s$CIFAR_SEED" "$IBNET" train --recipe cifar-resnet --model "$m" --epochs 3 --seed "$CIFAR_SEED" \
         --beta 1e-5 --threads 1 --train-limit "$CIFAR_LIMIT" --test-limit 1000 --eval-every "$CIFAR_EVAL_EVERY"
     done ;;
   seed:imb:*) imb imb "${job##*:}" ;;
