@@ -25,35 +25,39 @@ typedef struct ui {
     char banner[1024]; /* printed when training starts, after every check passed */
 } ui;
 
-/* --dry-run with particles: what one training step of the model costs,
- * on stderr (stdout holds the configuration).  The paths multiply, so the
+/* --dry-run: what one training step of the model costs, on stderr (stdout
+ * holds the configuration).  With particles the paths multiply, so the
  * training graph (forward, backward, the model's plain CE) is built and
- * sized here rather than left to surprise the run. */
+ * sized here rather than left to surprise the run; every model gets the
+ * figure so that a particle model can be set beside its one-path twin. */
 static void report_paths(const ib_train_config *c)
 {
     ib_model *m = NULL;
     if (ib_model_load(c->model, &m) != IB_OK)
         return;
     int64_t paths = ib_model_paths(m);
-    if (paths > 1) {
-        int ch, h, w;
-        ib_model_input_shape(m, &ch, &h, &w);
-        ib_params *p = ib_params_new(c->seed);
-        ib_graph *g = p ? ib_graph_new(p) : NULL;
-        ib_node *x = g ? ib_input(g, "x", 4, (int64_t[]){c->batch_size, ch, h, w}) : NULL;
-        ib_model_out mo;
-        size_t bytes = 0;
-        if (x && ib_model_build(m, g, x, NULL, &mo) == IB_OK &&
-            ib_cross_entropy(g, mo.logits, ib_input_labels(g, "y", c->batch_size), 0.0f) &&
-            ib_graph_compile(g) == IB_OK)
-            bytes = ib_graph_memory(g);
+    int ch, h, w;
+    ib_model_input_shape(m, &ch, &h, &w);
+    ib_params *p = ib_params_new(c->seed);
+    ib_graph *g = p ? ib_graph_new(p) : NULL;
+    ib_node *x = g ? ib_input(g, "x", 4, (int64_t[]){c->batch_size, ch, h, w}) : NULL;
+    ib_model_out mo;
+    size_t bytes = 0;
+    if (x && ib_model_build(m, g, x, NULL, &mo) == IB_OK &&
+        ib_cross_entropy(g, mo.logits, ib_input_labels(g, "y", c->batch_size), 0.0f) &&
+        ib_graph_compile(g) == IB_OK)
+        bytes = ib_graph_memory(g);
+    if (paths > 1)
         fprintf(stderr, "ibnet train: %s has %lld particle paths per example: a batch of %lld runs %lld rows after "
                         "its last stochastic layer; training graph memory %.1f MiB (without the method's terms)\n",
                 c->model, (long long)paths, (long long)c->batch_size, (long long)(paths * c->batch_size),
                 (double)bytes / (1 << 20));
-        ib_graph_free(g);
-        ib_params_free(p);
-    }
+    else
+        fprintf(stderr, "ibnet train: %s: 1 path per example; training graph memory %.1f MiB for a batch of %lld "
+                        "(without the method's terms)\n",
+                c->model, (double)bytes / (1 << 20), (long long)c->batch_size);
+    ib_graph_free(g);
+    ib_params_free(p);
     ib_model_free(m);
 }
 
@@ -437,6 +441,7 @@ int ib_cmd_train(int argc, char **argv)
             return 2;
         }
         printf("%s\n", text);
+        fflush(stdout); /* the configuration before report_paths' stderr line */
         free(text);
         report_paths(&c);
         return 0;

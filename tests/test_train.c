@@ -715,6 +715,20 @@ static void test_dry_run_maps_every_choice(void)
     CHECK_MSG(strstr(out, "beta must be") != NULL, "%s", out);
 }
 
+/* --dry-run prints the paths per example and the training graph's memory
+ * for every model (stderr), the particle twin beside its one-path model. */
+static void test_dry_run_reports_memory(void)
+{
+    char err[2048];
+    CHECK_EQ_INT(run_cli("train --model mlp --batch-size 16 --dry-run", err, sizeof err), 0);
+    CHECK_MSG(strstr(err, "mlp: 1 path per example; training graph memory ") && strstr(err, "for a batch of 16"),
+              "%s", err);
+    CHECK_EQ_INT(run_cli("train --recipe imb-mnist --dry-run", err, sizeof err), 0);
+    CHECK_MSG(strstr(err, "1024 particle paths per example") && strstr(err, "runs 16384 rows") &&
+                  strstr(err, "training graph memory "),
+              "%s", err);
+}
+
 /* A recipe is exactly the flags results.md lists for it; flags given with
  * it override it. */
 static void test_recipes_equal_their_flags(void)
@@ -957,7 +971,7 @@ static void test_cli_threads_and_resume_flags(void)
     }
     setenv("IBNET_THREADS", "2", 1);
     CHECK_EQ_INT(run_cli("train --dry-run", err, sizeof err), 0);
-    CHECK_MSG(err[0] == 0, "a good IBNET_THREADS gave: %s", err);
+    CHECK_MSG(strstr(err, "IBNET_THREADS") == NULL, "a good IBNET_THREADS gave: %s", err);
     CHECK_EQ_INT(run_cli("train --threads 99999999999 --dry-run", err, sizeof err), 2);
     CHECK_MSG(strstr(err, "--threads must be in 0..") != NULL, "%s", err);
     CHECK_EQ_INT(run_cli("train --threads -3 --dry-run", err, sizeof err), 2);
@@ -1075,6 +1089,7 @@ int main(void)
     IB_RUN(test_cli_user_errors);
     IB_RUN(test_config_json_reader);
     IB_RUN(test_dry_run_maps_every_choice);
+    IB_RUN(test_dry_run_reports_memory);
     IB_RUN(test_recipes_equal_their_flags);
     IB_RUN(test_settings_table_is_the_command_line);
     IB_RUN(test_objective_choices_are_the_registry);
