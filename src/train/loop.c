@@ -26,11 +26,20 @@ ib_status ib__run_evaluate(run *r, const ib_dataset *d, ib_eval_result *out)
                               r->dp_rank, r->dp_size, out);
 }
 
-ib_status ib__run_evaluate_view2(run *r, ib_eval_result *out)
+ib_status ib__run_evaluate_view2(run *r, const ib_dataset *d, ib_eval_result *out)
 {
     const ib__net *n = r->ev2.g ? &r->ev2 : &r->ev;
-    return ib_evaluate(n->g, n->x, n->mo.logits, n->n_kl, n->kl_examples, r->test2, ib_batcher_get_config(r->batcher),
+    return ib_evaluate(n->g, n->x, n->mo.logits, n->n_kl, n->kl_examples, d, ib_batcher_get_config(r->batcher),
                        r->cfg.eval_samples, r->cfg.seed ^ IB_EVAL_SEED_SALT, out);
+}
+
+/* Model selection: a two-view run is judged on both views, the mean of
+ * their 12-sample accuracies on the selection set (validation if held out,
+ * else test), so a checkpoint that helps one view by hurting the other is
+ * not preferred; one view: its accuracy, as before. */
+double ib__run_selection_score(const ib_eval_result *v1, const ib_eval_result *v2)
+{
+    return v2 ? 0.5 * (v1->acc_avg + v2->acc_avg) : v1->acc_avg;
 }
 
 static void views_epoch(run *r, int64_t epoch)
@@ -39,18 +48,44 @@ static void views_epoch(run *r, int64_t epoch)
         ib_batcher_epoch(r->view_batcher[v], epoch);
 }
 
-/* The next batch of every view; false at the end of the epoch. */
+/* The next batch of every view; false at the end of the epoch, or with
+ * r->views_out_of_step set when a view's batch is not view 1's examples. */
 static bool next_batch(run *r, int64_t *count)
 {
     ib__net *n = &r->tr;
-    if (!ib_batcher_next(r->batcher, n->x->value, ib_node_labels(n->y), count))
+    int64_t c1 = 0, cv = 0;
+    if (!ib_batcher_next(r->batcher, n->x->value, ib_node_labels(n->y), &c1))
         return false;
+    if (count)
+        *count = c1;
     /* Same data-set size, seed and batch size: batch j of every view holds
-     * the same examples in the same order. */
-    for (int v = 1; v < n->n_views; v++)
-        if (!ib_batcher_next(r->view_batcher[v], n->views[v]->value, r->view_labels, NULL))
+     * the same examples in the same order.  Checked on every batch (a
+     * copy of at most a batch of indices and labels): the same example
+     * indices, and the same labels unless label noise changed view 1's
+     * (a mismatch would train each view towards the other's class). */
+    const int32_t *y1 = ib_node_labels(n->y);
+    for (int v = 1; v < n->n_views; v++) {
+        if (!ib_batcher_next(r->view_batcher[v], n->views[v]->value, r->view_labels, &cv))
+            cv = -1;
+        bool same = cv == c1 && memcmp(ib_batcher_indices(r->batcher), ib_batcher_indices(r->view_batcher[v]),
+                                       sizeof(int64_t) * (size_t)c1) == 0;
+        if (same && !(r->cfg.label_noise && r->cfg.noise_rate > 0))
+            same = memcmp(y1, r->view_labels, sizeof(int32_t) * (size_t)c1) == 0;
+        if (!same) {
+            r->views_out_of_step = v + 1;
             return false;
+        }
+    }
     return true;
+}
+
+static ib_status views_check(const run *r, int64_t epoch, int64_t done)
+{
+    if (!r->views_out_of_step)
+        return IB_OK;
+    return ib__error(IB_ERR_ARG, "epoch %lld, batch %lld: view %d's batch holds other examples or labels than "
+                                      "view 1's (the views are out of step)",
+                     (long long)epoch, (long long)done + 1, r->views_out_of_step);
 }
 
 /* IB_ERR_NUMERIC for a loss that went bad at this step: what was seen, and
@@ -90,6 +125,8 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
      * order is keyed by (seed, epoch), so skipping them is exact. */
     for (; done < r->skip_batches && next_batch(r, &count); done++)
         ;
+    if (views_check(r, epoch, done) != IB_OK)
+        return IB_ERR_ARG;
     int64_t skipped = done;
     r->skip_batches = 0;
     while (next_batch(r, &count)) {
@@ -181,6 +218,8 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         if ((c->max_steps > 0 && r->step - r->first_step >= c->max_steps) || r->stop)
             break;
     }
+    if (views_check(r, epoch, done) != IB_OK)
+        return IB_ERR_ARG;
     if (r->dp_size > 1) { /* the noisy-label counts of every rank's rows */
         double counts[2] = {(double)noisy_seen, (double)noisy_fit};
         ib__dist_sum_f64(counts, 2);
@@ -229,7 +268,8 @@ ib_status ib__run_epochs(run *r)
         double t0 = ib__now_s();
         ib_epoch_report rep;
         memset(&rep, 0, sizeof rep);
-        ib_eval_result test2 = {0};
+        ib_eval_result test2 = {0}, val2 = {0};
+        double score = NAN;
         s = train_epoch(r, epoch, &rep);
         if (s != IB_OK)
             return s;
@@ -254,18 +294,23 @@ ib_status ib__run_epochs(run *r)
             }
             if (s == IB_OK)
                 s = ib__run_evaluate(r, r->test, &rep.test);
-            if (s == IB_OK && r->test2) /* view 2 beside view 1; the best epoch is chosen on view 1 */
-                s = ib__run_evaluate_view2(r, &test2);
+            if (s == IB_OK && r->test2) /* view 2 beside view 1 */
+                s = ib__run_evaluate_view2(r, r->test2, &test2);
+            if (s == IB_OK && r->val && r->val2 && r->test2)
+                s = ib__run_evaluate_view2(r, r->val2, &val2);
             if (r->ema)
                 ib_ema_swap(r->ema);
             if (s != IB_OK) {
                 ib_eval_result_free(&test2);
+                ib_eval_result_free(&val2);
                 return s;
             }
             rep.evaluated = true;
-            double acc = r->val ? rep.val.acc_avg : rep.test.acc_avg;
-            if (acc > r->best_acc) {
-                r->best_acc = acc;
+            /* both views when the run has two (ib__run_selection_score) */
+            score = r->val ? ib__run_selection_score(&rep.val, r->val2 && r->test2 ? &val2 : NULL)
+                           : ib__run_selection_score(&rep.test, r->test2 ? &test2 : NULL);
+            if (score > r->best_acc) {
+                r->best_acc = score;
                 r->best_epoch = epoch;
                 /* the best checkpoint holds the weights evaluated: the EMA ones if any */
                 if (r->ema)
@@ -275,6 +320,7 @@ ib_status ib__run_epochs(run *r)
                     ib_ema_swap(r->ema);
                 if (s != IB_OK) {
                     ib_eval_result_free(&test2);
+                    ib_eval_result_free(&val2);
                     return s;
                 }
             }
@@ -284,10 +330,13 @@ ib_status ib__run_epochs(run *r)
             s = ib__track_epoch(r, epoch, &info);
         if (s != IB_OK) {
             ib_eval_result_free(&test2);
+            ib_eval_result_free(&val2);
             return s;
         }
         rep.seconds = ib__now_s() - t0;
-        char *line = ib__run_metrics_line(&rep, r->dp_size, r->test2 && rep.evaluated ? &test2 : NULL);
+        char *line = ib__run_metrics_line(&rep, r->dp_size, r->test2 && rep.evaluated ? &test2 : NULL,
+                                          r->val2 && r->test2 && rep.has_val ? &val2 : NULL, score);
+        ib_eval_result_free(&val2);
         s = ib__save_epoch_snapshot(r, epoch); /* before last: a crash between the two redoes the epoch */
         if (s == IB_OK)
             s = ib__run_save_checkpoint(r, "last.safetensors", epoch, true);

@@ -141,7 +141,8 @@ static void add_eval(cJSON *o, const char *prefix, const ib_eval_result *e)
 #undef ADD
 }
 
-char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_result *test2)
+char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_result *test2,
+                           const ib_eval_result *val2, double score)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", (double)rep->epoch);
@@ -177,6 +178,10 @@ char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_
             tkl = cJSON_AddArrayToObject(o, "test_view2_kl");
             for (int l = 0; l < test2->n_kl; l++)
                 cJSON_AddItemToArray(tkl, cJSON_CreateNumber(test2->kl[l]));
+            if (val2)
+                add_eval(o, "val_view2", val2);
+            /* the best epoch's criterion: the mean of the two views' accuracy */
+            cJSON_AddNumberToObject(o, "selection_score", score);
         }
     }
     char *t = cJSON_PrintUnformatted(o);
@@ -202,6 +207,8 @@ ib_status ib__run_write_summary(run *r)
     /* without a validation split the best epoch was picked on the test set:
      * an oracle, not a result (docs/robustness.md) */
     cJSON_AddStringToObject(o, "best_selected_on", r->val ? "validation" : "test (oracle)");
+    /* a two-view run: best_accuracy is the mean of the views' accuracies */
+    cJSON_AddStringToObject(o, "best_selected_by", r->test2 ? "mean of view 1 and view 2 acc_avg" : "acc_avg");
     if (r->cfg.patience > 0) { /* early stopping: whether it ended the run, and when */
         cJSON_AddNumberToObject(o, "patience", (double)r->cfg.patience);
         cJSON_AddBoolToObject(o, "early_stopped", r->early_stop_epoch > 0);
@@ -242,7 +249,7 @@ static ib_status summary_figures(run *r, cJSON *o)
             ib_ema_swap(r->ema);
         s = ib__run_evaluate(r, r->test, &e);
         if (s == IB_OK && r->test2)
-            s = ib__run_evaluate_view2(r, &e2);
+            s = ib__run_evaluate_view2(r, r->test2, &e2);
         if (r->ema)
             ib_ema_swap(r->ema);
     }

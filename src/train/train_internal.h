@@ -60,8 +60,9 @@ typedef struct ib__train_run {
     /* View 2 of the test set (a two-view set's own, or the method's
      * make_view of the test set): evaluated each epoch beside view 1,
      * through ev2 (view 2's own network with --separate-views) or ev.
-     * NULL for one-view runs. */
-    ib_dataset *test2;
+     * NULL for one-view runs.  val2: view 2 of the validation examples
+     * (a two-view set with --val-size), NULL otherwise. */
+    ib_dataset *test2, *val2;
     ib_model *model;
     ib_model *net_models[IB_MAX_NETS];   /* models of the method's other networks (NULL: the run's) */
     ib_params *params;
@@ -74,6 +75,7 @@ typedef struct ib__train_run {
     ib_dataset *view_data[IB_MAX_VIEWS]; /* views >= 1 that the method made (NULL: the training set) */
     ib_batcher *view_batcher[IB_MAX_VIEWS]; /* views >= 1, batched in view 0's order */
     int32_t *view_labels;                /* scratch for the labels of views >= 1 */
+    int views_out_of_step;               /* the view whose batch was not view 1's (loop.c), 0: none */
     int64_t start_epoch, step;
     int64_t epochs_done; /* epochs saved in last.safetensors */
     int64_t skip_batches; /* batches of the first epoch already trained (resume) */
@@ -127,8 +129,11 @@ ib_status ib__run_build_nets(ib__train_run *r);
 /* loop.c */
 ib_status ib__run_epochs(ib__train_run *r);
 ib_status ib__run_evaluate(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);
-/* view 2 of the test set (r->test2) through view 2's network */
-ib_status ib__run_evaluate_view2(ib__train_run *r, ib_eval_result *out);
+/* view 2 of a set (r->test2 or r->val2) through view 2's network */
+ib_status ib__run_evaluate_view2(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);
+/* the score the best epoch is chosen on: view 1's accuracy, or in a run
+ * that evaluates two views the mean of both views' (docs/vsd.md) */
+double ib__run_selection_score(const ib_eval_result *v1, const ib_eval_result *v2);
 /* records.c */
 ib_status ib__run_save_checkpoint(ib__train_run *r, const char *name, int64_t epoch, bool with_state);
 /* --save-epochs (snapshots.c): the list's check, and epoch-N.safetensors when epoch is listed. */
@@ -137,7 +142,8 @@ bool ib__save_epoch_listed(const char *list, int64_t epoch);
 ib_status ib__save_epoch_snapshot(ib__train_run *r, int64_t epoch);
 /* One line of metrics.jsonl; ranks: the processes that trained this epoch (a
  * resume may change it) */
-char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_result *test2);
+char *ib__run_metrics_line(const ib_epoch_report *rep, int ranks, const ib_eval_result *test2,
+                           const ib_eval_result *val2, double score);
 ib_status ib__run_write_summary(ib__train_run *r);
 /* memorisation.c: the "memorisation" object of summary.json (label noise only) */
 struct cJSON;

@@ -38,10 +38,10 @@ static ib_status open_second_view(run *r, const ib_load_options *lo)
     if (c->val_size > 0) {
         s = ib_dataset_split_last(full, c->val_size, &part, &val);
         ib_dataset_free(full);
-        ib_dataset_free(val);
         if (s != IB_OK)
             return s;
         full = part;
+        r->val2 = val; /* the best epoch is chosen on both views' validation accuracy */
     }
     r->view_data[1] = full;
     return IB_OK;
@@ -120,6 +120,11 @@ static ib_status open_test_view2(run *r)
         }
     } else if (m->make_view) {
         s = m->make_view(r->test, 1, c->seed, &r->test2);
+        if (s == IB_OK && r->val) /* the held-out examples' view 2: the best epoch is chosen on both views */
+            s = m->make_view(r->val, 1, c->seed, &r->val2);
+        if (s == IB_OK && r->val && (!r->val2 || r->val2->n != r->val->n))
+            return ib__error(IB_ERR_ARG, "method '%s': view 2 of the validation set must have its %lld examples",
+                             m->name, (long long)r->val->n);
     } else {
         return IB_OK; /* view 2 is the training set itself: so is its test set */
     }
@@ -183,6 +188,7 @@ static void run_free(run *r)
     ib_dataset_free(r->val);
     ib_dataset_free(r->test);
     ib_dataset_free(r->test2);
+    ib_dataset_free(r->val2);
     ib_eval_result_free(&r->last_test);
     ib_eval_result_free(&r->last_test2);
 }
