@@ -302,6 +302,10 @@ int ib_cmd_attack(int argc, char **argv)
                         "--seed >= 0\n", MAX_GRID_ROWS);
         return 2;
     }
+    /* A batch of padding rows costs as much as real ones: never attack more
+     * rows at once than --limit asks for. */
+    if (limit > 0 && batch > limit)
+        batch = limit;
     if (out_dir && strlen(out_dir) > 3900) {
         fprintf(stderr, "ibnet attack: --out: the path is %zu bytes long; at most 3900 are supported\n",
                 strlen(out_dir));

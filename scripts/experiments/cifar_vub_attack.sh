@@ -7,16 +7,20 @@
 # EPOCHS epochs of the first TRAIN_LIMIT training images, evaluated on the
 # first TEST_LIMIT test images, seed SEED.
 #   train:  resnet20-vib with the vib and the vub objective (lambda 1, cap
-#           0.85 ln 10, docs/vub.md) at beta 1e-3, 1e-2, 1e-1; the stochastic
-#           head resnet20-vubhead on BASE's frozen plain resnet20 with both
-#           objectives at HEAD_BETAS.
+#           0.85 ln 10, docs/vub.md) at BETAS; the stochastic head
+#           resnet20-vubhead on BASE's frozen plain resnet20 (--init-from,
+#           --freeze) with both objectives at HEAD_BETAS.
 #   attack: FGSM and PGD-40 (L-inf, margin + CE, EOT over the S = 12 samples
 #           and the mean path for stochastic networks: the attack's defaults)
-#           at eps 2/255, 4/255, 8/255 on the first LIMIT test images, for
-#           resnet20, resnet20-vibcells (BASE), resnet20-vib and VUB at beta
-#           1e-3 and the heads at beta 1e-3.
-# Rerunnable: a run whose summary.json records all EPOCHS epochs and an
-# attack whose JSON exists are kept; an unfinished run resumes.
+#           at eps 2/255, 4/255, 8/255 on the first LIMIT (FGSM) and PGD_LIMIT
+#           (PGD) test images, for
+#           resnet20, resnet20-vibcells (BASE), and resnet20-vib, VUB and the
+#           heads at beta 1e-3 (NETS, KINDS narrow the list).
+# Rerunnable and shareable: a run whose summary.json records all EPOCHS
+# epochs and an attack whose JSON exists are kept, an unfinished run
+# resumes; each job holds RUN.lock (a directory) while it runs, so several
+# copies of the script (REVERSE=1 walks the list backwards) split the work.
+# After an interrupted job remove its .lock.
 #   bash scripts/experiments/cifar_vub_attack.sh [train|attack]...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,9 +29,12 @@ SEED=${SEED:-1}
 TRAIN_LIMIT=${TRAIN_LIMIT:-10000}
 TEST_LIMIT=${TEST_LIMIT:-1000}
 LIMIT=${LIMIT:-100}
+PGD_LIMIT=${PGD_LIMIT:-$LIMIT}
 THREADS=${THREADS:-1}
 BETAS=${BETAS:-"1e-3 1e-2 1e-1"}
 HEAD_BETAS=${HEAD_BETAS:-1e-3}
+KINDS=${KINDS:-"fgsm pgd"}
+NETS=${NETS:-"resnet20 vib-b1e-3 resnet20-vibcells vub-b1e-3 head-vib-b1e-3 head-vub-b1e-3"}
 IBNET=${IBNET:-build/ibnet}
 NICE=${NICE:-"nice -n 15"}
 root=${ROOT:-runs/cifar-vub-e$EPOCHS-n$TRAIN_LIMIT}
@@ -35,9 +42,13 @@ base=${BASE:-runs/info-cells-cifar-e$EPOCHS-n$TRAIN_LIMIT}
 vub=(--objective vub --entropy-weight 1 --entropy-cap 1.9572) # 0.85 ln 10
 stages=${*:-train attack}
 mkdir -p "$root"
+finished() { [ -s "$1/summary.json" ] && grep -q "\"epochs_done\":[[:space:]]*$EPOCHS\b" "$1/summary.json"; }
+lock() { mkdir "$1.lock" 2>/dev/null; }
+unlock() { rmdir "$1.lock"; }
 train() { # name, flags...
   local run="$root/$1"; shift
-  if [ -s "$run/summary.json" ] && grep -q "\"epochs_done\":[[:space:]]*$EPOCHS\b" "$run/summary.json"; then return; fi
+  finished "$run" && return 0
+  lock "$run" || return 0
   if [ -s "$run/config.json" ]; then
     $NICE "$IBNET" train --resume "$run" --quiet
   else
@@ -46,44 +57,53 @@ train() { # name, flags...
       $NICE "$IBNET" train --recipe cifar-resnet "$@" --epochs "$EPOCHS" --seed "$SEED" --threads "$THREADS" \
         --train-limit "$TRAIN_LIMIT" --test-limit "$TEST_LIMIT" --out "$run" --quiet
   fi
+  unlock "$run"
 }
-attack() { # checkpoint, name, kind, extra...
-  local ckpt=$1 out="$root/$2-$3.json" kind=$3; shift 3
+attack() { # net, kind
+  local net=$1 kind=$2 run
+  case $net in
+    resnet20|resnet20-vibcells) run="$base/$net-binning-s$SEED" ;;
+    *) run="$root/$net-s$SEED" ;;
+  esac
+  local out="$root/$net-s$SEED-$kind.json"
   [ -s "$out" ] && return 0
-  local sum; sum="$(dirname "$ckpt")/summary.json"
-  if ! { [ -s "$sum" ] && grep -q "\"epochs_done\":[[:space:]]*$EPOCHS\b" "$sum"; }; then
-    echo "skip $out: $(dirname "$ckpt") has not finished $EPOCHS epochs" >&2; return 0
-  fi
+  finished "$run" || { echo "skip $out: $run has not finished $EPOCHS epochs" >&2; return 0; }
+  lock "${out%.json}" || return 0
+  local extra=() limit=$LIMIT
+  [ "$kind" = pgd ] && extra=(--steps 40) && limit=$PGD_LIMIT
   /usr/bin/time -f "%e s wall %U s user" -o "${out%.json}.time" \
-    $NICE "$IBNET" attack "$ckpt" --attack "$kind" "$@" --eps 2/255,4/255,8/255 --limit "$LIMIT" \
-      --seed "$SEED" --threads "$THREADS" --json > "$out.tmp"
+    $NICE "$IBNET" attack "$run/last.safetensors" --attack "$kind" "${extra[@]}" --eps 2/255,4/255,8/255 \
+      --limit "$limit" --seed "$SEED" --threads "$THREADS" --json > "$out.tmp"
   mv "$out.tmp" "$out"
+  unlock "${out%.json}"
 }
+jobs=()
 for stage in $stages; do
   case $stage in
   train)
-    backbone="$base/resnet20-binning-s$SEED/last.safetensors"
+    backbone="$base/resnet20-binning-s$SEED"
     for beta in $BETAS; do
-      train "vib-b$beta-s$SEED" --model resnet20-vib --beta "$beta"
-      train "vub-b$beta-s$SEED" --model resnet20-vib "${vub[@]}" --beta "$beta"
+      jobs+=("train vib-b$beta-s$SEED --model resnet20-vib --beta $beta")
+      jobs+=("train vub-b$beta-s$SEED --model resnet20-vib ${vub[*]} --beta $beta")
       case " $HEAD_BETAS " in *" $beta "*)
-        [ -s "$backbone" ] || { echo "no $backbone: run info_cells_cifar.sh train first" >&2; exit 1; }
-        train "head-vib-b$beta-s$SEED" --model resnet20-vubhead --beta "$beta" \
-          --init-from "$backbone" --freeze conv1.,bn1.,layer
-        train "head-vub-b$beta-s$SEED" --model resnet20-vubhead "${vub[@]}" --beta "$beta" \
-          --init-from "$backbone" --freeze conv1.,bn1.,layer ;;
+        finished "$backbone" || { echo "no finished $backbone: run info_cells_cifar.sh train first" >&2; exit 1; }
+        for objective in vib vub; do
+          flags="--model resnet20-vubhead"
+          [ $objective = vub ] && flags="$flags ${vub[*]}"
+          jobs+=("train head-$objective-b$beta-s$SEED $flags --beta $beta --init-from $backbone/last.safetensors --freeze conv1.,bn1.,layer")
+        done ;;
       esac
     done ;;
   attack)
-    for kind in fgsm pgd; do
-      extra=()
-      [ $kind = pgd ] && extra=(--steps 40)
-      attack "$base/resnet20-binning-s$SEED/last.safetensors" "resnet20-s$SEED" $kind "${extra[@]}"
-      attack "$root/vib-b1e-3-s$SEED/last.safetensors" "vib-b1e-3-s$SEED" $kind "${extra[@]}"
-      attack "$base/resnet20-vibcells-binning-s$SEED/last.safetensors" "resnet20-vibcells-s$SEED" $kind "${extra[@]}"
-      attack "$root/vub-b1e-3-s$SEED/last.safetensors" "vub-b1e-3-s$SEED" $kind "${extra[@]}"
-      attack "$root/head-vib-b1e-3-s$SEED/last.safetensors" "head-vib-b1e-3-s$SEED" $kind "${extra[@]}"
-      attack "$root/head-vub-b1e-3-s$SEED/last.safetensors" "head-vub-b1e-3-s$SEED" $kind "${extra[@]}"
+    for kind in $KINDS; do
+      for net in $NETS; do
+        jobs+=("attack $net $kind")
+      done
     done ;;
   esac
 done
+if [ -n "${REVERSE:-}" ]; then
+  for ((i = ${#jobs[@]} - 1; i >= 0; i--)); do ${jobs[i]}; done
+else
+  for job in "${jobs[@]}"; do $job; done
+fi
