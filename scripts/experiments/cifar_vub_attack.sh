@@ -16,6 +16,11 @@
 #           (PGD) test images, for
 #           resnet20, resnet20-vibcells (BASE), and resnet20-vib, VUB and the
 #           heads at beta 1e-3 (NETS, KINDS narrow the list).
+# SLICES=K splits each PGD job into K parts of PGD_LIMIT/K images (part k
+# attacks the first images of a copy of the test set rotated to start at
+# image k PGD_LIMIT/K, in ROOT/slices/), merged into
+# one report (counts summed); the parts are separate jobs, so K copies of
+# the script attack one network at once.
 # Rerunnable and shareable: a run whose summary.json records all EPOCHS
 # epochs and an attack whose JSON exists are kept, an unfinished run
 # resumes; each job holds RUN.lock (a directory) while it runs, so several
@@ -30,6 +35,8 @@ TRAIN_LIMIT=${TRAIN_LIMIT:-10000}
 TEST_LIMIT=${TEST_LIMIT:-1000}
 LIMIT=${LIMIT:-100}
 PGD_LIMIT=${PGD_LIMIT:-$LIMIT}
+SLICES=${SLICES:-1}
+DATA=${DATA:-../shared/data}
 THREADS=${THREADS:-1}
 BETAS=${BETAS:-"1e-3 1e-2 1e-1"}
 HEAD_BETAS=${HEAD_BETAS:-1e-3}
@@ -59,23 +66,73 @@ train() { # name, flags...
   fi
   unlock "$run"
 }
-attack() { # net, kind
-  local net=$1 kind=$2 run
-  case $net in
-    resnet20|resnet20-vibcells) run="$base/$net-binning-s$SEED" ;;
-    *) run="$root/$net-s$SEED" ;;
-  esac
-  local out="$root/$net-s$SEED-$kind.json"
+run_of() { case $1 in resnet20|resnet20-vibcells) echo "$base/$1-binning-s$SEED" ;; *) echo "$root/$1-s$SEED" ;; esac; }
+slice() { # k, n: the test set rotated so that images k*n.. come first (full size, as the loader checks)
+  local dir="$root/slices/$2-$1/cifar-10-batches-bin"
+  [ -s "$dir/test_batch.bin" ] && return 0
+  mkdir -p "$dir"
+  zcat "$DATA/cifar-10-batches-bin/test_batch.bin.gz" > "$dir/all.tmp.$$"
+  { tail -c +$(($1 * $2 * 3073 + 1)) "$dir/all.tmp.$$"; head -c $(($1 * $2 * 3073)) "$dir/all.tmp.$$"; } > "$dir/test_batch.bin.tmp.$$"
+  rm "$dir/all.tmp.$$"
+  mv "$dir/test_batch.bin.tmp.$$" "$dir/test_batch.bin"
+}
+attack() { # net, kind[, part k of SLICES]
+  local net=$1 kind=$2 part=${3:-} run; run=$(run_of "$net")
+  local out="$root/$net-s$SEED-$kind.json" data=()
   [ -s "$out" ] && return 0
-  finished "$run" || { echo "skip $out: $run has not finished $EPOCHS epochs" >&2; return 0; }
-  lock "${out%.json}" || return 0
   local extra=() limit=$LIMIT
   [ "$kind" = pgd ] && extra=(--steps 40) && limit=$PGD_LIMIT
+  if [ -n "$part" ]; then
+    limit=$((PGD_LIMIT / SLICES))
+    out="$root/$net-s$SEED-$kind.part$part-of-$SLICES.json"
+    [ -s "$out" ] && return 0
+    slice "$part" "$limit"
+    data=(--data "$root/slices/$limit-$part" --no-hash)
+  fi
+  finished "$run" || { echo "skip $out: $run has not finished $EPOCHS epochs" >&2; return 0; }
+  lock "${out%.json}" || return 0
   /usr/bin/time -f "%e s wall %U s user" -o "${out%.json}.time" \
     $NICE "$IBNET" attack "$run/last.safetensors" --attack "$kind" "${extra[@]}" --eps 2/255,4/255,8/255 \
-      --limit "$limit" --seed "$SEED" --threads "$THREADS" --json > "$out.tmp"
+      "${data[@]}" --limit "$limit" --seed "$SEED" --threads "$THREADS" --json > "$out.tmp"
   mv "$out.tmp" "$out"
   unlock "${out%.json}"
+}
+merge() { # net, kind: the parts' reports as one (counts summed, times of the parts added up)
+  local out="$root/$1-s$SEED-$2.json" parts=()
+  [ -s "$out" ] && return 0
+  for ((k = 0; k < SLICES; k++)); do
+    parts+=("$root/$1-s$SEED-$2.part$k-of-$SLICES.json")
+    [ -s "${parts[k]}" ] || return 0
+  done
+  python3 - "$out" "${parts[@]}" <<'PY'
+import json, re, sys
+out, parts = sys.argv[1], sys.argv[2:]
+reps = [json.load(open(p)) for p in parts]
+rows = []
+for i, r0 in enumerate(reps[0]):
+    rs = [rep[i] for rep in reps]
+    n = sum(r["n"] for r in rs)
+    clean = sum(r["clean_acc"] * r["n"] for r in rs)
+    row = dict(r0, n=n, clean_acc=clean / n, seconds=sum(r["seconds"] for r in rs),
+               dataset=r0["dataset"] + " (%d slices)" % len(rs))
+    for k in ("robust_acc", "robust_acc_u8"):
+        row[k] = sum(r[k] * r["n"] for r in rs) / n
+    for k in ("fooled", "fooled_u8"):
+        row[k] = sum(r[k] for r in rs)
+    row["success_rate"] = row["fooled"] / clean if clean else 0.0
+    row["success_rate_u8"] = row["fooled_u8"] / clean if clean else 0.0
+    for k in ("mean_l2", "mean_linf"):
+        row[k] = sum(r[k] * r["fooled"] for r in rs) / row["fooled"] if row["fooled"] else 0.0
+    rows.append(row)
+json.dump(rows, open(out + ".tmp", "w"), indent=1)
+wall = user = 0.0
+for p in parts:
+    t = open(p[:-5] + ".time").read()
+    wall += float(t.split()[0])
+    user += float(re.search(r"([0-9.]+) s user", t).group(1))
+open(out[:-5] + ".time", "w").write("%.2f s wall %.2f s user (%d parts)\n" % (wall, user, len(parts)))
+PY
+  mv "$out.tmp" "$out"
 }
 jobs=()
 for stage in $stages; do
@@ -97,7 +154,12 @@ for stage in $stages; do
   attack)
     for kind in $KINDS; do
       for net in $NETS; do
-        jobs+=("attack $net $kind")
+        if [ "$kind" = pgd ] && [ "$SLICES" -gt 1 ]; then
+          for ((k = 0; k < SLICES; k++)); do jobs+=("attack $net $kind $k"); done
+          jobs+=("merge $net $kind")
+        else
+          jobs+=("attack $net $kind")
+        fi
       done
     done ;;
   esac
