@@ -10,10 +10,10 @@
 #           0.85 ln 10, docs/vub.md) at BETAS; the stochastic head
 #           resnet20-vubhead on BASE's frozen plain resnet20 (--init-from,
 #           --freeze) with both objectives at HEAD_BETAS.
-#   attack: FGSM and PGD-40 (L-inf, margin + CE, EOT over the S = 12 samples
+#   attack: FGSM and PGD-40 (L-inf, FGSM: CE; PGD: margin + CE, EOT over the S = 12 samples
 #           and the mean path for stochastic networks: the attack's defaults)
 #           at eps 2/255, 4/255, 8/255 on the first LIMIT (FGSM) and PGD_LIMIT
-#           (PGD) test images, for
+#           (PGD, and FGSM again as kind fgsmp) test images, for
 #           resnet20, resnet20-vibcells (BASE), and resnet20-vib, VUB and the
 #           heads at beta 1e-3 (NETS, KINDS narrow the list).
 # SLICES=K splits each PGD job into K parts of PGD_LIMIT/K images (part k
@@ -40,7 +40,7 @@ DATA=${DATA:-../shared/data}
 THREADS=${THREADS:-1}
 BETAS=${BETAS:-"1e-3 1e-2 1e-1"}
 HEAD_BETAS=${HEAD_BETAS:-1e-3}
-KINDS=${KINDS:-"fgsm pgd"}
+KINDS=${KINDS:-"fgsm fgsmp pgd"}
 NETS=${NETS:-"resnet20 vib-b1e-3 resnet20-vibcells vub-b1e-3 head-vib-b1e-3 head-vub-b1e-3"}
 IBNET=${IBNET:-build/ibnet}
 NICE=${NICE:-"nice -n 15"}
@@ -80,8 +80,9 @@ attack() { # net, kind[, part k of SLICES]
   local net=$1 kind=$2 part=${3:-} run; run=$(run_of "$net")
   local out="$root/$net-s$SEED-$kind.json" data=()
   [ -s "$out" ] && return 0
-  local extra=() limit=$LIMIT
+  local extra=() limit=$LIMIT akind=$kind
   [ "$kind" = pgd ] && extra=(--steps 40) && limit=$PGD_LIMIT
+  [ "$kind" = fgsmp ] && akind=fgsm && limit=$PGD_LIMIT # FGSM on PGD's images
   if [ -n "$part" ]; then
     limit=$((PGD_LIMIT / SLICES))
     out="$root/$net-s$SEED-$kind.part$part-of-$SLICES.json"
@@ -92,7 +93,7 @@ attack() { # net, kind[, part k of SLICES]
   finished "$run" || { echo "skip $out: $run has not finished $EPOCHS epochs" >&2; return 0; }
   lock "${out%.json}" || return 0
   /usr/bin/time -f "%e s wall %U s user" -o "${out%.json}.time" \
-    $NICE "$IBNET" attack "$run/last.safetensors" --attack "$kind" "${extra[@]}" --eps 2/255,4/255,8/255 \
+    $NICE "$IBNET" attack "$run/last.safetensors" --attack "$akind" "${extra[@]}" --eps 2/255,4/255,8/255 \
       "${data[@]}" --limit "$limit" --seed "$SEED" --threads "$THREADS" --json > "$out.tmp"
   mv "$out.tmp" "$out"
   unlock "${out%.json}"

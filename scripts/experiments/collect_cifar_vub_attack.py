@@ -75,9 +75,10 @@ def main():
     def aorder(p):
         net, kind = os.path.basename(p)[:-5].rsplit("-", 1)
         net = re.sub(r"-s1$", "", net)
-        return (kind == "pgd", names.index(net) if net in names else 99)
+        return ({"fgsm": 0, "fgsmp": 1, "pgd": 2}.get(kind, 3), names.index(net) if net in names else 99)
 
-    for path in sorted(glob.glob(os.path.join(root, "*-s1-*.json")), key=aorder):
+    reports = [p for p in glob.glob(os.path.join(root, "*-s1-*.json")) if ".part" not in p]
+    for path in sorted(reports, key=aorder):
         with open(path) as f:
             rows = json.load(f)
         net, kind = os.path.basename(path)[:-5].rsplit("-", 1)
@@ -87,7 +88,7 @@ def main():
         if os.path.exists(tfile):
             wall = "%.0f" % float(open(tfile).read().split()[0])
         print("| %s | %s | %d | %.1f | %s | %s | %s | %s | %s |" % (
-            re.sub(r"-s1$", "", net), kind.upper() + ("-40" if kind == "pgd" else ""), rows[0]["n"],
+            re.sub(r"-s1$", "", net), {"fgsm": "FGSM", "fgsmp": "FGSM", "pgd": "PGD-40"}.get(kind, kind), rows[0]["n"],
             100 * rows[0]["clean_acc"],
             *["%.1f" % (100 * by_eps[e]["robust_acc"]) if e in by_eps else "-" for e in (2, 4, 8)],
             wall, cpu_of(tfile)))
