@@ -237,7 +237,7 @@ int ib_cmd_attack(int argc, char **argv)
         {"--dataset", ARG_STRING, &dataset, "SPEC", "data set: mnist, fashion-mnist, cifar10, idx:DIR, folder:ROOT "
          "(default: the one the model was trained on)", NULL, 0},
         {"--data", ARG_STRING, &data, "DIR", "where the data set lives", NULL, 0},
-        {"--batch-size", ARG_INT, &batch, "N", "examples attacked at once", NULL, 0},
+        {"--batch-size", ARG_INT, &batch, "N", "examples attacked at once (at most --limit)", NULL, 0},
         {"--out", ARG_STRING, &out_dir, "DIR", "save the adversarial images (8-bit) per eps in DIR/eps_<eps>/ "
          "(cw unbounded: DIR/unbounded/) in the data set's format, and the report as DIR/attack.json", NULL, 0},
         {"--grid", ARG_STRING, &grid, "FILE.png", "a PNG: rows examples, columns clean, then per eps the "
@@ -302,6 +302,10 @@ int ib_cmd_attack(int argc, char **argv)
                         "--seed >= 0\n", MAX_GRID_ROWS);
         return 2;
     }
+    /* A batch of padding rows costs as much as real ones: never attack more
+     * rows at once than --limit asks for. */
+    if (limit > 0 && batch > limit)
+        batch = limit;
     if (out_dir && strlen(out_dir) > 3900) {
         fprintf(stderr, "ibnet attack: --out: the path is %zu bytes long; at most 3900 are supported\n",
                 strlen(out_dir));

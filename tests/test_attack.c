@@ -209,7 +209,11 @@ static void check_images(const ib_attack_result *r, ib_attack_norm norm)
             }
             double e = row->eps;
             if (norm == IB_ATTACK_LINF) {
-                CHECK_MSG(linf <= e && linfu <= e, "eps %g: L-inf %.9g (bytes %.9g)", e, linf, linfu);
+                /* bytes in bytes: at most floor(255 eps) from the clean byte
+                 * (eps = k/255 as a float allows k) */
+                double kb = floor((double)e * 255.0 + 1e-5);
+                CHECK_MSG(linf <= e && linfu * 255.0 <= kb + 1e-4, "eps %g: L-inf %.9g (bytes %.9g)", e, linf,
+                          linfu * 255.0);
             } else {
                 CHECK_MSG(sqrt(l2) <= e && sqrt(l2u) <= e, "eps %g: L2 %.9g (bytes %.9g)", e, sqrt(l2), sqrt(l2u));
             }
@@ -274,6 +278,47 @@ static void test_pgd_and_fgsm_linf(void)
     CHECK_MSG(full >= total * 95 / 100, "%lld of %lld pixels moved by eps", (long long)full, (long long)total);
     CHECK_NEAR(model_max, eps[2] / F.pn.std[0], 1e-4);
     ib_attack_result_free(&pr);
+    ib_attack_result_free(&fr);
+}
+
+/* CIFAR-10's radii sit on the byte grid (2/255, 4/255, 8/255): an image
+ * k bytes from the clean one is within eps = k/255, although its float
+ * pixels, each rounded on its own, can land an ulp beyond (float)(k/255).
+ * The 8-bit images keep the whole k bytes: FGSM's byte images move every
+ * pixel it moved by exactly k bytes, and rounding loses no success. */
+static void test_bytes_on_the_grid(void)
+{
+    setup_mlp();
+    const float eps[3] = {2.0f / 255.0f, 8.0f / 255.0f, 25.0f / 255.0f};
+    ib_attack_config fc = ib_attack_config_default(IB_ATTACK_FGSM);
+    fc.n_eps = 3;
+    memcpy(fc.eps, eps, sizeof eps);
+    fc.keep_images = true;
+    fc.seed = 5;
+    ib_attack_result fr = run(fc);
+    int64_t D = SIDE * SIDE;
+    for (int k = 0; k < 3; k++) {
+        const ib_attack_row *row = &fr.rows[k];
+        long kb = lrint(eps[k] * 255.0f);
+        int64_t moved = 0, exact = 0;
+        for (int64_t i = 0; i < fr.n; i++)
+            for (int64_t j = 0; j < D; j++) {
+                long b0 = F.test->images[i * D + j], q = row->images_u8[i * D + j];
+                CHECK_MSG(labs(q - b0) <= kb, "eps %ld/255: byte %ld from %ld", kb, q, b0);
+                float p0 = (float)b0 / 255.0f, v = row->images[i * D + j];
+                if (fabs((double)v - p0) < (double)eps[k] - 1e-6)
+                    continue; /* not moved (zero gradient) or stopped by the box */
+                moved++;
+                exact += labs(q - b0) == kb;
+            }
+        printf("  eps %ld/255: robust %.3f, bytes %.3f; %lld of %lld moved pixels moved %ld bytes\n", kb,
+               row->robust_acc, row->robust_acc_u8, (long long)exact, (long long)moved, kb);
+        CHECK(moved > 0);
+        CHECK_MSG(exact == moved, "eps %ld/255: %lld of %lld pixels lost part of the step in bytes", kb,
+                  (long long)(moved - exact), (long long)moved);
+        CHECK_NEAR(row->robust_acc_u8, row->robust_acc, 1.5 / (double)fr.n);
+    }
+    check_images(&fr, IB_ATTACK_LINF);
     ib_attack_result_free(&fr);
 }
 
@@ -532,6 +577,39 @@ static void test_eot_gradient(void)
         CHECK(nscale > 1e-4);
         CHECK_MSG(worst <= 1e-2 * nscale, "EOT gradient (loss %d) off by %.3g (largest %.3g)", li, worst, nscale);
     }
+    /* The passes after the first redraw the noise from the first random op
+     * (the encoder is not recomputed): the S-sample CE equals the one made
+     * from S full forwards, pass s at step step0 + s, read out here. */
+    {
+        double l_a[B];
+        CHECK_OK(ib_attack_loss_grad(&ha, &pn, px, lab, IB_ATTACK_LOSS_CE, false, S, false, seed, step0, l_a, NULL,
+                                     ga_grad));
+        float lg[S][B * CLASSES];
+        for (int64_t e = 0; e < B * D; e++)
+            ib_node_data(xa)[e] = (px[e] - pn.mean[0]) / pn.std[0];
+        ib_graph_set_training(ga, false);
+        ib_graph_set_sampling(ga, true);
+        ib_graph_set_seed(ga, seed);
+        for (int sp = 0; sp < S; sp++) {
+            ib_graph_set_step(ga, step0 + (uint64_t)sp);
+            CHECK_OK(ib_graph_forward(ga));
+            memcpy(lg[sp], ib_node_data(la), sizeof lg[sp]);
+        }
+        CHECK(memcmp(lg[0], lg[1], sizeof lg[0]) != 0); /* the passes drew different noise */
+        for (int b = 0; b < B; b++) {
+            double sum = 0;
+            for (int sp = 0; sp < S; sp++) {
+                const float *l = lg[sp] + b * CLASSES;
+                double mx = -INFINITY, z = 0;
+                for (int c = 0; c < CLASSES; c++)
+                    mx = fmax(mx, (double)l[c]);
+                for (int c = 0; c < CLASSES; c++)
+                    z += exp((double)l[c] - mx);
+                sum += exp((double)l[lab[b]] - mx) / z;
+            }
+            CHECK_CLOSE(l_a[b], -log(sum / S), 1e-12, 1e-12);
+        }
+    }
     /* an attack on the stochastic network runs both paths and stays monotone */
     ib_dataset *d = blobs(6, 3);
     ib_attack_config c = ib_attack_config_default(IB_ATTACK_PGD);
@@ -787,6 +865,7 @@ int main(void)
     IB_RUN(test_eot_gradient);
     IB_RUN(test_eot_over_particles);
     IB_RUN(test_pgd_and_fgsm_linf);
+    IB_RUN(test_bytes_on_the_grid);
     IB_RUN(test_more_steps_restarts_losses);
     IB_RUN(test_l2_and_cw);
     IB_RUN(test_cw_stochastic);

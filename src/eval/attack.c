@@ -292,12 +292,33 @@ static ib_status attack_ball(actx *a, bool mean_path, float eps, int ei, uint64_
     return s;
 }
 
+/* The bytes an L-inf ball of eps pixels allows around a byte: floor(255
+ * eps), with a tolerance far below a byte so that eps = k/255, which is
+ * not exact in float, allows its k bytes (CIFAR-10's 2/255, 4/255, 8/255). */
+static long linf_bytes(float eps)
+{
+    return (long)floor((double)eps * 255.0 + 1e-5);
+}
+
 /* Round pixels to bytes, staying within eps of p0 (which is on the byte
- * grid): round to nearest, and where that leaves the ball, truncate the
- * perturbation toward p0 instead (never farther than the float image). */
+ * grid).  L-inf: round to nearest, then clamp each byte to the ones the
+ * ball allows, in bytes: comparing the float pixels would count b0 + k an
+ * ulp outside eps = k/255 and cost the attack a byte.  L2: round to
+ * nearest, and where that leaves the ball, truncate the perturbation toward
+ * p0 instead (never farther than the float image). */
 static void round_u8(const float *p, const float *p0, int64_t d, float eps, ib_attack_norm norm, uint8_t *q,
                      float *qf)
 {
+    if (norm == IB_ATTACK_LINF) {
+        long kb = linf_bytes(eps);
+        for (int64_t i = 0; i < d; i++) {
+            long b0 = lrintf(p0[i] * 255.0f), v = lrintf(p[i] * 255.0f);
+            v = v < b0 - kb ? b0 - kb : v > b0 + kb ? b0 + kb : v;
+            q[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            qf[i] = (float)q[i] / 255.0f;
+        }
+        return;
+    }
     for (int64_t i = 0; i < d; i++) {
         long v = lrintf(p[i] * 255.0f);
         q[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);

@@ -169,9 +169,16 @@ ib_status ib__attack_eval(const ib_attack_head *h, const ib_pixel_norm *pn, cons
             x->value[b * D + i] = (p[b * D + i] - pn->mean[c]) / pn->std[c];
         }
     memset(h->w->value, 0, (size_t)per_pass * sizeof(float));
+    /* The passes differ only from the first random op on: after the first
+     * full forward the others redraw the noise from there (the same bits as
+     * a full forward with the same step), so a network whose noise sits in
+     * its head (resnet20-vib) runs its backbone once per call, not 2S - 1
+     * times.  Backward leaves the values alone unless the graph reuses its
+     * memory, in which case every pass stays a full forward. */
+    ib_node *redraw = stochastic && !g->reuse_values && !g->forward_only ? ib_graph_first_random(g) : NULL;
     for (int64_t q = 0; q < passes && s == IB_OK; q++) {
         g->step = step0 + (uint64_t)q;
-        s = ib_graph_forward(g);
+        s = q > 0 && redraw ? ib_graph_forward_from(g, redraw) : ib_graph_forward(g);
         if (s == IB_OK)
             memcpy(lbuf + q * per_pass, lg->value, (size_t)per_pass * sizeof(float));
     }
@@ -232,7 +239,7 @@ ib_status ib__attack_eval(const ib_attack_head *h, const ib_pixel_norm *pn, cons
         for (int64_t q = passes - 1; q >= 0 && s == IB_OK; q--) {
             if (q != passes - 1) {
                 g->step = step0 + (uint64_t)q;
-                s = ib_graph_forward(g);
+                s = redraw ? ib_graph_forward_from(g, redraw) : ib_graph_forward(g);
                 if (s != IB_OK)
                     break;
             }
