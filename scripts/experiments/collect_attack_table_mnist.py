@@ -107,8 +107,9 @@ def summary(reports):
 
 
 def listing(reports):
-    print("| network (seed 1) | attack | N | clean | per radius | attack s | CPU s | report |")
-    print("|---|---|---:|---:|---|---:|---:|---|")
+    print("| network (seed 1) | attack | N | clean | per radius | fooled, after 8-bit rounding "
+          "| attack s | CPU s | report |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---|")
     order = {name: i for i, (name, _) in enumerate(NETS)}
     kinds = {"fgsm": 0, "pgd": 1, "cw": 2, "cw-targeted": 3}
     for key in sorted((k for k in reports if k[0] in order), key=lambda k: (kinds[k[1]], order[k[0]], k[2])):
@@ -120,8 +121,9 @@ def listing(reports):
         if r0["stochastic"]:
             what += " (EOT-%d%s)" % (r0["samples"], " + mean path" if r0["mean_path"] else "")
         cpu = cpu_seconds(p)
-        print("| %s | %s | %d | %s | %s | %.0f | %s | `%s` |" % (
-            net, what, n, pct(r0["clean_acc"]), cell(rows, k), r0["seconds"],
+        u8 = rows[-1] if k.startswith("cw") else rows[0]  # CW unbounded; FGSM/PGD at the smallest eps
+        print("| %s | %s | %d | %s | %s | %d/%d | %.0f | %s | `%s` |" % (
+            net, what, n, pct(r0["clean_acc"]), cell(rows, k), u8["fooled_u8"], u8["fooled"], r0["seconds"],
             "%.0f" % cpu if cpu is not None else "-", p))
 
 
