@@ -12,6 +12,7 @@
  * batches are split over the ranks and the figures summed (docs/mpi.md).
  */
 #include "args.h"
+#include "json_number.h"
 #include "ibnet.h"
 
 #include <math.h>
@@ -46,19 +47,32 @@ static spread spread_of(const double *v, int n)
  * entropy and the reliability bins (count, mean confidence, accuracy). */
 static void print_calibration_json(const char *prefix, const ib_calibration *c)
 {
-    printf(", \"%sece\": %.6f, \"%sbrier\": %.6f, \"%sentropy\": %.6f, \"%sreliability\": [", prefix, c->ece,
-           prefix, c->brier, prefix, c->entropy, prefix);
-    for (int b = 0; b < IB_CALIBRATION_BINS; b++)
-        printf("%s{\"lo\": %.6f, \"hi\": %.6f, \"count\": %lld, \"conf\": %.6f, \"acc\": %.6f}", b ? ", " : "",
-               (double)b / IB_CALIBRATION_BINS, (double)(b + 1) / IB_CALIBRATION_BINS, (long long)c->bin_count[b],
-               c->bin_conf[b], c->bin_acc[b]);
+    char key[64];
+    snprintf(key, sizeof key, "%sece", prefix);
+    ib_cli_json_member(stdout, key, "%.6f", c->ece);
+    snprintf(key, sizeof key, "%sbrier", prefix);
+    ib_cli_json_member(stdout, key, "%.6f", c->brier);
+    snprintf(key, sizeof key, "%sentropy", prefix);
+    ib_cli_json_member(stdout, key, "%.6f", c->entropy);
+    printf(", \"%sreliability\": [", prefix);
+    for (int b = 0; b < IB_CALIBRATION_BINS; b++) {
+        printf("%s{\"lo\": %.6f, \"hi\": %.6f, \"count\": %lld", b ? ", " : "", (double)b / IB_CALIBRATION_BINS,
+               (double)(b + 1) / IB_CALIBRATION_BINS, (long long)c->bin_count[b]);
+        ib_cli_json_member(stdout, "conf", "%.6f", c->bin_conf[b]);
+        ib_cli_json_member(stdout, "acc", "%.6f", c->bin_acc[b]);
+        printf("}");
+    }
     printf("]");
 }
 
 static void print_spread_json(const char *name, spread s)
 {
-    printf(", \"%s\": {\"mean\": %.6f, \"sd\": %.6f, \"min\": %.6f, \"max\": %.6f}", name, s.mean, s.sd, s.min,
-           s.max);
+    printf(", \"%s\": {\"mean\": ", name);
+    ib_cli_json_number(stdout, "%.6f", s.mean);
+    ib_cli_json_member(stdout, "sd", "%.6f", s.sd);
+    ib_cli_json_member(stdout, "min", "%.6f", s.min);
+    ib_cli_json_member(stdout, "max", "%.6f", s.max);
+    printf("}");
 }
 
 /* Retrieval: embeddings (mu of the last bottleneck) of the queries d and of
@@ -263,11 +277,14 @@ int ib_cmd_eval(int argc, char **argv)
     r.acc_1shot = one.mean;
     int C = r.classes;
     if (json) {
-        printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"split\": \"%s\", \"n\": %lld, \"ema\": %s, "
-               "\"acc_1shot\": %.6f, \"acc_avg\": %.6f, \"acc_mean\": %.6f, \"nll_avg\": %.6f, \"nll_mean\": %.6f, "
-               "\"ce_samples\": %.6f",
-               pos[0], d->name, split, (long long)r.n, ib_net_used_ema(n) ? "true" : "false", r.acc_1shot, r.acc_avg,
-               r.acc_mean, r.nll_avg, r.nll_mean, r.ce_samples);
+        printf("{\"checkpoint\": \"%s\", \"dataset\": \"%s\", \"split\": \"%s\", \"n\": %lld, \"ema\": %s", pos[0],
+               d->name, split, (long long)r.n, ib_net_used_ema(n) ? "true" : "false");
+        ib_cli_json_member(stdout, "acc_1shot", "%.6f", r.acc_1shot);
+        ib_cli_json_member(stdout, "acc_avg", "%.6f", r.acc_avg);
+        ib_cli_json_member(stdout, "acc_mean", "%.6f", r.acc_mean);
+        ib_cli_json_member(stdout, "nll_avg", "%.6f", r.nll_avg);
+        ib_cli_json_member(stdout, "nll_mean", "%.6f", r.nll_mean);
+        ib_cli_json_member(stdout, "ce_samples", "%.6f", r.ce_samples);
         if (repeats > 1) {
             printf(", \"repeats\": %lld, \"sample_seed\": %llu", (long long)repeats, (unsigned long long)seed0);
             print_spread_json("acc_avg_spread", avg);
@@ -276,8 +293,10 @@ int ib_cmd_eval(int argc, char **argv)
         print_calibration_json("", &r.calib);
         print_calibration_json("mean_path_", &r.calib_mean);
         printf(", \"kl_nats\": [");
-        for (int l = 0; l < r.n_kl; l++)
-            printf("%s%.6g", l ? ", " : "", r.kl[l]);
+        for (int l = 0; l < r.n_kl; l++) {
+            printf("%s", l ? ", " : "");
+            ib_cli_json_number(stdout, "%.6g", r.kl[l]);
+        }
         printf("], \"confusion\": [");
         for (int a = 0; a < C; a++) {
             printf("%s[", a ? ", " : "");

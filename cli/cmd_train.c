@@ -5,6 +5,7 @@
  * time is spent training (exit code 2); a failure during training exits 1.
  */
 #include "args.h"
+#include "json_number.h"
 #include "commands.h"
 #include "ibnet.h"
 #include "signals.h"
@@ -122,16 +123,23 @@ static void on_epoch(void *ctx, const ib_epoch_report *r)
     ui *u = ctx;
     start(u);
     if (u->json) {
-        printf("{\"epoch\": %lld, \"step\": %lld, \"seconds\": %.3f, \"lr\": %.6g, \"train_loss\": %.6g, "
-               "\"train_ce\": %.6g",
-               (long long)r->epoch, (long long)r->step, r->seconds, (double)r->lr, r->loss, r->ce);
+        printf("{\"epoch\": %lld, \"step\": %lld, \"seconds\": %.3f", (long long)r->epoch, (long long)r->step,
+               r->seconds);
+        ib_cli_json_member(stdout, "lr", "%.6g", (double)r->lr);
+        ib_cli_json_member(stdout, "train_loss", "%.6g", r->loss);
+        ib_cli_json_member(stdout, "train_ce", "%.6g", r->ce);
         printf(", \"train_terms\": {");
-        for (int t = 0; t < r->n_terms; t++)
-            printf("%s\"%s\": %.6g", t ? ", " : "", r->term_name[t], r->term[t]);
+        for (int t = 0; t < r->n_terms; t++) {
+            printf("%s\"%s\": ", t ? ", " : "", r->term_name[t]);
+            ib_cli_json_number(stdout, "%.6g", r->term[t]);
+        }
         printf("}");
-        if (r->evaluated)
-            printf(", \"test_acc_avg\": %.6g, \"test_acc_1shot\": %.6g, \"test_acc_mean\": %.6g, \"test_nll_avg\": %.6g",
-                   r->test.acc_avg, r->test.acc_1shot, r->test.acc_mean, r->test.nll_avg);
+        if (r->evaluated) {
+            ib_cli_json_member(stdout, "test_acc_avg", "%.6g", r->test.acc_avg);
+            ib_cli_json_member(stdout, "test_acc_1shot", "%.6g", r->test.acc_1shot);
+            ib_cli_json_member(stdout, "test_acc_mean", "%.6g", r->test.acc_mean);
+            ib_cli_json_member(stdout, "test_nll_avg", "%.6g", r->test.nll_avg);
+        }
         printf("}\n");
         fflush(stdout);
         return;
