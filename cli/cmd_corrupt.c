@@ -150,7 +150,7 @@ int ib_cmd_corrupt(int argc, char **argv)
                     "Writes corrupted copies of a data set (Hendrycks & Dietterich 2019, CIFAR-10-C parameters; see "
                     "docs/corruptions.md) in the data set's own format: grey images as IDX "
                     "(<split-prefix>-images-idx3-ubyte, -labels-idx1-ubyte; read back with --dataset idx:DIR), "
-                    "32x32 colour as CIFAR-10 binary (test_batch.bin or data_batch_1.bin).",
+                    "32x32 colour as CIFAR-10 binary (test_batch.bin or data_batch_1.bin; read back with --dataset idx:DIR too).",
                     specs, (int)(sizeof specs / sizeof specs[0]), 0, 0, NULL};
     int n_pos = 0;
     int rc = args_parse(&p, argc, argv, NULL, &n_pos);

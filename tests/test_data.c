@@ -283,6 +283,50 @@ static void test_cifar_plain_and_gz(void)
     ib_dataset_free(d);
 }
 
+/* "idx:DIR" with colour images: CIFAR-10 binary batches of any length
+ * (what `ibnet attack --out` writes for CIFAR-10), test_batch.bin for the
+ * test split and the data_batch_K.bin that exist for the training split;
+ * a directory with neither IDX nor CIFAR files still names an IDX file. */
+static void test_idx_dir_reads_cifar_batches(void)
+{
+    static uint8_t buf[4 * 3073];
+    char dir[512], path[600];
+    tmp("cifar-dir", dir, sizeof dir);
+    mkdir(dir, 0777);
+    for (int k = 0; k < 4; k++)
+        cifar_record(buf + k * 3073, 1, 0, k + 3, 20 + k);
+    snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+    write_bytes(path, buf, 4 * 3073, false);
+    snprintf(path, sizeof path, "%s/data_batch_1.bin", dir);
+    write_bytes(path, buf, 1 * 3073, false);
+    snprintf(path, sizeof path, "%s/data_batch_3.bin", dir);
+    write_bytes(path, buf + 3073, 2 * 3073, false);
+    char spec[600];
+    snprintf(spec, sizeof spec, "idx:%s", dir);
+    ib_dataset *d = NULL;
+    CHECK_OK(ib_dataset_open(spec, "test", NULL, NULL, &d));
+    CHECK_EQ_INT(d->n, 4);
+    CHECK_EQ_INT(d->c, 3);
+    CHECK_EQ_INT(d->h, 32);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(d->labels[i], i + 3);
+        CHECK_EQ_INT(d->images[i * 3072 + 100], ((20 + i) * 31 + 100 * 7) % 256);
+    }
+    ib_dataset_free(d);
+    d = NULL;
+    CHECK_OK(ib_dataset_open(spec, "train", NULL, NULL, &d));
+    CHECK_EQ_INT(d->n, 3); /* batch 1 (one record), batch 3 (two) */
+    CHECK_EQ_INT(d->labels[0], 3);
+    CHECK_EQ_INT(d->labels[2], 5);
+    ib_dataset_free(d);
+    d = NULL;
+    tmp("empty-dir", dir, sizeof dir);
+    mkdir(dir, 0777);
+    snprintf(spec, sizeof spec, "idx:%s", dir);
+    CHECK(ib_dataset_open(spec, "test", NULL, NULL, &d) != IB_OK);
+    CHECK_MSG(strstr(ib_last_error(), "t10k-") != NULL, "error: %s", ib_last_error());
+}
+
 static void test_cifar_bad_inputs(void)
 {
     static uint8_t buf[3 * 3073];
@@ -1000,5 +1044,6 @@ int main(void)
     IB_RUN(test_label_noise_symmetric);
     IB_RUN(test_label_noise_pair);
     IB_RUN(test_split_subset_concat);
+    IB_RUN(test_idx_dir_reads_cifar_batches);
     return ib_test_summary();
 }
