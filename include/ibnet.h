@@ -448,7 +448,8 @@ ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta);
 ib_node *ib_scale(ib_graph *g, ib_node *x, float alpha);
 ib_node *ib_relu(ib_graph *g, ib_node *x);
 ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope);
-/* y = log(1 + exp(x + shift)), computed stably. */
+/* y = log(1 + exp(x + shift)), computed stably, and at least FLT_MIN (the
+ * smallest normal float), so that 1/y and log y stay finite (a VIB sigma). */
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift);
 ib_node *ib_sigmoid(ib_graph *g, ib_node *x);
 ib_node *ib_tanh(ib_graph *g, ib_node *x);

@@ -14,6 +14,8 @@
  */
 #include "test.h"
 
+#include <float.h>
+
 static ib_graph *graph(ib_params **p)
 {
     *p = ib_params_new(1);
@@ -236,6 +238,63 @@ static void test_grad_kl_std_normal(void)
         /* each float term is off by a few ulp of its largest part */
         CHECK_CLOSE(ib_node_data(kl)[i], want, 0, 4e-7 * mag);
     }
+    done(g, p);
+}
+
+/* A VIB layer's sigma = softplus(rho - 5) with rho far below 0 (a
+ * ResNet-20 VIB cell reached rho - 5 = -90.8 at step 12 of a CIFAR run):
+ * softplus is floored at FLT_MIN, so the KL and its gradient stay finite.
+ * Unfloored, sigma = 3.7e-40 (subnormal) made 1/sigma, and so the
+ * gradient of rho, -inf (the run stopped on a NaN weight gradient), and
+ * sigma = 0 below -103.3 made the KL +inf.  PyTorch (float32, softplus
+ * then 0.5 (mu^2 + sigma^2 - 1 - 2 log sigma), times c = 1e-5/128) gives
+ * the gradient -c = -7.8125e-08 at -80 and -90.79 (it divides by sigma
+ * instead of multiplying by 1/sigma) and KL inf, gradient NaN at -105;
+ * here the gradient is -c, the limit of -c d/dt log softplus(t), all the
+ * way down, and the KL of a floored element is -1/2 - log FLT_MIN. */
+static void test_vib_sigma_floor(void)
+{
+    ib_params *p;
+    ib_graph *g = graph(&p);
+    const float t[6] = {-80.0f, -87.0f, -88.0f, -90.79f, -105.0f, -1000.0f};
+    const float c = 1e-5f / 128.0f;
+    ib_node *rho = input(g, "rho", 2, (int64_t[]){1, 6}), *mu = ib_input(g, "mu", 2, (int64_t[]){1, 6});
+    ib_node *sigma = ib_node_keep(ib_softplus(g, rho, -5.0f));
+    ib_node *kl = ib_node_keep(ib_kl_std_normal(g, mu, sigma));
+    ib_node *loss = ib_node_keep(ib_scale(g, ib_sum(g, kl, IB_ALL), c));
+    ib_test_compile_fill(g);
+    for (int k = 0; k < 6; k++) {
+        ib_node_data(rho)[k] = t[k] + 5.0f;
+        ib_node_data(mu)[k] = 0.0f;
+    }
+    CHECK_OK(ib_graph_forward(g));
+    CHECK_OK(ib_graph_backward(g, loss));
+    const float *sv = ib_node_data(sigma), *dr = ib_node_grad(rho);
+    CHECK_CLOSE(sv[0], 1.8048513e-35, 1e-6, 0); /* above the floor: PyTorch's value */
+    CHECK_CLOSE(sv[1], exp(-87.0), 1e-6, 0);
+    for (int k = 2; k < 6; k++)
+        CHECK(sv[k] == FLT_MIN);
+    CHECK(isfinite(ib_node_data(loss)[0]));
+    double want_kl = 0.5 * (-2.0 - 2.0 * (-80.0 - 87.0)) + 4 * (-0.5 - log((double)FLT_MIN));
+    CHECK_CLOSE(ib_node_data(kl)[0], want_kl, 1e-6, 0);
+    for (int k = 0; k < 6; k++) {
+        CHECK(isfinite(dr[k]));
+        CHECK_CLOSE(dr[k], -c, 1e-5, 0);
+    }
+    done(g, p);
+
+    /* the floor keeps NaN (a NaN input must still stop a run) */
+    g = graph(&p);
+    rho = input(g, "rho", 2, (int64_t[]){1, 3});
+    sigma = ib_node_keep(ib_softplus(g, rho, 0.0f));
+    ib_test_compile_fill(g);
+    ib_node_data(rho)[0] = NAN;
+    ib_node_data(rho)[1] = -200.0f;
+    ib_node_data(rho)[2] = 0.0f;
+    CHECK_OK(ib_graph_forward(g));
+    CHECK(isnan(ib_node_data(sigma)[0]));
+    CHECK(ib_node_data(sigma)[1] == FLT_MIN);
+    CHECK_CLOSE(ib_node_data(sigma)[2], log(2.0), 1e-6, 0);
     done(g, p);
 }
 
@@ -677,6 +736,7 @@ int main(void)
     IB_RUN(test_grad_gaussian_sample_internal_noise);
     IB_RUN(test_gaussian_noise_statistics_and_reproducibility);
     IB_RUN(test_grad_kl_std_normal);
+    IB_RUN(test_vib_sigma_floor);
     IB_RUN(test_grad_kl_gaussians);
     IB_RUN(test_grad_gaussian_log_density);
     IB_RUN(test_bernoulli_st);

@@ -12,14 +12,22 @@
  * series to s^17 (truncation below 2^-27 relative), accurate even for tiny
  * u where log1p(u) ~ u (where log(1+u) would lose every bit).
  * softplus(t) = max(t, 0) + log1p(exp(-|t|)).  Below t = -86, exp(t) is
- * subnormal and the clamp would be wrong; those (rare) elements are
- * recomputed with libm after the vector pass.  NaN propagates.
+ * near the subnormals and the clamp would be wrong; those (rare) elements
+ * are recomputed with libm after the vector pass.  NaN propagates.
+ * softplus is floored at FLT_MIN (the smallest normal float, reached at
+ * t = -87.34): as a VIB layer's sigma, a subnormal softplus made 1/sigma
+ * in the KL's gradient overflow (t < -88.7) and an underflowed one
+ * (t < -103.3) made log sigma = -inf.  At the floor the backward's
+ * derivative 1 - exp(-y) = FLT_MIN times the KL's -1/sigma gives the
+ * gradient -1 that -log softplus(t) tends to, so the KL still pushes t
+ * back up.  Outputs >= FLT_MIN are unchanged.
  */
 #include "vmath.h"
 
 #include "../core/internal.h"
 #include "../core/simd_math.h"
 
+#include <float.h>
 #include <math.h>
 
 /* sin and cos of 2 pi u one at a time, reduced in turns in double (u -
@@ -100,9 +108,9 @@ void ib__cpu_softplus_forward(const float *x, float shift, float *y, int64_t n)
         _mm256_storeu_ps(buf, v_softplus(_mm256_add_ps(_mm256_loadu_ps(buf), sh)));
         memcpy(y + at, buf, (size_t)rest * sizeof(float));
     }
-    for (int64_t k = 0; k < n; k++) /* the subnormal tail: libm */
+    for (int64_t k = 0; k < n; k++) /* the tail near the subnormals: libm, floored */
         if (x[k] + shift < -86.0f)
-            y[k] = log1pf(expf(x[k] + shift));
+            y[k] = fmaxf(log1pf(expf(x[k] + shift)), FLT_MIN);
 }
 
 /* 1 - exp(-y) for y >= 0 (the derivative of softplus at the t where
@@ -234,8 +242,8 @@ void ib__cpu_softplus_forward(const float *x, float shift, float *y, int64_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > IB_PAR_MIN)
     for (int64_t k = 0; k < n; k++) {
-        float t = x[k] + shift;
-        y[k] = fmaxf(t, 0.0f) + log1pf(expf(-fabsf(t)));
+        float t = x[k] + shift, v = fmaxf(t, 0.0f) + log1pf(expf(-fabsf(t)));
+        y[k] = v < FLT_MIN ? FLT_MIN : v; /* the floor (see the top); NaN stays */
     }
 }
 
