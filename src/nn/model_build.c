@@ -54,8 +54,16 @@ ib_status ib_model_build_scoped(const ib_model *m, ib_graph *g, const char *scop
     ib_graph_set_init_style(g, (ib_init_style)m->init_style);
     char scope_before[sizeof g->param_scope];
     memcpy(scope_before, g->param_scope, sizeof scope_before);
-    if (scope && scope[0])
-        snprintf(g->param_scope, sizeof g->param_scope, "%s%s.", scope_before, scope);
+    if (scope && scope[0]) { /* nested scopes add up: the whole prefix must fit */
+        int w = snprintf(g->param_scope, sizeof g->param_scope, "%s%s.", scope_before, scope);
+        if (w < 0 || (size_t)w >= sizeof g->param_scope) {
+            memcpy(g->param_scope, scope_before, sizeof scope_before);
+            ib_graph_set_init_style(g, style_before);
+            ib__fail(g, IB_ERR_ARG, "model scope '%s%s.': longer than %d characters", scope_before, scope,
+                     (int)sizeof g->param_scope - 1);
+            return IB_ERR_ARG;
+        }
+    }
     ib__model_builder b = {g, eps, out, 1};
     for (int i = 0; i < m->n && x; i++)
         if (m->e[i].mark == IB__LAYER) /* group markers only name things */
