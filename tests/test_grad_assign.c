@@ -8,8 +8,8 @@
 #include "core/internal.h"
 #include "test.h"
 
-/* x -> conv -> batch norm -> relu -> conv (+ an average-pooled shortcut of
- * the first feature map) -> mul -> relu -> linear -> cross-entropy, plus a
+/* x -> conv -> batch norm -> relu -> conv (+ an average-pooled and a
+ * subsampled shortcut of the first feature map) -> mul -> relu -> linear -> cross-entropy, plus a
  * sub and a div on the way.  Returns the loss; *out_x the input. */
 static ib_node *build(ib_graph *g, ib_node **out_x)
 {
@@ -20,7 +20,7 @@ static ib_node *build(ib_graph *g, ib_node **out_x)
     h = ib_relu(g, ib_nn_batchnorm(g, h, "bn1"));
     ib_node *skip = ib_avgpool2d(g, h, 2, 2, 0);            /* h has two consumers: added into */
     ib_node *c = ib_nn_conv2d(g, h, "c2", 4, 3, 2, 1, false); /* (4,4,3,3) */
-    ib_node *s = ib_add(g, c, skip);
+    ib_node *s = ib_add(g, ib_add(g, c, skip), ib_avgpool2d(g, h, 1, 2, 0)); /* and a strided subsample */
     ib_node *t = ib_sub(g, ib_mul(g, s, ib_tanh(g, c)), ib_div(g, skip, ib_affine(g, ib_exp(g, s), 1.0f, 1.0f)));
     ib_node *f = ib_flatten(g, ib_relu(g, t));
     ib_node *logits = ib_nn_linear(g, ib_relu(g, ib_nn_linear(g, f, "fc1", 8, true)), "fc2", 3, true);

@@ -331,7 +331,8 @@ static void fill_distinct(float *x, int64_t n)
 static void test_grad_pooling(void)
 {
     const int cfg[][5] = {/* h, w, k, stride, pad */
-                          {6, 6, 2, 2, 0}, {7, 5, 3, 2, 1}, {5, 6, 3, 1, 1}, {6, 7, 2, 1, 1}};
+                          {6, 6, 2, 2, 0}, {7, 5, 3, 2, 1}, {5, 6, 3, 1, 1}, {6, 7, 2, 1, 1},
+                          {6, 6, 1, 2, 0}, {7, 5, 1, 2, 0}, {5, 7, 1, 3, 0}}; /* k = 1: the subsample path */
     for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
         ib_params *p = ib_params_new(5);
         ib_graph *g = ib_graph_new(p);

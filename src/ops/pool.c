@@ -139,6 +139,45 @@ ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 }
 
 /* ---- average-pool (count_include_pad): every window divides by k*k ---- */
+/* Average pooling with a 1x1 window and no padding keeps every s-th pixel
+ * of every s-th row.  The general loop below spends ~8 ns an output on
+ * window bounds; this is a strided copy.  The arithmetic is the general
+ * loop's (0 + x; the divisor is 1), so the results are the same bits, a
+ * -0 turned into +0 included. */
+static void subsample_fwd(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t ho, int64_t wo,
+                          int64_t s)
+{
+#pragma omp parallel for schedule(static) if (planes * ho * wo > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * h * w;
+        float *yp = y + pl * ho * wo;
+        for (int64_t oh = 0; oh < ho; oh++) {
+            const float *row = xp + oh * s * w;
+            for (int64_t ow = 0; ow < wo; ow++)
+                yp[oh * wo + ow] = 0.0f + row[ow * s];
+        }
+    }
+}
+
+/* Its backward: each kept pixel gets its output's gradient, the others
+ * nothing (zeroed when this op assigns the gradient, left when it adds). */
+static void subsample_bwd(const float *dy, float *dx, int64_t planes, int64_t h, int64_t w, int64_t ho, int64_t wo,
+                          int64_t s, bool set)
+{
+#pragma omp parallel for schedule(static) if (planes * h * w > IB_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dp = dx + pl * h * w;
+        const float *gp = dy + pl * ho * wo;
+        if (set)
+            memset(dp, 0, (size_t)(h * w) * sizeof(float));
+        for (int64_t oh = 0; oh < ho; oh++) {
+            float *row = dp + oh * s * w;
+            for (int64_t ow = 0; ow < wo; ow++)
+                row[ow * s] += gp[oh * wo + ow];
+        }
+    }
+}
+
 static void avgpool_fwd(ib_graph *g, ib_node *n)
 {
     (void)g;
@@ -146,6 +185,10 @@ static void avgpool_fwd(ib_graph *g, ib_node *n)
     int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     float inv = 1.0f / (float)(k * k);
+    if (k == 1 && pad == 0) { /* a strided subsample (ResNet's option-A shortcut) */
+        subsample_fwd(x->value, n->value, planes, h, w, ho, wo, s);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x->value + pl * h * w;
@@ -175,6 +218,10 @@ static void avgpool_bwd(ib_graph *g, ib_node *n)
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     float inv = 1.0f / (float)(k * k);
     bool set = ib__grad_assign(n, 0); /* windows may overlap or skip pixels: zero the plane here */
+    if (k == 1 && pad == 0) {
+        subsample_bwd(n->grad, x->grad, planes, h, w, ho, wo, s, set);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dx = x->grad + pl * h * w;
