@@ -88,7 +88,7 @@ def main(root):
             rs = per.get(m, [])
             cells.append("%s / %s / %s (n=%d)" % (fmt([r["last"] for r in rs]), fmt([r["selected"] for r in rs]),
                                                   fmt([r["oracle"] for r in rs]), len(rs)) if rs else "–")
-        print("| %s %s | %s %% | %s |" % (key[0], key[1], fmt(changed), " | ".join(cells)))
+        print("| %s %s | %.1f %% | %s |" % (key[0], key[1], 100 * statistics.mean(changed), " | ".join(cells)))
     print()
     print("End-of-run memorisation (eval mode, whole noisy training set), %: noisy-label examples predicted"
           " as their noisy label / as their clean label; clean examples predicted as their label.\n")
