@@ -168,8 +168,8 @@ void ib__assert_fail(const char *file, int line, const char *expr);
 /* Seconds on a monotonic clock. */
 double ib__now_s(void);
 /* cpu_isa.c: whether the kernels with an AVX-512 path take it (the CPU has
- * AVX-512F and IBNET_ISA is not avx2); whether the CPU has it at all; tests
- * force the AVX2 paths to compare the two. */
+ * AVX-512 F, DQ, BW and VL, and IBNET_ISA is not avx2); whether the CPU has
+ * them at all; tests force the AVX2 paths to compare the two. */
 bool ib__cpu_avx512(void);
 bool ib__cpu_has_avx512(void);
 void ib__cpu_force_avx2(bool on);

@@ -9,8 +9,10 @@
  * of block 8g + l, so each word vector is 8 consecutive outputs and needs
  * no shuffling.  Box-Muller pairs words (0, 1) and (2, 3): radius
  * sqrt(-2 log u1), u1 in (0, 1] from 24 bits, angle 2 pi u2 reduced in
- * turns, all with the 8-lane log and sincos of simd_math.h.  A partial
- * group goes through the same vector code.  (Until this generator, element
+ * turns, all with the vector log and sincos of simd_math.h.  A partial
+ * group goes through the same vector code.  Where the CPU has AVX-512,
+ * pairs of whole groups run in 16 lanes (rng_normal_w.h: the same code,
+ * the same normals).  (Until this generator, element
  * i took word i % 4 of block i / 4 and libm's log/sin/cos: the stream of
  * normals changed with it; uniforms and ib_rng_u64 did not change.)
  */
@@ -67,69 +69,26 @@ void ib__rng_uniform_range(uint64_t seed, uint64_t stream, uint64_t step, int64_
 
 #ifdef IB_SIMD_AVX2
 
-/* hi and lo 32 bits of a * m in each lane (mul_epu32 multiplies the even
- * lanes; the odd ones are shifted down for a second multiply). */
-static inline void mulhilo8(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
+#define IB_W 8
+#include "rng_normal_w.h"
+#undef IB_W
+#define IB_W 16
+#include "rng_normal_w.h"
+#undef IB_W
+
+static void normal_group(uint64_t seed, uint32_t s, uint64_t step, uint64_t g, float *z)
 {
-    __m256i even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    ib__v8_normal_groups(seed, s, step, g, z);
 }
 
-/* The 8 blocks 8g..8g+7 of (seed, stream, step): Random123's philox4x32
- * (10 rounds) with the counter of block() in each lane. */
-static void philox8(uint64_t seed, uint32_t s, uint64_t step, uint64_t g, __m256i w[4])
+/* Groups g and g + 1 (g even) at 16 lanes where the CPU has AVX-512;
+ * false where it does not, and the caller goes one group at a time. */
+static bool normal_group_pair(bool wide, uint64_t seed, uint32_t s, uint64_t step, uint64_t g, float *z)
 {
-    uint64_t b0 = 8 * g; /* the 8 blocks share b >> 32 (2^32 is a multiple of 8) */
-    __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)b0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    __m256i c1 = _mm256_set1_epi32((int)s), c2 = _mm256_set1_epi32((int)(uint32_t)step);
-    __m256i c3 = _mm256_set1_epi32((int)((uint32_t)(step >> 32) ^ (uint32_t)(b0 >> 32) * 0x9E3779B9u));
-    const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M4x32_0), m1 = _mm256_set1_epi32((int)PHILOX_M4x32_1);
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; r++) {
-        __m256i hi0, lo0, hi1, lo1;
-        mulhilo8(c0, m0, &hi0, &lo0);
-        mulhilo8(c2, m1, &hi1, &lo1);
-        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
-        c1 = lo1;
-        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
-        c3 = lo0;
-        k0 += PHILOX_W32_0;
-        k1 += PHILOX_W32_1;
-    }
-    w[0] = c0;
-    w[1] = c1;
-    w[2] = c2;
-    w[3] = c3;
-}
-
-/* Box-Muller on a pair of word vectors: cos half to c, sin half to s. */
-static inline void box_muller8(__m256i a, __m256i b, __m256 *c, __m256 *s)
-{
-    const __m256 scale = _mm256_set1_ps(1.0f / 16777216.0f);
-    /* (x >> 8) + 1 in (0, 2^24], exact in float: u1 in (0, 1] */
-    __m256 u1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_srli_epi32(a, 8), _mm256_set1_epi32(1))),
-                              scale);
-    __m256 u2 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 8)), scale);
-    __m256 rad = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), ib__v_log_normal(u1)));
-    __m256 sn, cs;
-    ib__v_sincos_2pi(u2, &sn, &cs);
-    *c = _mm256_mul_ps(rad, cs);
-    *s = _mm256_mul_ps(rad, sn);
-}
-
-/* The 32 normals of group g into z (32 floats). */
-static inline void normal_group(uint64_t seed, uint32_t s, uint64_t step, uint64_t g, float *z)
-{
-    __m256i w[4];
-    __m256 a, b;
-    philox8(seed, s, step, g, w);
-    box_muller8(w[0], w[1], &a, &b);
-    _mm256_storeu_ps(z, a);
-    _mm256_storeu_ps(z + 8, b);
-    box_muller8(w[2], w[3], &a, &b);
-    _mm256_storeu_ps(z + 16, a);
-    _mm256_storeu_ps(z + 24, b);
+    if (!wide)
+        return false;
+    ib__v16_normal_groups(seed, s, step, g, z);
+    return true;
 }
 
 #else /* no AVX2: the same numbers element by element, with libm */
@@ -147,6 +106,12 @@ static void normal_group(uint64_t seed, uint32_t s, uint64_t step, uint64_t g, f
     }
 }
 
+static bool normal_group_pair(bool wide, uint64_t seed, uint32_t s, uint64_t step, uint64_t g, float *z)
+{
+    (void)wide, (void)seed, (void)s, (void)step, (void)g, (void)z;
+    return false;
+}
+
 #endif
 
 void ib__rng_normal_range(uint64_t seed, uint64_t stream, uint64_t step, int64_t first, float *out, int64_t n)
@@ -156,7 +121,14 @@ void ib__rng_normal_range(uint64_t seed, uint64_t stream, uint64_t step, int64_t
     seed ^= NORMAL_KEY;
     uint32_t s = (uint32_t)(stream ^ (stream >> 32));
     int64_t end = first + n;
+    const bool wide = ib__cpu_avx512();
     for (int64_t g = first / 32; g * 32 < end; g++) {
+        /* two whole groups at once from an even g (see philox's b >> 32) */
+        if (g % 2 == 0 && g * 32 >= first && g * 32 + 64 <= end &&
+            normal_group_pair(wide, seed, s, step, (uint64_t)g, out + (g * 32 - first))) {
+            g++;
+            continue;
+        }
         int64_t lo = g * 32 > first ? g * 32 : first, hi = g * 32 + 32 < end ? g * 32 + 32 : end;
         if (hi - lo == 32) {
             normal_group(seed, s, step, (uint64_t)g, out + (lo - first));

@@ -21,6 +21,13 @@
  * derivative 1 - exp(-y) = FLT_MIN times the KL's -1/sigma gives the
  * gradient -1 that -log softplus(t) tends to, so the KL still pushes t
  * back up.  Outputs >= FLT_MIN are unchanged.
+ *
+ * The vector bodies are written once (vmath_w.h) and instantiated at 8
+ * lanes (AVX2+FMA) and 16 (AVX-512); each entry point below takes the
+ * 16-lane form where ib__cpu_avx512() says the CPU has the units (and
+ * IBNET_ISA=avx2 does not forbid it).  Both give the same bits, the KL's
+ * row sum included (tests/test_vmath_avx512.c); the scalar libm passes
+ * over the far tails are shared.
  */
 #include "vmath.h"
 
@@ -49,141 +56,64 @@ static void sincos_2pi_1(float u, float *s, float *c)
     }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#ifdef IB_SIMD_AVX2
 
-static inline __m256 v_exp(__m256 x)
-{
-    /* max/min return their second operand when one is NaN: NaN survives */
-    x = _mm256_min_ps(_mm256_set1_ps(88.7f), _mm256_max_ps(_mm256_set1_ps(-86.5f), x));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(126)), 23);
-    return _mm256_mul_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), _mm256_set1_ps(2.0f));
-}
+#define IB_W 8
+#include "vmath_w.h"
+#undef IB_W
+#define IB_W 16
+#include "vmath_w.h"
+#undef IB_W
 
-static inline __m256 v_log1p01(__m256 u)
-{
-    __m256 s = _mm256_div_ps(u, _mm256_add_ps(_mm256_set1_ps(2.0f), u)), s2 = _mm256_mul_ps(s, s);
-    __m256 p = _mm256_set1_ps(1.0f / 17.0f);
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 15.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 13.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 11.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 9.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 7.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 5.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 3.0f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f));
-    return _mm256_mul_ps(_mm256_add_ps(s, s), p);
-}
+/* Elements per parallel chunk of softplus: a multiple of both widths, so
+ * only the last chunk has a partial block. */
+#define SOFTPLUS_CHUNK 4096
 
-static inline __m256 v_softplus(__m256 t)
-{
-    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), t); /* |t| */
-    __m256 l = v_log1p01(v_exp(_mm256_sub_ps(_mm256_setzero_ps(), a)));
-    return _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), t), l);
-}
-
-/* Blocks of 8 in parallel; the partial last block through a buffer. */
 void ib__cpu_softplus_forward(const float *x, float shift, float *y, int64_t n)
 {
-    int64_t blocks = n / 8;
-    const __m256 sh = _mm256_set1_ps(shift);
+    const bool wide = ib__cpu_avx512();
+    int64_t chunks = (n + SOFTPLUS_CHUNK - 1) / SOFTPLUS_CHUNK;
 #pragma omp parallel for schedule(static) if (n > IB_PAR_MIN)
-    for (int64_t b = 0; b < blocks; b++)
-        _mm256_storeu_ps(y + 8 * b, v_softplus(_mm256_add_ps(_mm256_loadu_ps(x + 8 * b), sh)));
-    if (n % 8) {
-        float buf[8] = {0};
-        int64_t at = 8 * blocks, rest = n - at;
-        memcpy(buf, x + at, (size_t)rest * sizeof(float));
-        _mm256_storeu_ps(buf, v_softplus(_mm256_add_ps(_mm256_loadu_ps(buf), sh)));
-        memcpy(y + at, buf, (size_t)rest * sizeof(float));
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * SOFTPLUS_CHUNK, len = n - lo < SOFTPLUS_CHUNK ? n - lo : SOFTPLUS_CHUNK;
+        if (wide)
+            ib__v16_softplus_forward(x + lo, shift, y + lo, len);
+        else
+            ib__v8_softplus_forward(x + lo, shift, y + lo, len);
     }
     for (int64_t k = 0; k < n; k++) /* the tail near the subnormals: libm, floored */
         if (x[k] + shift < -86.0f)
             y[k] = fmaxf(log1pf(expf(x[k] + shift)), FLT_MIN);
 }
 
-/* 1 - exp(-y) for y >= 0 (the derivative of softplus at the t where
- * softplus(t) = y): by the series y - y^2/2 + ... - y^10/10! below 1/2
- * (truncation under 1e-10 relative), where 1 - exp(-y) would cancel
- * (exp's rounding, amplified 3.5x at y = 1/4), and directly above.  NaN
- * propagates through v_exp. */
-static inline __m256 v_one_minus_exp_neg(__m256 y)
-{
-    static const float c[9] = {-1.0f / 3628800.0f, 1.0f / 362880.0f, -1.0f / 40320.0f, 1.0f / 5040.0f, -1.0f / 720.0f,
-                               1.0f / 120.0f,      -1.0f / 24.0f,    1.0f / 6.0f,      -0.5f};
-    __m256 p = _mm256_set1_ps(c[0]);
-    for (int i = 1; i < 9; i++)
-        p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(c[i]));
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
-    __m256 small = _mm256_mul_ps(p, y);
-    __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f), v_exp(_mm256_sub_ps(_mm256_setzero_ps(), y)));
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(y, _mm256_set1_ps(0.5f), _CMP_LT_OQ));
-}
-
 void ib__cpu_softplus_backward(const float *y, const float *dy, float *dx, int64_t n)
 {
-    int64_t blocks = n / 8;
+    const bool wide = ib__cpu_avx512();
+    int64_t chunks = (n + SOFTPLUS_CHUNK - 1) / SOFTPLUS_CHUNK;
 #pragma omp parallel for schedule(static) if (n > IB_PAR_MIN)
-    for (int64_t b = 0; b < blocks; b++) {
-        __m256 s = v_one_minus_exp_neg(_mm256_loadu_ps(y + 8 * b));
-        _mm256_storeu_ps(dx + 8 * b, _mm256_fmadd_ps(_mm256_loadu_ps(dy + 8 * b), s, _mm256_loadu_ps(dx + 8 * b)));
-    }
-    if (n % 8) {
-        float by[8] = {0}, bdy[8] = {0}, bdx[8] = {0};
-        int64_t at = 8 * blocks, rest = n - at;
-        memcpy(by, y + at, (size_t)rest * sizeof(float));
-        memcpy(bdy, dy + at, (size_t)rest * sizeof(float));
-        memcpy(bdx, dx + at, (size_t)rest * sizeof(float));
-        __m256 s = v_one_minus_exp_neg(_mm256_loadu_ps(by));
-        _mm256_storeu_ps(bdx, _mm256_fmadd_ps(_mm256_loadu_ps(bdy), s, _mm256_loadu_ps(bdx)));
-        memcpy(dx + at, bdx, (size_t)rest * sizeof(float));
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * SOFTPLUS_CHUNK, len = n - lo < SOFTPLUS_CHUNK ? n - lo : SOFTPLUS_CHUNK;
+        if (wide)
+            ib__v16_softplus_backward(y + lo, dy + lo, dx + lo, len);
+        else
+            ib__v8_softplus_backward(y + lo, dy + lo, dx + lo, len);
     }
 }
 
-/* Apply F (8 lanes in, 8 out) to n floats; the partial last block through
- * a buffer padded with PAD so that it stays in the function's domain. */
-#define VMAP1(F, x, y, n, PAD)                                                                                         \
-    do {                                                                                                               \
-        int64_t k_ = 0;                                                                                                \
-        for (; k_ + 8 <= (n); k_ += 8)                                                                                 \
-            _mm256_storeu_ps((y) + k_, F(_mm256_loadu_ps((x) + k_)));                                                  \
-        if (k_ < (n)) {                                                                                                \
-            float b_[8] = {PAD, PAD, PAD, PAD, PAD, PAD, PAD, PAD};                                                    \
-            memcpy(b_, (x) + k_, (size_t)((n) - k_) * sizeof(float));                                                 \
-            _mm256_storeu_ps(b_, F(_mm256_loadu_ps(b_)));                                                              \
-            memcpy((y) + k_, b_, (size_t)((n) - k_) * sizeof(float));                                                 \
-        }                                                                                                              \
-    } while (0)
-
-void ib__cpu_vlog(const float *x, float *y, int64_t n) { VMAP1(ib__v_log, x, y, n, 1.0f); }
+void ib__cpu_vlog(const float *x, float *y, int64_t n)
+{
+    if (ib__cpu_avx512())
+        ib__v16_vlog(x, y, n);
+    else
+        ib__v8_vlog(x, y, n);
+}
 
 static void sincos_map(const float *x, float *s, float *c, int64_t n, bool turns)
 {
-    for (int64_t k = 0; k < n; k += 8) {
-        float b[8] = {0}, bs[8], bc[8];
-        int64_t m = n - k < 8 ? n - k : 8;
-        memcpy(b, x + k, (size_t)m * sizeof(float));
-        __m256 vs, vc;
-        if (turns)
-            ib__v_sincos_2pi(_mm256_loadu_ps(b), &vs, &vc);
-        else
-            ib__v_sincos(_mm256_loadu_ps(b), &vs, &vc);
-        _mm256_storeu_ps(bs, vs);
-        _mm256_storeu_ps(bc, vc);
-        memcpy(s + k, bs, (size_t)m * sizeof(float));
-        memcpy(c + k, bc, (size_t)m * sizeof(float));
-    }
+    if (ib__cpu_avx512())
+        ib__v16_sincos_map(x, s, c, n, turns);
+    else
+        ib__v8_sincos_map(x, s, c, n, turns);
 }
 
 void ib__cpu_vsincos(const float *x, float *s, float *c, int64_t n)
@@ -204,36 +134,9 @@ void ib__cpu_vsincos_2pi(const float *u, float *s, float *c, int64_t n)
             sincos_2pi_1(u[k], &s[k], &c[k]);
 }
 
-/* mu^2 + (sigma^2 - 1) - 2 log sigma, 8 lanes (sigma^2 - 1 by one fma). */
-static inline __m256 kl_std_term8(__m256 mu, __m256 s)
-{
-    __m256 q = _mm256_fmadd_ps(mu, mu, _mm256_fmsub_ps(s, s, _mm256_set1_ps(1.0f)));
-    return _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), ib__v_log(s), q);
-}
-
-/* Terms in float, summed in double in 8 lanes and then in a fixed order.
- * The partial last block is padded with mu = 0, sigma = 1: a term of
- * exactly 0. */
 double ib__cpu_kl_std_normal_row(const float *mu, const float *s, int64_t len)
 {
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    int64_t j = 0;
-    for (; j < len; j += 8) {
-        __m256 t;
-        if (j + 8 <= len) {
-            t = kl_std_term8(_mm256_loadu_ps(mu + j), _mm256_loadu_ps(s + j));
-        } else {
-            float bm[8] = {0}, bs[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-            memcpy(bm, mu + j, (size_t)(len - j) * sizeof(float));
-            memcpy(bs, s + j, (size_t)(len - j) * sizeof(float));
-            t = kl_std_term8(_mm256_loadu_ps(bm), _mm256_loadu_ps(bs));
-        }
-        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(t)));
-        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1)));
-    }
-    double l[4];
-    _mm256_storeu_pd(l, _mm256_add_pd(a0, a1));
-    return 0.5 * ((l[0] + l[1]) + (l[2] + l[3]));
+    return ib__cpu_avx512() ? ib__v16_kl_std_normal_row(mu, s, len) : ib__v8_kl_std_normal_row(mu, s, len);
 }
 
 #else /* no AVX2+FMA: libm */

@@ -5,8 +5,9 @@
  * scalar calls, and made softplus (the sigma of every VIB layer) and its
  * gradient, the KL term's log and the Gaussian noise (Box-Muller) cost
  * ~10-17 ns an element, a noticeable share of a VIB-CNN step.  These run
- * 8 lanes at a time with AVX2+FMA (the 8-lane log and sincos of
- * core/simd_math.h); the last partial block of a loop goes through the
+ * 8 lanes at a time with AVX2+FMA, or 16 with AVX-512 where the CPU has it
+ * (the same bits; the log and sincos of core/simd_math.h, the loops of
+ * vmath_w.h); the last partial block of a loop goes through the
  * same vector code (via a small buffer), so an element's result never
  * depends on where a thread's chunk ends: results are the same on any
  * thread count.  Accuracy: a few ulp of the exact value (tests/test_vmath.c
