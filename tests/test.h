@@ -96,12 +96,59 @@ void ib_test_compile_fill(ib_graph *g);
 const char *ib_test_path(const char *rel, char *buf, size_t len);
 /* A fresh temporary directory for this test (removed by the OS, not us). */
 const char *ib_test_tmpdir(void);
+/* ---- the ibnet command, run as a user would ---- */
+/* What ib_test_run_cli does with the command's output.  Every field may
+ * stay zero: what has no buffer is thrown away. */
+typedef struct ib_test_cli {
+    const char *env;  /* arguments of env(1) put before the command ("VAR=value", "-u VAR"), or NULL */
+    const char *cwd;  /* the directory to run in, or NULL: the test's own */
+    char *out;        /* all of stdout, NUL-terminated (cut at out_len - 1 bytes), or NULL */
+    size_t out_len;
+    bool out_err;     /* out gets stderr too, interleaved as a terminal shows them (2>&1) */
+    char *err;        /* stderr: its first line, or all of it with all_err, or NULL */
+    size_t err_len;
+    bool all_err;
+} ib_test_cli;
+/* Run `$IBNET_BUILD_DIR/ibnet ARGS` (build/ibnet without the variable)
+ * through the shell (ARGS is shell text: a test quotes what needs it).
+ * Returns the exit code, or -1 when the command did not exit (a signal). */
+int ib_test_run_cli(const char *args, const ib_test_cli *how);
+/* Write text to TMPDIR/NAME (a model description, a config) and return
+ * its path in path; fails the case if it cannot. */
+const char *ib_test_write_text(const char *name, const char *text, char *path, size_t len);
+
+/* An MNIST-format (IDX) split DIR/PREFIX-images-idx3-ubyte and
+ * DIR/PREFIX-labels-idx1-ubyte of n h x w images: pixels(ctx, i, img)
+ * fills the h*w bytes of example i (zeroed before the call) and returns
+ * its label (0..255).  Fails the case if the files cannot be written. */
+typedef int (*ib_test_idx_pixels)(void *ctx, int64_t i, uint8_t *img);
+void ib_test_write_idx(const char *dir, const char *prefix, int64_t n, int h, int w, ib_test_idx_pixels pixels,
+                       void *ctx);
 /* A small 4-class image set as MNIST-style IDX files DIR/PREFIX-images-idx3-ubyte and
  * DIR/PREFIX-labels-idx1-ubyte: n 8x8 images, class k a bright 3x3 blob in quadrant k
  * (pixel `on`) on a background `off`, plus uniform noise of 80 levels, all keyed by
  * (seed, stream, row).  The training tests' shared data (seed/on/off vary per test). */
 void ib_test_write_blobs(const char *dir, const char *prefix, int n, uint64_t seed, uint64_t stream, float on,
                          float off);
+/* The small Deep VIB network on the blobs that several trainer tests
+ * train (fc1 of WIDTH units). */
+#define IB_TEST_TINY_VIB(WIDTH)                                                                                        \
+    "model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear " #WIDTH " name=fc1\nrelu\n"                              \
+    "linear 16 name=fc2\nvib 8 shift=-5 name=vib\nlinear 4 name=decoder\n"
+/* DIR/FILE (a run's summary.json, config.json) parsed; fails the case if
+ * it cannot be read or is not JSON.  cJSON_Delete it. */
+struct cJSON *ib_test_read_json(const char *dir, const char *file);
+/* The usual blob data set: TMPDIR/NAME (made) with a train split of n_train
+ * images (stream 1) and a t10k split of n_test (stream 2); its path in dir. */
+const char *ib_test_blob_dir(const char *name, int n_train, int n_test, uint64_t seed, float on, float off, char *dir,
+                             size_t len);
+/* The weights of RUN_DIR/last.safetensors of a run of MODEL (a model of
+ * the blobs' 1x8x8 input): the load takes the Adam state and EMA shadow
+ * too, so a checkpoint without them fails the case.  ib_params_free them. */
+ib_params *ib_test_run_weights(const char *model, const char *run_dir);
+/* The default training settings with the model file, the data set
+ * (idx:DATA_DIR) and the run directory TMPDIR/RUN set. */
+ib_train_config ib_test_train_config(const char *model, const char *data_dir, const char *run);
 
 /* ---- PyTorch reference fixtures (tests/fixtures/NAME.txt, written by
  * tests/ref/fixture.py): blocks of "tensor NAME NDIM D0 D1 ..." followed by

@@ -13,22 +13,15 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static char data_dir[1024], mlp_ckpt[1200], vib_ckpt[1200];
 
 static void train(const char *name, const char *model_text, char *ckpt, size_t len)
 {
-    char model[1200];
-    snprintf(model, sizeof model, "%s/%s.ibm", ib_test_tmpdir(), name);
-    FILE *f = fopen(model, "w");
-    CHECK(f != NULL);
-    fputs(model_text, f);
-    fclose(f);
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%.900s", model);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%.900s/%.60s", ib_test_tmpdir(), name);
+    char model[1200], file[100];
+    snprintf(file, sizeof file, "%.60s.ibm", name);
+    ib_test_write_text(file, model_text, model, sizeof model);
+    ib_train_config c = ib_test_train_config(model, data_dir, name);
     c.epochs = 3;
     c.batch_size = 50;
     c.eval_batch_size = 100;
@@ -40,40 +33,10 @@ static void train(const char *name, const char *model_text, char *ckpt, size_t l
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 77, 1, 150.0f, 30.0f);
-    ib_test_write_blobs(data_dir, "t10k", 300, 77, 2, 150.0f, 30.0f);
+    ib_test_blob_dir("blobs", 1000, 300, 77, 150.0f, 30.0f, data_dir, sizeof data_dir);
     train("mlp", "model tiny-mlp\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 4 name=out\n",
           mlp_ckpt, sizeof mlp_ckpt);
-    train("vib", "model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 16 name=fc2\n"
-          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n", vib_ckpt, sizeof vib_ckpt);
-}
-
-/* Run the ibnet binary: stdout into out (may be NULL), the first line of
- * stderr into err; returns the exit code. */
-static int run_cli(const char *args, char *out, size_t olen, char *err, size_t elen)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[8192], outfile[1200], errfile[1200];
-    snprintf(outfile, sizeof outfile, "%s/stdout.txt", ib_test_tmpdir());
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > %s 2> %s", build ? build : "build", args, outfile, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(outfile, "r");
-    size_t n = f && out ? fread(out, 1, olen - 1, f) : 0;
-    if (out)
-        out[n] = 0;
-    if (f)
-        fclose(f);
-    f = fopen(errfile, "r");
-    err[0] = 0;
-    if (f) {
-        if (!fgets(err, (int)elen, f))
-            err[0] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    train("vib", IB_TEST_TINY_VIB(32), vib_ckpt, sizeof vib_ckpt);
 }
 
 static double num(const cJSON *o, const char *key)
@@ -96,7 +59,7 @@ static cJSON *attack_json(const char *args, int n_rows)
     static char out[1 << 16];
     char err[1024], cmd[4100];
     snprintf(cmd, sizeof cmd, "attack %s --json --no-hash", args);
-    int rc = run_cli(cmd, out, sizeof out, err, sizeof err);
+    int rc = ib_test_run_cli(cmd, &(ib_test_cli){.out = out, .out_len = sizeof out, .err = err, .err_len = sizeof err});
     CHECK_MSG(rc == 0, "'ibnet %s' exited %d: %s", cmd, rc, err);
     cJSON *a = cJSON_Parse(out);
     CHECK_MSG(cJSON_IsArray(a), "'ibnet %s' printed no JSON list: %s", cmd, out);
@@ -243,7 +206,8 @@ static void test_saved_set_reevaluates(void)
 
         static char ev[1 << 16];
         snprintf(args, sizeof args, "eval %s --dataset idx:%s/%s --json --no-hash", mlp_ckpt, out_dir, dirs[k]);
-        int rc = run_cli(args, ev, sizeof ev, err, sizeof err);
+        int rc =
+            ib_test_run_cli(args, &(ib_test_cli){.out = ev, .out_len = sizeof ev, .err = err, .err_len = sizeof err});
         CHECK_MSG(rc == 0, "'ibnet %s' exited %d: %s", args, rc, err);
         cJSON *e = cJSON_Parse(ev);
         CHECK_MSG(e != NULL, "eval printed no JSON: %s", ev);
@@ -298,13 +262,14 @@ static void test_user_errors(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, "attack /no/such/ckpt.safetensors %s", cases[i].args);
-        int rc = run_cli(args, NULL, 0, err, sizeof err);
+        int rc = ib_test_run_cli(args, &(ib_test_cli){.err = err, .err_len = sizeof err});
         CHECK_MSG(rc == 2, "'ibnet %s' exited %d (want 2): %s", args, rc, err);
         CHECK_MSG(strstr(err, cases[i].needle) != NULL, "'ibnet %s' said: %s", args, err);
         CHECK_MSG(strstr(err, "no/such") == NULL, "'ibnet %s' read the checkpoint first: %s", args, err);
     }
     /* and a missing checkpoint is a user error too */
-    int rc = run_cli("attack /no/such/ckpt.safetensors --attack fgsm", NULL, 0, err, sizeof err);
+    int rc = ib_test_run_cli("attack /no/such/ckpt.safetensors --attack fgsm",
+                             &(ib_test_cli){.err = err, .err_len = sizeof err});
     CHECK_MSG(rc == 2 && strstr(err, "no/such") != NULL, "exit %d: %s", rc, err);
 }
 

@@ -10,7 +10,6 @@
 #include "core/internal.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static void test_shard_rows(void)
 {
@@ -178,21 +177,16 @@ static void test_sync_batchnorm_one_rank(void)
  * running two unrelated copies into one directory. */
 static void test_build_without_mpi_refuses_launcher(void)
 {
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "%s/ibnet --version | grep -q '^MPI: no'", build ? build : "build");
-    int st = system(cmd);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    char out[4096];
+    ib_test_cli to_out = {.out = out, .out_len = sizeof out, .out_err = true};
+    CHECK_EQ_INT(ib_test_run_cli("--version", &to_out), 0);
+    if (strncmp(out, "MPI: no", 7) != 0 && !strstr(out, "\nMPI: no")) {
         printf("  (this build has MPI: test_mpi covers it)\n");
         return;
     }
-    snprintf(cmd, sizeof cmd, "OMPI_COMM_WORLD_SIZE=2 %s/ibnet train --dry-run 2>&1 | grep -q 'built without MPI'",
-             build ? build : "build");
-    st = system(cmd);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    snprintf(cmd, sizeof cmd, "OMPI_COMM_WORLD_SIZE=2 %s/ibnet train --dry-run > /dev/null 2>&1", build ? build : "build");
-    st = system(cmd);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    to_out.env = "OMPI_COMM_WORLD_SIZE=2";
+    CHECK_EQ_INT(ib_test_run_cli("train --dry-run", &to_out), 2);
+    CHECK_MSG(strstr(out, "built without MPI") != NULL, "%s", out);
 }
 
 int main(void)

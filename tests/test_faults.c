@@ -31,17 +31,12 @@ static char data_dir[1024], model_path[1024], dataset_arg[1100];
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 200, 99, 2, 170.0f, 20.0f);
+    ib_test_blob_dir("blobs", 1000, 200, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
     snprintf(dataset_arg, sizeof dataset_arg, "idx:%s", data_dir);
-    snprintf(model_path, sizeof model_path, "%s/wide-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model wide-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 512 name=fc1\nrelu\nlinear 512 name=fc2\nrelu\nlinear 32 name=fc3\n"
-          "vib 16 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_write_text("wide-vib.ibm",
+                       "model wide-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 512 name=fc1\nrelu\n"
+                       "linear 512 name=fc2\nrelu\nlinear 32 name=fc3\n"
+                       "vib 16 shift=-5 name=vib\nlinear 4 name=decoder\n", model_path, sizeof model_path);
     setenv("IBNET_GEMM", "dnnl", 1); /* every GEMM through oneDNN's JIT code, where builds have it */
 }
 

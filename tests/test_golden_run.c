@@ -103,15 +103,11 @@ static cJSON *metrics_of(const char *dir)
 
 static void run_one(int m, cJSON *out)
 {
-    char model_path[1000], out_dir[1100];
-    snprintf(model_path, sizeof model_path, "%.900s/golden-%s.ibm", ib_test_tmpdir(), models[m][0]);
-    FILE *f = fopen(model_path, "w");
-    fputs(models[m][1], f);
-    fclose(f);
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%.900s/golden-run-%s", ib_test_tmpdir(), models[m][0]);
+    char model_path[1000], out_dir[1100], name[100];
+    snprintf(name, sizeof name, "golden-%s.ibm", models[m][0]);
+    ib_test_write_text(name, models[m][1], model_path, sizeof model_path);
+    snprintf(name, sizeof name, "golden-run-%s", models[m][0]);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, name);
     snprintf(out_dir, sizeof out_dir, "%s", c.out_dir);
     c.epochs = 2;
     c.batch_size = 50;
@@ -168,10 +164,7 @@ static void compare(const cJSON *want, const cJSON *got, bool exact)
 
 static void test_golden_runs(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/golden-blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 400, 99, 2, 170.0f, 20.0f);
+    ib_test_blob_dir("golden-blobs", 1000, 400, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
     cJSON *got = cJSON_CreateArray();
     for (int m = 0; m < 2; m++)
         run_one(m, got);

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "ibnet.h"
 
@@ -478,23 +477,14 @@ static void test_beta_and_schedule(void)
     CHECK(c.objective.beta == 0.25f);
 
     /* both ways at once through the command: exit 2 before training, with the reason */
-    const char *build = getenv("IBNET_BUILD_DIR");
     static const char *const args[] = {"--betas 1e-3,1e-3 --beta 1e-2", "--betas 1e-3,1e-3 --beta-schedule equal",
                                        "--recipe imb-mnist --beta 1e-3", "--beta -1"};
     for (int k = 0; k < 4; k++) {
-        char cmd[4096], errfile[1200], err[2048] = "";
-        snprintf(errfile, sizeof errfile, "%s/imb-stderr.txt", ib_test_tmpdir());
-        snprintf(cmd, sizeof cmd, "%s/ibnet train --objective imb --model imb-mlp --dataset idx:%s/blobs-none "
-                 "--out %s/imb-conflict %s >/dev/null 2>%s",
-                 build ? build : "build", ib_test_tmpdir(), ib_test_tmpdir(), args[k], errfile);
-        int st = system(cmd);
-        FILE *f = fopen(errfile, "r");
-        if (f) {
-            size_t n = fread(err, 1, sizeof err - 1, f);
-            err[n] = 0;
-            fclose(f);
-        }
-        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2, "'%s': exit %d", args[k], WEXITSTATUS(st));
+        char cmd[4096], err[2048];
+        snprintf(cmd, sizeof cmd, "train --objective imb --model imb-mlp --dataset idx:%s/blobs-none "
+                 "--out %s/imb-conflict %s", ib_test_tmpdir(), ib_test_tmpdir(), args[k]);
+        int rc = ib_test_run_cli(cmd, &(ib_test_cli){.err = err, .err_len = sizeof err, .all_err = true});
+        CHECK_MSG(rc == 2, "'%s': exit %d", args[k], rc);
         CHECK_MSG(strstr(err, k < 3 ? "use one or the other" : "beta must be") != NULL, "'%s': %s", args[k], err);
     }
 }
@@ -529,38 +519,17 @@ static double json_number(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    CHECK_MSG(f != NULL, "cannot open %s", path);
-    static char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
-    return cJSON_Parse(buf);
-}
-
 /* A tiny Bernoulli network trains far above chance with the imb terms in
  * metrics.jsonl; its learned prior moves; the evaluation is sampled (the
  * particle average differs from the mean path) and reproducible. */
 static void test_bernoulli_network_trains(void)
 {
     char data_dir[1024], model_path[1024];
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 400, 99, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/tiny-imb.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model tiny-imb\ninput 1 8 8\nclasses 4\nflatten\nbernoulli 32 particles=4 name=b1\n"
-          "bernoulli 16 particles=4 name=b2\nlinear 4 name=out\n",
-          f);
-    fclose(f);
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/imb-run", ib_test_tmpdir());
+    ib_test_blob_dir("blobs", 1000, 400, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("tiny-imb.ibm",
+                       "model tiny-imb\ninput 1 8 8\nclasses 4\nflatten\nbernoulli 32 particles=4 name=b1\n"
+                       "bernoulli 16 particles=4 name=b2\nlinear 4 name=out\n", model_path, sizeof model_path);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, "imb-run");
     snprintf(c.method, sizeof c.method, "imb");
     c.epochs = 3;
     c.batch_size = 50;
@@ -573,16 +542,15 @@ static void test_bernoulli_network_trains(void)
     c.objective.n_betas = 2;
     c.objective.betas[0] = c.objective.betas[1] = 1e-2f;
     CHECK_OK(ib_train(&c, NULL));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/summary.json", c.out_dir);
-    cJSON *s = read_json(path);
+    cJSON *s = ib_test_read_json(c.out_dir, "summary.json");
     double acc = json_number(s, "test_acc_avg");
     CHECK_MSG(acc > 0.8, "imb test accuracy %.3f (chance 0.25)", acc);
     const cJSON *skl = cJSON_GetObjectItemCaseSensitive(s, "test_kl_nats");
     CHECK(cJSON_IsArray(skl) && cJSON_GetArraySize(skl) == 2);
     cJSON_Delete(s);
+    char path[1200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", c.out_dir);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     CHECK(f != NULL);
     static char line[1 << 14];
     int lines = 0;
@@ -700,9 +668,7 @@ static void test_patience(void)
     c.train_limit = 300;
     c.test_limit = 100;
     CHECK_OK(ib_train(&c, NULL));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/summary.json", c.out_dir);
-    cJSON *s = read_json(path);
+    cJSON *s = ib_test_read_json(c.out_dir, "summary.json");
     CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "early_stopped")));
     double best = json_number(s, "best_epoch"), stop = json_number(s, "early_stop_epoch");
     CHECK_MSG(stop == best + 2, "stopped at %g, best %g", stop, best);

@@ -12,7 +12,6 @@
  */
 #include "test.h"
 
-#include <sys/wait.h>
 
 #define LN2 0.69314718055994531
 
@@ -578,22 +577,14 @@ static void test_csv(void)
 
 /* ---------- the command ---------- */
 
+/* `ibnet mi ARGS` from the source tree (the fixtures' paths are relative
+ * to it); stdout and stderr into out. */
 static int run_cli(const char *args, char *out, size_t len)
 {
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[3000], file[600];
-    snprintf(file, sizeof file, "%s/mi_out.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "cd %s && %s/ibnet mi %s > %s 2>&1", getenv("IBNET_SOURCE_DIR") ? getenv("IBNET_SOURCE_DIR") : ".",
-             build ? build : "build", args, file);
-    int st = system(cmd);
-    out[0] = 0;
-    FILE *f = fopen(file, "r");
-    if (f) {
-        size_t n = fread(out, 1, len - 1, f);
-        out[n] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char cmd[2100];
+    snprintf(cmd, sizeof cmd, "mi %s", args);
+    const char *src = getenv("IBNET_SOURCE_DIR");
+    return ib_test_run_cli(cmd, &(ib_test_cli){.cwd = src ? src : ".", .out = out, .out_len = len, .out_err = true});
 }
 
 static void test_cli_mi(void)

@@ -16,25 +16,16 @@
 
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static char data_dir[1024], model_path[1024], run_dir[1200], ckpt[1400];
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/infoblobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 600, 91, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 200, 91, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/info-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs("model info-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc1\nrelu name=act1\n"
-          "linear 12 name=fc2\nvib 6 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("infoblobs", 600, 200, 91, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("info-vib.ibm",
+                       "model info-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc1\nrelu name=act1\n"
+                       "linear 12 name=fc2\nvib 6 shift=-5 name=vib\nlinear 4 name=decoder\n",
+                       model_path, sizeof model_path);
     snprintf(run_dir, sizeof run_dir, "%s/info-run", ib_test_tmpdir());
     snprintf(ckpt, sizeof ckpt, "%s/last.safetensors", run_dir);
     ib_train_config c = ib_train_config_default();
@@ -202,18 +193,6 @@ static void test_unknown_layer_named(void)
     ib_dataset_free(d);
 }
 
-static cJSON *read_json_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    static char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
-
 /* The rate equals the run's test KL, the decoder bound H(Y) minus the
  * run's test cross-entropy over its samples (same S, same noise key). */
 static void test_variational_equals_the_runs_figures(void)
@@ -226,9 +205,7 @@ static void test_variational_equals_the_runs_figures(void)
     int count = 0;
     CHECK_OK(ib_net_variational(n, d, 0, 0, ib_net_eval_seed(n), r, 4, &count));
     CHECK_EQ_INT(count, 2);
-    char path[1500];
-    snprintf(path, sizeof path, "%s/summary.json", run_dir);
-    cJSON *s = read_json_file(path);
+    cJSON *s = ib_test_read_json(run_dir, "summary.json");
     const cJSON *kl = cJSON_GetObjectItemCaseSensitive(s, "test_kl_nats"),
                 *ce = cJSON_GetObjectItemCaseSensitive(s, "test_ce_samples");
     CHECK(cJSON_IsArray(kl) && cJSON_GetArraySize(kl) == 1 && cJSON_IsNumber(ce));
@@ -279,21 +256,12 @@ static void test_variational_equals_the_runs_figures(void)
     ib_dataset_free(d);
 }
 
+/* `ibnet info CKPT ARGS`: stdout and stderr into out. */
 static int run_cli(const char *args, char *out, size_t len)
 {
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[4000], file[600];
-    snprintf(file, sizeof file, "%s/info_out.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet info %s %s > %s 2>&1", build ? build : "build", ckpt, args, file);
-    int st = system(cmd);
-    out[0] = 0;
-    FILE *f = fopen(file, "r");
-    if (f) {
-        size_t n = fread(out, 1, len - 1, f);
-        out[n] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "info %s %s", ckpt, args);
+    return ib_test_run_cli(cmd, &(ib_test_cli){.out = out, .out_len = len, .out_err = true});
 }
 
 static int count_lines(const char *s)
@@ -335,9 +303,8 @@ static void test_cli_info(void)
               "%s", out);
     /* ... equal to the run's test figures: the command evaluates in the
      * run's batches, so it draws the run's noise */
-    char path[1500];
-    snprintf(path, sizeof path, "%s/summary.json", run_dir);
-    cJSON *sum = read_json_file(path), *rate = cJSON_Parse(out), *dec = cJSON_Parse(strchr(out, '\n') + 1);
+    cJSON *sum = ib_test_read_json(run_dir, "summary.json");
+    cJSON *rate = cJSON_Parse(out), *dec = cJSON_Parse(strchr(out, '\n') + 1);
     const cJSON *kl = cJSON_GetObjectItemCaseSensitive(sum, "test_kl_nats"),
                 *ce = cJSON_GetObjectItemCaseSensitive(sum, "test_ce_samples"),
                 *r_nats = cJSON_GetObjectItemCaseSensitive(rate, "nats"),

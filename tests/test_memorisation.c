@@ -35,22 +35,6 @@ static ib_train_config config(const char *name, int64_t val)
     return c;
 }
 
-static cJSON *summary(const ib_train_config *c)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/summary.json", c->out_dir);
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    static char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    cJSON *o = cJSON_Parse(buf);
-    CHECK_MSG(o != NULL, "summary.json: %s", buf);
-    return o;
-}
-
 static double num(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -62,7 +46,7 @@ static void test_memorisation_equals_a_direct_count(void)
 {
     ib_train_config c = config("noisy", 100);
     CHECK_OK(ib_train(&c, NULL));
-    cJSON *o = summary(&c);
+    cJSON *o = ib_test_read_json(c.out_dir, "summary.json");
     CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(o, "best_selected_on")->valuestring, "validation") == 0);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "memorisation");
     CHECK(m != NULL);
@@ -126,7 +110,7 @@ static void test_oracle_without_validation_and_no_noise_no_object(void)
     ib_train_config c = config("oracle", 0);
     c.epochs = 1;
     CHECK_OK(ib_train(&c, NULL));
-    cJSON *o = summary(&c);
+    cJSON *o = ib_test_read_json(c.out_dir, "summary.json");
     CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(o, "best_selected_on")->valuestring, "test (oracle)") == 0);
     cJSON_Delete(o);
     ib_train_config d = config("clean", 0);
@@ -134,7 +118,7 @@ static void test_oracle_without_validation_and_no_noise_no_object(void)
     d.label_noise = false;
     d.noise_rate = 0;
     CHECK_OK(ib_train(&d, NULL));
-    o = summary(&d);
+    o = ib_test_read_json(d.out_dir, "summary.json");
     CHECK(cJSON_GetObjectItemCaseSensitive(o, "memorisation") == NULL);
     cJSON_Delete(o);
 }
@@ -142,16 +126,11 @@ static void test_oracle_without_validation_and_no_noise_no_object(void)
 int main(void)
 {
     ib_set_threads(1);
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 600, 91, 1, 120.0f, 80.0f);
-    ib_test_write_blobs(data_dir, "t10k", 200, 91, 2, 120.0f, 80.0f);
+    ib_test_blob_dir("blobs", 600, 200, 91, 120.0f, 80.0f, data_dir, sizeof data_dir);
     char model[1200];
-    snprintf(model, sizeof model, "%s/tiny.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model, "w");
-    CHECK(f != NULL);
-    fputs("model tiny\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 4 name=out\n", f);
-    fclose(f);
+    ib_test_write_text("tiny.ibm",
+                       "model tiny\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 4 name=out\n",
+                       model, sizeof model);
     IB_RUN(test_memorisation_equals_a_direct_count);
     IB_RUN(test_oracle_without_validation_and_no_noise_no_object);
     return ib_test_summary();

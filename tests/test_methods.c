@@ -232,25 +232,14 @@ static void setup_once(void)
 {
     if (data_dir[0])
         return;
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 400, 99, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/tiny-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 64 name=fc1\nrelu\nlinear 16 name=fc2\n"
-          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("blobs", 1000, 400, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("tiny-vib.ibm", IB_TEST_TINY_VIB(64), model_path, sizeof model_path);
 }
 
 static ib_train_config small_config(const char *run)
 {
     setup_once();
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", ib_test_tmpdir(), run);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, run);
     c.epochs = 4;
     c.batch_size = 50;
     c.eval_batch_size = 100;

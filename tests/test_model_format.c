@@ -10,6 +10,7 @@
  * tests/ref/make_model_format_ref.py).
  */
 #include "test.h"
+#include "core/internal.h"
 
 #include <dirent.h>
 
@@ -78,21 +79,6 @@ static void test_builtin_list(void)
     CHECK(ib_model_builtin_text("no-such-model") == NULL);
 }
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    return s;
-}
-
 /* models/NAME.ibm is the source of truth; the library embeds a copy. */
 static void test_builtin_files_match(void)
 {
@@ -110,7 +96,7 @@ static void test_builtin_files_match(void)
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(n - 4), de->d_name);
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        char *text = read_text(path);
+        char *text = ib__read_file(path, 1 << 20, NULL);
         CHECK(text != NULL);
         const char *embedded = ib_model_builtin_text(name);
         CHECK_MSG(embedded && !strcmp(embedded, text),
@@ -294,10 +280,7 @@ static void test_load_errors(void)
     CHECK(ib_model_load("/no/such/file.ibm", &m) == IB_ERR_IO);
     CHECK(strstr(ib_last_error(), "/no/such/file.ibm") != NULL);
     char path[1200];
-    snprintf(path, sizeof path, "%s/bad.ibm", ib_test_tmpdir());
-    FILE *f = fopen(path, "w");
-    fputs("model bad\ninput 1 2 2\nclasses 2\nflatten\nlinear 3\n", f);
-    fclose(f);
+    ib_test_write_text("bad.ibm", "model bad\ninput 1 2 2\nclasses 2\nflatten\nlinear 3\n", path, sizeof path);
     CHECK(ib_model_load(path, &m) == IB_ERR_FORMAT);
     char prefix[1300];
     snprintf(prefix, sizeof prefix, "%s:5: ", path);

@@ -66,22 +66,12 @@ static bool setup_once(void)
              "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
              "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" "
              "mpirun --oversubscribe --mca btl self,vader --bind-to none");
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 400, 99, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/tiny-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 64 name=fc1\nrelu\nlinear 16 name=fc2\n"
-          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
-    snprintf(bn_path, sizeof bn_path, "%s/tiny-bn.ibm", ib_test_tmpdir());
-    f = fopen(bn_path, "w");
-    fputs("model tiny-bn\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 bias=false name=fc1\nbatchnorm name=bn1\nrelu\n"
-          "linear 16 name=fc2\nvib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("blobs", 1000, 400, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("tiny-vib.ibm", IB_TEST_TINY_VIB(64), model_path, sizeof model_path);
+    ib_test_write_text("tiny-bn.ibm",
+                       "model tiny-bn\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 bias=false name=fc1\n"
+                       "batchnorm name=bn1\nrelu\n"
+                       "linear 16 name=fc2\nvib 8 shift=-5 name=vib\nlinear 4 name=decoder\n", bn_path, sizeof bn_path);
     return true;
 }
 
@@ -120,24 +110,9 @@ static int resume(const char *name, int ranks)
 /* The weights (and EMA shadow, through the load) of a run's last checkpoint. */
 static ib_params *weights(const char *name)
 {
-    ib_model *m = NULL;
-    CHECK_OK(ib_model_load(model_now, &m));
-    ib_params *p = ib_params_new(0);
-    ib_graph *g = ib_graph_new(p);
-    ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, 1, 8, 8});
-    ib_model_out mo;
-    CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
-    char path[1400];
-    snprintf(path, sizeof path, "%s/%s/last.safetensors", ib_test_tmpdir(), name);
-    ib_optim_config oc = ib_optim_defaults(IB_OPTIM_ADAM);
-    ib_optim *o = ib_optim_new(p, &oc);
-    ib_ema *e = ib_ema_new(p, 0.9f, true);
-    CHECK_OK(ib_checkpoint_load(path, p, o, e, NULL));
-    ib_optim_free(o);
-    ib_ema_free(e);
-    ib_graph_free(g);
-    ib_model_free(m);
-    return p;
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", ib_test_tmpdir(), name);
+    return ib_test_run_weights(model_now, dir);
 }
 
 static double max_diff(const char *a, const char *b)

@@ -17,7 +17,6 @@
 
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static char data_dir[1024], model_path[1024];
 
@@ -44,16 +43,11 @@ static void train_run(const char *dir, ib_input_norm norm, float ema)
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/netblobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 600, 77, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 200, 77, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/net-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model net-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 12 name=fc2\n"
-          "vib 6 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("netblobs", 600, 200, 77, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("net-vib.ibm",
+                       "model net-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\n"
+                       "linear 12 name=fc2\n"
+                       "vib 6 shift=-5 name=vib\nlinear 4 name=decoder\n", model_path, sizeof model_path);
     snprintf(run_a, sizeof run_a, "%s/net-run-a", ib_test_tmpdir());
     snprintf(run_b, sizeof run_b, "%s/net-run-b", ib_test_tmpdir());
     train_run(run_a, IB_NORM_SYMMETRIC, 0.99f);
@@ -67,18 +61,6 @@ static const char *in_run(const char *run, const char *file)
     k = (k + 1) % 4;
     snprintf(path[k], sizeof path[k], "%.1200s/%.100s", run, file);
     return path[k];
-}
-
-static cJSON *read_json_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    static char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
 }
 
 static double json_num(const cJSON *o, const char *key)
@@ -183,7 +165,7 @@ static void test_open_gives_the_runs_figures(void)
         CHECK(r.nll_avg == h.nll_avg && r.nll_mean == h.nll_mean && r.ce_samples == h.ce_samples);
         CHECK(r.kl[0] == h.kl[0]);
         CHECK(memcmp(r.confusion, h.confusion, 16 * sizeof(int64_t)) == 0);
-        cJSON *s = read_json_file(in_run(runs[k], "summary.json"));
+        cJSON *s = ib_test_read_json(runs[k], "summary.json");
         CHECK(json_num(s, "test_acc_mean") == r.acc_mean);
         /* the sampled figures too: eval draws the noise the run evaluated with */
         CHECK(json_num(s, "test_acc_avg") == r.acc_avg);
@@ -701,40 +683,26 @@ static void test_old_checkpoint_without_checksums_loads(void)
 
 /* The commands: eval and predict refuse a damaged file (exit 2, the
  * message), and --no-verify skips the check. */
-static int run_cli_out(const char *args, char *buf, size_t len)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[4096], outfile[1200];
-    snprintf(outfile, sizeof outfile, "%s/net-stdout.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > %s 2>&1", build ? build : "build", args, outfile);
-    int st = system(cmd);
-    FILE *f = fopen(outfile, "r");
-    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_commands_on_damaged_files(void)
 {
     const char *bad = copy_with_flipped_bit(in_run(run_a, "last.safetensors"), "cli-flipped.safetensors",
                                             "decoder.weight", 2, 30);
     char args[4096], out[8192];
+    ib_test_cli to_out = {.out = out, .out_len = sizeof out, .out_err = true};
     snprintf(args, sizeof args, "eval %s --limit 50", bad);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 2);
     CHECK_MSG(strstr(out, "damaged checkpoint") && strstr(out, "decoder.weight"), "%s", out);
     snprintf(args, sizeof args, "eval %s --limit 50 --no-verify", bad);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 0);
     char png[1400];
     snprintf(png, sizeof png, "%s/net-img.png", ib_test_tmpdir());
     uint8_t px[64] = {0};
     CHECK_OK(ib_png_write(png, px, 1, 8, 8));
     snprintf(args, sizeof args, "predict %s %s", bad, png);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 2);
     CHECK_MSG(strstr(out, "damaged checkpoint"), "%s", out);
     snprintf(args, sizeof args, "eval %s/nothing-here.safetensors", ib_test_tmpdir());
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 2);
     CHECK_MSG(strstr(out, "cannot open"), "%s", out);
 }
 

@@ -12,7 +12,6 @@
 #include "test.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static char dir[512];
 
@@ -106,23 +105,6 @@ static void test_chart_files(void)
     ib_chart_free(c);
 }
 
-static int run_cli(const char *args, char *err, size_t len)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[4000], errfile[1100];
-    snprintf(errfile, sizeof errfile, "%s/plot-stderr.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > /dev/null 2> %s", build ? build : "build", args, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    err[0] = 0;
-    if (f) {
-        if (!fgets(err, (int)len, f))
-            err[0] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static const char *info_lines =
     "{\"epoch\":1,\"layers\":[{\"layer\":\"fc1\",\"ixt\":{\"bits\":9.5},\"ity\":{\"bits\":1.2}},"
     "{\"layer\":\"fc2\",\"ixt\":{\"bits\":8.0},\"ity\":{\"bits\":1.0}}]}\n"
@@ -134,6 +116,7 @@ static const char *info_lines =
 static void test_plot_command(void)
 {
     char run[600], path[2048], args[4000], err[512];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     snprintf(run, sizeof run, "%s/run", dir);
     mkdir(run, 0777);
     snprintf(path, sizeof path, "%s/info.jsonl", run);
@@ -143,18 +126,18 @@ static void test_plot_command(void)
                      "{\"epoch\":2,\"train_loss\":0.9,\"test_nll_avg\":0.8,\"train_kl\":[2,3]}\n");
 
     snprintf(args, sizeof args, "plot plane %s --out %s/plane.png,%s/plane.svg", run, dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/plane.png", dir);
     check_png(path, 900, 600);
     snprintf(path, sizeof path, "%s/plane.svg", dir);
     check_svg(path, 900);
     snprintf(args, sizeof args, "plot plane %s/info.jsonl --layers fc2 --width 500 --height 400 --out %s/one.png", run, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/one.png", dir);
     check_png(path, 500, 400);
 
     snprintf(args, sizeof args, "plot curves %s --keys train_loss,train_kl --out %s/curves.svg", run, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/curves.svg", dir);
     check_svg(path, 900);
 
@@ -174,7 +157,7 @@ static void test_plot_command(void)
         write_file(path, text);
     }
     snprintf(args, sizeof args, "plot sweep %s %s %s --out %s/sweep.png", runs[2], runs[0], runs[1], dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/sweep.png", dir);
     check_png(path, 900, 600);
     /* the sweep's information plane: x a figure of summary.json (a
@@ -182,15 +165,15 @@ static void test_plot_command(void)
     snprintf(args, sizeof args,
              "plot sweep %s %s %s --x test_ixz_upper_bits --y test_izy_lower_bits --shade beta --out %s/plane.png",
              runs[0], runs[1], runs[2], dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/plane.png", dir);
     check_png(path, 900, 600);
     /* a shade or an x that no file has */
     snprintf(args, sizeof args, "plot sweep %s %s --shade nothing --out %s/x.png", runs[0], runs[1], dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "'nothing' (--shade)") != NULL, "%s", err);
     snprintf(args, sizeof args, "plot sweep %s %s --x nothing --out %s/x.png", runs[0], runs[1], dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "'nothing' in config.json or summary.json") != NULL, "%s", err);
     snprintf(path, sizeof path, "%s/x.png", dir);
     CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
@@ -199,32 +182,33 @@ static void test_plot_command(void)
 static void test_plot_bad_input(void)
 {
     char path[1200], args[4000], err[512];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     snprintf(args, sizeof args, "plot plane %s/nowhere --out %s/x.png", dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "nowhere") != NULL, "%s", err);
     snprintf(path, sizeof path, "%s/empty.jsonl", dir);
     write_file(path, "");
     snprintf(args, sizeof args, "plot plane %s --out %s/x.png", path, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "no line") != NULL, "%s", err);
     snprintf(args, sizeof args, "plot curves %s --out %s/x.png", path, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     snprintf(path, sizeof path, "%s/broken.jsonl", dir);
     write_file(path, "{\"epoch\":1,\"layers\":[]}\nnot json\n");
     snprintf(args, sizeof args, "plot plane %s --out %s/x.png", path, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "line 2") != NULL, "%s", err);
     snprintf(args, sizeof args, "plot curves %s/run --keys nothing --out %s/x.png", dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "'nothing'") != NULL, "%s", err);
     snprintf(args, sizeof args, "plot pie %s/run --out %s/x.png", dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     snprintf(args, sizeof args, "plot plane %s/run", dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     snprintf(args, sizeof args, "plot plane %s/run --out %s/x.gif", dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     snprintf(args, sizeof args, "plot sweep %s/run --out %s/x.png", dir, dir); /* no config.json */
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     snprintf(path, sizeof path, "%s/x.png", dir);
     CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
 }
@@ -256,18 +240,19 @@ static void write_eval(const char *path, double shift, double mshift, bool malfo
 static void test_plot_reliability(void)
 {
     char a[1200], b[1200], args[4000], err[512], path[1200];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     snprintf(a, sizeof a, "%s/eval-a.json", dir);
     snprintf(b, sizeof b, "%s/eval-b.json", dir);
     write_eval(a, 0.05, 0.05, false); /* a deterministic network: the mean path is the average */
     write_eval(b, 0.02, 0.08, false);
     snprintf(args, sizeof args, "plot reliability %s --out %s/rel.png,%s/rel.svg", a, dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/rel.png", dir);
     check_png(path, 900, 600);
     snprintf(path, sizeof path, "%s/rel.svg", dir);
     check_svg(path, 900);
     snprintf(args, sizeof args, "plot reliability %s %s --mean-path --width 640 --height 640 --out %s/rel2.png", a, b, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     snprintf(path, sizeof path, "%s/rel2.png", dir);
     check_png(path, 640, 640);
     /* bad input: exit 2, named, nothing written */
@@ -275,15 +260,15 @@ static void test_plot_reliability(void)
     snprintf(bad, sizeof bad, "%s/eval-bad.json", dir);
     write_eval(bad, 0.05, 0.05, true);
     snprintf(args, sizeof args, "plot reliability %s --out %s/relx.png", bad, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "malformed reliability bins") != NULL, "%s", err);
     snprintf(bad, sizeof bad, "%s/eval-none.json", dir);
     write_file(bad, "{\"n\": 3}\n");
     snprintf(args, sizeof args, "plot reliability %s --out %s/relx.png", bad, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "no reliability bins") != NULL, "%s", err);
     snprintf(args, sizeof args, "plot reliability %s/missing.json --out %s/relx.png", dir, dir);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "cannot read") != NULL, "%s", err);
     snprintf(path, sizeof path, "%s/relx.png", dir);
     CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);

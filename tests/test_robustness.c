@@ -11,11 +11,11 @@
  * severities) exiting 2.  Also `ibnet eval --json` carries calibration.
  */
 #include "test.h"
+#include "core/internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char data_dir[1024], other_dir[1024], mlp_ckpt[1200], vib_ckpt[1200], wide_ckpt[1200], other_ckpt[1200];
@@ -76,16 +76,10 @@ static void test_model_family(void)
 
 static void train(const char *name, const char *dir, const char *model_text, char *ckpt, size_t len)
 {
-    char model[1200];
-    snprintf(model, sizeof model, "%s/%s.ibm", ib_test_tmpdir(), name);
-    FILE *f = fopen(model, "w");
-    CHECK(f != NULL);
-    fputs(model_text, f);
-    fclose(f);
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%.900s", model);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%.900s/%.60s", ib_test_tmpdir(), name);
+    char model[1200], file[100];
+    snprintf(file, sizeof file, "%.60s.ibm", name);
+    ib_test_write_text(file, model_text, model, sizeof model);
+    ib_train_config c = ib_test_train_config(model, dir, name);
     c.epochs = 2;
     c.batch_size = 50;
     c.eval_batch_size = 100;
@@ -100,55 +94,12 @@ static void train(const char *name, const char *dir, const char *model_text, cha
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    snprintf(other_dir, sizeof other_dir, "%s/blobs2", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    mkdir(other_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 600, 77, 1, 120.0f, 80.0f);
-    ib_test_write_blobs(data_dir, "t10k", 200, 77, 2, 120.0f, 80.0f);
-    ib_test_write_blobs(other_dir, "train", 600, 78, 1, 120.0f, 80.0f);
-    ib_test_write_blobs(other_dir, "t10k", 200, 78, 2, 120.0f, 80.0f);
+    ib_test_blob_dir("blobs", 600, 200, 77, 120.0f, 80.0f, data_dir, sizeof data_dir);
+    ib_test_blob_dir("blobs2", 600, 200, 78, 120.0f, 80.0f, other_dir, sizeof other_dir);
     train("tiny", data_dir, "model tiny\n" MLP, mlp_ckpt, sizeof mlp_ckpt);
-    train("tiny-vib", data_dir, "model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\n"
-          "linear 16 name=fc2\nvib 8 shift=-5 name=vib\nlinear 4 name=decoder\n", vib_ckpt, sizeof vib_ckpt);
+    train("tiny-vib", data_dir, IB_TEST_TINY_VIB(32), vib_ckpt, sizeof vib_ckpt);
     train("wide", data_dir, "model wide\n" MLP, wide_ckpt, sizeof wide_ckpt);
     train("tiny-other", other_dir, "model tiny\n" MLP, other_ckpt, sizeof other_ckpt);
-}
-
-/* Run the ibnet binary: stdout into out (may be NULL), stderr into err;
- * returns the exit code. */
-static int run_cli(const char *args, char *out, size_t olen, char *err, size_t elen)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[8192], outfile[1200], errfile[1200];
-    snprintf(outfile, sizeof outfile, "%s/stdout.txt", ib_test_tmpdir());
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > %s 2> %s", build ? build : "build", args, outfile, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(outfile, "r");
-    size_t n = f && out ? fread(out, 1, olen - 1, f) : 0;
-    if (out)
-        out[n] = 0;
-    if (f)
-        fclose(f);
-    f = fopen(errfile, "r");
-    n = f ? fread(err, 1, elen - 1, f) : 0;
-    err[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strdup(buf);
 }
 
 static double num(const cJSON *o, const char *key)
@@ -159,13 +110,17 @@ static double num(const cJSON *o, const char *key)
 }
 
 static char out_buf[1 << 20], err_buf[1 << 16];
+/* How the commands run here: stdout and all of stderr, or stderr alone. */
+static const ib_test_cli both = {
+    .out = out_buf, .out_len = sizeof out_buf, .err = err_buf, .err_len = sizeof err_buf, .all_err = true};
+static const ib_test_cli err_only = {.err = err_buf, .err_len = sizeof err_buf, .all_err = true};
 
 static void test_against_itself_and_keys(void)
 {
     char args[4000];
     snprintf(args, sizeof args, "robustness %s --baseline %s --severities 1,3 --limit 100 --json --no-hash", mlp_ckpt,
              mlp_ckpt);
-    int rc = run_cli(args, out_buf, sizeof out_buf, err_buf, sizeof err_buf);
+    int rc = ib_test_run_cli(args, &both);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err_buf);
     cJSON *o = cJSON_Parse(out_buf);
     CHECK_MSG(o != NULL, "no JSON: %s", out_buf);
@@ -187,7 +142,7 @@ static void test_against_itself_and_keys(void)
     cJSON_Delete(o);
     /* without a baseline: errors, no mCE */
     snprintf(args, sizeof args, "robustness %s --types all --severities 5 --limit 50 --json --no-hash", mlp_ckpt);
-    rc = run_cli(args, out_buf, sizeof out_buf, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &both);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err_buf);
     o = cJSON_Parse(out_buf);
     CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "mce")));
@@ -203,10 +158,10 @@ static void test_resume_gives_the_same_table(void)
     const char *common = "--severities 2-3 --limit 80 --no-hash";
     /* interrupted: 5 cells, then 20 more, then the rest */
     snprintf(args, sizeof args, "robustness %s --baseline %s %s --out %s --max-cells 5", vib_ckpt, mlp_ckpt, common, a);
-    int rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    int rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err_buf);
     snprintf(path, sizeof path, "%s/robustness.json", a);
-    char *text = slurp(path);
+    char *text = ib__read_file(path, 1 << 26, NULL);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     CHECK(o && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "complete")));
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "cells")), 5);
@@ -215,10 +170,10 @@ static void test_resume_gives_the_same_table(void)
     snprintf(path, sizeof path, "%s/robustness.md", a);
     CHECK(access(path, F_OK) != 0); /* no table before every cell is in */
     snprintf(args, sizeof args, "robustness %s --baseline %s %s --out %s --max-cells 20", vib_ckpt, mlp_ckpt, common, a);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 0 && strstr(err_buf, "resuming: 5 cell(s)"), "exit %d: %s", rc, err_buf);
     snprintf(args, sizeof args, "robustness %s --baseline %s %s --out %s", vib_ckpt, mlp_ckpt, common, a);
-    rc = run_cli(args, out_buf, sizeof out_buf, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &both);
     CHECK_MSG(rc == 0 && strstr(err_buf, "resuming: 25 cell(s)"), "exit %d: %s", rc, err_buf);
     /* 2 x (1 + 14 x 2) = 58 cells, 25 done: 33 evaluated now, each one line */
     int lines = 0;
@@ -227,18 +182,18 @@ static void test_resume_gives_the_same_table(void)
     CHECK_EQ_INT(lines, 58 - 25);
     /* uninterrupted */
     snprintf(args, sizeof args, "robustness %s --baseline %s %s --out %s", vib_ckpt, mlp_ckpt, common, b);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err_buf);
     snprintf(path, sizeof path, "%s/robustness.md", a);
-    char *ta = slurp(path);
+    char *ta = ib__read_file(path, 1 << 26, NULL);
     snprintf(path, sizeof path, "%s/robustness.md", b);
-    char *tb = slurp(path);
+    char *tb = ib__read_file(path, 1 << 26, NULL);
     CHECK(ta && tb && strcmp(ta, tb) == 0);
     CHECK_MSG(ta && strstr(ta, "| **mean** |"), "%s", ta ? ta : "(none)");
     free(ta);
     free(tb);
     snprintf(path, sizeof path, "%s/robustness.json", a);
-    text = slurp(path);
+    text = ib__read_file(path, 1 << 26, NULL);
     o = text ? cJSON_Parse(text) : NULL;
     CHECK(o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "complete")));
     CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stochastic")));
@@ -262,12 +217,12 @@ static void test_resume_gives_the_same_table(void)
     free(text);
     /* a finished directory: nothing evaluated again */
     snprintf(args, sizeof args, "robustness %s --baseline %s %s --out %s", vib_ckpt, mlp_ckpt, common, a);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 0 && strstr(err_buf, "resuming: 58 cell(s)") && !strstr(err_buf, " error "), "%s", err_buf);
     /* damaged cells (an error rate of 7, a severity of 1e300) are evaluated
      * again, not reused: the same table as before */
     snprintf(path, sizeof path, "%s/robustness.json", a);
-    text = slurp(path);
+    text = ib__read_file(path, 1 << 26, NULL);
     o = text ? cJSON_Parse(text) : NULL;
     free(text);
     cJSON *cells = cJSON_GetObjectItemCaseSensitive(o, "cells");
@@ -283,23 +238,23 @@ static void test_resume_gives_the_same_table(void)
     if (f)
         fclose(f);
     free(text);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 0 && strstr(err_buf, "resuming: 56 cell(s)"), "exit %d: %s", rc, err_buf);
     lines = 0;
     for (const char *p = err_buf; (p = strstr(p, " error ")); p++)
         lines++;
     CHECK_EQ_INT(lines, 2);
     snprintf(path, sizeof path, "%s/robustness.md", a);
-    ta = slurp(path);
+    ta = ib__read_file(path, 1 << 26, NULL);
     snprintf(path, sizeof path, "%s/robustness.md", b);
-    tb = slurp(path);
+    tb = ib__read_file(path, 1 << 26, NULL);
     CHECK(ta && tb && strcmp(ta, tb) == 0);
     free(ta);
     free(tb);
     /* other settings in the same directory: exit 2 */
     snprintf(args, sizeof args, "robustness %s --baseline %s --severities 2-3 --limit 40 --no-hash --out %s", vib_ckpt,
              mlp_ckpt, a);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 2 && strstr(err_buf, "other settings"), "exit %d: %s", rc, err_buf);
 }
 
@@ -318,20 +273,20 @@ static void test_user_errors_exit_2(void)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         snprintf(args, sizeof args, "robustness %s %s --no-hash", mlp_ckpt, cases[k].extra);
-        int rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+        int rc = ib_test_run_cli(args, &err_only);
         CHECK_MSG(rc == 2 && strstr(err_buf, cases[k].msg), "%s: exit %d: %s", cases[k].extra, rc, err_buf);
     }
     snprintf(args, sizeof args, "robustness %s --baseline %s --no-hash", vib_ckpt, wide_ckpt);
-    int rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    int rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 2 && strstr(err_buf, "same architecture"), "exit %d: %s", rc, err_buf);
     snprintf(args, sizeof args, "robustness %s --baseline %s --no-hash", mlp_ckpt, other_ckpt);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 2 && strstr(err_buf, "one data set"), "exit %d: %s", rc, err_buf);
     snprintf(args, sizeof args, "eval %s --dataset rotated-mnist:6 --no-hash", mlp_ckpt);
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_MSG(rc == 2 && strstr(err_buf, "0..5"), "exit %d: %s", rc, err_buf);
     snprintf(args, sizeof args, "robustness %s/none.safetensors --no-hash", ib_test_tmpdir());
-    rc = run_cli(args, NULL, 0, err_buf, sizeof err_buf);
+    rc = ib_test_run_cli(args, &err_only);
     CHECK_EQ_INT(rc, 2);
 }
 
@@ -339,7 +294,7 @@ static void test_eval_json_has_calibration(void)
 {
     char args[4000];
     snprintf(args, sizeof args, "eval %s --json --no-hash", vib_ckpt);
-    int rc = run_cli(args, out_buf, sizeof out_buf, err_buf, sizeof err_buf);
+    int rc = ib_test_run_cli(args, &both);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err_buf);
     cJSON *o = cJSON_Parse(out_buf);
     CHECK_MSG(o != NULL, "no JSON: %s", out_buf);

@@ -11,7 +11,6 @@
  */
 #include "test.h"
 
-#include <sys/wait.h>
 
 enum { N = 1003 }; /* not a multiple of 6: the domains differ in size by one */
 
@@ -105,15 +104,10 @@ static void test_bad_k(void)
         CHECK_MSG(strstr(ib_last_error(), "0..5"), "%s", ib_last_error());
     }
     /* through the commands: exit 2 before any data is read */
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[2400];
-    snprintf(cmd, sizeof cmd, "%s/ibnet train --dataset rotated-mnist:6 --epochs 1 --out %s/run >/dev/null 2>&1",
-             build ? build : "build", ib_test_tmpdir());
-    int st = system(cmd);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    snprintf(cmd, sizeof cmd, "%s/ibnet data info rotated-mnist:9 >/dev/null 2>&1", build ? build : "build");
-    st = system(cmd);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    char args[2400];
+    snprintf(args, sizeof args, "train --dataset rotated-mnist:6 --epochs 1 --out %s/run", ib_test_tmpdir());
+    CHECK_EQ_INT(ib_test_run_cli(args, NULL), 2);
+    CHECK_EQ_INT(ib_test_run_cli("data info rotated-mnist:9", NULL), 2);
 }
 
 int main(void)

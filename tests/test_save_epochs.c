@@ -13,29 +13,22 @@
 #include "test.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char data_dir[1024], model_path[1024];
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/snap-blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 200, 41, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 100, 41, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/snap-mlp.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model snap-mlp\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc1\nrelu\nlinear 4 name=out\n", f);
-    fclose(f);
+    ib_test_blob_dir("snap-blobs", 200, 100, 41, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("snap-mlp.ibm",
+                       "model snap-mlp\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc1\nrelu\n"
+                       "linear 4 name=out\n",
+                       model_path, sizeof model_path);
 }
 
 static ib_train_config config(const char *run)
 {
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", ib_test_tmpdir(), run);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, run);
     c.epochs = 3;
     c.batch_size = 50;
     c.optim.lr = 3e-3f;
@@ -144,23 +137,6 @@ static void test_snapshots_and_resume(void)
         check_same_tensors(c.out_dir, snaps[k], r.out_dir, snaps[k], true);
 }
 
-static int run_cli(const char *args, char *err, size_t len)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[4200], errfile[1100];
-    snprintf(errfile, sizeof errfile, "%s/snap-stderr.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > /dev/null 2> %s", build ? build : "build", args, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    err[0] = 0;
-    if (f) {
-        if (!fgets(err, (int)len, f))
-            err[0] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_bad_lists(void)
 {
     ib_train_config c = config("snap-bad");
@@ -176,7 +152,7 @@ static void test_bad_lists(void)
         char args[3000], err[512];
         snprintf(args, sizeof args, "train --model %s --dataset idx:%s --epochs 3 --out %s/cli-snap --save-epochs %s",
                  model_path, data_dir, ib_test_tmpdir(), why[k][0]);
-        CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+        CHECK_EQ_INT(ib_test_run_cli(args, &(ib_test_cli){.err = err, .err_len = sizeof err}), 2);
         CHECK_MSG(strstr(err, why[k][1]) != NULL, "%s", err);
         CHECK(!exists(ib_test_tmpdir(), "cli-snap"));
     }

@@ -11,34 +11,17 @@
 #include "core/internal.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <zlib.h>
 
-static char tmp[512], ibnet[1024], base[4096];
-
-static int sh(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static char tmp[512], base[4096];
 
 static void setup_once(void)
 {
-    const char *build = getenv("IBNET_BUILD_DIR");
-    snprintf(ibnet, sizeof ibnet, "%s/ibnet", build ? build : "build");
     snprintf(tmp, sizeof tmp, "%s", ib_test_tmpdir());
     char dir[700];
-    snprintf(dir, sizeof dir, "%s/blobs", tmp);
-    mkdir(dir, 0777);
-    ib_test_write_blobs(dir, "train", 400, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(dir, "t10k", 200, 99, 2, 170.0f, 20.0f);
+    ib_test_blob_dir("blobs", 400, 200, 99, 170.0f, 20.0f, dir, sizeof dir);
     char model[700];
-    snprintf(model, sizeof model, "%s/tiny-vib.ibm", tmp);
-    FILE *f = fopen(model, "w");
-    fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 16 name=fc2\n"
-          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_write_text("tiny-vib.ibm", IB_TEST_TINY_VIB(32), model, sizeof model);
     snprintf(base, sizeof base,
              "--set model=%s --set dataset=idx:%s --set epochs=1 --set batch_size=20 --set lr=3e-3 "
              "--set eval_samples=2 --set eval_batch_size=100 --grid beta=1e-3,1e-1 --grid seed=1,2 --threads 1",
@@ -48,9 +31,13 @@ static void setup_once(void)
 /* `ibnet sweep --out TMP/name base extra`, its output into TMP/name.log. */
 static int sweep(const char *name, const char *extra)
 {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s sweep --out %s/%s %s %s > %s/%s.log 2>&1", ibnet, tmp, name, base, extra, tmp, name);
-    return sh(cmd);
+    static char log[1 << 20];
+    char args[8192], file[100], path[700];
+    snprintf(args, sizeof args, "sweep --out %s/%s %s %s", tmp, name, base, extra);
+    int rc = ib_test_run_cli(args, &(ib_test_cli){.out = log, .out_len = sizeof log, .out_err = true});
+    snprintf(file, sizeof file, "%.60s.log", name);
+    ib_test_write_text(file, log, path, sizeof path);
+    return rc;
 }
 
 static int count_in_log(const char *name, const char *what)
@@ -207,14 +194,13 @@ static void test_partial_runs_resume(void)
 
 static void test_user_errors(void)
 {
-    char cmd[8192];
+    char args[8192];
     const char *bad[] = {"--grid nosuchkey=1,2", "--grid beta=", "--grid beta=abc", "--set epochs=x", "--grid beta"};
     for (int i = 0; i < 5; i++) {
-        snprintf(cmd, sizeof cmd, "%s sweep --out %s/bad %s > /dev/null 2>&1", ibnet, tmp, bad[i]);
-        CHECK_MSG(sh(cmd) == 2, "%s", bad[i]);
+        snprintf(args, sizeof args, "sweep --out %s/bad %s", tmp, bad[i]);
+        CHECK_MSG(ib_test_run_cli(args, NULL) == 2, "%s", bad[i]);
     }
-    snprintf(cmd, sizeof cmd, "%s sweep --grid beta=1,2 > /dev/null 2>&1", ibnet); /* no --out */
-    CHECK_EQ_INT(sh(cmd), 2);
+    CHECK_EQ_INT(ib_test_run_cli("sweep --grid beta=1,2", NULL), 2); /* no --out */
 }
 
 int main(void)

@@ -9,35 +9,27 @@
  * as an uninterrupted run's; bad settings are refused before anything runs.
  */
 #include "test.h"
+#include "core/internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char data_dir[1024], model_path[1024];
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/track-blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 600, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 300, 99, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/track-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model track-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\ntanh\nlinear 16 name=fc2\n"
-          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("track-blobs", 600, 300, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("track-vib.ibm",
+                       "model track-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\ntanh\n"
+                       "linear 16 name=fc2\n"
+                       "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n", model_path, sizeof model_path);
 }
 
 static ib_train_config config(const char *run)
 {
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", ib_test_tmpdir(), run);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, run);
     c.epochs = 4;
     c.batch_size = 50;
     c.eval_batch_size = 64; /* the last batch of 200 tracked examples is partial */
@@ -51,14 +43,7 @@ static char *read_text(const char *dir, const char *file)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return ib__read_file(path, 1 << 26, NULL);
 }
 
 /* The lines of a JSON-lines file as parsed objects (at most max). */
@@ -264,23 +249,6 @@ static void test_resume_truncates_and_continues(void)
     check_same_weights(tracked, c.out_dir);
 }
 
-static int run_cli(const char *args, char *err, size_t len)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[3000], errfile[1100];
-    snprintf(errfile, sizeof errfile, "%s/track-stderr.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > /dev/null 2> %s", build ? build : "build", args, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    err[0] = 0;
-    if (f) {
-        if (!fgets(err, (int)len, f))
-            err[0] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_bad_settings(void)
 {
     ib_train_config c = config("tracked-bad");
@@ -303,13 +271,14 @@ static void test_bad_settings(void)
     CHECK_MSG(stat(c.out_dir, &st) != 0, "a refused run left %s", c.out_dir);
 
     char args[3000], err[512];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     snprintf(args, sizeof args, "train --model %s --dataset idx:%s --epochs 1 --out %s/cli-track --track-info kde:0",
              model_path, data_dir, ib_test_tmpdir());
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "track-info") != NULL, "%s", err);
     snprintf(args, sizeof args, "train --model %s --dataset idx:%s --epochs 1 --out %s/cli-track --track-info "
              "binning --track-layers fc9", model_path, data_dir, ib_test_tmpdir());
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "fc9") != NULL, "%s", err);
 }
 

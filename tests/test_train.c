@@ -12,31 +12,19 @@
 
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char data_dir[1024], model_path[1024];
 
 static void setup_once(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 1000, 99, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 400, 99, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/tiny-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 64 name=fc1\nrelu\nlinear 16 name=fc2\n"
-          "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("blobs", 1000, 400, 99, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("tiny-vib.ibm", IB_TEST_TINY_VIB(64), model_path, sizeof model_path);
 }
 
 static ib_train_config small_config(const char *run)
 {
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", ib_test_tmpdir(), run);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, run);
     c.epochs = 4;
     c.batch_size = 50;
     c.eval_batch_size = 100;
@@ -44,21 +32,6 @@ static ib_train_config small_config(const char *run)
     c.eval_samples = 4;
     c.ema_decay = 0.9f;
     return c;
-}
-
-static cJSON *read_json(const char *dir, const char *file)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    FILE *f = fopen(path, "rb");
-    CHECK_MSG(f != NULL, "cannot open %s", path);
-    char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    cJSON *o = cJSON_Parse(buf);
-    CHECK_MSG(o != NULL, "%s is not JSON", path);
-    return o;
 }
 
 static double json_number(cJSON *o, const char *key)
@@ -72,7 +45,7 @@ static void test_training_learns(void)
 {
     ib_train_config c = small_config("learns");
     CHECK_OK(ib_train(&c, NULL));
-    cJSON *s = read_json(c.out_dir, "summary.json");
+    cJSON *s = ib_test_read_json(c.out_dir, "summary.json");
     double acc = json_number(s, "test_acc_avg");
     /* chance is 25%; the blobs are separable, so a few epochs reach ~100% */
     CHECK_MSG(acc > 0.9, "test accuracy %.3f after 4 epochs", acc);
@@ -104,7 +77,7 @@ static double final_kl(double beta, const char *run)
     c.objective.beta = (float)beta;
     c.epochs = 3;
     CHECK_OK(ib_train(&c, NULL));
-    cJSON *s = read_json(c.out_dir, "summary.json");
+    cJSON *s = ib_test_read_json(c.out_dir, "summary.json");
     const cJSON *kl = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s, "test_kl_nats"), 0);
     CHECK(cJSON_IsNumber(kl));
     double v = kl->valuedouble;
@@ -128,31 +101,6 @@ static void stop_mid_epoch(void *ctx, const ib_train_progress *p)
         stop_now = 1;
 }
 
-static void load_weights_of(const char *model, const char *dir, ib_params **out)
-{
-    ib_model *m = NULL;
-    CHECK_OK(ib_model_load(model, &m));
-    ib_params *p = ib_params_new(0);
-    ib_graph *g = ib_graph_new(p);
-    ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, 1, 8, 8});
-    ib_model_out mo;
-    CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/last.safetensors", dir);
-    ib_optim_config oc = ib_optim_defaults(IB_OPTIM_ADAM);
-    ib_optim *o = ib_optim_new(p, &oc);
-    ib_ema *e = ib_ema_new(p, 0.9f, true);
-    CHECK_OK(ib_checkpoint_load(path, p, o, e, NULL));
-    /* compare the EMA shadow too: append it by swapping into a second look */
-    ib_optim_free(o);
-    ib_ema_free(e);
-    ib_graph_free(g);
-    ib_model_free(m);
-    *out = p;
-}
-
-static void load_weights(const char *dir, ib_params **out) { load_weights_of(model_path, dir, out); }
-
 static void test_resume_equals_uninterrupted(void)
 {
     ib_train_config a = small_config("straight");
@@ -165,7 +113,7 @@ static void test_resume_equals_uninterrupted(void)
     stop_at_batch = 7; /* of 20 batches: stop inside epoch 2 */
     ib_train_callbacks cb = {NULL, stop_mid_epoch, NULL, &stop_now, NULL};
     CHECK_OK(ib_train(&b, &cb));
-    cJSON *s = read_json(b.out_dir, "summary.json");
+    cJSON *s = ib_test_read_json(b.out_dir, "summary.json");
     CHECK_EQ_INT((int)json_number(s, "steps"), 20 + 7);
     cJSON_Delete(s);
     stop_now = 0;
@@ -185,15 +133,13 @@ static void test_resume_equals_uninterrupted(void)
     if (f)
         fclose(f);
 
-    ib_params *pa = NULL, *pb = NULL;
-    load_weights(a.out_dir, &pa);
-    load_weights(b.out_dir, &pb);
+    ib_params *pa = ib_test_run_weights(model_path, a.out_dir), *pb = ib_test_run_weights(model_path, b.out_dir);
     CHECK_EQ_INT(ib_params_total(pa), ib_params_total(pb));
     CHECK_MSG(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0,
               "resumed weights differ from the uninterrupted run's");
     ib_params_free(pa);
     ib_params_free(pb);
-    cJSON *sa = read_json(a.out_dir, "summary.json"), *sb = read_json(b.out_dir, "summary.json");
+    cJSON *sa = ib_test_read_json(a.out_dir, "summary.json"), *sb = ib_test_read_json(b.out_dir, "summary.json");
     CHECK_EQ_INT((int)json_number(sb, "steps"), (int)json_number(sa, "steps"));
     CHECK(json_number(sa, "test_acc_avg") == json_number(sb, "test_acc_avg"));
     cJSON_Delete(sa);
@@ -217,7 +163,7 @@ static void test_stop_at_epoch_end(void)
     ib_train_callbacks cb = {(void *)&stop_now, NULL, stop_after_epoch, &stop_now, NULL};
     CHECK_OK(ib_train(&c, &cb));
     stop_now = 0;
-    cJSON *s = read_json(c.out_dir, "summary.json");
+    cJSON *s = ib_test_read_json(c.out_dir, "summary.json");
     CHECK_EQ_INT((int)json_number(s, "steps"), 20);
     CHECK_EQ_INT((int)json_number(s, "epochs_done"), 1);
     char path[1200], line[1 << 14] = "";
@@ -247,9 +193,7 @@ static void test_same_seed_same_weights(void)
     CHECK_OK(ib_train(&a, NULL));
     CHECK_OK(ib_train(&b, NULL));
     ib_set_threads(1);
-    ib_params *pa = NULL, *pb = NULL;
-    load_weights(a.out_dir, &pa);
-    load_weights(b.out_dir, &pb);
+    ib_params *pa = ib_test_run_weights(model_path, a.out_dir), *pb = ib_test_run_weights(model_path, b.out_dir);
     CHECK(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0);
     ib_params_free(pa);
     ib_params_free(pb);
@@ -258,9 +202,8 @@ static void test_same_seed_same_weights(void)
     c.epochs = 2;
     c.seed = 2;
     CHECK_OK(ib_train(&c, NULL));
-    ib_params *pc = NULL;
-    load_weights(a.out_dir, &pa);
-    load_weights(c.out_dir, &pc);
+    pa = ib_test_run_weights(model_path, a.out_dir);
+    ib_params *pc = ib_test_run_weights(model_path, c.out_dir);
     CHECK(memcmp(ib_params_values(pa), ib_params_values(pc), (size_t)ib_params_total(pa) * sizeof(float)) != 0);
     ib_params_free(pa);
     ib_params_free(pc);
@@ -316,9 +259,7 @@ static void test_finite_divergence_keeps_the_last_checkpoint(void)
     CHECK_MSG(strstr(ib_last_error(), "at epoch 2") && strstr(ib_last_error(), "times its start") &&
                   strstr(ib_last_error(), "keeps epoch 1"),
               "message: %s", ib_last_error());
-    ib_params *pa = NULL, *pb = NULL;
-    load_weights_of(c.model, one.out_dir, &pa);
-    load_weights_of(c.model, c.out_dir, &pb);
+    ib_params *pa = ib_test_run_weights(c.model, one.out_dir), *pb = ib_test_run_weights(c.model, c.out_dir);
     CHECK_EQ_INT(ib_params_total(pa), ib_params_total(pb));
     CHECK_MSG(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0,
               "last.safetensors is not epoch 1's");
@@ -342,7 +283,7 @@ static void test_finite_divergence_keeps_the_last_checkpoint(void)
     off.divergence_check = false;
     s = ib_train(&off, NULL); /* unwatched, it trains on: the loss stays finite */
     CHECK_MSG(s == IB_OK, "unchecked: %s", ib_last_error());
-    cJSON *sum = read_json(off.out_dir, "summary.json");
+    cJSON *sum = ib_test_read_json(off.out_dir, "summary.json");
     CHECK_EQ_INT((int)json_number(sum, "epochs_done"), 3);
     cJSON_Delete(sum);
 }
@@ -375,30 +316,10 @@ static void test_failed_checkpoint_is_not_an_epoch(void)
     CHECK(rmdir(path) == 0);
     CHECK_OK(ib_train_resume(c.out_dir, 0, &cb));
     CHECK_EQ_INT(epochs, 2);
-    ib_params *pa = NULL, *pb = NULL;
-    load_weights(a.out_dir, &pa);
-    load_weights(c.out_dir, &pb);
+    ib_params *pa = ib_test_run_weights(model_path, a.out_dir), *pb = ib_test_run_weights(model_path, c.out_dir);
     CHECK(memcmp(ib_params_values(pa), ib_params_values(pb), (size_t)ib_params_total(pa) * sizeof(float)) == 0);
     ib_params_free(pa);
     ib_params_free(pb);
-}
-
-/* Run the ibnet binary; returns its exit code and the first line of stderr. */
-static int run_cli(const char *args, char *err, size_t len)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[2048], errfile[600];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > /dev/null 2> %s", build ? build : "build", args, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    err[0] = 0;
-    if (f) {
-        if (!fgets(err, (int)len, f))
-            err[0] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* The fc1.weight of a checkpoint's raw weights (malloc'd copy). */
@@ -461,13 +382,14 @@ static void test_init_from_and_freeze(void)
     free(v1);
     free(v2);
     char err[512], args[2600];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     snprintf(args, sizeof args, "train --model %s --dataset idx:%s --out %s/init-c --freeze nosuchlayer --epochs 1",
              model_path, data_dir, ib_test_tmpdir());
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "nosuchlayer") != NULL, "message: %s", err);
     snprintf(args, sizeof args, "train --model %s --dataset idx:%s --out %s/init-d --init-from %s/missing.safetensors "
              "--epochs 1", model_path, data_dir, ib_test_tmpdir(), ib_test_tmpdir());
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     CHECK_MSG(strstr(err, "missing.safetensors") != NULL, "message: %s", err);
 }
 
@@ -492,7 +414,7 @@ static void test_beta_schedules(void)
 static void check_recorded(const char *dir, const char *key, const char *value, const char *needle,
                            const char *needle2)
 {
-    cJSON *conf = read_json(dir, "config.json");
+    cJSON *conf = ib_test_read_json(dir, "config.json");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, key);
     CHECK_MSG(cJSON_IsString(v) && !strcmp(v->valuestring, value), "config.json's %s is not \"%s\"", key, value);
     cJSON_Delete(conf);
@@ -521,13 +443,10 @@ static void test_init_override(void)
 static void test_cells_added_by_name(void)
 {
     char conv_path[1100];
-    snprintf(conv_path, sizeof conv_path, "%s/tiny-conv.ibm", ib_test_tmpdir());
-    FILE *f = fopen(conv_path, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs("model tiny-conv\ninput 1 8 8\nclasses 4\nconv 4 k=3 pad=1 name=c1\nrelu\nflatten\nlinear 4 name=out\n", f);
-    fclose(f);
+    ib_test_write_text("tiny-conv.ibm",
+                       "model tiny-conv\ninput 1 8 8\nclasses 4\nconv 4 k=3 pad=1 name=c1\nrelu\nflatten\n"
+                       "linear 4 name=out\n",
+                       conv_path, sizeof conv_path);
     ib_train_config c = small_config("cells-by-name");
     snprintf(c.model, sizeof c.model, "%.1000s", conv_path);
     snprintf(c.vib_cells_after, sizeof c.vib_cells_after, "c1");
@@ -536,7 +455,7 @@ static void test_cells_added_by_name(void)
     check_recorded(c.out_dir, "vib_cells_after", "c1", "model tiny-conv-cells", "vibcell k=1 shift=-5 name=cell1");
     char path[1200];
     CHECK_OK(ib_train_resume(c.out_dir, 2, NULL));
-    cJSON *sum = read_json(c.out_dir, "summary.json");
+    cJSON *sum = ib_test_read_json(c.out_dir, "summary.json");
     CHECK_EQ_INT((int64_t)json_number(sum, "epochs_done"), 2);
     cJSON_Delete(sum);
     /* the cell's KL is logged, and it is positive */
@@ -558,6 +477,7 @@ static void test_cells_added_by_name(void)
 static void test_cli_user_errors(void)
 {
     char err[1024], args[1500];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     struct {
         const char *args, *needle;
     } cases[] = {
@@ -574,7 +494,7 @@ static void test_cli_user_errors(void)
         {"eval /no/such/file.safetensors", "no/such/file"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = run_cli(cases[i].args, err, sizeof err);
+        int rc = ib_test_run_cli(cases[i].args, &to_err);
         CHECK_MSG(rc == 2, "'ibnet %s' exited %d (want 2): %s", cases[i].args, rc, err);
         CHECK_MSG(strstr(err, cases[i].needle) != NULL, "'ibnet %s' said: %s", cases[i].args, err);
     }
@@ -583,22 +503,21 @@ static void test_cli_user_errors(void)
     c.epochs = 1;
     CHECK_OK(ib_train(&c, NULL));
     char other[1200], cfg[1200];
-    snprintf(other, sizeof other, "%s/other.ibm", ib_test_tmpdir());
-    FILE *f = fopen(other, "w");
-    fputs("model other\ninput 1 8 8\nclasses 4\nflatten\nlinear 32 name=fc1\nrelu\nlinear 4 name=out\n", f);
-    fclose(f);
-    cJSON *conf = read_json(c.out_dir, "config.json");
+    ib_test_write_text("other.ibm",
+                       "model other\ninput 1 8 8\nclasses 4\nflatten\nlinear 32 name=fc1\nrelu\nlinear 4 name=out\n",
+                       other, sizeof other);
+    cJSON *conf = ib_test_read_json(c.out_dir, "config.json");
     cJSON_ReplaceItemInObject(conf, "model", cJSON_CreateString(other));
     cJSON_ReplaceItemInObject(conf, "epochs", cJSON_CreateNumber(2));
     char *text = cJSON_Print(conf);
     snprintf(cfg, sizeof cfg, "%s/config.json", c.out_dir);
-    f = fopen(cfg, "w");
+    FILE *f = fopen(cfg, "w");
     fputs(text, f);
     fclose(f);
     free(text);
     cJSON_Delete(conf);
     snprintf(args, sizeof args, "train --resume %s", c.out_dir);
-    int rc = run_cli(args, err, sizeof err);
+    int rc = ib_test_run_cli(args, &to_err);
     CHECK_MSG(rc == 2, "resume with another model exited %d: %s", rc, err);
     CHECK_MSG(strstr(err, "last.safetensors") != NULL, "message: %s", err);
 
@@ -625,25 +544,9 @@ static void test_cli_user_errors(void)
     }
     fclose(f);
     snprintf(args, sizeof args, "train --resume %s", d.out_dir);
-    rc = run_cli(args, err, sizeof err);
+    rc = ib_test_run_cli(args, &to_err);
     CHECK_MSG(rc == 2, "resume of a damaged checkpoint exited %d: %s", rc, err);
     CHECK_MSG(strstr(err, "out of range") != NULL, "message: %s", err);
-}
-
-/* Run the ibnet binary and capture stdout into buf. */
-static int run_cli_out(const char *args, char *buf, size_t len)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[4096], outfile[1200];
-    snprintf(outfile, sizeof outfile, "%s/stdout.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > %s 2>&1", build ? build : "build", args, outfile);
-    int st = system(cmd);
-    FILE *f = fopen(outfile, "r");
-    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* config.json: what reads, what is refused with a message, and the round
@@ -700,10 +603,11 @@ static void test_dry_run_maps_every_choice(void)
         {"--noise-kind", "noise_kind", {"symmetric", "pair", "pair-cifar10", "pair-next"}},
     };
     char args[512], out[1 << 14];
+    ib_test_cli to_out = {.out = out, .out_len = sizeof out, .out_err = true};
     for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
         for (int k = 0; flags[f].choices[k]; k++) {
             snprintf(args, sizeof args, "train %s %s --dry-run", flags[f].flag, flags[f].choices[k]);
-            CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+            CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 0);
             cJSON *c = cJSON_Parse(out);
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, flags[f].key);
             CHECK_MSG(cJSON_IsString(v) && strcmp(v->valuestring, flags[f].choices[k]) == 0,
@@ -711,7 +615,7 @@ static void test_dry_run_maps_every_choice(void)
             cJSON_Delete(c);
         }
     /* the options are checked as for a real run */
-    CHECK_EQ_INT(run_cli_out("train --dry-run --beta -1", out, sizeof out), 2);
+    CHECK_EQ_INT(ib_test_run_cli("train --dry-run --beta -1", &to_out), 2);
     CHECK_MSG(strstr(out, "beta must be") != NULL, "%s", out);
 }
 
@@ -720,10 +624,11 @@ static void test_dry_run_maps_every_choice(void)
 static void test_dry_run_reports_memory(void)
 {
     char err[2048];
-    CHECK_EQ_INT(run_cli("train --model mlp --batch-size 16 --dry-run", err, sizeof err), 0);
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
+    CHECK_EQ_INT(ib_test_run_cli("train --model mlp --batch-size 16 --dry-run", &to_err), 0);
     CHECK_MSG(strstr(err, "mlp: 1 path per example; training graph memory ") && strstr(err, "for a batch of 16"),
               "%s", err);
-    CHECK_EQ_INT(run_cli("train --recipe imb-mnist --dry-run", err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli("train --recipe imb-mnist --dry-run", &to_err), 0);
     CHECK_MSG(strstr(err, "1024 particle paths per example") && strstr(err, "runs 16384 rows") &&
                   strstr(err, "training graph memory "),
               "%s", err);
@@ -755,15 +660,16 @@ static void test_recipes_equal_their_flags(void)
                             "--beta 1e-4 --label-smoothing 0.1 --input-norm unit --ema 0"},
     };
     static char a[1 << 14], b[1 << 14];
+    ib_test_cli to_a = {.out = a, .out_len = sizeof a, .out_err = true};
     char args[1024];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, "train --recipe %s --dry-run", cases[i].recipe);
-        CHECK_EQ_INT(run_cli_out(args, a, sizeof a), 0);
+        CHECK_EQ_INT(ib_test_run_cli(args, &to_a), 0);
         snprintf(args, sizeof args, "train %s --dry-run", cases[i].flags);
-        CHECK_EQ_INT(run_cli_out(args, b, sizeof b), 0);
+        CHECK_EQ_INT(ib_test_run_cli(args, &(ib_test_cli){.out = b, .out_len = sizeof b, .out_err = true}), 0);
         CHECK_MSG(strcmp(a, b) == 0, "--recipe %s differs from its flags:\n%s\n%s", cases[i].recipe, a, b);
     }
-    CHECK_EQ_INT(run_cli_out("train --recipe cifar-resnet --epochs 3 --model resnet20-vibcells --dry-run", a, sizeof a),
+    CHECK_EQ_INT(ib_test_run_cli("train --recipe cifar-resnet --epochs 3 --model resnet20-vibcells --dry-run", &to_a),
                  0);
     cJSON *c = cJSON_Parse(a);
     CHECK(c != NULL);
@@ -775,8 +681,8 @@ static void test_recipes_equal_their_flags(void)
         CHECK(cJSON_IsString(m) && !strcmp(m->valuestring, "resnet20-vibcells"));
     }
     cJSON_Delete(c);
-    CHECK_EQ_INT(run_cli_out("train --recipe cifar --dry-run", a, sizeof a), 2);
-    CHECK_EQ_INT(run_cli_out("train --recipe deep-vib --config x.json --dry-run", a, sizeof a), 2);
+    CHECK_EQ_INT(ib_test_run_cli("train --recipe cifar --dry-run", &to_a), 2);
+    CHECK_EQ_INT(ib_test_run_cli("train --recipe deep-vib --config x.json --dry-run", &to_a), 2);
     CHECK_MSG(strstr(a, "use one") != NULL, "%s", a);
     ib_train_config cfg;
     CHECK_EQ_INT(ib_train_config_recipe("nope", &cfg), IB_ERR_ARG);
@@ -810,7 +716,8 @@ static void test_objective_choices_are_the_registry(void)
 static void test_settings_table_is_the_command_line(void)
 {
     static char help[1 << 15];
-    CHECK_EQ_INT(run_cli_out("train --help", help, sizeof help), 0);
+    ib_test_cli to_help = {.out = help, .out_len = sizeof help, .out_err = true};
+    CHECK_EQ_INT(ib_test_run_cli("train --help", &to_help), 0);
     ib_train_config d = ib_train_config_default();
     char *text = ib_train_config_to_json(&d);
     cJSON *o = cJSON_Parse(text);
@@ -944,7 +851,7 @@ static void test_cli_refuses_long_paths(void)
         else
             snprintf(args, sizeof args, "train --dataset idx:%s --model %s --epochs 1 %s %s", data_dir, model_path,
                      flags[i], dir);
-        int rc = run_cli(args, err, sizeof err);
+        int rc = ib_test_run_cli(args, &(ib_test_cli){.err = err, .err_len = sizeof err});
         CHECK_MSG(rc == 2, "a 1,100-byte %s exited %d: %s", flags[i], rc, err);
         CHECK_MSG(strstr(err, flags[i]) != NULL && strstr(err, "1100 bytes") != NULL, "%s: %s", flags[i], err);
     }
@@ -960,21 +867,22 @@ static void test_cli_refuses_long_paths(void)
 static void test_cli_threads_and_resume_flags(void)
 {
     char err[1024], args[1500];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err};
     const char *bad_env[] = {"abc", "-3", "99999999999"};
     for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
         setenv("IBNET_THREADS", bad_env[i], 1);
-        int rc = run_cli("train --dry-run", err, sizeof err);
+        int rc = ib_test_run_cli("train --dry-run", &to_err);
         CHECK_MSG(rc == 0, "IBNET_THREADS=%s: exit %d", bad_env[i], rc);
         char needle[64];
         snprintf(needle, sizeof needle, "IBNET_THREADS='%s' is not a thread count", bad_env[i]);
         CHECK_MSG(strstr(err, needle) != NULL, "IBNET_THREADS=%s: %s", bad_env[i], err);
     }
     setenv("IBNET_THREADS", "2", 1);
-    CHECK_EQ_INT(run_cli("train --dry-run", err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli("train --dry-run", &to_err), 0);
     CHECK_MSG(strstr(err, "IBNET_THREADS") == NULL, "a good IBNET_THREADS gave: %s", err);
-    CHECK_EQ_INT(run_cli("train --threads 99999999999 --dry-run", err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli("train --threads 99999999999 --dry-run", &to_err), 2);
     CHECK_MSG(strstr(err, "--threads must be in 0..") != NULL, "%s", err);
-    CHECK_EQ_INT(run_cli("train --threads -3 --dry-run", err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli("train --threads -3 --dry-run", &to_err), 2);
 
     ib_train_config c = small_config("resume-flags");
     c.epochs = 1;
@@ -982,22 +890,22 @@ static void test_cli_threads_and_resume_flags(void)
     const char *ignored[] = {"--lr 0.1", "--model vib-mlp", "--nesterov", "--data /tmp", "--recipe deep-vib"};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
         snprintf(args, sizeof args, "train --resume %s %s", c.out_dir, ignored[i]);
-        int rc = run_cli(args, err, sizeof err);
+        int rc = ib_test_run_cli(args, &to_err);
         CHECK_MSG(rc == 2, "'%s' exited %d: %s", ignored[i], rc, err);
         CHECK_MSG(strstr(err, "cannot be given with --resume") != NULL, "%s: %s", ignored[i], err);
     }
     /* another thread count than the run's: said, then the run continues */
-    cJSON *conf = read_json(c.out_dir, "config.json");
+    cJSON *conf = ib_test_read_json(c.out_dir, "config.json");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(conf, "provenance"), "threads");
     CHECK(cJSON_IsNumber(t));
     int was = cJSON_IsNumber(t) ? (int)t->valuedouble : 1, other = was == 1 ? 2 : 1;
     cJSON_Delete(conf);
     snprintf(args, sizeof args, "train --resume %s --epochs 2 --threads %d", c.out_dir, other);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     CHECK_MSG(strstr(err, "warning") && strstr(err, "threads"), "no warning: %s", err);
     /* the same count: no word */
     snprintf(args, sizeof args, "train --resume %s --epochs 3 --threads %d", c.out_dir, other);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 0);
     CHECK_MSG(err[0] == 0 || !strstr(err, "warning"), "a warning for the same thread count: %s", err);
 }
 
@@ -1010,12 +918,13 @@ static void test_predict_and_eval_commands(void)
     ib_dataset *test = NULL;
     CHECK_OK(ib_dataset_open(c.dataset, "test", NULL, NULL, &test));
     char png[2][1200], args[4096], out[8192];
+    ib_test_cli to_out = {.out = out, .out_len = sizeof out, .out_err = true};
     for (int i = 0; i < 2; i++) {
         snprintf(png[i], sizeof png[i], "%s/img%d.png", ib_test_tmpdir(), i);
         CHECK_OK(ib_png_write(png[i], test->images + i * 64, 1, 8, 8));
     }
     snprintf(args, sizeof args, "predict %s/best.safetensors %s %s --json", c.out_dir, png[0], png[1]);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 0);
     for (int i = 0; i < 2; i++) {
         char want[64];
         snprintf(want, sizeof want, "\"class\": %d", test->labels[i]);
@@ -1029,12 +938,12 @@ static void test_predict_and_eval_commands(void)
     uint8_t px[3 * 9 * 9] = {0};
     CHECK_OK(ib_png_write(big, px, 3, 9, 9));
     snprintf(args, sizeof args, "predict %s/best.safetensors %s", c.out_dir, big);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 2);
     CHECK_MSG(strstr(out, "the model takes 8x8") != NULL, "%s", out);
     /* eval reproduces the run's final test accuracy (same EMA weights, same noise keys) */
     snprintf(args, sizeof args, "eval %s/last.safetensors --json", c.out_dir);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
-    cJSON *e = cJSON_Parse(out), *s = read_json(c.out_dir, "summary.json");
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 0);
+    cJSON *e = cJSON_Parse(out), *s = ib_test_read_json(c.out_dir, "summary.json");
     CHECK_MSG(e != NULL, "eval printed: %s", out);
     CHECK(json_number(e, "acc_avg") == json_number(s, "test_acc_avg"));
     CHECK(json_number(e, "acc_1shot") == json_number(s, "test_acc_1shot"));
@@ -1046,7 +955,7 @@ static void test_predict_and_eval_commands(void)
     double sum_avg = 0, sum_one = 0;
     for (int k = 0; k < 3; k++) {
         snprintf(args, sizeof args, "eval %s/last.safetensors --json --sample-seed %d", c.out_dir, 7 + k);
-        CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+        CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 0);
         e = cJSON_Parse(out);
         CHECK_MSG(e != NULL, "eval printed: %s", out);
         sum_avg += json_number(e, "acc_avg");
@@ -1054,7 +963,7 @@ static void test_predict_and_eval_commands(void)
         cJSON_Delete(e);
     }
     snprintf(args, sizeof args, "eval %s/last.safetensors --json --sample-seed 7 --repeats 3", c.out_dir);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 0);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 0);
     e = cJSON_Parse(out);
     CHECK_MSG(e != NULL, "eval printed: %s", out);
     CHECK_NEAR(json_number(e, "acc_avg"), sum_avg / 3, 1e-6);
@@ -1065,7 +974,7 @@ static void test_predict_and_eval_commands(void)
     CHECK_EQ_INT((int)json_number(e, "repeats"), 3);
     cJSON_Delete(e);
     snprintf(args, sizeof args, "eval %s/last.safetensors --repeats 0", c.out_dir);
-    CHECK_EQ_INT(run_cli_out(args, out, sizeof out), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_out), 2);
     CHECK_MSG(strstr(out, "--repeats in 1..") != NULL, "%s", out);
     ib_dataset_free(test);
 }

@@ -20,48 +20,22 @@
 
 static char mnist_dir[1100], cifar_dir[1100], mnist_model[1100], cifar_model[1100], blob_dir[1100], blob_model[1100];
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
 /* Class of example i: not periodic in i, so a shift of the order is seen. */
 static int label_of(int64_t i) { return (int)((i * 7 + i / 13) % 10); }
 
-/* An MNIST-format split of n 28x28 images: class k a bright 5x5 block at
- * a place of its own; pixel (0, i mod 28) holds i mod 256 (the images
- * differ within a class). */
-static void write_mnist(const char *dir, const char *prefix, int64_t n)
+/* Example i of an MNIST-format split (ib_test_write_idx): class k a
+ * bright 5x5 block at a place of its own; pixel (0, i mod 28) holds
+ * i mod 256 (the images differ within a class). */
+static int mnist_pixels(void *ctx, int64_t i, uint8_t *img)
 {
-    char path[1300];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
-    FILE *fi = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    FILE *fl = fopen(path, "wb");
-    CHECK_MSG(fi && fl, "cannot write MNIST-format files in %s", dir);
-    if (!fi || !fl)
-        return;
-    put_be32(fi, 0x803);
-    put_be32(fi, (uint32_t)n);
-    put_be32(fi, 28);
-    put_be32(fi, 28);
-    put_be32(fl, 0x801);
-    put_be32(fl, (uint32_t)n);
-    uint8_t img[784];
-    for (int64_t i = 0; i < n; i++) {
-        int k = label_of(i);
-        memset(img, 0, sizeof img);
-        int r0 = 4 + (k / 5) * 12, c0 = 2 + (k % 5) * 5;
-        for (int r = 0; r < 5; r++)
-            for (int c = 0; c < 5; c++)
-                img[(r0 + r) * 28 + c0 + c] = 220;
-        img[i % 28] = (uint8_t)(i & 255);
-        fwrite(img, 1, sizeof img, fi);
-        fputc(k, fl);
-    }
-    fclose(fi);
-    fclose(fl);
+    (void)ctx;
+    int k = label_of(i);
+    int r0 = 4 + (k / 5) * 12, c0 = 2 + (k % 5) * 5;
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 5; c++)
+            img[(r0 + r) * 28 + c0 + c] = 220;
+    img[i % 28] = (uint8_t)(i & 255);
+    return k;
 }
 
 /* A CIFAR-10-format batch file of n records (label byte, 3x32x32): class k
@@ -108,8 +82,8 @@ static void setup_mnist(void)
         return;
     snprintf(mnist_dir, sizeof mnist_dir, "%s/mnist", ib_test_tmpdir());
     mkdir(mnist_dir, 0777);
-    write_mnist(mnist_dir, "train", 60000);
-    write_mnist(mnist_dir, "t10k", 10000);
+    ib_test_write_idx(mnist_dir, "train", 60000, 28, 28, mnist_pixels, NULL);
+    ib_test_write_idx(mnist_dir, "t10k", 10000, 28, 28, mnist_pixels, NULL);
     write_model(mnist_model, sizeof mnist_model, "tiny-28", "1 28 28");
 }
 
@@ -348,17 +322,11 @@ static ib_status reversed_view(const ib_dataset *d, int v, uint64_t seed, ib_dat
 
 static void test_views_out_of_step_fail(void)
 {
-    snprintf(blob_dir, sizeof blob_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(blob_dir, 0777);
-    ib_test_write_blobs(blob_dir, "train", 400, 5, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(blob_dir, "t10k", 100, 5, 2, 170.0f, 20.0f);
-    snprintf(blob_model, sizeof blob_model, "%s/tiny-8.ibm", ib_test_tmpdir());
-    FILE *f = fopen(blob_model, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs("model tiny-8\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc1\nrelu\nvsdhead 4 zdim=8 hidden=16 name=head\n", f);
-    fclose(f);
+    ib_test_blob_dir("blobs", 400, 100, 5, 170.0f, 20.0f, blob_dir, sizeof blob_dir);
+    ib_test_write_text("tiny-8.ibm",
+                       "model tiny-8\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc1\nrelu\n"
+                       "vsdhead 4 zdim=8 hidden=16 name=head\n",
+                       blob_model, sizeof blob_model);
     char spec[1200];
     snprintf(spec, sizeof spec, "idx:%.1100s", blob_dir);
     ib_train_config c = two_view_config("out-of-step", spec, "", blob_model);

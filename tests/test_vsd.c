@@ -14,7 +14,6 @@
 
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static ib_model *parse(const char *text)
 {
@@ -407,16 +406,10 @@ static void setup_once(void)
 {
     if (data_dir[0])
         return;
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 800, 91, 1, 170.0f, 20.0f);
-    ib_test_write_blobs(data_dir, "t10k", 300, 91, 2, 170.0f, 20.0f);
-    snprintf(model_path, sizeof model_path, "%s/tiny-vsd.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_path, "w");
-    fputs("model tiny-vsd\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\n"
-          "vsdhead 4 zdim=8 hidden=32 name=head\n",
-          f);
-    fclose(f);
+    ib_test_blob_dir("blobs", 800, 300, 91, 170.0f, 20.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("tiny-vsd.ibm",
+                       "model tiny-vsd\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\n"
+                       "vsdhead 4 zdim=8 hidden=32 name=head\n", model_path, sizeof model_path);
 }
 
 /* Another view of the same examples: the negative image. */
@@ -539,10 +532,7 @@ static void test_color_grey_views(void)
 static ib_train_config small_config(const char *run, const char *method)
 {
     setup_once();
-    ib_train_config c = ib_train_config_default();
-    snprintf(c.model, sizeof c.model, "%s", model_path);
-    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/%s", ib_test_tmpdir(), run);
+    ib_train_config c = ib_test_train_config(model_path, data_dir, run);
     snprintf(c.method, sizeof c.method, "%s", method);
     c.epochs = 3;
     c.batch_size = 50;
@@ -763,35 +753,17 @@ static void test_two_view_resume(void)
 
 /* ---- bad input: exit 2 before training ---- */
 
-static int run_cli(const char *args, char *err, size_t elen)
-{
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[8192 + 2500], errfile[1200];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s/ibnet %s > /dev/null 2> %s", build ? build : "build", args, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    err[0] = 0;
-    if (f) {
-        size_t n = fread(err, 1, elen - 1, f);
-        err[n] = 0;
-        fclose(f);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_bad_input_exits_2(void)
 {
     setup_once();
     char args[8192], err[4096], bad_model[1100], plain_model[1100];
-    snprintf(bad_model, sizeof bad_model, "%s/not-last.ibm", ib_test_tmpdir());
-    FILE *f = fopen(bad_model, "w");
-    fputs("model nl\ninput 1 8 8\nclasses 4\n\nflatten\nvsdhead 4 zdim=8 name=head\nrelu\n", f);
-    fclose(f);
-    snprintf(plain_model, sizeof plain_model, "%s/plain-vib.ibm", ib_test_tmpdir());
-    f = fopen(plain_model, "w");
-    fputs("model pv\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc\nvib 8 name=vib\nlinear 4 name=dec\n", f);
-    fclose(f);
+    ib_test_write_text("not-last.ibm",
+                       "model nl\ninput 1 8 8\nclasses 4\n\nflatten\nvsdhead 4 zdim=8 name=head\nrelu\n",
+                       bad_model, sizeof bad_model);
+    ib_test_write_text("plain-vib.ibm",
+                       "model pv\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 16 name=fc\nvib 8 name=vib\n"
+                       "linear 4 name=dec\n",
+                       plain_model, sizeof plain_model);
     const char *out = ib_test_tmpdir();
     static const struct {
         const char *args, *says;
@@ -818,7 +790,7 @@ static void test_bad_input_exits_2(void)
         bool dry = k + 2 < sizeof cases / sizeof cases[0]; /* the last two need the model read and built */
         snprintf(args, sizeof args, "train %s %s --out %s/bad%zu --train-limit 100 --test-limit 100", a,
                  dry ? "--dry-run" : "", out, k);
-        int rc = run_cli(args, err, sizeof err);
+        int rc = ib_test_run_cli(args, &(ib_test_cli){.err = err, .err_len = sizeof err, .all_err = true});
         CHECK_MSG(rc == 2 && strstr(err, cases[k].says), "'%s' exited %d: %s", args, rc, err);
     }
 }
@@ -875,6 +847,7 @@ static void test_retrieval_fixture(void)
 static void test_eval_two_view_checkpoints(void)
 {
     char sep[1200], shared[1200], args[4096], err[4096];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err, .all_err = true};
     snprintf(sep, sizeof sep, "%s/vcd+vml-separate/best.safetensors", ib_test_tmpdir());
     snprintf(shared, sizeof shared, "%s/vcd+vml-shared/best.safetensors", ib_test_tmpdir());
     ib_net_options o = ib_net_options_default();
@@ -908,9 +881,9 @@ static void test_eval_two_view_checkpoints(void)
     }
     /* a one-view set has no view 2 */
     snprintf(args, sizeof args, "eval %s --view 2", sep);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
     snprintf(args, sizeof args, "eval %s --view 2 --retrieval", sep);
-    CHECK_EQ_INT(run_cli(args, err, sizeof err), 2);
+    CHECK_EQ_INT(ib_test_run_cli(args, &to_err), 2);
 }
 
 int main(void)

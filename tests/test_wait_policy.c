@@ -5,40 +5,19 @@
  * and waiting passively trains to the same bits as spinning.
  */
 #include "test.h"
+#include "core/internal.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static char data_dir[1024], model_file[1024];
 
-/* Run `ENV build/ibnet ARGS`; stdout into out; the exit code. */
+/* Run `ENV build/ibnet ARGS` with no wait setting of the caller's own;
+ * stdout and stderr into out; the exit code. */
 static int run_cli(const char *env, const char *args, char *out, size_t olen)
 {
-    const char *build = getenv("IBNET_BUILD_DIR");
-    char cmd[8192], outfile[1200];
-    snprintf(outfile, sizeof outfile, "%s/wait_stdout.txt", ib_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u IBNET_WAIT_DECIDED %s %s/ibnet %s > %s 2>&1",
-             env, build ? build : "build", args, outfile);
-    int st = system(cmd);
-    FILE *f = fopen(outfile, "r");
-    size_t n = f && out ? fread(out, 1, olen - 1, f) : 0;
-    if (out)
-        out[n] = 0;
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strdup(buf);
+    char how[2048];
+    snprintf(how, sizeof how, "-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u IBNET_WAIT_DECIDED %s", env);
+    return ib_test_run_cli(args, &(ib_test_cli){.env = how, .out = out, .out_len = olen, .out_err = true});
 }
 
 /* The per-epoch figures of metrics.jsonl without the wall-clock ones. */
@@ -90,9 +69,9 @@ static void test_passive_trains_the_same_bits(void)
     train("IBNET_WAIT=passive", "passive");
     char path[1400];
     snprintf(path, sizeof path, "%s/spin/metrics.jsonl", ib_test_tmpdir());
-    char *a = slurp(path);
+    char *a = ib__read_file(path, 1 << 26, NULL);
     snprintf(path, sizeof path, "%s/passive/metrics.jsonl", ib_test_tmpdir());
-    char *b = slurp(path);
+    char *b = ib__read_file(path, 1 << 26, NULL);
     CHECK(a && b && strlen(a) > 100);
     if (a && b) {
         strip_times(a);
@@ -102,28 +81,19 @@ static void test_passive_trains_the_same_bits(void)
     free(a);
     free(b);
     snprintf(path, sizeof path, "%s/passive/config.json", ib_test_tmpdir());
-    char *cfg = slurp(path);
+    char *cfg = ib__read_file(path, 1 << 26, NULL);
     CHECK(cfg && strstr(cfg, "\"omp_wait_policy\"") && strstr(cfg, "PASSIVE") && strstr(cfg, "IBNET_WAIT=passive"));
     free(cfg);
     snprintf(path, sizeof path, "%s/spin/config.json", ib_test_tmpdir());
-    cfg = slurp(path);
+    cfg = ib__read_file(path, 1 << 26, NULL);
     CHECK(cfg && strstr(cfg, "\"omp_wait_policy\"") && !strstr(cfg, "PASSIVE"));
     free(cfg);
 }
 
 int main(void)
 {
-    snprintf(data_dir, sizeof data_dir, "%s/blobs", ib_test_tmpdir());
-    mkdir(data_dir, 0777);
-    ib_test_write_blobs(data_dir, "train", 400, 5, 1, 150.0f, 30.0f);
-    ib_test_write_blobs(data_dir, "t10k", 100, 5, 2, 150.0f, 30.0f);
-    snprintf(model_file, sizeof model_file, "%s/tiny-vib.ibm", ib_test_tmpdir());
-    FILE *f = fopen(model_file, "w");
-    if (f) {
-        fputs("model tiny-vib\ninput 1 8 8\nclasses 4\n\nflatten\nlinear 32 name=fc1\nrelu\nlinear 16 name=fc2\n"
-              "vib 8 shift=-5 name=vib\nlinear 4 name=decoder\n", f);
-        fclose(f);
-    }
+    ib_test_blob_dir("blobs", 400, 100, 5, 150.0f, 30.0f, data_dir, sizeof data_dir);
+    ib_test_write_text("tiny-vib.ibm", IB_TEST_TINY_VIB(32), model_file, sizeof model_file);
     IB_RUN(test_bad_setting_is_a_user_error);
     IB_RUN(test_choice_is_shown);
     IB_RUN(test_passive_trains_the_same_bits);

@@ -5,10 +5,12 @@
 #include "test.h"
 #include "core/internal.h"
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 jmp_buf ib_test_jmp;
@@ -308,48 +310,185 @@ void ib_test_compare(const char *what, const float *got, const float *want, int6
     }
 }
 
+/* Read what a command left in FILE into buf (NUL-terminated): all of it,
+ * or its first line; nothing when the file is missing. */
+static void read_capture(const char *file, char *buf, size_t len, bool first_line)
+{
+    if (!buf || !len)
+        return;
+    buf[0] = 0;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return;
+    if (first_line) {
+        if (!fgets(buf, (int)len, f))
+            buf[0] = 0;
+    } else {
+        buf[fread(buf, 1, len - 1, f)] = 0;
+    }
+    fclose(f);
+}
+
+int ib_test_run_cli(const char *args, const ib_test_cli *how)
+{
+    static const ib_test_cli none;
+    if (!how)
+        how = &none;
+    const char *build = getenv("IBNET_BUILD_DIR");
+    char outfile[600], errfile[600];
+    snprintf(outfile, sizeof outfile, "%s/cli-stdout.txt", ib_test_tmpdir());
+    snprintf(errfile, sizeof errfile, "%s/cli-stderr.txt", ib_test_tmpdir());
+    /* the sizes of the parts, so no command is cut short */
+    size_t len = strlen(args) + strlen(build ? build : "build") + 2 * sizeof outfile + 64;
+    len += (how->env ? strlen(how->env) : 0) + (how->cwd ? strlen(how->cwd) : 0);
+    char *cmd = malloc(len);
+    CHECK_MSG(cmd != NULL, "out of memory");
+    snprintf(cmd, len, "%s%s%s%s%s%s%s/ibnet %s > %s 2>%s", how->cwd ? "cd " : "", how->cwd ? how->cwd : "",
+             how->cwd ? " && " : "", how->env ? "env " : "", how->env ? how->env : "", how->env ? " " : "",
+             build ? build : "build", args, how->out ? outfile : "/dev/null",
+             how->out && how->out_err ? "&1" : how->err ? errfile : "/dev/null");
+    remove(outfile);
+    remove(errfile);
+    int st = system(cmd);
+    free(cmd);
+    read_capture(outfile, how->out, how->out_len, false);
+    read_capture(errfile, how->err, how->err_len, !how->all_err);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *ib_test_write_text(const char *name, const char *text, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", ib_test_tmpdir(), name);
+    FILE *f = fopen(path, "w");
+    CHECK_MSG(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    CHECK_MSG(fclose(f) == 0, "cannot write %s", path);
+    return path;
+}
+
 static void put_be32(FILE *f, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
     fwrite(b, 1, 4, f);
 }
 
-void ib_test_write_blobs(const char *dir, const char *prefix, int n, uint64_t seed, uint64_t stream, float on,
-                         float off)
+void ib_test_write_idx(const char *dir, const char *prefix, int64_t n, int h, int w, ib_test_idx_pixels pixels,
+                       void *ctx)
 {
     char path[1400];
     snprintf(path, sizeof path, "%.1200s/%s-images-idx3-ubyte", dir, prefix);
     FILE *fi = fopen(path, "wb");
     snprintf(path, sizeof path, "%.1200s/%s-labels-idx1-ubyte", dir, prefix);
     FILE *fl = fopen(path, "wb");
-    CHECK_MSG(fi && fl, "cannot write the blob set in %s", dir);
-    if (!fi || !fl) {
+    unsigned char *img = malloc((size_t)h * (size_t)w);
+    if (!fi || !fl || !img) {
         if (fi)
             fclose(fi);
         if (fl)
             fclose(fl);
-        return;
+        free(img);
+        ib_test_fail(__FILE__, __LINE__, "cannot write the IDX set %s in %s", prefix, dir);
     }
     put_be32(fi, 0x803);
     put_be32(fi, (uint32_t)n);
-    put_be32(fi, 8);
-    put_be32(fi, 8);
+    put_be32(fi, (uint32_t)h);
+    put_be32(fi, (uint32_t)w);
     put_be32(fl, 0x801);
     put_be32(fl, (uint32_t)n);
-    float u[64 + 2];
-    for (int i = 0; i < n; i++) {
-        ib_rng_uniform(seed, stream, (uint64_t)i, u, 66);
-        int k = (int)(u[64] * 4.0f) & 3;
-        int r0 = (k / 2) * 4 + (int)(u[65] * 2), c0 = (k % 2) * 4 + 1;
-        unsigned char img[64], lab = (unsigned char)k;
-        for (int p = 0; p < 64; p++) {
-            int r = p / 8, c = p % 8;
-            bool lit = r >= r0 && r < r0 + 3 && c >= c0 && c < c0 + 3;
-            img[p] = (unsigned char)((lit ? on : off) + 80.0f * u[p]);
-        }
-        fwrite(img, 1, 64, fi);
+    for (int64_t i = 0; i < n; i++) {
+        memset(img, 0, (size_t)h * (size_t)w);
+        unsigned char lab = (unsigned char)pixels(ctx, i, img);
+        fwrite(img, 1, (size_t)h * (size_t)w, fi);
         fwrite(&lab, 1, 1, fl);
     }
-    fclose(fi);
-    fclose(fl);
+    free(img);
+    bool ok = !ferror(fi) && !ferror(fl);
+    ok &= fclose(fi) == 0;
+    ok &= fclose(fl) == 0;
+    CHECK_MSG(ok, "cannot write the IDX set %s in %s", prefix, dir);
+}
+
+struct blobs {
+    uint64_t seed, stream;
+    float on, off;
+};
+
+/* Example i of the blob set: class k's 3x3 blob in quadrant k on the
+ * background, plus noise, all from (seed, stream, i). */
+static int blob_pixels(void *ctx, int64_t i, uint8_t *img)
+{
+    const struct blobs *b = ctx;
+    float u[64 + 2];
+    ib_rng_uniform(b->seed, b->stream, (uint64_t)i, u, 66);
+    int k = (int)(u[64] * 4.0f) & 3;
+    int r0 = (k / 2) * 4 + (int)(u[65] * 2), c0 = (k % 2) * 4 + 1;
+    for (int p = 0; p < 64; p++) {
+        int r = p / 8, c = p % 8;
+        bool lit = r >= r0 && r < r0 + 3 && c >= c0 && c < c0 + 3;
+        img[p] = (unsigned char)((lit ? b->on : b->off) + 80.0f * u[p]);
+    }
+    return k;
+}
+
+void ib_test_write_blobs(const char *dir, const char *prefix, int n, uint64_t seed, uint64_t stream, float on,
+                         float off)
+{
+    struct blobs b = {seed, stream, on, off};
+    ib_test_write_idx(dir, prefix, n, 8, 8, blob_pixels, &b);
+}
+
+const char *ib_test_blob_dir(const char *name, int n_train, int n_test, uint64_t seed, float on, float off, char *dir,
+                             size_t len)
+{
+    snprintf(dir, len, "%s/%s", ib_test_tmpdir(), name);
+    mkdir(dir, 0777);
+    ib_test_write_blobs(dir, "train", n_train, seed, 1, on, off);
+    ib_test_write_blobs(dir, "t10k", n_test, seed, 2, on, off);
+    return dir;
+}
+
+ib_train_config ib_test_train_config(const char *model, const char *data_dir, const char *run)
+{
+    ib_train_config c = ib_train_config_default();
+    snprintf(c.model, sizeof c.model, "%.900s", model);
+    snprintf(c.dataset, sizeof c.dataset, "idx:%.1000s", data_dir);
+    snprintf(c.out_dir, sizeof c.out_dir, "%.900s/%.100s", ib_test_tmpdir(), run);
+    return c;
+}
+
+cJSON *ib_test_read_json(const char *dir, const char *file)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%.1200s/%.150s", dir, file);
+    char *text = ib__read_file(path, 1 << 26, NULL);
+    CHECK_MSG(text != NULL, "cannot read %s", path);
+    cJSON *o = cJSON_Parse(text);
+    if (!o) {
+        free(text);
+        ib_test_fail(__FILE__, __LINE__, "%s is not JSON", path);
+    }
+    free(text);
+    return o;
+}
+
+ib_params *ib_test_run_weights(const char *model, const char *run_dir)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load(model, &m));
+    ib_params *p = ib_params_new(0);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, 1, 8, 8});
+    ib_model_out mo;
+    CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
+    char path[1200];
+    snprintf(path, sizeof path, "%.1100s/last.safetensors", run_dir);
+    ib_optim_config oc = ib_optim_defaults(IB_OPTIM_ADAM);
+    ib_optim *o = ib_optim_new(p, &oc);
+    ib_ema *e = ib_ema_new(p, 0.9f, true);
+    CHECK_OK(ib_checkpoint_load(path, p, o, e, NULL));
+    ib_optim_free(o);
+    ib_ema_free(e);
+    ib_graph_free(g);
+    ib_model_free(m);
+    return p;
 }
