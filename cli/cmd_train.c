@@ -24,6 +24,7 @@ typedef struct ui {
     bool tty, quiet, json;
     bool started;
     char banner[1024]; /* printed when training starts, after every check passed */
+    char warning[1024]; /* printed then (or by --dry-run) even with --quiet or --json */
 } ui;
 
 /* --dry-run: what one training step of the model costs, on stderr (stdout
@@ -62,10 +63,47 @@ static void report_paths(const ib_train_config *c)
     ib_model_free(m);
 }
 
+/* The EMA averages weights only: evaluation and the checkpoints pair the
+ * averaged weights with the batch-norm statistics of the last step.  Once
+ * the run is many times longer than the average's horizon 1 / (1 - decay)
+ * the two agree; before that the evaluated network can sit near chance
+ * (docs/checkpoints.md, "The EMA and batch norm").  Averaging the
+ * statistics too was measured and helps in some short runs and sinks
+ * others, so the user is told instead. */
+static void warn_ema_batchnorm(const ib_train_config *c, char *buf, size_t len)
+{
+    ib_model *m = NULL;
+    buf[0] = 0;
+    if (c->ema_decay <= 0 || ib_model_load(c->model, &m) != IB_OK)
+        return;
+    bool bn = false;
+    for (int i = 0; i < ib_model_layer_count(m) && !bn; i++) {
+        ib_model_layer_info info;
+        if (ib_model_layer(m, i, &info) != IB_OK)
+            continue;
+        for (int j = 0; j < info.n_tensors && !bn; j++) {
+            ib_model_tensor t;
+            size_t n;
+            bn = ib_model_layer_tensor(m, i, j, &t) == IB_OK && !t.trainable && (n = strlen(t.name)) >= 12 &&
+                 strcmp(t.name + n - 12, "running_mean") == 0;
+        }
+    }
+    ib_model_free(m);
+    if (bn)
+        snprintf(buf, len,
+                "ibnet train: warning: %.200s has batch norm, and --ema %g averages its weights but not its "
+                "batch-norm statistics; evaluation and the checkpoints pair the averaged weights with the last "
+                "statistics, which on runs shorter than about %.0f steps (10 / (1 - decay)) can evaluate near "
+                "chance: use --ema 0 or a shorter decay there (docs/checkpoints.md)",
+                c->model, (double)c->ema_decay, 10.0 / (1.0 - (double)c->ema_decay));
+}
+
 static void start(ui *u)
 {
     if (!u->started && !u->quiet && !u->json && u->banner[0])
         fprintf(stderr, "%s\n", u->banner);
+    if (!u->started && u->warning[0])
+        fprintf(stderr, "%s\n", u->warning);
     u->started = true;
 }
 
@@ -323,7 +361,7 @@ int ib_cmd_train(int argc, char **argv)
     else
         ib_get_threads();
     bool rank0 = ib_dist_rank() == 0; /* a data-parallel run: rank 0 alone prints */
-    ui u = {isatty(2) != 0, quiet || !rank0, json && rank0, false, ""};
+    ui u = {.tty = isatty(2) != 0, .quiet = quiet || !rank0, .json = json && rank0};
     ib_train_callbacks cb = {&u, on_progress, on_epoch, &stop_flag, on_note};
 
     if (resume && dry_run) {
@@ -436,6 +474,8 @@ int ib_cmd_train(int argc, char **argv)
         fprintf(stderr, "ibnet train: %s\n", ib_last_error());
         return 2;
     }
+    if (ib_dist_rank() == 0)
+        warn_ema_batchnorm(&c, u.warning, sizeof u.warning);
     char ranks[64] = "";
     if (ib_dist_size() > 1)
         snprintf(ranks, sizeof ranks, " x %d ranks", ib_dist_size());
@@ -451,6 +491,8 @@ int ib_cmd_train(int argc, char **argv)
         printf("%s\n", text);
         fflush(stdout); /* the configuration before report_paths' stderr line */
         free(text);
+        if (u.warning[0])
+            fprintf(stderr, "%s\n", u.warning);
         report_paths(&c);
         return 0;
     }

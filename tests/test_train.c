@@ -634,6 +634,20 @@ static void test_dry_run_reports_memory(void)
               "%s", err);
 }
 
+/* A batch-norm model trained with an EMA gets a warning (the EMA averages
+ * weights, not the statistics); without batch norm or without EMA, none. */
+static void test_ema_batchnorm_warning(void)
+{
+    char err[4096];
+    ib_test_cli to_err = {.err = err, .err_len = sizeof err, .all_err = true};
+    CHECK_EQ_INT(ib_test_run_cli("train --model resnet8-mnist --ema 0.999 --dry-run", &to_err), 0);
+    CHECK_MSG(strstr(err, "warning: resnet8-mnist has batch norm") && strstr(err, "about 10000 steps"), "%s", err);
+    CHECK_EQ_INT(ib_test_run_cli("train --model resnet8-mnist --ema 0 --dry-run", &to_err), 0);
+    CHECK_MSG(!strstr(err, "warning"), "%s", err);
+    CHECK_EQ_INT(ib_test_run_cli("train --model lenet --ema 0.999 --dry-run", &to_err), 0);
+    CHECK_MSG(!strstr(err, "warning"), "%s", err);
+}
+
 /* A recipe is exactly the flags results.md lists for it; flags given with
  * it override it. */
 static void test_recipes_equal_their_flags(void)
@@ -999,6 +1013,7 @@ int main(void)
     IB_RUN(test_config_json_reader);
     IB_RUN(test_dry_run_maps_every_choice);
     IB_RUN(test_dry_run_reports_memory);
+    IB_RUN(test_ema_batchnorm_warning);
     IB_RUN(test_recipes_equal_their_flags);
     IB_RUN(test_settings_table_is_the_command_line);
     IB_RUN(test_objective_choices_are_the_registry);
