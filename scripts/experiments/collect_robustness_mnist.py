@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import statistics
 import sys
 
 MODELS = ["lenet", "lenet-vib", "lenet-vibcells"]
@@ -67,28 +68,36 @@ def corruption_tables(root):
 
 
 def domain_table(root):
+    """Accuracy per held-out domain (mean +- sample std over the seeds present) and the mean over
+    the domains every model has, taken per seed, then over the seeds."""
     acc = {}
     for f in glob.glob(os.path.join(root, "rot*-*-s*", "summary.json")):
         d = os.path.basename(os.path.dirname(f))
         k, m, s = re.match(r"rot(\d)-(.*)-s(\d+)$", d).groups()
         with open(f) as fh:
             o = json.load(fh)
-        acc.setdefault((m, int(k)), []).append(o["test_acc_avg"])
+        acc.setdefault((m, int(k)), {})[int(s)] = o["test_acc_avg"]
     if not acc:
         return
     ks = sorted({k for _, k in acc})
     # the mean only over the domains every model has, so the rows compare
     common = [k for k in ks if all((m, k) in acc for m in MODELS)]
+
+    def cell(v):
+        if not v:
+            return "–"
+        if len(v) == 1:
+            return "%.2f (1 seed)" % (100 * v[0])
+        return "%.2f ± %.2f (%d)" % (100 * statistics.mean(v), 100 * statistics.stdev(v), len(v))
+
     print("| model | " + " | ".join("held out %d°" % (15 * k) for k in ks) +
           " | mean over %s |" % ", ".join("%d°" % (15 * k) for k in common))
     print("|---|" + "---:|" * (len(ks) + 1))
     for m in MODELS:
-        row = []
-        for k in ks:
-            v = acc.get((m, k), [])
-            row.append("%.2f (%d seed%s)" % (100 * sum(v) / len(v), len(v), "s" if len(v) > 1 else "") if v else "–")
-        means = [sum(acc[(m, k)]) / len(acc[(m, k)]) for k in common]
-        print("| %s | %s | %s |" % (m, " | ".join(row), "%.2f" % (100 * sum(means) / len(means)) if means else "–"))
+        row = [cell(list(acc.get((m, k), {}).values())) for k in ks]
+        seeds = set.intersection(*(set(acc[(m, k)]) for k in common)) if common else set()
+        per_seed = [statistics.mean(acc[(m, k)][sd] for k in common) for sd in sorted(seeds)]
+        print("| %s | %s | %s |" % (m, " | ".join(row), cell(per_seed)))
     print()
 
 
