@@ -89,9 +89,12 @@ static bool same_bits(kernel_fn f, const float *in, const float *in2, int64_t n,
     f(in, in2, o[0][0], o[0][1], n);
     ib__cpu_force_avx2(false);
     bool same = true;
+    /* A NaN's payload and sign are not part of the result: C leaves them to
+     * the compiler's operand order, which the unoptimised (sanitizer) build
+     * of the scalar tails changes.  Every other value must match bit for bit. */
     for (int j = 0; j < outs; j++)
         for (int64_t k = 0; k < n; k++)
-            if (memcmp(&o[0][j][k], &o[1][j][k], sizeof(float)) != 0) {
+            if (!(isnan(o[0][j][k]) && isnan(o[1][j][k])) && memcmp(&o[0][j][k], &o[1][j][k], sizeof(float)) != 0) {
                 ib_test_fail(__FILE__, __LINE__, "%s n=%lld out%d[%lld] (input %a): AVX2 %a, AVX-512 %a", name,
                              (long long)n, j, (long long)k, (double)in[k], (double)o[0][j][k], (double)o[1][j][k]);
                 same = false;
