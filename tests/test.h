@@ -116,6 +116,10 @@ int ib_test_run_cli(const char *args, const ib_test_cli *how);
 /* Write text to TMPDIR/NAME (a model description, a config) and return
  * its path in path; fails the case if it cannot. */
 const char *ib_test_write_text(const char *name, const char *text, char *path, size_t len);
+/* The weights of DIR/last.safetensors, loaded into MODEL (a built-in name or
+ * a file) built for (1, c, h, w) inputs, and into its "view2" copy too when
+ * view2: a new array of *n floats in the store's order (free it). */
+float *ib_test_checkpoint_weights(const char *dir, const char *model, int c, int h, int w, bool view2, int64_t *n);
 
 /* An MNIST-format (IDX) split DIR/PREFIX-images-idx3-ubyte and
  * DIR/PREFIX-labels-idx1-ubyte of n h x w images: pixels(ctx, i, img)

@@ -210,29 +210,6 @@ static void check_selection(const char *dir, int64_t epochs)
     cJSON_Delete(s);
 }
 
-/* The weights of last.safetensors (both copies of a separate-views run). */
-static float *weights(const char *dir, const char *model_path, int c, int h, int w, int64_t *n)
-{
-    ib_model *m = NULL;
-    CHECK_OK(ib_model_load(model_path, &m));
-    ib_params *p = ib_params_new(0);
-    ib_graph *g = ib_graph_new(p);
-    ib_model_out mo;
-    ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, c, h, w});
-    CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
-    CHECK_OK(ib_model_build_scoped(m, g, "view2", x, NULL, &mo));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/last.safetensors", dir);
-    CHECK_OK(ib_checkpoint_load_partial(path, p, NULL, NULL));
-    *n = ib_params_total(p);
-    float *out = malloc(sizeof(float) * (size_t)*n);
-    memcpy(out, ib_params_values(p), sizeof(float) * (size_t)*n);
-    ib_graph_free(g);
-    ib_params_free(p);
-    ib_model_free(m);
-    return out;
-}
-
 static volatile int stop_now;
 
 static void stop_mid_epoch(void *ctx, const ib_train_progress *p)
@@ -269,7 +246,8 @@ static void train_straight_and_resumed(const char *spec, const char *dir, const 
     CHECK_MSG(s == IB_OK, "%s (resumed): %s", run_b, ib_last_error());
     check_selection(b.out_dir, epochs);
     int64_t na = 0, nb = 0;
-    float *wa = weights(a.out_dir, model, c, h, w, &na), *wb = weights(b.out_dir, model, c, h, w, &nb);
+    float *wa = ib_test_checkpoint_weights(a.out_dir, model, c, h, w, true, &na),
+          *wb = ib_test_checkpoint_weights(b.out_dir, model, c, h, w, true, &nb);
     CHECK_EQ_INT(na, nb);
     int64_t first = -1;
     for (int64_t k = 0; k < na && k < nb && first < 0; k++)

@@ -612,30 +612,6 @@ static int unused_tensors(const char *dir)
     return unused;
 }
 
-/* Weights of a two-view run (both copies when separate) as one array. */
-static float *two_view_weights(const char *dir, bool separate, int64_t *n)
-{
-    ib_model *m = NULL;
-    CHECK_OK(ib_model_load(model_path, &m));
-    ib_params *p = ib_params_new(0);
-    ib_graph *g = ib_graph_new(p);
-    ib_model_out mo;
-    ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, 1, 8, 8});
-    CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
-    if (separate)
-        CHECK_OK(ib_model_build_scoped(m, g, "view2", x, NULL, &mo));
-    char path[1200];
-    snprintf(path, sizeof path, "%s/last.safetensors", dir);
-    CHECK_OK(ib_checkpoint_load_partial(path, p, NULL, NULL));
-    *n = ib_params_total(p);
-    float *w = malloc(sizeof(float) * (size_t)*n);
-    memcpy(w, ib_params_values(p), sizeof(float) * (size_t)*n);
-    ib_graph_free(g);
-    ib_params_free(p);
-    ib_model_free(m);
-    return w;
-}
-
 /* View 2 of the test set (here the method's negative of it) is evaluated
  * each epoch through view 2's network: metrics.jsonl and summary.json
  * carry test_view2_* beside test_*, and the summary's figures equal an
@@ -739,7 +715,8 @@ static void test_two_view_resume(void)
     stop_now = 0;
     CHECK_OK(ib_train_resume_with(b.out_dir, 0, &m, NULL));
     int64_t na = 0, nb = 0;
-    float *wa = two_view_weights(a.out_dir, true, &na), *wb = two_view_weights(b.out_dir, true, &nb);
+    float *wa = ib_test_checkpoint_weights(a.out_dir, model_path, 1, 8, 8, true, &na),
+          *wb = ib_test_checkpoint_weights(b.out_dir, model_path, 1, 8, 8, true, &nb);
     CHECK_EQ_INT(na, nb);
     int64_t first = -1;
     for (int64_t k = 0; k < na && first < 0; k++)

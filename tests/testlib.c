@@ -492,3 +492,27 @@ ib_params *ib_test_run_weights(const char *model, const char *run_dir)
     ib_model_free(m);
     return p;
 }
+
+float *ib_test_checkpoint_weights(const char *dir, const char *model, int c, int h, int w, bool view2, int64_t *n)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load(model, &m));
+    ib_params *p = ib_params_new(0);
+    ib_graph *g = ib_graph_new(p);
+    ib_model_out mo;
+    ib_node *x = ib_input(g, "x", 4, (int64_t[]){1, c, h, w});
+    CHECK_OK(ib_model_build(m, g, x, NULL, &mo));
+    if (view2)
+        CHECK_OK(ib_model_build_scoped(m, g, "view2", x, NULL, &mo));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/last.safetensors", dir);
+    CHECK_OK(ib_checkpoint_load_partial(path, p, NULL, NULL));
+    *n = ib_params_total(p);
+    float *out = malloc(sizeof(float) * (size_t)*n);
+    CHECK(out != NULL);
+    memcpy(out, ib_params_values(p), sizeof(float) * (size_t)*n);
+    ib_graph_free(g);
+    ib_params_free(p);
+    ib_model_free(m);
+    return out;
+}
