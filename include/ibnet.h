@@ -493,6 +493,9 @@ ib_node *ib_flatten(ib_graph *g, ib_node *x);
 ib_node *ib_concat(ib_graph *g, int n, ib_node *const *xs, int axis);
 /* Elements [start, start+len) along the axis. */
 ib_node *ib_slice(ib_graph *g, ib_node *x, int axis, int64_t start, int64_t len);
+/* (N, C, H, W) -> (N, front + C + back, H, W): `front` zero channels, x's
+ * channels, `back` zero channels (ResNet's parameter-free shortcut). */
+ib_node *ib_pad_channels(ib_graph *g, ib_node *x, int64_t front, int64_t back);
 /* (N, ...) -> (N*m, ...): each example repeated m times in a row (particles). */
 ib_node *ib_repeat(ib_graph *g, ib_node *x, int64_t m);
 /* Axes in a new order (a copy, src/ops/permute.c): output dim k is input

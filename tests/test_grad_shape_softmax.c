@@ -1,6 +1,6 @@
 /*
  * test_grad_shape_softmax.c — gradient checks and value tests of the shape
- * ops (reshape views, flatten, concat, slice, repeat), the softmax family
+ * ops (reshape views, flatten, concat, slice, pad_channels, repeat), the softmax family
  * (log_softmax, softmax, cross-entropy, softmax entropy, gather, one_hot,
  * argmax) and dropout, stop_gradient and gated tanh.
  *
@@ -84,6 +84,37 @@ static void test_grad_concat(void)
     const float *av = ib_node_data(a), *cv = ib_node_data(c), *y1 = ib_node_data(c1);
     CHECK(y1[0] == av[0] && y1[3] == cv[0] && y1[8] == av[0] && y1[11 + 10] == av[5]);
     ib_test_gradcheck(g, loss, 5, (ib_node *[]){a, b, c, d, e}, 1e-2f, TOL);
+    ib_graph_free(g);
+    ib_params_free(p);
+}
+
+/* Zero channels on both sides: values, and the gradient of what passes. */
+static void test_grad_pad_channels(void)
+{
+    ib_params *p = ib_params_new(3);
+    ib_graph *g = ib_graph_new(p);
+    ib_node *x = ib_node_set_requires_grad(ib_input(g, "x", 4, (int64_t[]){2, 3, 2, 3}), true);
+    ib_node *y = ib_pad_channels(g, x, 2, 1);  /* (2, 6, 2, 3) */
+    ib_node *y0 = ib_pad_channels(g, x, 0, 0); /* a copy */
+    CHECK_EQ_INT(ib_node_dim(y, 1), 6);
+    CHECK(ib_pad_channels(g, x, -1, 0) == NULL);
+    ib_graph_free(g);
+    g = ib_graph_new(p);
+    x = ib_node_set_requires_grad(ib_input(g, "x", 4, (int64_t[]){2, 3, 2, 3}), true);
+    y = ib_pad_channels(g, x, 2, 1);
+    y0 = ib_pad_channels(g, x, 0, 0);
+    ib_node *loss = ib_add(g, ib_test_weighted_sum(g, ib_square(g, y)), ib_test_weighted_sum(g, y0));
+    ib_test_compile_fill(g);
+    ib_graph_forward(g);
+    const float *xv = ib_node_data(x), *yv = ib_node_data(y), *y0v = ib_node_data(y0);
+    for (int n = 0; n < 2; n++)
+        for (int c = 0; c < 6; c++)
+            for (int q = 0; q < 6; q++) {
+                float want = c >= 2 && c < 5 ? xv[(n * 3 + c - 2) * 6 + q] : 0.0f;
+                CHECK(yv[(n * 6 + c) * 6 + q] == want);
+            }
+    CHECK(memcmp(y0v, xv, 36 * sizeof(float)) == 0);
+    ib_test_gradcheck(g, loss, 1, (ib_node *[]){x}, 1e-2f, TOL);
     ib_graph_free(g);
     ib_params_free(p);
 }
@@ -548,6 +579,7 @@ int main(void)
     IB_RUN(test_grad_reshape_alias);
     IB_RUN(test_grad_concat);
     IB_RUN(test_grad_slice);
+    IB_RUN(test_grad_pad_channels);
     IB_RUN(test_grad_repeat);
     IB_RUN(test_label_shapes);
     IB_RUN(test_grad_log_softmax);

@@ -11,7 +11,12 @@
  * graph runs the same kernels on the same data in the same order as a
  * graph whose every node is kept, so there is no tolerance to grant.
  * Recomputation (ib_graph_set_recompute) runs the forward kernels again
- * on the same inputs, so it too owes the same bits.
+ * on the same inputs, so it too owes the same bits.  So does the blocked
+ * layout of the activations between convolutions (src/core/layout.c),
+ * which the planned graphs here take (the all-kept ones stay plain): its
+ * op paths sum in the plain ones' order; both blocks (8: AVX2, 16:
+ * AVX-512) are checked on any CPU, and the im2col fallback on blocked
+ * tensors too.
  */
 #include "core/internal.h"
 #include "kernels/conv_kernels.h"
@@ -37,6 +42,10 @@ typedef struct net {
  * when training; compiled; x and y filled from fixed streams. */
 enum { PLAIN = 0, KEEP_ALL = 1, REUSE = 2, RECOMPUTE = 3 };
 
+/* The layout block of the graphs that are not all kept: -1 the kernels'
+ * choice (16 with AVX-512, 8 with AVX2, 0 without oneDNN), or forced. */
+static int layout_block = -1;
+
 static void build(net *n, ib_params *p, const ib_model *m, int64_t batch, bool train, int mode, bool forward_only)
 {
     int c, h, w;
@@ -54,6 +63,8 @@ static void build(net *n, ib_params *p, const ib_model *m, int64_t batch, bool t
     }
     if (mode == KEEP_ALL)
         keep_all(n->g);
+    else
+        ib__graph_set_layout_block(n->g, layout_block);
     CHECK_OK(ib_graph_set_reuse_values(n->g, mode >= REUSE));
     CHECK_OK(ib_graph_set_recompute(n->g, mode == RECOMPUTE));
     CHECK_OK(ib_graph_set_forward_only(n->g, forward_only));
@@ -608,6 +619,96 @@ static void test_planner_never_overlaps_live_buffers(void)
     CHECK_MSG(total * 3 < sum, "planned %zu of %zu bytes", total, sum);
 }
 
+
+/* ---- the blocked layout (src/core/layout.c) ---- */
+
+/* The nodes of graph g in the blocked layout, and those of op `op`. */
+static int blocked_count(const ib_graph *g, const char *op, int *of_op)
+{
+    int n = 0;
+    *of_op = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ib_node *x = g->nodes[i];
+        n += x->layout != 0;
+        *of_op += x->layout != 0 && x->kind == IB__OP && strcmp(x->op->name, op) == 0;
+    }
+    return n;
+}
+
+/* Where ResNet-20 keeps the blocked layout: every batch norm, ReLU and
+ * residual add (19 + 19 + 9), the two subsampled shortcuts with their
+ * channel padding, and the convolutions' outputs; never the input, the
+ * pooled features or the logits.  With B = 16 the stem's 16 channels
+ * qualify as well.  An all-kept graph (every value readable) stays plain,
+ * and so does every graph with IBNET_LAYOUT=plain. */
+static void test_blocked_layout_plan_of_resnet(void)
+{
+    ib_model *m = NULL;
+    CHECK_OK(ib_model_load("resnet20", &m));
+    ib_params *p = ib_params_new(1);
+    for (int b = 8; b <= 16; b += 8) {
+        layout_block = b;
+        net a, k;
+        build(&a, p, m, 2, true, RECOMPUTE, false);
+        build(&k, p, m, 2, true, KEEP_ALL, false);
+        int bn, relu, add, conv, pad, any;
+        any = blocked_count(a.g, "batchnorm", &bn);
+        blocked_count(a.g, "relu", &relu);
+        blocked_count(a.g, "add", &add);
+        blocked_count(a.g, "conv2d", &conv);
+        blocked_count(a.g, "pad_channels", &pad);
+        CHECK_MSG(bn == 19 && relu == 19 && add == 9 && conv == 19 && pad == 2,
+                  "B=%d: blocked bn %d relu %d add %d conv %d pad %d", b, bn, relu, add, conv, pad);
+        CHECK(a.x->layout == 0 && a.mo.logits->layout == 0);
+        int of;
+        CHECK_EQ_INT(blocked_count(k.g, "conv2d", &of), 0);
+        CHECK(any > 60);
+        ib_graph_free(a.g);
+        ib_graph_free(k.g);
+    }
+    layout_block = -1;
+    setenv("IBNET_LAYOUT", "plain", 1);
+    net a;
+    build(&a, p, m, 2, true, RECOMPUTE, false);
+    int of;
+    CHECK_EQ_INT(blocked_count(a.g, "conv2d", &of), 0);
+    unsetenv("IBNET_LAYOUT");
+    ib_graph_free(a.g);
+    ib_params_free(p);
+    ib_model_free(m);
+}
+
+/* Both blocks on any CPU (oneDNN reorders where its kernels want the other
+ * one): training of the networks with batch norm, max-pooling and conv
+ * biases, VIB cells, and evaluation, the same bits as the plain graph. */
+static void test_blocked_layout_same_bits(void)
+{
+    if (!ib__conv_dnnl_available())
+        return;
+    for (int b = 8; b <= 16; b += 8) {
+        layout_block = b;
+        train_equal_mode("resnet20", 2, RECOMPUTE);
+        train_equal_mode("resnet20-vibcells", 2, RECOMPUTE);
+        train_equal_mode("lenet-vibcells", 3, REUSE);
+        forward_only_equal("resnet20", 2);
+    }
+    layout_block = -1;
+}
+
+/* Without oneDNN's passes (IBNET_CONV=im2col, or a pass it refuses) a
+ * convolution on blocked tensors runs the im2col path on plain copies:
+ * the same bits as the plain graph on that path. */
+static void test_blocked_layout_im2col_fallback(void)
+{
+    int path = ib__conv_path();
+    ib__conv_set_path(IB_CONV_IM2COL);
+    layout_block = 16;
+    train_equal_mode("resnet20", 2, RECOMPUTE);
+    train_equal_mode("lenet-vibcells", 3, REUSE);
+    layout_block = -1;
+    ib__conv_set_path(path);
+}
+
 int main(void)
 {
     IB_RUN(test_planner_never_overlaps_live_buffers);
@@ -630,5 +731,8 @@ int main(void)
     IB_RUN(test_recompute_resnet_vibcells_same_bits);
     IB_RUN(test_recompute_plan_of_resnet);
     IB_RUN(test_conv_bn_relu_chain_planned_bytes);
+    IB_RUN(test_blocked_layout_plan_of_resnet);
+    IB_RUN(test_blocked_layout_same_bits);
+    IB_RUN(test_blocked_layout_im2col_fallback);
     return ib_test_summary();
 }

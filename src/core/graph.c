@@ -44,6 +44,7 @@ ib_graph *ib_graph_new(ib_params *params)
     g->training = true;
     g->sampling = true;
     g->param_grads = true;
+    g->layout_block = -1;
     return g;
 }
 
@@ -597,6 +598,7 @@ ib_status ib_graph_compile(ib_graph *g)
         return ib__error(g->status, "%s", g->err);
     if (g->compiled)
         return IB_OK;
+    ib__plan_layouts(g); /* before prepare: a conv sizes its workspace for its layouts */
     for (int i = 0; i < g->n_nodes; i++) {
         ib_node *n = g->nodes[i];
         if (n->kind == IB__OP && n->op->prepare)

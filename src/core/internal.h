@@ -70,7 +70,24 @@ typedef struct ib_op {
      * of "+=" (every element, whatever the op's options) when the graph says
      * so (ib__grad_assign): the graph then skips zeroing that gradient. */
     unsigned grad_assign;
+    /* Which layouts of 4-D activations the op handles (see src/core/layout.c):
+     * IB__LAYOUT_PLAIN (0): NCHW only.  IB__LAYOUT_ELEMENTWISE: the op is
+     * unaware of layouts; it may run on blocked tensors when its output and
+     * every input have one shape and one layout.  IB__LAYOUT_TIED: the op
+     * reads n->layout and handles the blocked layout itself; its 4-D inputs
+     * are in its output's layout.  IB__LAYOUT_FREE: the op reads the layout
+     * of its input 0 and of its output, each plain or blocked. */
+    unsigned char layout;
+    /* IB__LAYOUT_TIED ops: whether this node's options have a blocked path
+     * (average pooling has one for its 1x1 subsample only).  NULL: all do. */
+    bool (*blocked_ok)(const ib_node *n);
+    /* The channel block of the layout the op's kernels compute in (a
+     * convolution's: oneDNN's), which compile keeps the activations around
+     * it in; 0 or NULL: none. */
+    int (*layout_block)(void);
 } ib_op;
+
+enum { IB__LAYOUT_PLAIN = 0, IB__LAYOUT_ELEMENTWISE, IB__LAYOUT_TIED, IB__LAYOUT_FREE };
 
 #define IB__ASSIGNS_IN(k) (1u << (k))
 
@@ -120,6 +137,11 @@ struct ib_node {
     int recompute_at;      /* recomputed before the backward of this node id (ib_graph_set_recompute); -1: not */
     float *value_fwd;      /* recomputed nodes: the value's buffer in forward ... */
     float *value_re;       /* ... and the one backward recomputes it into */
+    /* The layout of value and grad: 0 plain NCHW (every node but some 4-D
+     * activations), B > 0 oneDNN's blocked nChw<B>c, element (n, c, h, w)
+     * at ((n * C/B + c/B) * H*W + h*W + w) * B + c%B, C a multiple of B.
+     * Chosen by compile (src/core/layout.c) for values no caller reads. */
+    int layout;
     char name[IB_NAME_MAX];
 };
 
@@ -141,6 +163,7 @@ struct ib_graph {
     bool no_grad_assign;   /* every gradient zeroed and added into (tests compare the two ways) */
     bool reuse_values;     /* ib_graph_set_reuse_values: a training graph reuses feature maps */
     bool recompute;        /* ib_graph_set_recompute: and recomputes cheap ones in backward */
+    int layout_block;      /* blocked activations: -1 the conv kernels' choice (default), 0 none, or B (tests) */
     char param_scope[64];  /* "" or "view2.": prepended to the names of the parameters created or shared
                               from now on (ib_model_build_scoped: two copies of a model in one store) */
     /* Compile's plan, as lists of node ids by step (n_nodes + 1 offsets each):
@@ -237,6 +260,21 @@ typedef void (*ib__row_bwd)(const ib_node *n, const float *const *x, float dy, f
 ib_node *ib__rowsum_new(ib_graph *g, const ib_op *op, int n_in, ib_node *const *in);
 void ib__rowsum_forward(ib_node *n, ib__row_fwd fwd);
 void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd);
+
+/* ---- activation layouts (layout.c) ----
+ * Compile's choice of the activations kept in the convolution kernels'
+ * blocked layout (n->layout), and the conversions between layouts of a
+ * (n, c, hw) tensor whose c is a multiple of b. */
+void ib__plan_layouts(ib_graph *g);
+void ib__graph_set_layout_block(ib_graph *g, int block); /* before compile: -1 auto, 0 off, or 8/16 */
+void ib__to_blocked(const float *x, float *y, int64_t n, int64_t c, int64_t hw, int b);
+void ib__to_plain(const float *x, float *y, int64_t n, int64_t c, int64_t hw, int b);
+/* Offset of element (i, c, q) (q: the pixel h*W + w) of a (n, c, hw)
+ * tensor in layout b (0: plain). */
+static inline int64_t ib__layout_at(int64_t i, int64_t c, int64_t q, int64_t ch, int64_t hw, int b)
+{
+    return b ? ((i * (ch / b) + c / b) * hw + q) * b + c % b : (i * ch + c) * hw + q;
+}
 
 /* ---- params internals used by the graph ---- */
 float *ib__params_value_ptr(ib_params *p, int i);

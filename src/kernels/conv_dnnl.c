@@ -7,8 +7,10 @@
  * (AVX-512 where there is one, AVX2 otherwise) and work on blocked layouts
  * (nChw16c); on the ResNet-20 and LeNet shapes that is 2-5x the im2col
  * path at one thread, reorders from and to NCHW included (bench/dnnl_conv.c,
- * bench/README.md).  ibnet's tensors stay NCHW: each call reorders its
- * inputs into the layout the primitive chose and its outputs back.
+ * bench/README.md).  A caller's tensor is NCHW, or where the graph keeps
+ * activations in the kernels' own blocked layout (src/core/layout.c:
+ * gm->xb, gm->yb) nChw16c / nChw8c; each call reorders what is not in the
+ * layout the primitive chose into it, and its outputs back.
  *
  * Layouts, as measured: oneDNN's own ("format any") for everything except
  * the forward and backward-data passes of 1x1 convolutions, the
@@ -234,6 +236,12 @@ static bool plain_layout(const plan_key *k)
     return !avx512 && (one_by_one || k->gm.cin == 1);
 }
 
+/* The oneDNN tag of a caller's activation layout (src/core/layout.c). */
+static dnnl_format_tag_t layout_tag(int block)
+{
+    return block == 0 ? dnnl_nchw : block == 8 ? dnnl_aBcd8b : block == 16 ? dnnl_aBcd16b : dnnl_format_tag_undef;
+}
+
 static bool plan_build(plan *p)
 {
     const plan_key *k = &p->key;
@@ -247,12 +255,17 @@ static bool plan_build(plan *p)
     dnnl_dims_t pr = {(gm->ho - 1) * gm->stride + gm->kh - gm->h - gm->pad,
                       (gm->wo - 1) * gm->stride + gm->kw - gm->w - gm->pad};
     dnnl_memory_desc_t ux, uw, ub, uy, cx, cw, cy;
+    /* The kernels do not depend on the caller's layouts (only the reorders
+     * do), so a blocked graph computes the same bits as a plain one. */
     bool plain = plain_layout(k);
     dnnl_format_tag_t ta = plain ? dnnl_nchw : dnnl_format_tag_any, tw = plain ? dnnl_oihw : dnnl_format_tag_any;
-    if (dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw) || //
+    dnnl_format_tag_t tx = layout_tag(gm->xb), ty = layout_tag(gm->yb);
+    if (tx == dnnl_format_tag_undef || ty == dnnl_format_tag_undef)
+        return false;
+    if (dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, tx) ||   //
         dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw) || //
         dnnl_memory_desc_init_by_tag(&ub, 1, bd, dnnl_f32, dnnl_x) ||    //
-        dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw) || //
+        dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, ty) ||   //
         dnnl_memory_desc_init_by_tag(&cx, 4, xd, dnnl_f32, ta) ||        //
         dnnl_memory_desc_init_by_tag(&cw, 4, wd, dnnl_f32, tw) ||        //
         dnnl_memory_desc_init_by_tag(&cy, 4, yd, dnnl_f32, ta))
@@ -462,6 +475,17 @@ bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cou
     return ok;
 }
 
+int ib__conv_dnnl_block(void)
+{
+    if (ib__conv_path() != IB_CONV_DNNL)
+        return 0;
+    /* What oneDNN's "any" format picks for these convolutions' activations. */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
+        return 16;
+    return (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2 ? 8 : 0;
+}
+
 bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
                            const float *b, float *y, void *ws, size_t ws_bytes)
 {
@@ -485,6 +509,8 @@ bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int6
 }
 
 #else /* built without oneDNN: the im2col path only */
+
+int ib__conv_dnnl_block(void) { return 0; }
 
 bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,
                              size_t need[3])

@@ -36,6 +36,7 @@ bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
                                     const float *dy, float *dw, void *ws, size_t ws_bytes);
 /* The table's conv_workspace, building the passes' plans now. */
+int ib__conv_dnnl_block(void);
 bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,
                              size_t need[3]);
 

@@ -41,6 +41,7 @@ static void blas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
     .name = "cpu", .im2col = ib__cpu_im2col, .col2im_add = ib__cpu_col2im_add,                                       \
     .conv_forward = ib__conv_dnnl_forward, .conv_backward_data = ib__conv_dnnl_backward_data,                        \
     .conv_backward_weights = ib__conv_dnnl_backward_weights, .conv_workspace = ib__conv_dnnl_workspace,              \
+    .conv_layout_block = ib__conv_dnnl_block,                                                                          \
     .softplus_forward = ib__cpu_softplus_forward, .softplus_backward = ib__cpu_softplus_backward,                    \
     .vlog = ib__cpu_vlog, .vsincos = ib__cpu_vsincos, .vsincos_2pi = ib__cpu_vsincos_2pi,                            \
     .kl_std_normal_row = ib__cpu_kl_std_normal_row

@@ -26,6 +26,7 @@ typedef struct ib__conv_geom {
     int64_t cin, h, w;  /* input image (cin, h, w) */
     int64_t ho, wo;     /* output spatial size */
     int kh, kw, stride, pad;
+    int xb, yb;         /* layouts of x (and dx) and of y (and dy): 0 NCHW, B blocked nChw<B>c (src/core/layout.c) */
 } ib__conv_geom;
 
 typedef struct ib_backend {
@@ -69,6 +70,9 @@ typedef struct ib_backend {
      * every pass asked for. */
     bool (*conv_workspace)(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,
                            size_t need[3]);
+    /* The channel block of the layout its convolutions compute in, which
+     * the graph keeps activations in between them (0: plain NCHW only). */
+    int (*conv_layout_block)(void);
 
     /* ---- vector math (8 lanes at a time where the CPU has them; an
      * element's result never depends on where a thread's chunk ends) ---- */
@@ -126,6 +130,7 @@ static inline bool ib__conv_workspace(const ib__conv_geom *gm, int64_t batch, in
 {
     return ib__backend()->conv_workspace(gm, batch, cout, bias, backward, need);
 }
+static inline int ib__conv_layout_block(void) { return ib__backend()->conv_layout_block(); }
 static inline void ib__softplus_forward(const float *x, float shift, float *y, int64_t n)
 {
     ib__backend()->softplus_forward(x, shift, y, n);

@@ -478,22 +478,8 @@ static ib_node *pad_shortcut(ib_graph *g, ib_node *x, int64_t out_ch, int stride
         x = ib_avgpool2d(g, x, 1, stride, 0);
     if (!x)
         return NULL;
-    int64_t c = x->shape[1], extra = out_ch - c;
-    if (extra == 0)
-        return x;
-    int64_t front = extra / 2, back = extra - front;
-    ib_node *z = ib_scale(g, x, 0.0f);
-    while (z && z->shape[1] < back)
-        z = ib_concat(g, 2, (ib_node *[]){z, z}, 1);
-    if (!z)
-        return NULL;
-    ib_node *parts[3];
-    int np = 0;
-    if (front > 0)
-        parts[np++] = ib_slice(g, z, 1, 0, front);
-    parts[np++] = x;
-    parts[np++] = ib_slice(g, z, 1, 0, back);
-    return ib_concat(g, np, parts, 1);
+    int64_t extra = out_ch - x->shape[1];
+    return extra == 0 ? x : ib_pad_channels(g, x, extra / 2, extra - extra / 2);
 }
 
 static ib_node *basicblock_build(ib__model_builder *b, ib_node *x, const ib__layer *e)

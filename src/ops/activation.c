@@ -3,7 +3,9 @@
  * Each op is one forward loop and one backward loop; the derivative is
  * written from whichever of x or y makes it cheapest and stable.
  * softplus (sigma of every VIB layer) runs the backend's vectorised loops
- * (kernels.h; libm's exp and log1p are scalar calls).
+ * (kernels.h; libm's exp and log1p are scalar calls).  No op here cares
+ * where an element lies, so each runs on activations in the blocked layout
+ * as they are (IB__LAYOUT_ELEMENTWISE, src/core/layout.c).
  */
 #include "../core/internal.h"
 #include "../kernels/kernels.h"
@@ -40,7 +42,8 @@ static void relu_bwd(ib_graph *g, ib_node *n)
 /* Recomputable: forward is pure and one pass (ib_graph_set_recompute). */
 static const ib_op op_relu = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd,
                               .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT, .recompute = relu_fwd,
-                              .grad_assign = IB__ASSIGNS_IN(0)};
+                              .grad_assign = IB__ASSIGNS_IN(0),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
 
 /* ---- leaky relu: f[0] = slope ---- */
@@ -59,7 +62,8 @@ static void leaky_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += x[k] > 0.0f ? dy[k] : s * dy[k]);
 }
 static const ib_op op_leaky = {.name = "leaky_relu", .forward = leaky_fwd, .backward = leaky_bwd,
-                               .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
+                               .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope)
 {
     ib_node *n = unary(g, &op_leaky, x);
@@ -84,7 +88,8 @@ static void softplus_bwd(ib_graph *g, ib_node *n)
     ib__softplus_backward(n->value, n->grad, n->in[0]->grad, n->numel);
 }
 static const ib_op op_softplus = {.name = "softplus", .forward = softplus_fwd, .backward = softplus_bwd,
-                                  .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
+                                  .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
 {
     ib_node *n = unary(g, &op_softplus, x);
@@ -109,7 +114,8 @@ static void sigmoid_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += dy[k] * y[k] * (1.0f - y[k]));
 }
 static const ib_op op_sigmoid = {.name = "sigmoid", .forward = sigmoid_fwd, .backward = sigmoid_bwd,
-                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
+                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_sigmoid(ib_graph *g, ib_node *x) { return unary(g, &op_sigmoid, x); }
 
 /* ---- tanh: dy/dx = 1 - y^2 ---- */
@@ -128,7 +134,8 @@ static void tanh_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += dy[k] * (1.0f - y[k] * y[k]));
 }
 static const ib_op op_tanh = {.name = "tanh", .forward = tanh_fwd, .backward = tanh_bwd,
-                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_tanh(ib_graph *g, ib_node *x) { return unary(g, &op_tanh, x); }
 
 /* ---- exp: dy/dx = y ---- */
@@ -147,7 +154,8 @@ static void exp_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += dy[k] * y[k]);
 }
 static const ib_op op_exp = {.name = "exp", .forward = exp_fwd, .backward = exp_bwd,
-                             .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_exp(ib_graph *g, ib_node *x) { return unary(g, &op_exp, x); }
 
 /* ---- log: dy/dx = 1/x ---- */
@@ -166,7 +174,8 @@ static void log_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += dy[k] / x[k]);
 }
 static const ib_op op_log = {.name = "log", .forward = log_fwd, .backward = log_bwd,
-                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
+                             .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_log(ib_graph *g, ib_node *x) { return unary(g, &op_log, x); }
 
 /* ---- square: dy/dx = 2x ---- */
@@ -185,7 +194,8 @@ static void square_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += 2.0f * x[k] * dy[k]);
 }
 static const ib_op op_square = {.name = "square", .forward = square_fwd, .backward = square_bwd,
-                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0)};
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_square(ib_graph *g, ib_node *x) { return unary(g, &op_square, x); }
 
 /* ---- sqrt: dy/dx = 1/(2y) ---- */
@@ -204,7 +214,8 @@ static void sqrt_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += 0.5f * dy[k] / y[k]);
 }
 static const ib_op op_sqrt = {.name = "sqrt", .forward = sqrt_fwd, .backward = sqrt_bwd,
-                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT};
+                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_sqrt(ib_graph *g, ib_node *x) { return unary(g, &op_sqrt, x); }
 
 /* ---- affine: y = alpha x + beta; f[0] = alpha, f[1] = beta ---- */
@@ -223,7 +234,8 @@ static void affine_bwd(ib_graph *g, ib_node *n)
     IB__PAR_LOOP(n->numel, dx[k] += a * dy[k]);
 }
 static const ib_op op_affine = {.name = "affine", .forward = affine_fwd, .backward = affine_bwd,
-                                .bwd_reads = IB__READS_NOTHING, .recompute = affine_fwd};
+                                .bwd_reads = IB__READS_NOTHING, .recompute = affine_fwd,
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta)
 {
     ib_node *n = unary(g, &op_affine, x);

@@ -25,6 +25,7 @@
  */
 #include "../core/internal.h"
 #include "../kernels/kernels.h"
+#include "plane_sums.h"
 
 #include <math.h>
 
@@ -63,6 +64,7 @@ static conv_dims dims_of(const ib_node *n)
     d.gm = (ib__conv_geom){
         .cin = x->shape[1], .h = x->shape[2], .w = x->shape[3], .ho = n->shape[2], .wo = n->shape[3],
         .kh = (int)w->shape[2], .kw = (int)w->shape[3], .stride = (int)n->i[0], .pad = (int)n->i[1],
+        .xb = x->layout, .yb = n->layout,
     };
     d.batch = x->shape[0];
     d.cout = w->shape[0];
@@ -112,6 +114,30 @@ static bool tap_masked(int mask, int kh, int kw, int ki, int kj)
  * (written to scratch by forward). */
 static const float *weight_of(const ib_node *n) { return n->i[2] ? (const float *)n->scratch : n->in[1]->value; }
 
+/* The im2col path's forward over the whole batch: y (NCHW) from x (NCHW). */
+static void im2col_forward(const conv_dims *d, const float *x, const float *wt, const float *b, float *y, float *cols)
+{
+    float *yb = cols + round16(d->k * d->block * d->p);
+    for (int64_t i0 = 0; i0 < d->batch; i0 += d->block) {
+        int64_t nb = d->batch - i0 < d->block ? d->batch - i0 : d->block, ld = nb * d->p;
+        float *y0 = y + i0 * d->ys;
+        ib__im2col(&d->gm, x + i0 * d->xs, nb, cols);
+        /* One image: the block layout is the output's own. */
+        float *out = nb == 1 ? y0 : yb;
+        ib__sgemm(false, false, d->cout, ld, d->k, 1.0f, wt, d->k, cols, ld, 0.0f, out, ld);
+        int64_t rows = nb * d->cout;
+#pragma omp parallel for schedule(static) if (rows * d->p > IB_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) { /* r = (image, channel) of the output */
+            int64_t bi = r / d->cout, co = r % d->cout;
+            float *dst = y0 + bi * d->ys + co * d->p;
+            const float *src = nb == 1 ? dst : yb + co * ld + bi * d->p;
+            float bias = b ? b[co] : 0.0f;
+            for (int64_t q = 0; q < d->p; q++)
+                dst[q] = src[q] + bias;
+        }
+    }
+}
+
 /* ---- forward ---- */
 
 static void conv_forward(ib_graph *g, ib_node *n)
@@ -131,31 +157,77 @@ static void conv_forward(ib_graph *g, ib_node *n)
                               n->tmp_bytes))
         return;
     float *own, *cols = im2col_space(n, &d, g->tmp, &own);
-    if (!cols) { /* no memory for the fallback: a NaN output, which training reports */
+    /* Blocked tensors (oneDNN refused the pass: the im2col path runs on NCHW copies) */
+    float *copies = NULL, *xp = x->value, *yp = n->value;
+    if (cols && (d.gm.xb || d.gm.yb)) {
+        copies = ib__aligned_alloc((size_t)(x->numel + n->numel) * sizeof(float));
+        xp = d.gm.xb ? copies : xp;
+        yp = d.gm.yb ? copies + x->numel : yp;
+    }
+    if (!cols || ((d.gm.xb || d.gm.yb) && !copies)) { /* no memory: a NaN output, which training reports */
         for (int64_t e = 0; e < n->numel; e++)
             n->value[e] = NAN;
-        return;
+    } else {
+        if (d.gm.xb)
+            ib__to_plain(x->value, xp, d.batch, d.gm.cin, d.gm.h * d.gm.w, d.gm.xb);
+        im2col_forward(&d, xp, wt, b ? b->value : NULL, yp, cols);
+        if (d.gm.yb)
+            ib__to_blocked(yp, n->value, d.batch, d.cout, d.p, d.gm.yb);
     }
-    float *yb = cols + round16(d.k * d.block * d.p);
-    for (int64_t i0 = 0; i0 < d.batch; i0 += d.block) {
-        int64_t nb = d.batch - i0 < d.block ? d.batch - i0 : d.block, ld = nb * d.p;
-        float *y0 = n->value + i0 * d.ys;
-        ib__im2col(&d.gm, x->value + i0 * d.xs, nb, cols);
-        /* One image: the block layout is the output's own. */
-        float *out = nb == 1 ? y0 : yb;
-        ib__sgemm(false, false, d.cout, ld, d.k, 1.0f, wt, d.k, cols, ld, 0.0f, out, ld);
-        int64_t rows = nb * d.cout;
-#pragma omp parallel for schedule(static) if (rows * d.p > IB_PAR_MIN)
-        for (int64_t r = 0; r < rows; r++) { /* r = (image, channel) of the output */
-            int64_t bi = r / d.cout, co = r % d.cout;
-            float *dst = y0 + bi * d.ys + co * d.p;
-            const float *src = nb == 1 ? dst : yb + co * ld + bi * d.p;
-            float bias = b ? b->value[co] : 0.0f;
-            for (int64_t q = 0; q < d.p; q++)
-                dst[q] = src[q] + bias;
+    ib__aligned_free(copies);
+    ib__aligned_free(own);
+}
+
+/* The bias gradient: each channel's plane sums added in double over the
+ * images, the same bits in either layout of dy. */
+static void bias_grad(const conv_dims *d, const float *dy, float *db)
+{
+    int w = d->gm.yb ? d->gm.yb : 1;
+    int64_t per = d->cout / w;
+    float *ps = malloc((size_t)(d->batch * d->cout) * sizeof *ps);
+    IB_ASSERT(ps != NULL);
+#pragma omp parallel for schedule(static) if (d->batch * d->ys > IB_PAR_MIN)
+    for (int64_t u = 0; u < d->batch * per; u++) {
+        int64_t i = u / per, c0 = (u % per) * w;
+        const float *p = dy + u * w * d->p;
+        ib__plane_sums_w(IB__PS_SUM, w, d->p, p, p, NULL, ps + i * d->cout + c0, ps + i * d->cout + c0);
+    }
+    for (int64_t co = 0; co < d->cout; co++) {
+        double s = 0;
+        for (int64_t i = 0; i < d->batch; i++)
+            s += ps[i * d->cout + co];
+        db[co] += (float)s;
+    }
+    free(ps);
+}
+
+/* The im2col path's backward over the whole batch, NCHW tensors: dwsum +=
+ * dW and dx += dX for those given (non-NULL). */
+static void im2col_backward(const conv_dims *d, const float *x, const float *dy, const float *wt, float *dwsum,
+                            float *dx, float *cols)
+{
+    float *dyb = cols + round16(d->k * d->block * d->p);
+    for (int64_t i0 = 0; i0 < d->batch; i0 += d->block) {
+        int64_t nb = d->batch - i0 < d->block ? d->batch - i0 : d->block, ld = nb * d->p;
+        const float *dy0 = dy + i0 * d->ys, *dblk = dy0;
+        if (nb > 1) { /* dY of the block in the column layout (Cout, nb*P) */
+            int64_t rows = nb * d->cout;
+#pragma omp parallel for schedule(static) if (rows * d->p > IB_PAR_MIN)
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t bi = r / d->cout, co = r % d->cout;
+                memcpy(dyb + co * ld + bi * d->p, dy0 + bi * d->ys + co * d->p, (size_t)d->p * sizeof(float));
+            }
+            dblk = dyb;
+        }
+        if (dwsum) { /* dW += dY cols^T */
+            ib__im2col(&d->gm, x + i0 * d->xs, nb, cols);
+            ib__sgemm(false, true, d->cout, d->k, ld, 1.0f, dblk, ld, cols, ld, 1.0f, dwsum, d->k);
+        }
+        if (dx) { /* dX += col2im(W^T dY) */
+            ib__sgemm(true, false, d->k, ld, d->cout, 1.0f, wt, d->k, dblk, ld, 0.0f, cols, ld);
+            ib__col2im_add(&d->gm, cols, nb, dx + i0 * d->xs);
         }
     }
-    ib__aligned_free(own);
 }
 
 /* ---- backward ---- */
@@ -167,22 +239,8 @@ static void conv_backward(ib_graph *g, ib_node *n)
     bool need_dx = x->needs_grad, need_dw = w->needs_grad, need_db = b && b->needs_grad;
     const float *dy = n->grad, *wt = weight_of(n);
 
-    if (need_db) { /* per channel: images, then pixels, in order */
-        float *db = b->grad;
-#pragma omp parallel for schedule(static) if (d.batch * d.ys > IB_PAR_MIN)
-        for (int64_t co = 0; co < d.cout; co++) {
-            double s = 0;
-            for (int64_t i = 0; i < d.batch; i++) {
-                const float *r = dy + i * d.ys + co * d.p;
-                float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-                for (int64_t q = 0; q < d.p; q++)
-                    ss += r[q];
-                s += ss;
-            }
-            db[co] += (float)s;
-        }
-    }
+    if (need_db) /* per channel: images, then pixels (plane_sums.h's order, any layout) */
+        bias_grad(&d, dy, b->grad);
     if (!need_dx && !need_dw)
         return;
 
@@ -198,7 +256,24 @@ static void conv_backward(ib_graph *g, ib_node *n)
     if (im2col_dx && assign_dx) /* col2im adds: from zero */
         memset(x->grad, 0, (size_t)x->numel * sizeof(float));
     float *own = NULL, *cols = im2col_dw || im2col_dx ? im2col_space(n, &d, rest, &own) : rest;
-    if (!cols) { /* no memory for the fallback: NaN gradients, which training reports */
+    /* Blocked tensors: the im2col path runs on NCHW copies of x, dy and dx. */
+    bool blocked = (im2col_dw || im2col_dx) && (d.gm.xb || d.gm.yb);
+    float *copies = NULL, *xp = x->value, *dyp = (float *)dy, *dxp = x->grad;
+    if (cols && blocked) {
+        copies = ib__aligned_alloc((size_t)(2 * x->numel + n->numel) * sizeof(float));
+        if (copies && d.gm.xb) {
+            xp = copies;
+            dxp = copies + x->numel;
+            ib__to_plain(x->value, xp, d.batch, d.gm.cin, d.gm.h * d.gm.w, d.gm.xb);
+            if (im2col_dx)
+                ib__to_plain(x->grad, dxp, d.batch, d.gm.cin, d.gm.h * d.gm.w, d.gm.xb);
+        }
+        if (copies && d.gm.yb) {
+            dyp = copies + 2 * x->numel;
+            ib__to_plain(dy, dyp, d.batch, d.cout, d.p, d.gm.yb);
+        }
+    }
+    if (!cols || (blocked && !copies)) { /* no memory for the fallback: NaN gradients, which training reports */
         if (im2col_dw)
             for (int64_t e = 0; e < d.cout * d.k; e++)
                 dwsum[e] = NAN;
@@ -207,30 +282,12 @@ static void conv_backward(ib_graph *g, ib_node *n)
         im2col_dx = false;
         im2col_dw = false;
     }
-    float *dyb = cols ? cols + round16(d.k * d.block * d.p) : NULL;
     if (im2col_dw)
         memset(dwsum, 0, (size_t)(d.cout * d.k) * sizeof(float));
-    for (int64_t i0 = 0; (im2col_dw || im2col_dx) && i0 < d.batch; i0 += d.block) {
-        int64_t nb = d.batch - i0 < d.block ? d.batch - i0 : d.block, ld = nb * d.p;
-        const float *dy0 = dy + i0 * d.ys, *dblk = dy0;
-        if (nb > 1) { /* dY of the block in the column layout (Cout, nb*P) */
-            int64_t rows = nb * d.cout;
-#pragma omp parallel for schedule(static) if (rows * d.p > IB_PAR_MIN)
-            for (int64_t r = 0; r < rows; r++) {
-                int64_t bi = r / d.cout, co = r % d.cout;
-                memcpy(dyb + co * ld + bi * d.p, dy0 + bi * d.ys + co * d.p, (size_t)d.p * sizeof(float));
-            }
-            dblk = dyb;
-        }
-        if (im2col_dw) { /* dW += dY cols^T */
-            ib__im2col(&d.gm, x->value + i0 * d.xs, nb, cols);
-            ib__sgemm(false, true, d.cout, d.k, ld, 1.0f, dblk, ld, cols, ld, 1.0f, dwsum, d.k);
-        }
-        if (im2col_dx) { /* dX += col2im(W^T dY) */
-            ib__sgemm(true, false, d.k, ld, d.cout, 1.0f, wt, d.k, dblk, ld, 0.0f, cols, ld);
-            ib__col2im_add(&d.gm, cols, nb, x->grad + i0 * d.xs);
-        }
-    }
+    if (im2col_dw || im2col_dx)
+        im2col_backward(&d, xp, dyp, wt, im2col_dw ? dwsum : NULL, im2col_dx ? dxp : NULL, cols);
+    if (im2col_dx && d.gm.xb)
+        ib__to_blocked(dxp, x->grad, d.batch, d.gm.cin, d.gm.h * d.gm.w, d.gm.xb);
     if (need_dw) { /* masked taps get no gradient */
         float *dw = w->grad;
         int mask = (int)n->i[2];
@@ -242,13 +299,15 @@ static void conv_backward(ib_graph *g, ib_node *n)
                 dw[e] += dwsum[e];
         }
     }
+    ib__aligned_free(copies);
     ib__aligned_free(own);
 }
 
 static void conv_prepare(ib_graph *g, ib_node *n);
 static const ib_op op_conv2d = {.name = "conv2d", .forward = conv_forward, .backward = conv_backward,
                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                                .prepare = conv_prepare, .grad_assign = IB__ASSIGNS_IN(0)};
+                                .prepare = conv_prepare, .grad_assign = IB__ASSIGNS_IN(0),
+                                .layout = IB__LAYOUT_FREE, .layout_block = ib__conv_layout_block};
 static const ib_op op_conv2d_masked = {.name = "conv2d_masked", .forward = conv_forward, .backward = conv_backward,
                                        .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
                                        .prepare = conv_prepare};

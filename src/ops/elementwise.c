@@ -5,7 +5,9 @@
  * operand equals the output's or is 1 (stride 0).  Same-shape operands take
  * a flat vectorised path; broadcast operands accumulate their gradient by
  * walking the output, serially, so the sum over broadcast dims is
- * deterministic.
+ * deterministic.  Same-shape operands may be 4-D activations in the
+ * blocked layout (src/core/layout.c): the flat path does not care where an
+ * element lies.
  */
 #include "../core/internal.h"
 
@@ -155,16 +157,20 @@ static void binary_bwd(ib_graph *g, ib_node *n)
 /* add and sub may be recomputed in backward (a residual sum under a ReLU) */
 static const ib_op op_add = {.name = "add", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd,
-                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 static const ib_op op_sub = {.name = "sub", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd,
-                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 static const ib_op op_mul = {.name = "mul", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 static const ib_op op_div = {.name = "div", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
+                             .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
+                              .layout = IB__LAYOUT_ELEMENTWISE};
 
 static ib_node *binary(ib_graph *g, const ib_op *op, int kind, ib_node *a, ib_node *b)
 {

@@ -21,56 +21,116 @@
 
 #include <math.h>
 
+#include "plane_sums.h"
+
 /* ---- batch norm ----
  * inputs x, gamma, beta, running_mean, running_var; f[0] momentum, f[1] eps;
  * i[0] C, i[1] N, i[2] cells per channel and image (H*W, or 1 for 2-D x),
  * i[3] 1 when the last forward used batch statistics (a training graph,
  * gamma and beta not both frozen).
- * scratch: mean (C) then invstd (C), floats. */
+ * scratch: mean (C) then invstd (C), floats.  tmp: two (N, C) float
+ * arrays of per-plane sums.
+ *
+ * The work is split in units of one image and w channels: w = 1 in the
+ * plain layout, the block in the blocked one (where a unit's w planes are
+ * interleaved).  Each channel's statistics are its plane sums (float, in
+ * plane_sums.h's order) added in double in image order, so the thread
+ * count and the layout leave every bit the same. */
 
-static inline const float *bn_plane(const float *base, int64_t i, int64_t c, int64_t ch, int64_t inner)
+typedef struct bn_geom {
+    int64_t ch, batch, inner, w, units;
+} bn_geom;
+
+static bn_geom bn_geom_of(const ib_node *n)
 {
-    return base + (i * ch + c) * inner;
+    bn_geom b = {.ch = n->i[0], .batch = n->i[1], .inner = n->i[2], .w = n->layout ? n->layout : 1};
+    b.units = b.batch * (b.ch / b.w);
+    return b;
 }
 
-/* Sums over one plane of `len` cells, vectorised: the float lanes of a
- * plane are added in an order fixed at compile time (whatever the thread
- * count), and the planes of a channel are then summed in double, so even
- * 128 x 32 x 32 values per channel keep their float32 precision. */
-static inline float plane_sum(const float *p, int64_t len)
+/* Unit u's first element, and its image and first channel. */
+static inline int64_t bn_unit(const bn_geom *b, int64_t u, int64_t *img, int64_t *c0)
 {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t q = 0; q < len; q++)
-        s += p[q];
-    return s;
+    int64_t per = b->ch / b->w;
+    *img = u / per;
+    *c0 = (u % per) * b->w;
+    return u * b->w * b->inner;
 }
 
-static inline float plane_sqdev(const float *p, float mu, int64_t len)
+/* Plane sums of every unit into ps (and ps2), (N, C): kind as in plane_sums.h. */
+static void bn_plane_sums(const ib_node *n, const bn_geom *b, int kind, const float *x, const float *e,
+                          const float *mu, float *ps, float *ps2)
 {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t q = 0; q < len; q++) {
-        float d = p[q] - mu;
-        s += d * d;
+#pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && b->units > 1)
+    for (int64_t u = 0; u < b->units; u++) {
+        int64_t i, c0, at = bn_unit(b, u, &i, &c0);
+        float *s1 = ps + i * b->ch + c0, *s2 = ps2 ? ps2 + i * b->ch + c0 : s1;
+        const float *p = x + at, *pe = e ? e + at : p, *m = mu ? mu + c0 : NULL;
+        if (kind == IB__PS_SUM)
+            ib__plane_sums_w(IB__PS_SUM, (int)b->w, b->inner, p, pe, m, s1, s2);
+        else if (kind == IB__PS_SQDEV)
+            ib__plane_sums_w(IB__PS_SQDEV, (int)b->w, b->inner, p, pe, m, s1, s2);
+        else
+            ib__plane_sums_w(IB__PS_DSUMS, (int)b->w, b->inner, p, pe, m, s1, s2);
     }
+}
+
+/* Channel c's total of an (N, C) array of plane sums, in image order. */
+static double bn_total(const float *ps, const bn_geom *b, int64_t c)
+{
+    double s = 0;
+    for (int64_t i = 0; i < b->batch; i++)
+        s += ps[i * b->ch + c];
     return s;
 }
 
-/* y = gamma (x - mu) invstd + beta over channel c.  Not inlined: forward
- * and bn_recompute run this one body, so a recomputed value is the same
- * bits whatever the compiler would do with two copies. */
-__attribute__((noinline)) static void bn_apply(ib_node *n, int64_t c, float mu, float is)
+/* y = x * a + bb per channel (a, bb of C), every unit.  Not inlined:
+ * forward and bn_recompute run this one body, so a recomputed value is
+ * the same bits whatever the compiler would do with two copies. */
+static inline __attribute__((always_inline)) void bn_apply_unit(int w, int64_t len, const float *restrict p,
+                                                                float *restrict y, const float *a, const float *bb)
 {
-    const ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2];
-    float a = gamma->value[c] * is, b = beta->value[c] - mu * a;
-    for (int64_t i = 0; i < batch; i++) {
-        const float *restrict p = bn_plane(x->value, i, c, ch, inner);
-        float *restrict y = n->value + (i * ch + c) * inner;
+    if (w == 1) {
+        float ac = a[0], bc = bb[0];
 #pragma omp simd
-        for (int64_t q = 0; q < inner; q++)
-            y[q] = p[q] * a + b;
+        for (int64_t q = 0; q < len; q++)
+            y[q] = p[q] * ac + bc;
+        return;
+    }
+    for (int64_t q = 0; q < len; q++)
+#pragma omp simd
+        for (int l = 0; l < w; l++)
+            y[q * w + l] = p[q * w + l] * a[l] + bb[l];
+}
+
+/* y = x * a + bb per channel (a, bb of C), every unit.  Not inlined:
+ * forward and bn_recompute run this one body, so a recomputed value is
+ * the same bits whatever the compiler would do with two copies. */
+__attribute__((noinline)) static void bn_apply(ib_node *n, const float *a, const float *bb)
+{
+    bn_geom b = bn_geom_of(n);
+    const float *xv = n->in[0]->value;
+#pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && b.units > 1)
+    for (int64_t u = 0; u < b.units; u++) {
+        int64_t i, c0, at = bn_unit(&b, u, &i, &c0);
+        if (b.w == 16)
+            bn_apply_unit(16, b.inner, xv + at, n->value + at, a + c0, bb + c0);
+        else if (b.w == 8)
+            bn_apply_unit(8, b.inner, xv + at, n->value + at, a + c0, bb + c0);
+        else
+            bn_apply_unit(1, b.inner, xv + at, n->value + at, a + c0, bb + c0);
+    }
+}
+
+/* The scale and shift of every channel from mean and invstd, into ab (2C). */
+static void bn_coefficients(const ib_node *n, const float *mean, const float *invstd, float *ab)
+{
+    const ib_node *gamma = n->in[1], *beta = n->in[2];
+    int64_t ch = n->i[0];
+    for (int64_t c = 0; c < ch; c++) {
+        float a = gamma->value[c] * invstd[c];
+        ab[c] = a;
+        ab[ch + c] = beta->value[c] - mean[c] * a;
     }
 }
 
@@ -79,90 +139,68 @@ static bool frozen_param(const ib_graph *g, const ib_node *p)
     return p->kind == IB__PARAM && ib_params_frozen(g->params, p->param_index);
 }
 
-/* Synchronised batch norm (ib_graph_set_sync_batchnorm): the training
- * statistics of the global batch of g->sync_bn_batch rows, of which this
- * rank holds n->i[1].  The same two passes as bn_fwd, each channel's sums
- * added over the ranks between them; every rank then holds the same mean,
- * variance and running statistics. */
-static void bn_fwd_sync(ib_graph *g, ib_node *n)
+/* Training statistics: of this batch, or with synchronised batch norm
+ * (ib_graph_set_sync_batchnorm) of the global batch of g->sync_bn_batch
+ * rows, of which this rank holds N: each channel's sums are added over
+ * the ranks, and every rank then holds the same mean, variance and
+ * running statistics. */
+static void bn_batch_stats(ib_graph *g, ib_node *n, const bn_geom *b, float *mean, float *invstd)
 {
     const ib_node *x = n->in[0];
     ib_node *rm = n->in[3], *rv = n->in[4];
-    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = g->sync_bn_batch * inner;
+    bool sync = g->sync_bn_batch > 0;
+    int64_t ch = b->ch, m = (sync ? g->sync_bn_batch : b->batch) * b->inner;
     float mom = (float)n->f[0], eps = (float)n->f[1];
-    float *mean = n->scratch, *invstd = mean + ch;
+    float *ps = g->tmp;
     double *st = malloc((size_t)ch * sizeof *st);
     IB_ASSERT(st != NULL);
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
-    for (int64_t c = 0; c < ch; c++) {
-        double s = 0;
-        for (int64_t i = 0; i < batch; i++)
-            s += plane_sum(bn_plane(x->value, i, c, ch, inner), inner);
-        st[c] = s;
-    }
-    ib__dist_sum_f64(st, (int)ch);
+    bn_plane_sums(n, b, IB__PS_SUM, x->value, NULL, NULL, ps, NULL);
+    for (int64_t c = 0; c < ch; c++)
+        st[c] = bn_total(ps, b, c);
+    if (sync)
+        ib__dist_sum_f64(st, (int)ch);
     for (int64_t c = 0; c < ch; c++)
         mean[c] = (float)(st[c] / (double)m);
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    /* Deviations from the mean rounded to float: the two-pass variance
+     * stays accurate when |mean| >> std. */
+    bn_plane_sums(n, b, IB__PS_SQDEV, x->value, NULL, mean, ps, NULL);
+    for (int64_t c = 0; c < ch; c++)
+        st[c] = bn_total(ps, b, c);
+    if (sync)
+        ib__dist_sum_f64(st, (int)ch);
     for (int64_t c = 0; c < ch; c++) {
-        double v = 0;
-        for (int64_t i = 0; i < batch; i++)
-            v += plane_sqdev(bn_plane(x->value, i, c, ch, inner), mean[c], inner);
-        st[c] = v;
-    }
-    ib__dist_sum_f64(st, (int)ch);
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
-    for (int64_t c = 0; c < ch; c++) {
-        double var = st[c] / (double)m, unbiased = m > 1 ? st[c] / (double)(m - 1) : var;
+        double var = st[c] / (double)m;
+        /* PyTorch stores the unbiased variance; with one value per channel
+         * it is undefined, so the biased one (0) is used. */
+        double unbiased = m > 1 ? st[c] / (double)(m - 1) : var;
         invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
         rm->value[c] = (1.0f - mom) * rm->value[c] + mom * mean[c];
         rv->value[c] = (1.0f - mom) * rv->value[c] + mom * (float)unbiased;
-        bn_apply(n, c, mean[c], invstd[c]);
     }
     free(st);
 }
 
 static void bn_fwd(ib_graph *g, ib_node *n)
 {
-    const ib_node *x = n->in[0];
     ib_node *rm = n->in[3], *rv = n->in[4];
-    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
-    float mom = (float)n->f[0], eps = (float)n->f[1];
-    float *mean = n->scratch, *invstd = mean + ch;
+    bn_geom b = bn_geom_of(n);
+    float eps = (float)n->f[1];
+    float *mean = n->scratch, *invstd = mean + b.ch;
     bool train = g->training && !(frozen_param(g, n->in[1]) && frozen_param(g, n->in[2]));
     n->i[3] = train;
-    if (train && g->sync_bn_batch > 0) {
-        bn_fwd_sync(g, n);
-        return;
-    }
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
-    for (int64_t c = 0; c < ch; c++) {
-        float mu, is;
-        if (train) {
-            double s = 0;
-            for (int64_t i = 0; i < batch; i++)
-                s += plane_sum(bn_plane(x->value, i, c, ch, inner), inner);
-            double dmu = s / (double)m, v = 0;
-            /* Deviations from the mean rounded to float: the two-pass
-             * variance stays accurate when |mean| >> std. */
-            for (int64_t i = 0; i < batch; i++)
-                v += plane_sqdev(bn_plane(x->value, i, c, ch, inner), (float)dmu, inner);
-            double var = v / (double)m;
-            /* PyTorch stores the unbiased variance; with one value per
-             * channel it is undefined, so the biased one (0) is used. */
-            double unbiased = m > 1 ? v / (double)(m - 1) : var;
-            mu = (float)dmu;
-            is = (float)(1.0 / sqrt(var + (double)eps));
-            rm->value[c] = (1.0f - mom) * rm->value[c] + mom * mu;
-            rv->value[c] = (1.0f - mom) * rv->value[c] + mom * (float)unbiased;
-        } else {
-            mu = rm->value[c];
-            is = (float)(1.0 / sqrt((double)rv->value[c] + (double)eps));
+    if (train) {
+        bn_batch_stats(g, n, &b, mean, invstd);
+    } else {
+        for (int64_t c = 0; c < b.ch; c++) {
+            mean[c] = rm->value[c];
+            invstd[c] = (float)(1.0 / sqrt((double)rv->value[c] + (double)eps));
         }
-        mean[c] = mu;
-        invstd[c] = is;
-        bn_apply(n, c, mu, is);
     }
+    float *ab = malloc((size_t)(2 * b.ch) * sizeof *ab);
+    IB_ASSERT(ab != NULL);
+    bn_coefficients(n, mean, invstd, ab);
+    bn_apply(n, ab, ab + b.ch);
+    free(ab);
 }
 
 /* The value again from the statistics forward saved (ib_graph_set_recompute):
@@ -173,142 +211,111 @@ static void bn_recompute(ib_graph *g, ib_node *n)
     (void)g;
     int64_t ch = n->i[0];
     const float *mean = n->scratch, *invstd = mean + ch;
-#pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && ch > 1)
-    for (int64_t c = 0; c < ch; c++)
-        bn_apply(n, c, mean[c], invstd[c]);
+    float *ab = malloc((size_t)(2 * ch) * sizeof *ab);
+    IB_ASSERT(ab != NULL);
+    bn_coefficients(n, mean, invstd, ab);
+    bn_apply(n, ab, ab + ch);
+    free(ab);
 }
 
-/* sum dy and sum dy * xhat of channel c: plane sums (as in forward) added in double */
-static void bn_dsums(const ib_node *n, int64_t c, double *sdy_out, double *sdyx_out)
+/* dx of one unit (w channels over len pixels): c holds the channels'
+ * k = gamma*invstd, a = mean(dy), b = mean(dy xhat), mean, invstd.
+ * Inlined with a constant w: the plain case (w = 1) vectorises over the
+ * pixels, the blocked one over the channels. */
+static inline __attribute__((always_inline)) void bn_dx_unit(int w, int64_t len, const float *restrict p,
+                                                             const float *restrict dy, float *restrict dx,
+                                                             const float *const c[5], bool set)
 {
-    const ib_node *x = n->in[0];
-    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2];
-    const float *mean = n->scratch, *invstd = mean + ch;
-    float mu = mean[c];
-    double sdy = 0, sdyx = 0;
-    for (int64_t i = 0; i < batch; i++) {
-        const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
-        float s1 = 0.0f, s2 = 0.0f;
-#pragma omp simd reduction(+ : s1, s2)
-        for (int64_t q = 0; q < inner; q++) {
-            s1 += dy[q];
-            s2 += dy[q] * (p[q] - mu);
+    const float *k = c[0], *a = c[1], *bq = c[2], *mu = c[3], *is = c[4];
+    if (w == 1) {
+        float k0 = k[0], a0 = a[0], b0 = bq[0], m0 = mu[0], i0 = is[0];
+        if (set) {
+#pragma omp simd
+            for (int64_t q = 0; q < len; q++)
+                dx[q] = k0 * (dy[q] - a0 - (p[q] - m0) * i0 * b0);
+        } else {
+#pragma omp simd
+            for (int64_t q = 0; q < len; q++)
+                dx[q] += k0 * (dy[q] - a0 - (p[q] - m0) * i0 * b0);
         }
-        sdy += s1;
-        sdyx += s2;
+        return;
     }
-    *sdy_out = sdy;
-    *sdyx_out = sdyx * invstd[c];
-}
-
-/* Backward of the synchronised batch norm.  This rank's loss is a mean
- * over its rows, and ib_train sums the ranks' gradients weighted by
- * w = rows / global batch; the batch-mean terms of dx need the sums of the
- * global loss's dy, sum_r w_r sum dy_r, which divided by w times the global
- * count (= this rank's count) are in this rank's units again.  gamma and
- * beta keep this rank's sums: the weighted gradient sum adds them up. */
-static void bn_bwd_sync(ib_graph *g, ib_node *n)
-{
-    ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
-    const float *mean = n->scratch, *invstd = mean + ch;
-    double w = (double)batch / (double)g->sync_bn_batch;
-    double *st = malloc((size_t)(2 * ch) * sizeof *st);
-    IB_ASSERT(st != NULL);
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
-    for (int64_t c = 0; c < ch; c++) {
-        double sdy, sdyx;
-        bn_dsums(n, c, &sdy, &sdyx);
-        if (gamma->needs_grad)
-            gamma->grad[c] += (float)sdyx;
-        if (beta->needs_grad)
-            beta->grad[c] += (float)sdy;
-        st[c] = w * sdy;
-        st[ch + c] = w * sdyx;
-    }
-    if (x->needs_grad) {
-        bool set = ib__grad_assign(n, 0);
-        ib__dist_sum_f64(st, (int)(2 * ch));
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
-        for (int64_t c = 0; c < ch; c++) {
-            float mu = mean[c], is = invstd[c], k = gamma->value[c] * is;
-            float a = (float)(st[c] / (double)m), b = (float)(st[ch + c] / (double)m);
-            for (int64_t i = 0; i < batch; i++) {
-                const float *restrict p = bn_plane(x->value, i, c, ch, inner);
-                const float *restrict dy = bn_plane(n->grad, i, c, ch, inner);
-                float *restrict dx = x->grad + (i * ch + c) * inner;
-                if (set) {
+    for (int64_t q = 0; q < len; q++) {
+        const float *pq = p + q * w, *dq = dy + q * w;
+        float *xq = dx + q * w;
+        if (set) {
 #pragma omp simd
-                    for (int64_t q = 0; q < inner; q++)
-                        dx[q] = k * (dy[q] - a - (p[q] - mu) * is * b);
-                } else {
+            for (int l = 0; l < w; l++)
+                xq[l] = k[l] * (dq[l] - a[l] - (pq[l] - mu[l]) * is[l] * bq[l]);
+        } else {
 #pragma omp simd
-                    for (int64_t q = 0; q < inner; q++)
-                        dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
-                }
-            }
+            for (int l = 0; l < w; l++)
+                xq[l] += k[l] * (dq[l] - a[l] - (pq[l] - mu[l]) * is[l] * bq[l]);
         }
     }
-    free(st);
 }
 
+/* Backward.  With batch statistics y depends on x also through the batch
+ * mean and variance: dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy *
+ * xhat)).  Synchronised: this rank's loss is a mean over its rows, and
+ * ib_train sums the ranks' gradients weighted by w = rows / global batch;
+ * the batch-mean terms need the sums of the global loss's dy, sum_r w_r
+ * sum dy_r, which divided by w times the global count (= this rank's
+ * count) are in this rank's units again.  gamma and beta keep this rank's
+ * sums: the weighted gradient sum adds them up. */
 static void bn_bwd(ib_graph *g, ib_node *n)
 {
     ib_node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    int64_t ch = n->i[0], batch = n->i[1], inner = n->i[2], m = batch * inner;
-    bool train = n->i[3];
-    if (train && g->sync_bn_batch > 0) {
-        bn_bwd_sync(g, n);
-        return;
-    }
+    bn_geom b = bn_geom_of(n);
+    int64_t ch = b.ch, m = b.batch * b.inner;
+    bool train = n->i[3], sync = train && g->sync_bn_batch > 0;
     const float *mean = n->scratch, *invstd = mean + ch;
-    bool set = x->needs_grad && ib__grad_assign(n, 0);
-#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && ch > 1)
+    float *ps = g->tmp, *ps2 = ps + b.batch * ch;
+    /* per channel: k = gamma*invstd, a = mean(dy), bq = mean(dy xhat) */
+    float *kab = malloc((size_t)(3 * ch) * sizeof *kab);
+    double *st = malloc((size_t)(2 * ch) * sizeof *st);
+    IB_ASSERT(kab != NULL && st != NULL);
+    bn_plane_sums(n, &b, IB__PS_DSUMS, x->value, n->grad, mean, ps, ps2);
     for (int64_t c = 0; c < ch; c++) {
-        float mu = mean[c], is = invstd[c];
-        double sdy = 0, sdyx = 0; /* sum dy, sum dy * xhat: plane sums (as in forward) added in double */
-        for (int64_t i = 0; i < batch; i++) {
-            const float *p = bn_plane(x->value, i, c, ch, inner), *dy = bn_plane(n->grad, i, c, ch, inner);
-            float s1 = 0.0f, s2 = 0.0f;
-#pragma omp simd reduction(+ : s1, s2)
-            for (int64_t q = 0; q < inner; q++) {
-                s1 += dy[q];
-                s2 += dy[q] * (p[q] - mu);
-            }
-            sdy += s1;
-            sdyx += s2;
-        }
-        sdyx *= is;
+        double sdy = bn_total(ps, &b, c), sdyx = bn_total(ps2, &b, c) * invstd[c];
         if (gamma->needs_grad)
             gamma->grad[c] += (float)sdyx;
         if (beta->needs_grad)
             beta->grad[c] += (float)sdy;
-        if (!x->needs_grad)
-            continue;
-        float k = gamma->value[c] * is;
-        /* Training: y depends on x also through the batch mean and variance:
-         * dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy * xhat)). */
-        float a = train ? (float)(sdy / (double)m) : 0.0f, b = train ? (float)(sdyx / (double)m) : 0.0f;
-        for (int64_t i = 0; i < batch; i++) {
-            const float *restrict p = bn_plane(x->value, i, c, ch, inner);
-            const float *restrict dy = bn_plane(n->grad, i, c, ch, inner);
-            float *restrict dx = x->grad + (i * ch + c) * inner;
-            if (set) {
-#pragma omp simd
-                for (int64_t q = 0; q < inner; q++)
-                    dx[q] = k * (dy[q] - a - (p[q] - mu) * is * b);
-            } else {
-#pragma omp simd
-                for (int64_t q = 0; q < inner; q++)
-                    dx[q] += k * (dy[q] - a - (p[q] - mu) * is * b);
-            }
-        }
+        double wr = sync ? (double)b.batch / (double)g->sync_bn_batch : 1.0;
+        st[c] = sync ? wr * sdy : sdy;
+        st[ch + c] = sync ? wr * sdyx : sdyx;
     }
+    if (!x->needs_grad)
+        goto done;
+    if (sync)
+        ib__dist_sum_f64(st, (int)(2 * ch));
+    for (int64_t c = 0; c < ch; c++) {
+        kab[c] = gamma->value[c] * invstd[c];
+        kab[ch + c] = train ? (float)(st[c] / (double)m) : 0.0f;
+        kab[2 * ch + c] = train ? (float)(st[ch + c] / (double)m) : 0.0f;
+    }
+    bool set = ib__grad_assign(n, 0);
+#pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN && b.units > 1)
+    for (int64_t u = 0; u < b.units; u++) {
+        int64_t i, c0, at = bn_unit(&b, u, &i, &c0);
+        const float *c[5] = {kab + c0, kab + ch + c0, kab + 2 * ch + c0, mean + c0, invstd + c0};
+        if (b.w == 16)
+            bn_dx_unit(16, b.inner, x->value + at, n->grad + at, x->grad + at, c, set);
+        else if (b.w == 8)
+            bn_dx_unit(8, b.inner, x->value + at, n->grad + at, x->grad + at, c, set);
+        else
+            bn_dx_unit(1, b.inner, x->value + at, n->grad + at, x->grad + at, c, set);
+    }
+done:
+    free(kab);
+    free(st);
 }
 
 static const ib_op op_batchnorm = {.name = "batchnorm", .forward = bn_fwd, .backward = bn_bwd,
                                    .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
-                                   .recompute = bn_recompute, .grad_assign = IB__ASSIGNS_IN(0)};
+                                   .recompute = bn_recompute, .grad_assign = IB__ASSIGNS_IN(0),
+                                   .layout = IB__LAYOUT_TIED};
 
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps)
@@ -341,6 +348,7 @@ ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib
     n->i[1] = x->shape[0];
     n->i[2] = x->ndim == 4 ? x->shape[2] * x->shape[3] : 1;
     n->scratch_bytes = (size_t)(2 * ch) * sizeof(float);
+    n->tmp_bytes = (size_t)(2 * n->i[1] * ch) * sizeof(float);
     return n;
 }
 

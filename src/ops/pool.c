@@ -5,7 +5,8 @@
  * counted in the average's divisor).
  *
  * Every (image, channel) plane is independent, so loops run in parallel
- * over planes; a plane's gradient is written by one thread in a fixed
+ * over planes (in the blocked layout of src/core/layout.c, over units of
+ * one image's block of channels, whose planes are interleaved); a plane's gradient is written by one thread in a fixed
  * order, hence deterministic whatever the thread count.
  */
 #include "../core/internal.h"
@@ -42,6 +43,49 @@ static ib_node *pool_build(ib_graph *g, const ib_op *op, ib_node *x, int k, int 
 }
 
 /* ---- max-pool ---- */
+/* The blocked layout (src/core/layout.c): a unit is one image's block of
+ * b channels, whose planes are interleaved pixel by pixel.  The same
+ * window rule lane by lane (the first maximum in raster order wins, the
+ * first NaN stays), written with selects so it vectorises over the lanes;
+ * the argmax is the pixel, as in the plain layout, so backward adds in the
+ * same order and every bit agrees with it. */
+static void maxpool_fwd_blocked(ib_node *n, int b)
+{
+    const ib_node *x = n->in[0];
+    int64_t units = x->shape[0] * (x->shape[1] / b), h = x->shape[2], w = x->shape[3];
+    int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
+#pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
+    for (int64_t u = 0; u < units; u++) {
+        const float *xp = x->value + u * h * w * b;
+        float *yp = n->value + u * ho * wo * b;
+        int32_t *ap = (int32_t *)n->scratch + u * ho * wo * b;
+        for (int64_t oh = 0; oh < ho; oh++)
+            for (int64_t ow = 0; ow < wo; ow++) {
+                int64_t h0 = oh * s - pad, w0 = ow * s - pad;
+                int64_t h1 = h0 + k < h ? h0 + k : h, w1 = w0 + k < w ? w0 + k : w;
+                h0 = h0 < 0 ? 0 : h0;
+                w0 = w0 < 0 ? 0 : w0;
+                float best[16];
+                int32_t at[16];
+                for (int l = 0; l < b; l++)
+                    best[l] = -INFINITY, at[l] = (int32_t)(h0 * w + w0);
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++) {
+                        const float *v = xp + (ih * w + iw) * b;
+                        int32_t cell = (int32_t)(ih * w + iw);
+                        for (int l = 0; l < b; l++) {
+                            bool take = !isnan(best[l]) && (v[l] > best[l] || isnan(v[l]));
+                            best[l] = take ? v[l] : best[l];
+                            at[l] = take ? cell : at[l];
+                        }
+                    }
+                int64_t o = (oh * wo + ow) * b;
+                for (int l = 0; l < b; l++)
+                    yp[o + l] = best[l], ap[o + l] = at[l];
+            }
+    }
+}
+
 static void maxpool_fwd(ib_graph *g, ib_node *n)
 {
     (void)g;
@@ -49,6 +93,10 @@ static void maxpool_fwd(ib_graph *g, ib_node *n)
     int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     int32_t *arg = n->scratch;
+    if (n->layout) {
+        maxpool_fwd_blocked(n, n->layout);
+        return;
+    }
     /* The common 2x2 stride-2 unpadded window: every window lies inside the
      * plane, so the four cells are read directly (same rule: the first
      * maximum in raster order wins, the first NaN propagates). */
@@ -117,18 +165,19 @@ static void maxpool_bwd(ib_graph *g, ib_node *n)
     ib_node *x = n->in[0];
     int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3], ohw = n->shape[2] * n->shape[3];
     const int32_t *arg = n->scratch;
+    int64_t b = n->layout ? n->layout : 1; /* blocked: a unit of b interleaved planes */
 #pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dx = x->grad + pl * hw;
-        const float *dy = n->grad + pl * ohw;
-        const int32_t *ap = arg + pl * ohw;
-        for (int64_t o = 0; o < ohw; o++)
-            dx[ap[o]] += dy[o];
+    for (int64_t u = 0; u < planes / b; u++) {
+        float *dx = x->grad + u * hw * b;
+        const float *dy = n->grad + u * ohw * b;
+        const int32_t *ap = arg + u * ohw * b;
+        for (int64_t o = 0; o < ohw * b; o++)
+            dx[ap[o] * b + o % b] += dy[o];
     }
 }
 
 static const ib_op op_maxpool = {.name = "maxpool2d", .forward = maxpool_fwd, .backward = maxpool_bwd,
-                                 .bwd_reads = IB__READS_NOTHING};
+                                 .bwd_reads = IB__READS_NOTHING, .layout = IB__LAYOUT_TIED};
 
 ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 {
@@ -145,16 +194,19 @@ ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
  * loop's (0 + x; the divisor is 1), so the results are the same bits, a
  * -0 turned into +0 included. */
 static void subsample_fwd(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t ho, int64_t wo,
-                          int64_t s)
+                          int64_t s, int64_t b)
 {
+    /* b: 1 plain, or the block of the blocked layout: a unit of b
+     * interleaved planes, each pixel b floats. */
 #pragma omp parallel for schedule(static) if (planes * ho * wo > IB_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * h * w;
-        float *yp = y + pl * ho * wo;
+    for (int64_t pl = 0; pl < planes / b; pl++) {
+        const float *xp = x + pl * h * w * b;
+        float *yp = y + pl * ho * wo * b;
         for (int64_t oh = 0; oh < ho; oh++) {
-            const float *row = xp + oh * s * w;
+            const float *row = xp + oh * s * w * b;
             for (int64_t ow = 0; ow < wo; ow++)
-                yp[oh * wo + ow] = 0.0f + row[ow * s];
+                for (int64_t l = 0; l < b; l++)
+                    yp[(oh * wo + ow) * b + l] = 0.0f + row[ow * s * b + l];
         }
     }
 }
@@ -162,18 +214,19 @@ static void subsample_fwd(const float *x, float *y, int64_t planes, int64_t h, i
 /* Its backward: each kept pixel gets its output's gradient, the others
  * nothing (zeroed when this op assigns the gradient, left when it adds). */
 static void subsample_bwd(const float *dy, float *dx, int64_t planes, int64_t h, int64_t w, int64_t ho, int64_t wo,
-                          int64_t s, bool set)
+                          int64_t s, int64_t b, bool set)
 {
 #pragma omp parallel for schedule(static) if (planes * h * w > IB_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dp = dx + pl * h * w;
-        const float *gp = dy + pl * ho * wo;
+    for (int64_t pl = 0; pl < planes / b; pl++) {
+        float *dp = dx + pl * h * w * b;
+        const float *gp = dy + pl * ho * wo * b;
         if (set)
-            memset(dp, 0, (size_t)(h * w) * sizeof(float));
+            memset(dp, 0, (size_t)(h * w * b) * sizeof(float));
         for (int64_t oh = 0; oh < ho; oh++) {
-            float *row = dp + oh * s * w;
+            float *row = dp + oh * s * w * b;
             for (int64_t ow = 0; ow < wo; ow++)
-                row[ow * s] += gp[oh * wo + ow];
+                for (int64_t l = 0; l < b; l++)
+                    row[ow * s * b + l] += gp[(oh * wo + ow) * b + l];
         }
     }
 }
@@ -186,7 +239,7 @@ static void avgpool_fwd(ib_graph *g, ib_node *n)
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     float inv = 1.0f / (float)(k * k);
     if (k == 1 && pad == 0) { /* a strided subsample (ResNet's option-A shortcut) */
-        subsample_fwd(x->value, n->value, planes, h, w, ho, wo, s);
+        subsample_fwd(x->value, n->value, planes, h, w, ho, wo, s, n->layout ? n->layout : 1);
         return;
     }
 #pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
@@ -219,7 +272,7 @@ static void avgpool_bwd(ib_graph *g, ib_node *n)
     float inv = 1.0f / (float)(k * k);
     bool set = ib__grad_assign(n, 0); /* windows may overlap or skip pixels: zero the plane here */
     if (k == 1 && pad == 0) {
-        subsample_bwd(n->grad, x->grad, planes, h, w, ho, wo, s, set);
+        subsample_bwd(n->grad, x->grad, planes, h, w, ho, wo, s, n->layout ? n->layout : 1, set);
         return;
     }
 #pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
@@ -244,8 +297,12 @@ static void avgpool_bwd(ib_graph *g, ib_node *n)
     }
 }
 
+/* The blocked layout: the 1x1 subsample only. */
+static bool avgpool_blocked_ok(const ib_node *n) { return n->i[0] == 1 && n->i[2] == 0; }
+
 static const ib_op op_avgpool = {.name = "avgpool2d", .forward = avgpool_fwd, .backward = avgpool_bwd,
-                                 .bwd_reads = IB__READS_NOTHING, .grad_assign = IB__ASSIGNS_IN(0)};
+                                 .bwd_reads = IB__READS_NOTHING, .grad_assign = IB__ASSIGNS_IN(0),
+                                 .layout = IB__LAYOUT_TIED, .blocked_ok = avgpool_blocked_ok};
 
 ib_node *ib_avgpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 {
@@ -257,14 +314,18 @@ static void gap_fwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     const ib_node *x = n->in[0];
-    int64_t planes = n->numel, hw = x->shape[2] * x->shape[3];
+    int64_t planes = n->numel, hw = x->shape[2] * x->shape[3], b = x->layout ? x->layout : 1;
+    /* A unit of b planes (b > 1: x blocked, its planes interleaved); each
+     * plane summed in pixel order, in either layout. */
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x->value + pl * hw;
-        double s = 0;
+    for (int64_t u = 0; u < planes / b; u++) {
+        const float *xp = x->value + u * hw * b;
+        double s[16] = {0};
         for (int64_t q = 0; q < hw; q++)
-            s += xp[q];
-        n->value[pl] = (float)(s / (double)hw);
+            for (int64_t l = 0; l < b; l++)
+                s[l] += xp[q * b + l];
+        for (int64_t l = 0; l < b; l++)
+            n->value[u * b + l] = (float)(s[l] / (double)hw);
     }
 }
 
@@ -272,18 +333,20 @@ static void gap_bwd(ib_graph *g, ib_node *n)
 {
     (void)g;
     ib_node *x = n->in[0];
-    int64_t planes = n->numel, hw = x->shape[2] * x->shape[3];
+    int64_t planes = n->numel, hw = x->shape[2] * x->shape[3], b = x->layout ? x->layout : 1;
     float inv = 1.0f / (float)hw;
 #pragma omp parallel for schedule(static) if (x->numel > IB_PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dx = x->grad + pl * hw, d = n->grad[pl] * inv;
+    for (int64_t u = 0; u < planes / b; u++) {
+        float *dx = x->grad + u * hw * b;
+        const float *dy = n->grad + u * b;
         for (int64_t q = 0; q < hw; q++)
-            dx[q] += d;
+            for (int64_t l = 0; l < b; l++)
+                dx[q * b + l] += dy[l] * inv;
     }
 }
 
 static const ib_op op_gap = {.name = "global_avgpool", .forward = gap_fwd, .backward = gap_bwd,
-                             .bwd_reads = IB__READS_NOTHING};
+                             .bwd_reads = IB__READS_NOTHING, .layout = IB__LAYOUT_FREE};
 
 ib_node *ib_global_avgpool(ib_graph *g, ib_node *x)
 {
