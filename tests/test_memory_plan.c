@@ -679,8 +679,9 @@ static void test_blocked_layout_plan_of_resnet(void)
 }
 
 /* Both blocks on any CPU (oneDNN reorders where its kernels want the other
- * one): training of the networks with batch norm, max-pooling and conv
- * biases, VIB cells, and evaluation, the same bits as the plain graph. */
+ * one): training of the networks with batch norm, residual adds, VIB
+ * cells, and of LeNet (conv biases; its max-pooling keeps it plain), and
+ * evaluation, the same bits as the plain graph. */
 static void test_blocked_layout_same_bits(void)
 {
     if (!ib__conv_dnnl_available())

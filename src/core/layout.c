@@ -18,7 +18,9 @@
  * blocked layout, and every op reading it reads the blocked layout too:
  * convolutions and global pooling read either layout (IB__LAYOUT_FREE),
  * elementwise ops and the layout-aware ones (batch norm, the 1x1 subsample,
- * channel padding, max-pooling) read their output's layout.  So a group of
+ * channel padding) read their output's layout.  (Max-pooling reads NCHW
+ * only: a blocked path was slower than the reorders it saves on LeNet,
+ * whose convolutions gain nothing from the layout.)  So a group of
  * nodes joined by such ops is blocked or plain as a whole; compile finds
  * the largest set by removing, until nothing changes, every candidate
  * with a reader or an input that rules it out.  Gradients share their

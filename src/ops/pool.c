@@ -5,9 +5,11 @@
  * counted in the average's divisor).
  *
  * Every (image, channel) plane is independent, so loops run in parallel
- * over planes (in the blocked layout of src/core/layout.c, over units of
- * one image's block of channels, whose planes are interleaved); a plane's gradient is written by one thread in a fixed
- * order, hence deterministic whatever the thread count.
+ * over planes; a plane's gradient is written by one thread in a fixed
+ * order, hence deterministic whatever the thread count.  The 1x1
+ * subsample and global pooling also take the blocked layout of
+ * src/core/layout.c, where a unit of one image's block of channels, their
+ * planes interleaved, takes a plane's place.
  */
 #include "../core/internal.h"
 
@@ -43,49 +45,6 @@ static ib_node *pool_build(ib_graph *g, const ib_op *op, ib_node *x, int k, int 
 }
 
 /* ---- max-pool ---- */
-/* The blocked layout (src/core/layout.c): a unit is one image's block of
- * b channels, whose planes are interleaved pixel by pixel.  The same
- * window rule lane by lane (the first maximum in raster order wins, the
- * first NaN stays), written with selects so it vectorises over the lanes;
- * the argmax is the pixel, as in the plain layout, so backward adds in the
- * same order and every bit agrees with it. */
-static void maxpool_fwd_blocked(ib_node *n, int b)
-{
-    const ib_node *x = n->in[0];
-    int64_t units = x->shape[0] * (x->shape[1] / b), h = x->shape[2], w = x->shape[3];
-    int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
-#pragma omp parallel for schedule(static) if (n->numel * k * k > IB_PAR_MIN)
-    for (int64_t u = 0; u < units; u++) {
-        const float *xp = x->value + u * h * w * b;
-        float *yp = n->value + u * ho * wo * b;
-        int32_t *ap = (int32_t *)n->scratch + u * ho * wo * b;
-        for (int64_t oh = 0; oh < ho; oh++)
-            for (int64_t ow = 0; ow < wo; ow++) {
-                int64_t h0 = oh * s - pad, w0 = ow * s - pad;
-                int64_t h1 = h0 + k < h ? h0 + k : h, w1 = w0 + k < w ? w0 + k : w;
-                h0 = h0 < 0 ? 0 : h0;
-                w0 = w0 < 0 ? 0 : w0;
-                float best[16];
-                int32_t at[16];
-                for (int l = 0; l < b; l++)
-                    best[l] = -INFINITY, at[l] = (int32_t)(h0 * w + w0);
-                for (int64_t ih = h0; ih < h1; ih++)
-                    for (int64_t iw = w0; iw < w1; iw++) {
-                        const float *v = xp + (ih * w + iw) * b;
-                        int32_t cell = (int32_t)(ih * w + iw);
-                        for (int l = 0; l < b; l++) {
-                            bool take = !isnan(best[l]) && (v[l] > best[l] || isnan(v[l]));
-                            best[l] = take ? v[l] : best[l];
-                            at[l] = take ? cell : at[l];
-                        }
-                    }
-                int64_t o = (oh * wo + ow) * b;
-                for (int l = 0; l < b; l++)
-                    yp[o + l] = best[l], ap[o + l] = at[l];
-            }
-    }
-}
-
 static void maxpool_fwd(ib_graph *g, ib_node *n)
 {
     (void)g;
@@ -93,10 +52,6 @@ static void maxpool_fwd(ib_graph *g, ib_node *n)
     int64_t planes = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t ho = n->shape[2], wo = n->shape[3], k = n->i[0], s = n->i[1], pad = n->i[2];
     int32_t *arg = n->scratch;
-    if (n->layout) {
-        maxpool_fwd_blocked(n, n->layout);
-        return;
-    }
     /* The common 2x2 stride-2 unpadded window: every window lies inside the
      * plane, so the four cells are read directly (same rule: the first
      * maximum in raster order wins, the first NaN propagates). */
@@ -165,19 +120,18 @@ static void maxpool_bwd(ib_graph *g, ib_node *n)
     ib_node *x = n->in[0];
     int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3], ohw = n->shape[2] * n->shape[3];
     const int32_t *arg = n->scratch;
-    int64_t b = n->layout ? n->layout : 1; /* blocked: a unit of b interleaved planes */
 #pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN)
-    for (int64_t u = 0; u < planes / b; u++) {
-        float *dx = x->grad + u * hw * b;
-        const float *dy = n->grad + u * ohw * b;
-        const int32_t *ap = arg + u * ohw * b;
-        for (int64_t o = 0; o < ohw * b; o++)
-            dx[ap[o] * b + o % b] += dy[o];
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dx = x->grad + pl * hw;
+        const float *dy = n->grad + pl * ohw;
+        const int32_t *ap = arg + pl * ohw;
+        for (int64_t o = 0; o < ohw; o++)
+            dx[ap[o]] += dy[o];
     }
 }
 
 static const ib_op op_maxpool = {.name = "maxpool2d", .forward = maxpool_fwd, .backward = maxpool_bwd,
-                                 .bwd_reads = IB__READS_NOTHING, .layout = IB__LAYOUT_TIED};
+                                 .bwd_reads = IB__READS_NOTHING};
 
 ib_node *ib_maxpool2d(ib_graph *g, ib_node *x, int k, int stride, int pad)
 {
