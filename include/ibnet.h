@@ -433,6 +433,10 @@ ib_node *ib_global_avgpool(ib_graph *g, ib_node *x);
  * uses and keeps its running statistics (PyTorch's backbone.eval()). */
 ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
                       ib_node *running_var, float momentum, float eps);
+/* relu(batchnorm(...)) as one op: one pass over the data each way and no
+ * buffer for the normalised values; the same bits as the two ops. */
+ib_node *ib_batchnorm_relu(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
+                           ib_node *running_var, float momentum, float eps);
 /* Rows scaled to unit L2 norm: y_i = x_i / max(||x_i||, eps); x (N, D). */
 ib_node *ib_l2_normalize(ib_graph *g, ib_node *x, float eps);
 
@@ -816,6 +820,8 @@ ib_node *ib_nn_conv2d(ib_graph *g, ib_node *x, const char *name, int64_t out_ch,
 /* Batch norm with "<name>.weight", "<name>.bias" (gamma = 1, beta = 0) and
  * buffers "<name>.running_mean", "<name>.running_var"; momentum 0.1, eps 1e-5. */
 ib_node *ib_nn_batchnorm(ib_graph *g, ib_node *x, const char *name);
+/* The same followed by a ReLU, as one op (ib_batchnorm_relu). */
+ib_node *ib_nn_batchnorm_relu(ib_graph *g, ib_node *x, const char *name);
 
 /* The nodes of a Gaussian bottleneck. */
 typedef struct ib_bottleneck {

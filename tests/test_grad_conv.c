@@ -413,6 +413,76 @@ static void test_grad_batchnorm(void)
     batchnorm_gradcheck(4, (int64_t[]){2, 3, 2, 3}, false);
 }
 
+/* batchnorm_relu: finite differences with beta = +-3 and gamma = 0.4, so
+ * that no output lies near the ReLU's kink (|gamma xhat| < 3 for 36
+ * values a channel); and the same bits as batchnorm then relu (values,
+ * running statistics, gradients of x, gamma and beta), training and eval. */
+static void test_grad_batchnorm_relu(void)
+{
+    const int64_t shape[4] = {3, 2, 3, 4};
+    int64_t ch = 2;
+    for (int training = 0; training < 2; training++) {
+        ib_params *p = ib_params_new(5);
+        ib_graph *g = ib_graph_new(p);
+        ib_node *x = ib_node_set_requires_grad(ib_input(g, "x", 4, shape), true);
+        ib_node *gamma = ib_param(g, "bn.weight", 1, &ch, (ib_init){IB_INIT_CONSTANT, 0.4f, 0});
+        ib_node *beta = ib_param(g, "bn.bias", 1, &ch, uni());
+        ib_node *rm = ib_buffer(g, "bn.running_mean", 1, &ch, uni());
+        ib_node *rv = ib_buffer(g, "bn.running_var", 1, &ch, (ib_init){IB_INIT_UNIFORM, 0.5f, 1.5f});
+        ib_node *loss = ib_test_weighted_sum(g, ib_batchnorm_relu(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f));
+        ib_test_compile_fill(g);
+        float *bv = ib_node_data(beta), *xv = ib_node_data(x), *mv = ib_node_data(rm);
+        bv[0] = 3.0f, bv[1] = -3.0f;
+        if (!training) /* eval: xhat from the running statistics, kept within +-2.5 */
+            for (int64_t k = 0; k < ib_node_numel(x); k++)
+                xv[k] = mv[(k / 12) % 2] + 0.5f * xv[k];
+        ib_graph_set_training(g, training);
+        ib_test_gradcheck(g, loss, 3, (ib_node *[]){x, gamma, beta}, CURVED_EPS, CURVED_TOL);
+        ib_graph_free(g);
+        ib_params_free(p);
+    }
+    for (int training = 0; training < 2; training++) {
+        float *res[2][5];
+        for (int fused = 0; fused < 2; fused++) {
+            ib_params *p = ib_params_new(5);
+            ib_graph *g = ib_graph_new(p);
+            ib_node *x = ib_node_set_requires_grad(ib_input(g, "x", 4, shape), true);
+            ib_node *gamma = ib_param(g, "bn.weight", 1, &ch, uni());
+            ib_node *beta = ib_param(g, "bn.bias", 1, &ch, uni());
+            ib_node *rm = ib_buffer(g, "bn.running_mean", 1, &ch, uni());
+            ib_node *rv = ib_buffer(g, "bn.running_var", 1, &ch, (ib_init){IB_INIT_UNIFORM, 0.5f, 1.5f});
+            ib_node *y = fused ? ib_batchnorm_relu(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f)
+                               : ib_relu(g, ib_batchnorm(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f));
+            ib_node *wt = ib_input(g, "w", 4, shape);
+            ib_node *loss = ib_sum(g, ib_mul(g, y, wt), IB_ALL);
+            ib_test_compile_fill(g);
+            float *wv = ib_node_data(wt);
+            for (int64_t k = 0; k < ib_node_numel(wt); k++) /* the same weights in both graphs */
+                wv[k] = (float)((k * 37) % 11) / 11.0f - 0.4f;
+            ib_graph_set_training(g, training);
+            CHECK_OK(ib_graph_forward(g));
+            CHECK_OK(ib_graph_backward(g, loss));
+            ib_node *got[5] = {y, x, gamma, beta, rm};
+            for (int k = 0; k < 5; k++) {
+                size_t bytes = (size_t)ib_node_numel(got[k]) * sizeof(float);
+                res[fused][k] = malloc(bytes);
+                memcpy(res[fused][k], k == 0 || k == 4 ? ib_node_data(got[k]) : ib_node_grad(got[k]), bytes);
+            }
+            if (fused) {
+                for (int k = 0; k < 5; k++) {
+                    size_t bytes = (size_t)ib_node_numel(got[k]) * sizeof(float);
+                    CHECK_MSG(memcmp(res[0][k], res[1][k], bytes) == 0, "batchnorm_relu result %d (training %d)"
+                              " differs from batchnorm + relu: %.9g vs %.9g", k, training, res[0][k][0], res[1][k][0]);
+                }
+                for (int k = 0; k < 5; k++)
+                    free(res[0][k]), free(res[1][k]);
+            }
+            ib_graph_free(g);
+            ib_params_free(p);
+        }
+    }
+}
+
 /* Running statistics: r = (1-m) r + m s with the unbiased batch variance;
  * eval mode normalises with them and leaves them alone. */
 static void test_batchnorm_running_stats(void)
@@ -546,6 +616,7 @@ int main(void)
     IB_RUN(test_grad_pooling);
     IB_RUN(test_pool_semantics);
     IB_RUN(test_grad_batchnorm);
+    IB_RUN(test_grad_batchnorm_relu);
     IB_RUN(test_batchnorm_running_stats);
     IB_RUN(test_grad_l2_normalize);
     IB_RUN(test_shape_errors);

@@ -87,7 +87,7 @@ ib_node *ib_nn_conv2d(ib_graph *g, ib_node *x, const char *name, int64_t out_ch,
     return ib_node_set_name(ib_conv2d(g, x, w, b, stride, pad), name);
 }
 
-ib_node *ib_nn_batchnorm(ib_graph *g, ib_node *x, const char *name)
+static ib_node *nn_batchnorm(ib_graph *g, ib_node *x, const char *name, bool relu)
 {
     if (!ib__inputs_ok(g, 1, &x))
         return NULL;
@@ -103,8 +103,13 @@ ib_node *ib_nn_batchnorm(ib_graph *g, ib_node *x, const char *name)
     ib_node *rm = ib_buffer(g, pname, 1, &c, (ib_init){IB_INIT_ZEROS, 0, 0});
     join(pname, sizeof pname, name, "running_var");
     ib_node *rv = ib_buffer(g, pname, 1, &c, (ib_init){IB_INIT_ONES, 0, 0});
-    return ib_node_set_name(ib_batchnorm(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f), name);
+    ib_node *y = relu ? ib_batchnorm_relu(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f)
+                      : ib_batchnorm(g, x, gamma, beta, rm, rv, 0.1f, 1e-5f);
+    return ib_node_set_name(y, name);
 }
+
+ib_node *ib_nn_batchnorm(ib_graph *g, ib_node *x, const char *name) { return nn_batchnorm(g, x, name, false); }
+ib_node *ib_nn_batchnorm_relu(ib_graph *g, ib_node *x, const char *name) { return nn_batchnorm(g, x, name, true); }
 
 ib_bottleneck ib_nn_vib(ib_graph *g, ib_node *h, int64_t k, float sigma_shift, ib_node *eps)
 {

@@ -492,7 +492,7 @@ static ib_node *basicblock_build(ib__model_builder *b, ib_node *x, const ib__lay
     snprintf(a, sizeof a, "%s.conv1", p);
     ib_node *h = ib_nn_conv2d(g, x, a, e->n, 3, stride, 1, false);
     snprintf(a, sizeof a, "%s.bn1", p);
-    h = ib_relu(g, ib_nn_batchnorm(g, h, a));
+    h = ib_nn_batchnorm_relu(g, h, a);
     snprintf(a, sizeof a, "%s.conv2", p);
     h = ib_nn_conv2d(g, h, a, e->n, 3, 1, 1, false);
     snprintf(a, sizeof a, "%s.bn2", p);
@@ -518,11 +518,11 @@ static ib_node *wideblock_build(ib__model_builder *b, ib_node *x, const ib__laye
     const char *p = e->full;
     int stride = I(e, O_STRIDE);
     snprintf(a, sizeof a, "%s.bn1", p);
-    ib_node *act = ib_relu(g, ib_nn_batchnorm(g, x, a));
+    ib_node *act = ib_nn_batchnorm_relu(g, x, a);
     snprintf(a, sizeof a, "%s.conv1", p);
     ib_node *h = ib_nn_conv2d(g, act, a, e->n, 3, stride, 1, false);
     snprintf(a, sizeof a, "%s.bn2", p);
-    h = ib_relu(g, ib_nn_batchnorm(g, h, a));
+    h = ib_nn_batchnorm_relu(g, h, a);
     if (F(e, O_DROPOUT) > 0)
         h = ib_dropout(g, h, F(e, O_DROPOUT));
     snprintf(a, sizeof a, "%s.conv2", p);
@@ -623,7 +623,7 @@ static ib_node *vsdhead_build(ib__model_builder *b, ib_node *v, const ib__layer 
         snprintf(part, sizeof part, "fc%d", j + 1);
         h = ib_nn_linear(g, h, vsd_name(a, sizeof a, e, "encoder", part), IB__WIDTH(e->v[O_HIDDEN].i, j), true);
         snprintf(part, sizeof part, "bn%d", j + 1);
-        h = ib_relu(g, ib_nn_batchnorm(g, h, vsd_name(a, sizeof a, e, "encoder", part)));
+        h = ib_nn_batchnorm_relu(g, h, vsd_name(a, sizeof a, e, "encoder", part));
     }
     bool det = I(e, O_DETERMINISTIC);
     h = ib_nn_linear(g, h, vsd_name(a, sizeof a, e, "encoder", "out"), det ? k : 2 * k, true);

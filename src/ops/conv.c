@@ -190,7 +190,7 @@ static void bias_grad(const conv_dims *d, const float *dy, float *db)
     for (int64_t u = 0; u < d->batch * per; u++) {
         int64_t i = u / per, c0 = (u % per) * w;
         const float *p = dy + u * w * d->p;
-        ib__plane_sums_w(IB__PS_SUM, w, d->p, p, p, NULL, ps + i * d->cout + c0, ps + i * d->cout + c0);
+        ib__plane_sums_w(IB__PS_SUM, w, d->p, p, p, p, NULL, ps + i * d->cout + c0, ps + i * d->cout + c0);
     }
     for (int64_t co = 0; co < d->cout; co++) {
         double s = 0;

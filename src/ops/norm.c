@@ -27,7 +27,8 @@
  * inputs x, gamma, beta, running_mean, running_var; f[0] momentum, f[1] eps;
  * i[0] C, i[1] N, i[2] cells per channel and image (H*W, or 1 for 2-D x),
  * i[3] 1 when the last forward used batch statistics (a training graph,
- * gamma and beta not both frozen).
+ * gamma and beta not both frozen), i[4] 1 for batchnorm_relu (the ReLU
+ * applied in the same pass, its mask taken from the output in backward).
  * scratch: mean (C) then invstd (C), floats.  tmp: two (N, C) float
  * arrays of per-plane sums.
  *
@@ -39,11 +40,12 @@
 
 typedef struct bn_geom {
     int64_t ch, batch, inner, w, units;
+    bool relu; /* batchnorm_relu: y = max(bn(x), 0) */
 } bn_geom;
 
 static bn_geom bn_geom_of(const ib_node *n)
 {
-    bn_geom b = {.ch = n->i[0], .batch = n->i[1], .inner = n->i[2], .w = n->layout ? n->layout : 1};
+    bn_geom b = {.ch = n->i[0], .batch = n->i[1], .inner = n->i[2], .w = n->layout ? n->layout : 1, .relu = n->i[4]};
     b.units = b.batch * (b.ch / b.w);
     return b;
 }
@@ -59,19 +61,21 @@ static inline int64_t bn_unit(const bn_geom *b, int64_t u, int64_t *img, int64_t
 
 /* Plane sums of every unit into ps (and ps2), (N, C): kind as in plane_sums.h. */
 static void bn_plane_sums(const ib_node *n, const bn_geom *b, int kind, const float *x, const float *e,
-                          const float *mu, float *ps, float *ps2)
+                          const float *r, const float *mu, float *ps, float *ps2)
 {
 #pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && b->units > 1)
     for (int64_t u = 0; u < b->units; u++) {
         int64_t i, c0, at = bn_unit(b, u, &i, &c0);
         float *s1 = ps + i * b->ch + c0, *s2 = ps2 ? ps2 + i * b->ch + c0 : s1;
-        const float *p = x + at, *pe = e ? e + at : p, *m = mu ? mu + c0 : NULL;
+        const float *p = x + at, *pe = e ? e + at : p, *pr = r ? r + at : p, *m = mu ? mu + c0 : NULL;
         if (kind == IB__PS_SUM)
-            ib__plane_sums_w(IB__PS_SUM, (int)b->w, b->inner, p, pe, m, s1, s2);
+            ib__plane_sums_w(IB__PS_SUM, (int)b->w, b->inner, p, pe, pr, m, s1, s2);
         else if (kind == IB__PS_SQDEV)
-            ib__plane_sums_w(IB__PS_SQDEV, (int)b->w, b->inner, p, pe, m, s1, s2);
+            ib__plane_sums_w(IB__PS_SQDEV, (int)b->w, b->inner, p, pe, pr, m, s1, s2);
+        else if (kind == IB__PS_DSUMS)
+            ib__plane_sums_w(IB__PS_DSUMS, (int)b->w, b->inner, p, pe, pr, m, s1, s2);
         else
-            ib__plane_sums_w(IB__PS_DSUMS, (int)b->w, b->inner, p, pe, m, s1, s2);
+            ib__plane_sums_w(IB__PS_DSUMS_RELU, (int)b->w, b->inner, p, pe, pr, m, s1, s2);
     }
 }
 
@@ -87,20 +91,24 @@ static double bn_total(const float *ps, const bn_geom *b, int64_t c)
 /* y = x * a + bb per channel (a, bb of C), every unit.  Not inlined:
  * forward and bn_recompute run this one body, so a recomputed value is
  * the same bits whatever the compiler would do with two copies. */
-static inline __attribute__((always_inline)) void bn_apply_unit(int w, int64_t len, const float *restrict p,
-                                                                float *restrict y, const float *a, const float *bb)
+/* ReLU as ib_relu computes it: NaN and -0 become +0. */
+static inline float bn_relu(float t) { return t > 0.0f ? t : 0.0f; }
+
+static inline __attribute__((always_inline)) void bn_apply_unit(int w, bool relu, int64_t len,
+                                                                const float *restrict p, float *restrict y,
+                                                                const float *a, const float *bb)
 {
     if (w == 1) {
         float ac = a[0], bc = bb[0];
 #pragma omp simd
         for (int64_t q = 0; q < len; q++)
-            y[q] = p[q] * ac + bc;
+            y[q] = relu ? bn_relu(p[q] * ac + bc) : p[q] * ac + bc;
         return;
     }
     for (int64_t q = 0; q < len; q++)
 #pragma omp simd
         for (int l = 0; l < w; l++)
-            y[q * w + l] = p[q * w + l] * a[l] + bb[l];
+            y[q * w + l] = relu ? bn_relu(p[q * w + l] * a[l] + bb[l]) : p[q * w + l] * a[l] + bb[l];
 }
 
 /* y = x * a + bb per channel (a, bb of C), every unit.  Not inlined:
@@ -113,12 +121,20 @@ __attribute__((noinline)) static void bn_apply(ib_node *n, const float *a, const
 #pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && b.units > 1)
     for (int64_t u = 0; u < b.units; u++) {
         int64_t i, c0, at = bn_unit(&b, u, &i, &c0);
-        if (b.w == 16)
-            bn_apply_unit(16, b.inner, xv + at, n->value + at, a + c0, bb + c0);
-        else if (b.w == 8)
-            bn_apply_unit(8, b.inner, xv + at, n->value + at, a + c0, bb + c0);
+        const float *p = xv + at, *ua = a + c0, *ub = bb + c0;
+        float *y = n->value + at;
+        if (b.relu)
+            switch (b.w) {
+            case 16: bn_apply_unit(16, true, b.inner, p, y, ua, ub); break;
+            case 8: bn_apply_unit(8, true, b.inner, p, y, ua, ub); break;
+            default: bn_apply_unit(1, true, b.inner, p, y, ua, ub);
+            }
         else
-            bn_apply_unit(1, b.inner, xv + at, n->value + at, a + c0, bb + c0);
+            switch (b.w) {
+            case 16: bn_apply_unit(16, false, b.inner, p, y, ua, ub); break;
+            case 8: bn_apply_unit(8, false, b.inner, p, y, ua, ub); break;
+            default: bn_apply_unit(1, false, b.inner, p, y, ua, ub);
+            }
     }
 }
 
@@ -154,7 +170,7 @@ static void bn_batch_stats(ib_graph *g, ib_node *n, const bn_geom *b, float *mea
     float *ps = g->tmp;
     double *st = malloc((size_t)ch * sizeof *st);
     IB_ASSERT(st != NULL);
-    bn_plane_sums(n, b, IB__PS_SUM, x->value, NULL, NULL, ps, NULL);
+    bn_plane_sums(n, b, IB__PS_SUM, x->value, NULL, NULL, NULL, ps, NULL);
     for (int64_t c = 0; c < ch; c++)
         st[c] = bn_total(ps, b, c);
     if (sync)
@@ -163,7 +179,7 @@ static void bn_batch_stats(ib_graph *g, ib_node *n, const bn_geom *b, float *mea
         mean[c] = (float)(st[c] / (double)m);
     /* Deviations from the mean rounded to float: the two-pass variance
      * stays accurate when |mean| >> std. */
-    bn_plane_sums(n, b, IB__PS_SQDEV, x->value, NULL, mean, ps, NULL);
+    bn_plane_sums(n, b, IB__PS_SQDEV, x->value, NULL, NULL, mean, ps, NULL);
     for (int64_t c = 0; c < ch; c++)
         st[c] = bn_total(ps, b, c);
     if (sync)
@@ -222,37 +238,40 @@ static void bn_recompute(ib_graph *g, ib_node *n)
  * k = gamma*invstd, a = mean(dy), b = mean(dy xhat), mean, invstd.
  * Inlined with a constant w: the plain case (w = 1) vectorises over the
  * pixels, the blocked one over the channels. */
-static inline __attribute__((always_inline)) void bn_dx_unit(int w, int64_t len, const float *restrict p,
-                                                             const float *restrict dy, float *restrict dx,
-                                                             const float *const c[5], bool set)
+static inline __attribute__((always_inline)) void bn_dx_unit(int w, bool relu, int64_t len, const float *restrict p,
+                                                             const float *restrict dy, const float *restrict r,
+                                                             float *restrict dx, const float *const c[5], bool set)
 {
     const float *k = c[0], *a = c[1], *bq = c[2], *mu = c[3], *is = c[4];
+    /* the gradient at the batch norm's output: dy, or through the ReLU */
+#define BN_DY(at) (relu ? (r[at] > 0.0f ? dy[at] : 0.0f) : dy[at])
     if (w == 1) {
         float k0 = k[0], a0 = a[0], b0 = bq[0], m0 = mu[0], i0 = is[0];
         if (set) {
 #pragma omp simd
             for (int64_t q = 0; q < len; q++)
-                dx[q] = k0 * (dy[q] - a0 - (p[q] - m0) * i0 * b0);
+                dx[q] = k0 * (BN_DY(q) - a0 - (p[q] - m0) * i0 * b0);
         } else {
 #pragma omp simd
             for (int64_t q = 0; q < len; q++)
-                dx[q] += k0 * (dy[q] - a0 - (p[q] - m0) * i0 * b0);
+                dx[q] += k0 * (BN_DY(q) - a0 - (p[q] - m0) * i0 * b0);
         }
         return;
     }
     for (int64_t q = 0; q < len; q++) {
-        const float *pq = p + q * w, *dq = dy + q * w;
+        const float *pq = p + q * w;
         float *xq = dx + q * w;
         if (set) {
 #pragma omp simd
             for (int l = 0; l < w; l++)
-                xq[l] = k[l] * (dq[l] - a[l] - (pq[l] - mu[l]) * is[l] * bq[l]);
+                xq[l] = k[l] * (BN_DY(q * w + l) - a[l] - (pq[l] - mu[l]) * is[l] * bq[l]);
         } else {
 #pragma omp simd
             for (int l = 0; l < w; l++)
-                xq[l] += k[l] * (dq[l] - a[l] - (pq[l] - mu[l]) * is[l] * bq[l]);
+                xq[l] += k[l] * (BN_DY(q * w + l) - a[l] - (pq[l] - mu[l]) * is[l] * bq[l]);
         }
     }
+#undef BN_DY
 }
 
 /* Backward.  With batch statistics y depends on x also through the batch
@@ -275,7 +294,7 @@ static void bn_bwd(ib_graph *g, ib_node *n)
     float *kab = malloc((size_t)(3 * ch) * sizeof *kab);
     double *st = malloc((size_t)(2 * ch) * sizeof *st);
     IB_ASSERT(kab != NULL && st != NULL);
-    bn_plane_sums(n, &b, IB__PS_DSUMS, x->value, n->grad, mean, ps, ps2);
+    bn_plane_sums(n, &b, b.relu ? IB__PS_DSUMS_RELU : IB__PS_DSUMS, x->value, n->grad, n->value, mean, ps, ps2);
     for (int64_t c = 0; c < ch; c++) {
         double sdy = bn_total(ps, &b, c), sdyx = bn_total(ps2, &b, c) * invstd[c];
         if (gamma->needs_grad)
@@ -300,12 +319,20 @@ static void bn_bwd(ib_graph *g, ib_node *n)
     for (int64_t u = 0; u < b.units; u++) {
         int64_t i, c0, at = bn_unit(&b, u, &i, &c0);
         const float *c[5] = {kab + c0, kab + ch + c0, kab + 2 * ch + c0, mean + c0, invstd + c0};
-        if (b.w == 16)
-            bn_dx_unit(16, b.inner, x->value + at, n->grad + at, x->grad + at, c, set);
-        else if (b.w == 8)
-            bn_dx_unit(8, b.inner, x->value + at, n->grad + at, x->grad + at, c, set);
+        const float *p = x->value + at, *dy = n->grad + at, *r = n->value + at;
+        float *dx = x->grad + at;
+        if (b.relu)
+            switch (b.w) {
+            case 16: bn_dx_unit(16, true, b.inner, p, dy, r, dx, c, set); break;
+            case 8: bn_dx_unit(8, true, b.inner, p, dy, r, dx, c, set); break;
+            default: bn_dx_unit(1, true, b.inner, p, dy, r, dx, c, set);
+            }
         else
-            bn_dx_unit(1, b.inner, x->value + at, n->grad + at, x->grad + at, c, set);
+            switch (b.w) {
+            case 16: bn_dx_unit(16, false, b.inner, p, dy, r, dx, c, set); break;
+            case 8: bn_dx_unit(8, false, b.inner, p, dy, r, dx, c, set); break;
+            default: bn_dx_unit(1, false, b.inner, p, dy, r, dx, c, set);
+            }
     }
 done:
     free(kab);
@@ -316,30 +343,38 @@ static const ib_op op_batchnorm = {.name = "batchnorm", .forward = bn_fwd, .back
                                    .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
                                    .recompute = bn_recompute, .grad_assign = IB__ASSIGNS_IN(0),
                                    .layout = IB__LAYOUT_TIED};
+/* Batch norm and ReLU in one pass each way: its backward also reads its
+ * output, the ReLU's mask. */
+static const ib_op op_batchnorm_relu = {.name = "batchnorm_relu", .forward = bn_fwd, .backward = bn_bwd,
+                                        .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1) |
+                                                     IB__READS_OUT,
+                                        .recompute = bn_recompute, .grad_assign = IB__ASSIGNS_IN(0),
+                                        .layout = IB__LAYOUT_TIED};
 
-ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
-                      ib_node *running_var, float momentum, float eps)
+static ib_node *bn_build(ib_graph *g, const ib_op *op, ib_node *x, ib_node *gamma, ib_node *beta,
+                         ib_node *running_mean, ib_node *running_var, float momentum, float eps)
 {
     ib_node *in[5] = {x, gamma, beta, running_mean, running_var};
     if (!ib__inputs_ok(g, 5, in))
         return NULL;
+    const char *name = op->name;
     char sx[64], sp[64];
     ib__shape_str(x, sx, sizeof sx);
     if (x->dtype != IB_F32 || (x->ndim != 2 && x->ndim != 4))
-        return ib__fail(g, IB_ERR_SHAPE, "batchnorm: input '%s' %s must be (N, C) or (N, C, H, W)", x->name, sx);
+        return ib__fail(g, IB_ERR_SHAPE, "%s: input '%s' %s must be (N, C) or (N, C, H, W)", name, x->name, sx);
     int64_t ch = x->shape[1];
     for (int k = 1; k < 5; k++)
         if (in[k]->dtype != IB_F32 || in[k]->ndim != 1 || in[k]->shape[0] != ch)
-            return ib__fail(g, IB_ERR_SHAPE, "batchnorm: '%s' %s must have shape (%lld) to fit input '%s' %s",
+            return ib__fail(g, IB_ERR_SHAPE, "%s: '%s' %s must have shape (%lld) to fit input '%s' %s", name,
                             in[k]->name, ib__shape_str(in[k], sp, sizeof sp), (long long)ch, x->name, sx);
     for (int k = 3; k < 5; k++)
         if (in[k]->kind == IB__OP)
-            return ib__fail(g, IB_ERR_ARG, "batchnorm: running statistic '%s' must be a buffer, not an op output",
+            return ib__fail(g, IB_ERR_ARG, "%s: running statistic '%s' must be a buffer, not an op output", name,
                             in[k]->name);
     if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps >= 0.0f))
-        return ib__fail(g, IB_ERR_ARG, "batchnorm on '%s': momentum %g must be in [0, 1] and eps %g >= 0", x->name,
+        return ib__fail(g, IB_ERR_ARG, "%s on '%s': momentum %g must be in [0, 1] and eps %g >= 0", name, x->name,
                         (double)momentum, (double)eps);
-    ib_node *n = ib__node_new(g, &op_batchnorm, 5, in, x->ndim, x->shape);
+    ib_node *n = ib__node_new(g, op, 5, in, x->ndim, x->shape);
     if (!n)
         return NULL;
     n->f[0] = momentum;
@@ -347,9 +382,22 @@ ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib
     n->i[0] = ch;
     n->i[1] = x->shape[0];
     n->i[2] = x->ndim == 4 ? x->shape[2] * x->shape[3] : 1;
+    n->i[4] = op == &op_batchnorm_relu;
     n->scratch_bytes = (size_t)(2 * ch) * sizeof(float);
     n->tmp_bytes = (size_t)(2 * n->i[1] * ch) * sizeof(float);
     return n;
+}
+
+ib_node *ib_batchnorm(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
+                      ib_node *running_var, float momentum, float eps)
+{
+    return bn_build(g, &op_batchnorm, x, gamma, beta, running_mean, running_var, momentum, eps);
+}
+
+ib_node *ib_batchnorm_relu(ib_graph *g, ib_node *x, ib_node *gamma, ib_node *beta, ib_node *running_mean,
+                           ib_node *running_var, float momentum, float eps)
+{
+    return bn_build(g, &op_batchnorm_relu, x, gamma, beta, running_mean, running_var, momentum, eps);
 }
 
 /* ---- L2 normalisation of rows: f[0] eps; scratch: max(||x_i||, eps) per row ---- */

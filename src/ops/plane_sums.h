@@ -25,6 +25,7 @@ enum {
     IB__PS_SUM,    /* s1 = sum v */
     IB__PS_SQDEV,  /* s1 = sum (v - mu)^2 */
     IB__PS_DSUMS,  /* s1 = sum e, s2 = sum e (v - mu): batch norm's backward, e = dy */
+    IB__PS_DSUMS_RELU, /* the same with e = (r > 0 ? dy : 0), r the ReLU's output (batchnorm_relu) */
 };
 
 static inline float ib__ps_tree(const float *a)
@@ -35,8 +36,8 @@ static inline float ib__ps_tree(const float *a)
 /* The sums over len pixels of w interleaved channels (w = 1: one plain
  * plane), element (q, l) at p[q * w + l]; results s1[l] (and s2[l]). */
 static inline __attribute__((always_inline)) void ib__plane_sums(int kind, int w, int64_t len, const float *p,
-                                                                 const float *e, const float *mu, float *s1,
-                                                                 float *s2)
+                                                                 const float *e, const float *r, const float *mu,
+                                                                 float *s1, float *s2)
 {
     float a1[IB__PS_LANES][IB__PS_MAXW], a2[IB__PS_LANES][IB__PS_MAXW];
     for (int k = 0; k < IB__PS_LANES; k++)
@@ -54,8 +55,9 @@ static inline __attribute__((always_inline)) void ib__plane_sums(int kind, int w
                     float d = p[at] - mu[l];
                     a1[k][l] += d * d;
                 } else {
-                    a1[k][l] += e[at];
-                    a2[k][l] += e[at] * (p[at] - mu[l]);
+                    float ev = kind == IB__PS_DSUMS_RELU ? (r[at] > 0.0f ? e[at] : 0.0f) : e[at];
+                    a1[k][l] += ev;
+                    a2[k][l] += ev * (p[at] - mu[l]);
                 }
             }
     }
@@ -64,22 +66,22 @@ static inline __attribute__((always_inline)) void ib__plane_sums(int kind, int w
         for (int k = 0; k < IB__PS_LANES; k++)
             t1[k] = a1[k][l], t2[k] = a2[k][l];
         s1[l] = ib__ps_tree(t1);
-        if (kind == IB__PS_DSUMS)
+        if (kind >= IB__PS_DSUMS)
             s2[l] = ib__ps_tree(t2);
     }
 }
 
 /* The same for a run-time w of 1, 8 or 16, each its own inlined copy. */
 static inline __attribute__((always_inline)) void ib__plane_sums_w(int kind, int w, int64_t len, const float *p,
-                                                                   const float *e, const float *mu, float *s1,
-                                                                   float *s2)
+                                                                   const float *e, const float *r, const float *mu,
+                                                                   float *s1, float *s2)
 {
     if (w == 16)
-        ib__plane_sums(kind, 16, len, p, e, mu, s1, s2);
+        ib__plane_sums(kind, 16, len, p, e, r, mu, s1, s2);
     else if (w == 8)
-        ib__plane_sums(kind, 8, len, p, e, mu, s1, s2);
+        ib__plane_sums(kind, 8, len, p, e, r, mu, s1, s2);
     else
-        ib__plane_sums(kind, 1, len, p, e, mu, s1, s2);
+        ib__plane_sums(kind, 1, len, p, e, r, mu, s1, s2);
 }
 
 #endif
