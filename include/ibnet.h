@@ -447,6 +447,9 @@ ib_node *ib_add(ib_graph *g, ib_node *a, ib_node *b);
 ib_node *ib_sub(ib_graph *g, ib_node *a, ib_node *b);
 ib_node *ib_mul(ib_graph *g, ib_node *a, ib_node *b);
 ib_node *ib_div(ib_graph *g, ib_node *a, ib_node *b);
+/* relu(a + b) as one op, a and b of one shape (a residual block's output):
+ * one pass each way, the same bits as the two ops. */
+ib_node *ib_add_relu(ib_graph *g, ib_node *a, ib_node *b);
 /* y = alpha x + beta */
 ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta);
 ib_node *ib_scale(ib_graph *g, ib_node *x, float alpha);

@@ -1,7 +1,7 @@
 /*
  * test_grad_binary_reduce.c — finite-difference gradient checks (and exact
  * forward values) of the binary ops add, sub, mul and div, with and without
- * broadcasting, and of the reductions sum, mean, logsumexp and logmeanexp
+ * broadcasting, of add_relu, and of the reductions sum, mean, logsumexp and logmeanexp
  * along each axis and over all elements.
  *
  * Tolerances: central differences with h = 1e-2 on float32 losses of a few
@@ -11,6 +11,8 @@
  * tests.
  */
 #include "test.h"
+
+#include <math.h>
 
 #define TOL 2e-3
 
@@ -102,6 +104,41 @@ static void test_grad_binary_same_shape(void)
 {
     check_binary((bcase){2, 2, {3, 5}, {3, 5}});
     check_binary((bcase){4, 4, {2, 1, 3, 2}, {2, 1, 3, 2}});
+}
+
+/* add_relu: finite differences with |a + b| >= 0.1 everywhere (away from
+ * the kink), a + a included; and the same bits as relu(add) in values and
+ * both gradients. */
+static void test_grad_add_relu(void)
+{
+    for (int twice = 0; twice < 2; twice++) {
+        ib_params *p = ib_params_new(3);
+        ib_graph *g = ib_graph_new(p);
+        ib_node *a = ib_node_set_requires_grad(ib_input(g, "a", 4, (int64_t[]){2, 3, 2, 2}), true);
+        ib_node *b = twice ? a : ib_node_set_requires_grad(ib_input(g, "b", 4, (int64_t[]){2, 3, 2, 2}), true);
+        ib_node *y = ib_add_relu(g, a, b), *ref = ib_relu(g, ib_add(g, a, b));
+        ib_node *wy = ib_input(g, "wy", 4, (int64_t[]){2, 3, 2, 2});
+        ib_node *loss = ib_sum(g, ib_mul(g, y, wy), IB_ALL), *loss_ref = ib_sum(g, ib_mul(g, ref, wy), IB_ALL);
+        ib_test_compile_fill(g);
+        float *av = ib_node_data(a), *bv = ib_node_data(b);
+        for (int k = 0; k < 24; k++)
+            if (fabsf(av[k] + bv[k]) < 0.1f)
+                av[k] += 0.3f;
+        ib_test_gradcheck(g, loss, twice ? 1 : 2, (ib_node *[]){a, b}, 1e-2f, TOL);
+        CHECK_OK(ib_graph_forward(g));
+        CHECK(memcmp(ib_node_data(y), ib_node_data(ref), 24 * sizeof(float)) == 0);
+        float got[2][24];
+        for (int r = 0; r < 2; r++) {
+            ib_params_zero_grad(p);
+            CHECK_OK(ib_graph_backward(g, r ? loss_ref : loss));
+            memcpy(got[r], ib_node_grad(a), sizeof got[r]);
+            if (!twice)
+                CHECK(memcmp(ib_node_grad(a), ib_node_grad(b), sizeof got[r]) == 0);
+        }
+        CHECK(memcmp(got[0], got[1], sizeof got[0]) == 0);
+        ib_graph_free(g);
+        ib_params_free(p);
+    }
 }
 
 /* Broadcast on one side, on both sides, across ranks and to a single
@@ -206,6 +243,7 @@ int main(void)
 {
     IB_RUN(test_grad_binary_same_shape);
     IB_RUN(test_grad_binary_broadcast);
+    IB_RUN(test_grad_add_relu);
     IB_RUN(test_grad_reduce_axis0);
     IB_RUN(test_grad_reduce_axis1);
     IB_RUN(test_grad_reduce_last_axis);

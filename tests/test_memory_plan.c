@@ -237,8 +237,9 @@ static void test_recompute_resnet_vibcells_same_bits(void)
  * readers need would save nothing): the middle block of each stage, as
  * the first block of stages 2 and 3 has a subsampled shortcut, not
  * recomputable.  The blocks' first batch norm and ReLU are one op
- * (batchnorm_relu), recomputed from the kept conv output; the stem's are
- * two.  So 9 fused, 1 + 3 ReLUs, 1 + 3 batch norms, 3 adds; and a smaller
+ * (batchnorm_relu), recomputed from the kept conv output, and so are
+ * their add and ReLU (add_relu); the stem's batch norm and ReLU are two.
+ * So 9 batchnorm_relu, 1 ReLU, 1 + 3 batch norms, 3 add_relu; and a smaller
  * arena than reuse alone (measured at batch 8: 0.70x with oneDNN's conv
  * workspaces in both arenas, 0.84x with the larger im2col ones). */
 static void test_recompute_plan_of_resnet(void)
@@ -250,7 +251,7 @@ static void test_recompute_plan_of_resnet(void)
     build(&a, p, m, 8, true, REUSE, false);
     build(&b, p, m, 8, true, RECOMPUTE, false);
     CHECK(ib_graph_recompute(b.g) && !ib_graph_recompute(a.g));
-    int n_re = 0, n_relu = 0, n_bn = 0, n_bnrelu = 0;
+    int n_re = 0, n_relu = 0, n_bn = 0, n_bnrelu = 0, n_addrelu = 0;
     for (int i = 0; i < b.g->n_nodes; i++) {
         const ib_node *n = b.g->nodes[i];
         CHECK(a.g->nodes[i]->recompute_at < 0);
@@ -261,14 +262,16 @@ static void test_recompute_plan_of_resnet(void)
         n_relu += strcmp(n->op->name, "relu") == 0;
         n_bn += strcmp(n->op->name, "batchnorm") == 0;
         n_bnrelu += strcmp(n->op->name, "batchnorm_relu") == 0;
-        if (strcmp(n->op->name, "relu") == 0 && strcmp(n->in[0]->op->name, "batchnorm") != 0)
-            CHECK_MSG(strcmp(n->in[0]->op->name, "add") == 0 && n->in[0]->recompute_at >= 0,
+        n_addrelu += strcmp(n->op->name, "add_relu") == 0;
+        if (strcmp(n->op->name, "add_relu") == 0)
+            CHECK_MSG(strcmp(n->in[0]->op->name, "batchnorm") == 0 && n->in[0]->recompute_at >= 0,
                       "'%s' recomputed from '%s', which is not", n->name, n->in[0]->name);
     }
     CHECK_EQ_INT(n_bnrelu, 9);
-    CHECK_EQ_INT(n_relu, 4);
+    CHECK_EQ_INT(n_relu, 1);
     CHECK_EQ_INT(n_bn, 4);
-    CHECK_EQ_INT(n_re, 9 + 4 + 4 + 3);
+    CHECK_EQ_INT(n_addrelu, 3);
+    CHECK_EQ_INT(n_re, 9 + 1 + 4 + 3);
     CHECK_MSG(b.g->arena_bytes * 100 < a.g->arena_bytes * (ib__conv_path() == IB_CONV_DNNL ? 75 : 88), "recompute %zu bytes, reuse %zu", b.g->arena_bytes,
               a.g->arena_bytes);
     /* backward recomputes batch norm without touching the running statistics */
@@ -289,8 +292,9 @@ static void test_recompute_plan_of_resnet(void)
 /* The arena shrinks where feature maps are: ResNet-20's batch-norm, add
  * and pre-relu outputs are read by no backward (relu reads its output), so
  * they die in forward, and what backward reads dies once read.  Measured
- * at batch 8: 0.60x (ResNet-20, whose fused batchnorm_relu has no pre-relu
- * output in either plan; 0.53x before) and 0.61x (LeNet with VIB cells); the
+ * at batch 8: 0.68x (ResNet-20, whose fused batchnorm_relu and add_relu
+ * leave no pre-relu outputs in either plan; 0.53x before the fusion) and
+ * 0.61x (LeNet with VIB cells); the
  * bounds leave a little room for layout changes of the planner.  The
  * convolutions' workspaces are in the arena too, the same in both plans:
  * the im2col path's (much larger than oneDNN's at this batch) dilute the
@@ -299,7 +303,7 @@ static void test_reuse_shrinks_cnn_memory(void)
 {
     size_t plain, reuse;
     memory_of("resnet20", 8, &plain, &reuse);
-    CHECK_MSG(reuse * 100 < plain * 63, "resnet20: reusing %zu bytes, planned %zu", reuse, plain);
+    CHECK_MSG(reuse * 100 < plain * 72, "resnet20: reusing %zu bytes, planned %zu", reuse, plain);
     memory_of("lenet-vibcells", 8, &plain, &reuse);
     CHECK_MSG(reuse * 100 < plain * (ib__conv_path() == IB_CONV_DNNL ? 66 : 84), "lenet-vibcells: reusing %zu bytes, planned %zu", reuse, plain);
     memory_of("mlp", 8, &plain, &reuse);
@@ -641,8 +645,8 @@ static int blocked_count(const ib_graph *g, const char *op, int *of_op)
 }
 
 /* Where ResNet-20 keeps the blocked layout: every batch norm, ReLU and
- * residual add (10 batch norms, 9 fused with their ReLU, 10 ReLUs, 9
- * adds), the two subsampled shortcuts with their
+ * residual add (10 batch norms, 9 fused with their ReLU, the stem's ReLU,
+ * 9 add_relu), the two subsampled shortcuts with their
  * channel padding, and the convolutions' outputs; never the input, the
  * pooled features or the logits.  An all-kept graph (every value readable) stays plain,
  * and so does every graph with IBNET_LAYOUT=plain. */
@@ -660,15 +664,16 @@ static void test_blocked_layout_plan_of_resnet(void)
         any = blocked_count(a.g, "batchnorm", &bn);
         blocked_count(a.g, "batchnorm_relu", &bnrelu);
         blocked_count(a.g, "relu", &relu);
-        blocked_count(a.g, "add", &add);
+        blocked_count(a.g, "add_relu", &add);
         blocked_count(a.g, "conv2d", &conv);
         blocked_count(a.g, "pad_channels", &pad);
-        CHECK_MSG(bn == 10 && bnrelu == 9 && relu == 10 && add == 9 && conv == 19 && pad == 2,
-                  "B=%d: blocked bn %d bn+relu %d relu %d add %d conv %d pad %d", b, bn, bnrelu, relu, add, conv, pad);
+        CHECK_MSG(bn == 10 && bnrelu == 9 && relu == 1 && add == 9 && conv == 19 && pad == 2,
+                  "B=%d: blocked bn %d bn+relu %d relu %d add+relu %d conv %d pad %d", b, bn, bnrelu, relu, add, conv,
+                  pad);
         CHECK(a.x->layout == 0 && a.mo.logits->layout == 0);
         int of;
         CHECK_EQ_INT(blocked_count(k.g, "conv2d", &of), 0);
-        CHECK(any > 60);
+        CHECK_EQ_INT(any, 10 + 9 + 1 + 9 + 19 + 2 + 2); /* and the two 1x1 subsamples */
         ib_graph_free(a.g);
         ib_graph_free(k.g);
     }

@@ -506,7 +506,7 @@ static ib_node *basicblock_build(ib__model_builder *b, ib_node *x, const ib__lay
     } else if (proj) {
         sc = pad_shortcut(g, x, e->n, stride);
     }
-    return named(ib_relu(g, ib_add(g, h, sc)), p);
+    return named(ib_add_relu(g, h, sc), p);
 }
 
 /* Pre-activation block as in the WRN reference code: when the shape

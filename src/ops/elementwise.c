@@ -201,3 +201,44 @@ ib_node *ib_add(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_add,
 ib_node *ib_sub(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_sub, OP_SUB, a, b); }
 ib_node *ib_mul(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_mul, OP_MUL, a, b); }
 ib_node *ib_div(ib_graph *g, ib_node *a, ib_node *b) { return binary(g, &op_div, OP_DIV, a, b); }
+
+/* ---- add_relu: y = relu(a + b), same-shape operands (a residual block's
+ * output): one pass each way instead of two, the same bits as add then
+ * relu (relu's rule: NaN and -0 become +0; the gradient passes where
+ * y > 0, from the output, as relu's backward). ---- */
+static void add_relu_fwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *a = n->in[0]->value, *b = n->in[1]->value;
+    float *y = n->value;
+    IB__PAR_LOOP(n->numel, float t = a[k] + b[k]; y[k] = t > 0.0f ? t : 0.0f);
+}
+
+static void add_relu_bwd(ib_graph *g, ib_node *n)
+{
+    (void)g;
+    const float *y = n->value, *dy = n->grad;
+    for (int j = 0; j < 2; j++) /* a + a adds twice, as add's backward */
+        if (n->in[j]->needs_grad) {
+            float *dx = n->in[j]->grad;
+            IB__GRAD_LOOP(n, j, n->numel, dx, y[k] > 0.0f ? dy[k] : 0.0f);
+        }
+}
+
+static const ib_op op_add_relu = {.name = "add_relu", .forward = add_relu_fwd, .backward = add_relu_bwd,
+                                  .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT, .recompute = add_relu_fwd,
+                                  .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
+                                  .layout = IB__LAYOUT_ELEMENTWISE};
+
+ib_node *ib_add_relu(ib_graph *g, ib_node *a, ib_node *b)
+{
+    ib_node *in[2] = {a, b};
+    if (!ib__inputs_ok(g, 2, in))
+        return NULL;
+    if (a->dtype != IB_F32 || b->dtype != IB_F32 || !ib__same_shape(a, b)) {
+        char s1[64], s2[64];
+        return ib__fail(g, IB_ERR_SHAPE, "add_relu: '%s' %s and '%s' %s must be float tensors of one shape", a->name,
+                        ib__shape_str(a, s1, sizeof s1), b->name, ib__shape_str(b, s2, sizeof s2));
+    }
+    return ib__node_new(g, &op_add_relu, 2, in, a->ndim, a->shape);
+}
