@@ -677,6 +677,24 @@ static void test_blocked_layout_plan_of_resnet(void)
         ib_graph_free(a.g);
         ib_graph_free(k.g);
     }
+    /* With VIB cells after each stage: each cell's sample z is blocked
+     * (its mu and sigma, read by the KL, are not), so the next stage is
+     * blocked as a whole again (and global pooling reads the last). */
+    ib_model *mc = NULL;
+    CHECK_OK(ib_model_load("resnet20-vibcells", &mc));
+    for (int b = 8; b <= 16; b += 8) {
+        layout_block = b;
+        net a;
+        build(&a, p, mc, 2, true, RECOMPUTE, false);
+        int sample, addrelu, conv;
+        blocked_count(a.g, "gaussian_sample", &sample);
+        blocked_count(a.g, "add_relu", &addrelu);
+        blocked_count(a.g, "conv2d", &conv);
+        CHECK_MSG(sample == 3 && addrelu == 9 && conv == 19, "B=%d: blocked samples %d add_relu %d conv %d", b,
+                  sample, addrelu, conv);
+        ib_graph_free(a.g);
+    }
+    ib_model_free(mc);
     layout_block = -1;
     setenv("IBNET_LAYOUT", "plain", 1);
     net a;

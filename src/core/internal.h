@@ -87,7 +87,7 @@ typedef struct ib_op {
     int (*layout_block)(void);
 } ib_op;
 
-enum { IB__LAYOUT_PLAIN = 0, IB__LAYOUT_ELEMENTWISE, IB__LAYOUT_TIED, IB__LAYOUT_FREE };
+enum { IB__LAYOUT_PLAIN = 0, IB__LAYOUT_ELEMENTWISE, IB__LAYOUT_TIED, IB__LAYOUT_FREE, IB__LAYOUT_OUT };
 
 #define IB__ASSIGNS_IN(k) (1u << (k))
 

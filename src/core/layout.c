@@ -18,7 +18,9 @@
  * blocked layout, and every op reading it reads the blocked layout too:
  * convolutions and global pooling read either layout (IB__LAYOUT_FREE),
  * elementwise ops and the layout-aware ones (batch norm, the 1x1 subsample,
- * channel padding) read their output's layout.  (Max-pooling reads NCHW
+ * channel padding) read their output's layout, and a VIB cell's Gaussian
+ * sample reads NCHW and writes either (IB__LAYOUT_OUT), so that the stage
+ * after a cell is blocked too.  (Max-pooling reads NCHW
  * only: a blocked path was slower than the reorders it saves on LeNet,
  * whose convolutions gain nothing from the layout.)  So a group of
  * nodes joined by such ops is blocked or plain as a whole; compile finds

@@ -48,11 +48,28 @@ static const float *noise_chunk(const ib_graph *g, const ib_node *n, int64_t lo,
     return buf;
 }
 
+/* A blocked z (src/core/layout.c: a VIB cell's sample feeding the next
+ * convolutions): mu, sigma and the noise stay NCHW and element k of them
+ * goes to k's place in the blocked layout, so the draws and every bit are
+ * the layout's business no more than they are the thread count's.  The
+ * plain elements [lo, hi) as runs along one (image, channel) plane: run
+ * start k, its length, and z's offset of k (stride b within the run). */
+typedef struct z_run {
+    int64_t k, len, at;
+} z_run;
+
+static z_run next_run(const ib_node *n, int64_t k, int64_t hi)
+{
+    int64_t ch = n->shape[1], hw = n->shape[2] * n->shape[3], plane = k / hw, q = k % hw;
+    int64_t end = (plane + 1) * hw < hi ? (plane + 1) * hw : hi;
+    return (z_run){k, end - k, ib__layout_at(plane / ch, plane % ch, q, ch, hw, n->layout)};
+}
+
 static void sample_fwd(ib_graph *g, ib_node *n)
 {
     const float *mu = n->in[0]->value, *sigma = n->in[1]->value;
     float *z = n->value;
-    int64_t count = n->numel, chunks = (count + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
+    int64_t count = n->numel, chunks = (count + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK, b = n->layout;
     n->i[0] = (int64_t)g->step;
     n->i[1] = n->n_in <= 2 && g->sampling;
 #pragma omp parallel for schedule(static) if (count > IB_PAR_MIN)
@@ -60,24 +77,51 @@ static void sample_fwd(ib_graph *g, ib_node *n)
         int64_t lo = c * SAMPLE_CHUNK, hi = lo + SAMPLE_CHUNK < count ? lo + SAMPLE_CHUNK : count;
         float buf[SAMPLE_CHUNK] __attribute__((aligned(64)));
         const float *eps = noise_chunk(g, n, lo, hi, buf) - lo;
+        if (!b) {
 #pragma omp simd
-        for (int64_t k = lo; k < hi; k++)
-            z[k] = mu[k] + sigma[k] * eps[k];
+            for (int64_t k = lo; k < hi; k++)
+                z[k] = mu[k] + sigma[k] * eps[k];
+            continue;
+        }
+        for (z_run r = next_run(n, lo, hi); r.len > 0; r = next_run(n, r.k + r.len, hi)) {
+            float *zr = z + r.at;
+            for (int64_t j = 0; j < r.len; j++)
+                zr[j * b] = mu[r.k + j] + sigma[r.k + j] * eps[r.k + j];
+            if (r.k + r.len >= hi)
+                break;
+        }
     }
+}
+
+/* Backward with a blocked z: dz gathered into NCHW order, a chunk at a time. */
+static const float *dz_chunk(const ib_node *n, int64_t lo, int64_t hi, float *buf)
+{
+    int64_t b = n->layout;
+    if (!b)
+        return n->grad + lo;
+    for (z_run r = next_run(n, lo, hi); r.len > 0; r = next_run(n, r.k + r.len, hi)) {
+        const float *dr = n->grad + r.at;
+        for (int64_t j = 0; j < r.len; j++)
+            buf[r.k - lo + j] = dr[j * b];
+        if (r.k + r.len >= hi)
+            break;
+    }
+    return buf;
 }
 
 static void sample_bwd(ib_graph *g, ib_node *n)
 {
     ib_node *mu = n->in[0], *sigma = n->in[1];
-    const float *dz = n->grad, *s = sigma->value;
+    const float *s = sigma->value;
     float *dmu = mu->needs_grad ? mu->grad : NULL, *ds = sigma->needs_grad ? sigma->grad : NULL;
     float *deps = n->n_in > 2 && n->in[2]->needs_grad ? n->in[2]->grad : NULL;
     int64_t count = n->numel, chunks = (count + SAMPLE_CHUNK - 1) / SAMPLE_CHUNK;
 #pragma omp parallel for schedule(static) if (count > IB_PAR_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * SAMPLE_CHUNK, hi = lo + SAMPLE_CHUNK < count ? lo + SAMPLE_CHUNK : count;
-        float buf[SAMPLE_CHUNK] __attribute__((aligned(64)));
+        float buf[SAMPLE_CHUNK] __attribute__((aligned(64))), dbuf[SAMPLE_CHUNK] __attribute__((aligned(64)));
         const float *eps = ds ? noise_chunk(g, n, lo, hi, buf) - lo : NULL;
+        const float *dz = dz_chunk(n, lo, hi, dbuf) - lo;
         if (dmu && ds) { /* the usual case: one pass */
 #pragma omp simd
             for (int64_t k = lo; k < hi; k++) {
@@ -104,7 +148,8 @@ static void sample_bwd(ib_graph *g, ib_node *n)
 /* sigma is read only for the gradient of a caller's eps (rare; declared
  * anyway: sigma is kept for the KL in every VIB layer). */
 static const ib_op op_sample = {.name = "gaussian_sample", .forward = sample_fwd, .backward = sample_bwd,
-                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(1) | IB__READS_IN(2)};
+                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(1) | IB__READS_IN(2),
+                                .layout = IB__LAYOUT_OUT};
 
 ib_node *ib_gaussian_sample(ib_graph *g, ib_node *mu, ib_node *sigma, ib_node *eps)
 {
