@@ -3,7 +3,8 @@
  * and added into (graph.c, ib__grad_assign): the same bits as zeroing, on
  * the ops that assign (linear, conv2d, batch norm, relu, add/sub/mul/div,
  * average pooling), whatever the buffer held before; a gradient whose one
- * writer is off the loss's path is still zero; two writers still add.
+ * writer is off the loss's path is still zero; of two writers the first in
+ * backward (the consumer with the highest id) assigns and the other adds.
  */
 #include "core/internal.h"
 #include "test.h"
@@ -78,7 +79,8 @@ static void test_same_bits_as_zeroing(void)
         ib_node_data(a.x)[3] += 0.25f; /* a different second pass */
         ib_node_data(b.x)[3] += 0.25f;
     }
-    /* and the mechanism was used: single-consumer activations have their writer, two-consumer ones none */
+    /* and the mechanism was used: single-consumer activations have their
+     * writer, and so do two-consumer ones (their later consumer) */
     int assigned = 0;
     const ib_node *first_relu = NULL;
     for (int i = 0; i < a.g->n_nodes; i++) {
@@ -89,8 +91,14 @@ static void test_same_bits_as_zeroing(void)
             first_relu = n;
     }
     CHECK_MSG(assigned >= 8, "only %d gradients assigned", assigned);
-    /* the first relu feeds the pooling and the second conv: its gradient is added into */
-    CHECK(first_relu && first_relu->grad_writer < 0 && first_relu->in[0]->grad_writer == first_relu->id);
+    /* the first relu feeds the pooling, the second conv and the subsample
+     * (the last, which assigns; the other two add into it) */
+    CHECK(first_relu && first_relu->in[0]->grad_writer == first_relu->id);
+    if (first_relu) {
+        const ib_node *w = first_relu->grad_writer >= 0 ? a.g->nodes[first_relu->grad_writer] : NULL;
+        CHECK_MSG(w && strcmp(w->op->name, "avgpool2d") == 0 && w->i[0] == 1, "the first relu's writer is %s",
+                  w ? w->op->name : "none");
+    }
     for (int i = 0; i < b.g->n_nodes; i++)
         CHECK(b.g->nodes[i]->grad_writer < 0 || !b.g->nodes[i]->grad);
     drop(&a);

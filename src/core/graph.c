@@ -490,15 +490,21 @@ static ib_status plan_and_allocate(ib_graph *g)
                 bool kept = n->kind == IB__INPUT || n->keep;
                 n->grad_pooled = !kept;
                 n->grad_start = last[i];
-                /* One consumer, no views: that op alone writes this
-                 * gradient, and if its op can, it assigns instead of adding
-                 * to a zeroed buffer. */
-                if (n_cons[i] == 1 && !has_view[i] && last[i] > i && !g->no_grad_assign) {
+                /* No views: the consumer with the highest id writes this
+                 * gradient first (backward runs down), and if its op can,
+                 * it assigns instead of adding to a zeroed buffer; the
+                 * others add after it (a residual stream's gradient: the
+                 * add assigns, the block's first conv adds).  Not when it
+                 * reads the node twice (its two writes would both assign). */
+                if (n_cons[i] >= 1 && !has_view[i] && last[i] > i && !g->no_grad_assign) {
                     const ib_node *c = g->nodes[last[i]];
+                    int uses = 0, at = -1;
                     for (int k = 0; k < c->n_in; k++)
-                        if (c->in[k] == n && c->kind == IB__OP && !c->view_of && !c->no_grad_op &&
-                            c->op->backward && (c->op->grad_assign & IB__ASSIGNS_IN(k)))
-                            n->grad_writer = c->id;
+                        if (c->in[k] == n)
+                            uses++, at = k;
+                    if (uses == 1 && c->kind == IB__OP && !c->view_of && !c->no_grad_op && c->op->backward &&
+                        (c->op->grad_assign & IB__ASSIGNS_IN(at)))
+                        n->grad_writer = c->id;
                 }
                 items[n_items++] = (ib__plan_item){buf_bytes(n), 0, kept ? ALWAYS_LO : 2 * N - last[i],
                                                    kept ? ALWAYS_HI : 2 * N - i};

@@ -130,7 +130,7 @@ struct ib_node {
     bool grad_pooled;      /* grad shares memory: valid from backward step grad_start down to id */
     bool value_pooled;     /* value valid from forward step id to value_last, or to value_bwd's backward */
     int grad_start;        /* the highest node id whose backward may add into grad */
-    int grad_writer;       /* the one op that writes grad and can assign it (op->grad_assign); -1: none */
+    int grad_writer;       /* the op that writes grad first (its highest consumer) and assigns it (op->grad_assign); -1: none */
     bool grad_unset;       /* this backward: grad was not zeroed, grad_writer assigns it */
     int value_last;        /* the last forward step that reads value */
     int value_bwd;         /* the lowest node id whose backward reads value; -1: none */
