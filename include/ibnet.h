@@ -715,6 +715,18 @@ ib_status ib_ema_update(ib_ema *e);
  * returns IB_ERR_STATE. */
 ib_status ib_ema_swap(ib_ema *e);
 bool ib_ema_swapped(const ib_ema *e);
+/* Buffers (batch-norm running statistics) of the averaged network.  A swap
+ * keeps every buffer aside too, and swapping back restores it: what is
+ * written into the store's buffers while swapped (statistics recomputed
+ * for the averaged weights by a training-mode pass) never reaches the
+ * training network.  ib_ema_keep_buffer, while swapped: buffer i's value in
+ * the store becomes the averaged network's own (kept in the shadow at i's
+ * offset), which every later swap puts into the store.  Without it a swap
+ * leaves the buffer as the training network has it.  set_has_buffer: for
+ * loaders that wrote the shadow at i's offset themselves (checkpoints). */
+ib_status ib_ema_keep_buffer(ib_ema *e, int i);
+bool ib_ema_has_buffer(const ib_ema *e, int i);
+void ib_ema_set_has_buffer(ib_ema *e, int i, bool has);
 /* Raw shadow values, laid out like the store (grown to the store's current
  * size by this call; valid until the store grows). */
 float *ib_ema_shadow(ib_ema *e);
@@ -1550,6 +1562,12 @@ typedef struct ib_train_config {
      * trained, no optimizer state) at the end of each listed epoch; 0 = the initial weights.  Epochs
      * in 0..epochs, each once.  "" = none. */
     char save_epochs[256];
+    /* Batch-norm statistics of the EMA network (src/train/ema_bn.c): before the EMA weights of a model
+     * with batch norm are evaluated or saved, a training-mode forward pass (no step) of them over the
+     * first ema_bn_batches batches of the epoch's training order (all of them when the epoch has fewer)
+     * sets their running statistics to the mean of the batch statistics; the training network's own
+     * are left alone.  0: off (the last step's statistics, as before).  Default 20. */
+    int64_t ema_bn_batches;
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",
