@@ -35,6 +35,9 @@ typedef ib__train_run run;
 /* The forward passes' step keys: far above any step a run takes. */
 #define EMA_BN_STEP_BASE (UINT64_C(1) << 62)
 
+/* What this file reads of a batch-norm node (src/ops/norm.c): f[0] its
+ * momentum, i[0] its channels, i[3] whether the last forward used batch
+ * statistics, in[3] and in[4] its running buffers. */
 typedef struct bn_slot {
     ib_node *node;
     double *sum; /* 2 C: running mean, then running variance */
@@ -51,7 +54,8 @@ static int count_batchnorms(const ib_graph *g)
     return nb;
 }
 
-/* The running buffers of slot j, with the store index of each. */
+/* A batch norm's running mean (which 0) or variance (1): store buffers,
+ * inputs 3 and 4 of the op (src/ops/norm.c). */
 static ib_node *running(const bn_slot *b, int which) { return b->node->in[3 + which]; }
 
 static ib_status recompute(run *r)
