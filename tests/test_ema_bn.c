@@ -13,12 +13,13 @@
 
 static char data_dir[1024];
 
-/* Two batch norms before the bottleneck: their inputs do not depend on the
- * bottleneck's noise, so this test can recompute their batch statistics. */
+/* Batch norms before the bottleneck: their inputs do not depend on the
+ * bottleneck's noise, so this test can recompute the batch statistics of
+ * the first two.  The residual block has the fused batch norm + ReLU op. */
 static const char model_text[] = "model emabn\ninput 1 8 8\nclasses 4\n\n"
                                  "conv 6 k=3 pad=1 name=conv1\nbatchnorm name=bn1\nrelu\nmaxpool k=2\n"
-                                 "conv 8 k=3 pad=1 name=conv2\nbatchnorm name=bn2\nrelu\nglobalavgpool\nflatten\n"
-                                 "vib 4 shift=-5 name=vib\nlinear 4 name=fc\n";
+                                 "conv 8 k=3 pad=1 name=conv2\nbatchnorm name=bn2\nrelu\nbasicblock 8 name=block\n"
+                                 "globalavgpool\nflatten\nvib 4 shift=-5 name=vib\nlinear 4 name=fc\n";
 static char model_path[1024];
 
 #define BATCH 50
@@ -214,6 +215,14 @@ static void test_statistics_are_the_batch_means(void)
     for (int b = 0; b < 4; b++)
         memcpy(got[b], value_of(n.p, names[b]), sizeof(float) * (size_t)ib_params_numel(n.p, ib_params_find(n.p, names[b])));
     CHECK_MSG(got[0][0] != raw[0][0], "the EMA's statistics equal the training network's");
+    /* every batch norm's, the fused batch norm + ReLU of the block too */
+    int n_buffers = 0;
+    for (int i = 0; i < ib_params_count(n.p); i++)
+        if (ib_params_kind(n.p, i) == IB_PARAM_BUFFER) {
+            n_buffers++;
+            CHECK_MSG(ib_ema_has_buffer(e, i), "%s: not recomputed", ib_params_name(n.p, i));
+        }
+    CHECK_EQ_INT(n_buffers, 8);
 
     ib_dataset *d = NULL;
     CHECK_OK(ib_dataset_open(c.dataset, "train", NULL, NULL, &d));
@@ -222,7 +231,7 @@ static void test_statistics_are_the_batch_means(void)
     CHECK_OK(ib_batcher_new(d, &bc, &bt));
     ib_batcher_epoch(bt, EPOCHS - 1);
     ib_node *bn[2] = {NULL, NULL};
-    for (int k = 0, j = 0; k < n.g->n_nodes; k++)
+    for (int k = 0, j = 0; k < n.g->n_nodes && j < 2; k++)
         if (n.g->nodes[k]->op && !strcmp(n.g->nodes[k]->op->name, "batchnorm"))
             bn[j++] = n.g->nodes[k];
     CHECK(bn[0] && bn[1]);

@@ -44,7 +44,12 @@ typedef struct bn_slot {
     double momentum;
 } bn_slot;
 
-static bool is_batchnorm(const ib_node *n) { return n->op && strcmp(n->op->name, "batchnorm") == 0; }
+/* The ops of src/ops/norm.c that keep running statistics (one node layout:
+ * a batch norm followed by a ReLU in one op has the same attributes). */
+static bool is_batchnorm(const ib_node *n)
+{
+    return n->op && (strcmp(n->op->name, "batchnorm") == 0 || strcmp(n->op->name, "batchnorm_relu") == 0);
+}
 
 static int count_batchnorms(const ib_graph *g)
 {
