@@ -63,18 +63,18 @@ static void report_paths(const ib_train_config *c)
     ib_model_free(m);
 }
 
-/* The EMA averages weights only: evaluation and the checkpoints pair the
- * averaged weights with the batch-norm statistics of the last step.  Once
- * the run is many times longer than the average's horizon 1 / (1 - decay)
- * the two agree; before that the evaluated network can sit near chance
- * (docs/checkpoints.md, "The EMA and batch norm").  Averaging the
- * statistics too was measured and helps in some short runs and sinks
- * others, so the user is told instead. */
+/* The EMA averages weights only.  By default the library recomputes the
+ * batch-norm statistics for the averaged weights before each evaluation
+ * (--ema-bn-batches, src/train/ema_bn.c); with --ema-bn-batches 0 the
+ * evaluation and the checkpoints pair the averaged weights with the
+ * statistics of the last step, which on runs shorter than a few times the
+ * average's horizon 1 / (1 - decay) can sit near chance (docs/checkpoints.md,
+ * "The EMA and batch norm"): then the user is told. */
 static void warn_ema_batchnorm(const ib_train_config *c, char *buf, size_t len)
 {
     ib_model *m = NULL;
     buf[0] = 0;
-    if (c->ema_decay <= 0 || ib_model_load(c->model, &m) != IB_OK)
+    if (c->ema_decay <= 0 || c->ema_bn_batches > 0 || ib_model_load(c->model, &m) != IB_OK)
         return;
     bool bn = false;
     for (int i = 0; i < ib_model_layer_count(m) && !bn; i++) {
@@ -91,10 +91,10 @@ static void warn_ema_batchnorm(const ib_train_config *c, char *buf, size_t len)
     ib_model_free(m);
     if (bn)
         snprintf(buf, len,
-                "ibnet train: warning: %.200s has batch norm, and --ema %g averages its weights but not its "
-                "batch-norm statistics; evaluation and the checkpoints pair the averaged weights with the last "
-                "statistics, which on runs shorter than about %.0f steps (10 / (1 - decay)) can evaluate near "
-                "chance: use --ema 0 or a shorter decay there (docs/checkpoints.md)",
+                "ibnet train: warning: %.200s has batch norm, and --ema %g with --ema-bn-batches 0 pairs the "
+                "averaged weights with the batch-norm statistics of the last step in evaluation and the "
+                "checkpoints, which on runs shorter than about %.0f steps (10 / (1 - decay)) can evaluate near "
+                "chance: leave --ema-bn-batches on, or use --ema 0 (docs/checkpoints.md)",
                 c->model, (double)c->ema_decay, 10.0 / (1.0 - (double)c->ema_decay));
 }
 

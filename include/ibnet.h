@@ -715,6 +715,18 @@ ib_status ib_ema_update(ib_ema *e);
  * returns IB_ERR_STATE. */
 ib_status ib_ema_swap(ib_ema *e);
 bool ib_ema_swapped(const ib_ema *e);
+/* Buffers (batch-norm running statistics) of the averaged network.  A swap
+ * keeps every buffer aside too, and swapping back restores it: what is
+ * written into the store's buffers while swapped (statistics recomputed
+ * for the averaged weights by a training-mode pass) never reaches the
+ * training network.  ib_ema_keep_buffer, while swapped: buffer i's value in
+ * the store becomes the averaged network's own (kept in the shadow at i's
+ * offset), which every later swap puts into the store.  Without it a swap
+ * leaves the buffer as the training network has it.  set_has_buffer: for
+ * loaders that wrote the shadow at i's offset themselves (checkpoints). */
+ib_status ib_ema_keep_buffer(ib_ema *e, int i);
+bool ib_ema_has_buffer(const ib_ema *e, int i);
+void ib_ema_set_has_buffer(ib_ema *e, int i, bool has);
 /* Raw shadow values, laid out like the store (grown to the store's current
  * size by this call; valid until the store grows). */
 float *ib_ema_shadow(ib_ema *e);
@@ -732,7 +744,8 @@ void ib_ema_set_param_updates(ib_ema *e, int i, int64_t t);
 /* ------------------------------------------------------------------------
  * Checkpoints (src/io/): safetensors files that PyTorch can load.
  * Tensors are named as the store names them ("fc1.weight"); optimizer
- * state as "optim.<state>.<name>", EMA as "ema.<name>".  The safetensors
+ * state as "optim.<state>.<name>", EMA as "ema.<name>" (a buffer's only when
+ * the EMA owns one: ib_ema_keep_buffer, stored as it is).  The safetensors
  * __metadata__ holds "format": "pt" and "ibnet": a JSON object text given
  * by the caller (epoch, step, seed, config...).  Writes are atomic
  * (temporary file, fsync, rename).
@@ -744,9 +757,10 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
  * fails (IB_ERR_MISMATCH) naming the file and the tensor, and nothing is
  * changed.  opt/ema are restored if given (their tensors must be present;
  * the optimizer's step count and lr and the EMA's update count come from
- * the metadata).  A tensor the model cannot place is IB_ERR_MISMATCH too,
- * except optim.* / ema.* state of the model's parameters when opt / ema is
- * NULL.  An EMA that is swapped in cannot be saved or loaded (IB_ERR_STATE).
+ * the metadata; a buffer's "ema.<name>", when present, becomes the EMA's
+ * own value of it).  A tensor the model cannot place is IB_ERR_MISMATCH too,
+ * except optim.* / ema.* state of the model's parameters and buffers when
+ * opt / ema is NULL.  An EMA that is swapped in cannot be saved or loaded (IB_ERR_STATE).
  * *metadata_json (if not NULL) receives a malloc'd copy of the caller's
  * metadata text, or NULL if the file has none. */
 ib_status ib_checkpoint_load(const char *path, ib_params *p, ib_optim *opt, ib_ema *ema, char **metadata_json);
@@ -771,7 +785,8 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
  * initialisation).  With use_ema, a trainable parameter whose "ema.<name>"
  * shadow is in the file (a last.safetensors) takes the average instead,
  * debiased as ib_ema_swap does (a parameter with no average yet takes the
- * raw value).  Errors (IB_ERR_MISMATCH naming the tensor, nothing changed):
+ * raw value); a buffer takes its "ema.<name>" as it is, when the file has
+ * one (statistics recomputed for the EMA weights).  Errors (IB_ERR_MISMATCH naming the tensor, nothing changed):
  * a name of the store in the file with another shape or a dtype other than
  * F32, and a file that matches no parameter at all.  Checksums are verified
  * as in ib_checkpoint_load (unless skip_checksums).  Optimizer and EMA
@@ -1550,6 +1565,12 @@ typedef struct ib_train_config {
      * trained, no optimizer state) at the end of each listed epoch; 0 = the initial weights.  Epochs
      * in 0..epochs, each once.  "" = none. */
     char save_epochs[256];
+    /* Batch-norm statistics of the EMA network (src/train/ema_bn.c): before the EMA weights of a model
+     * with batch norm are evaluated or saved, a training-mode forward pass (no step) of them over the
+     * first ema_bn_batches batches of the epoch's training order (all of them when the epoch has fewer)
+     * sets their running statistics to the mean of the batch statistics; the training network's own
+     * are left alone.  0: off (the last step's statistics, as before).  Default 20. */
+    int64_t ema_bn_batches;
 } ib_train_config;
 
 /* A data set as users name it: a known set ("mnist", "fashion-mnist",

@@ -461,7 +461,8 @@ def load(path, model=None, verify=True, map_location=None, weights="default", sc
     """The checkpoint's model as an IbnetModule with its weights, as
     ibnet.Net opens it.  weights: "default" takes the EMA average when the
     file holds one (a last.safetensors of a run with --ema-decay: each
-    ema.NAME shadow debiased exactly as ibnet's loader does, bit for bit),
+    ema.NAME shadow debiased exactly as ibnet's loader does, bit for bit, and
+    the batch-norm statistics recomputed for those weights when it has them),
     else the plain tensors (best.safetensors already holds the evaluated
     ones); "raw": the plain tensors; "ema": the average, MismatchError when
     the file has none.  scope: "view2" opens the view2.* copy of a
@@ -502,12 +503,15 @@ def load(path, model=None, verify=True, map_location=None, weights="default", sc
         raise ibnet.MismatchError(f"{path}: tensors do not fit model {module.model.name!r}: missing {missing[:4]}, "
                                   f"unexpected {extra[:4]}, other shapes {bad[:4]}", -6)
     values, n_ema = {}, 0
+    # ema.<buffer>: the batch-norm statistics recomputed for the EMA weights,
+    # stored as they are (never debiased)
+    buffers = {name for name, _ in module.named_buffers()}
     for k in sd:
         full = plain[k]
         x = tensors[full]
         shadow = tensors.get("ema." + full) if use_ema else None
         if shadow is not None and shadow.shape == x.shape:
-            div = _ema_divisor(meta, full)
+            div = np.float32(1.0) if k in buffers else _ema_divisor(meta, full)
             if div != 0:
                 x = shadow if div == 1 else shadow / div
                 n_ema += 1

@@ -218,6 +218,8 @@ def test_a_checkpoint_trained_by_ibnet_loads_in_torch(tmp_path):
     for k, v in best.state_dict().items():
         assert torch.equal(v, ema.state_dict()[k]), k
     assert any(not torch.equal(v, raw.state_dict()[k]) for k, v in best.state_dict().items())
+    # the batch-norm statistics too: recomputed for the EMA weights (ema.bn.*, taken as they are)
+    assert not torch.equal(ema.state_dict()["bn.running_mean"], raw.state_dict()["bn.running_mean"])
     with pytest.raises(ibnet.MismatchError):
         it.load(str(run / "best.safetensors"), weights="ema")  # best holds no shadow
 

@@ -4,9 +4,12 @@ ibnet.torch and prints the test accuracy (mean path, the first N_TEST test
 images) of:
 
   raw weights + raw statistics        what --ema 0 evaluates
-  EMA weights + EMA statistics        the statistics averaged with the weights, where the file holds
-                                      them as ema.<buffer> (docs/runs/ema-batchnorm/*/after: a trial
-                                      build; ibnet's own files do not, and then this equals the next row)
+  EMA weights + EMA statistics        the file's ema.<buffer>: since --ema-bn-batches, the statistics
+                                      ibnet recomputed for the EMA weights (its order of the training
+                                      batches); a file without them (--ema-bn-batches 0, or written
+                                      before) gives the next row.  (docs/runs/ema-batchnorm/*/after
+                                      came from a trial build that averaged them instead; ibnet.torch
+                                      no longer debiases such files' buffers.)
   EMA weights + raw statistics        what ibnet evaluates
   EMA weights + recomputed statistics the statistics of the EMA weights themselves: a forward pass in
                                       training mode over the first N_TRAIN training images (batches of

@@ -11,6 +11,9 @@
  * checkpoint of another model must not half-load.  The one exception is
  * optimizer ("optim.*") or EMA ("ema.*") state of this model's parameters
  * when the caller did not ask for it (evaluating a training checkpoint).
+ * "ema.<buffer>" is a buffer's value of the averaged network (batch-norm
+ * statistics recomputed for the EMA weights, ib_ema_keep_buffer): stored
+ * as is, never debiased, present only for buffers the EMA owns.
  * ib_checkpoint_load_partial is the deliberate exception for starting a new
  * model from another's weights (--init-from): it takes what matches by name
  * and shape, reports the rest, and is still all-or-nothing and verified.
@@ -246,7 +249,7 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
     for (int i = 0; i < np; i++)
         nt += trainable(p, i);
     int ns = opt ? ib_optim_state_count(opt) : 0;
-    int cap = np + ns * nt + (ema ? nt : 0);
+    int cap = np + ns * nt + (ema ? np : 0);
     ib__st_out *out = calloc((size_t)cap + 1, sizeof *out);
     char **owned = calloc((size_t)cap + 1, sizeof *owned); /* composite names */
     char *cfg = NULL, *opt_counts = NULL, *ema_counts = NULL, *crcs = NULL;
@@ -283,7 +286,7 @@ ib_status ib_checkpoint_save(const char *path, ib_params *p, ib_optim *opt, ib_e
         if (!shadow)
             s = ib__error(IB_ERR_STATE, "%s: the EMA has no shadow buffer", path);
         for (int i = 0; i < np && s == IB_OK; i++) {
-            if (!trainable(p, i))
+            if (!trainable(p, i) && !ib_ema_has_buffer(ema, i))
                 continue;
             owned[n] = join3("ema.", ib_params_name(p, i), "");
             if (!owned[n])
@@ -440,8 +443,9 @@ static ib_status plan(ib__st_file *f, const char *name, int ndim, const int64_t 
     return IB_OK;
 }
 
-/* True if name is optimizer or EMA state of a trainable parameter of p
- * (state the caller did not ask to restore, so not an error). */
+/* True if name is optimizer or EMA state of a trainable parameter of p, or
+ * the EMA's value of a buffer (state the caller did not ask to restore, so
+ * not an error). */
 static bool state_of_model(const ib_params *p, const char *name, bool skip_optim, bool skip_ema)
 {
     const char *param = NULL;
@@ -452,7 +456,7 @@ static bool state_of_model(const ib_params *p, const char *name, bool skip_optim
         param = name + 4;
     }
     int i = param ? ib_params_find(p, param) : -1;
-    return i >= 0 && trainable(p, i);
+    return i >= 0 && (trainable(p, i) || (skip_ema && param == name + 4));
 }
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -504,18 +508,19 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
     for (int i = 0; i < np; i++)
         nt += trainable(p, i);
     int ns = opt ? ib_optim_state_count(opt) : 0;
-    int cap = np + ns * nt + (ema ? nt : 0);
+    int cap = np + ns * nt + (ema ? np : 0);
     job *jobs = calloc((size_t)cap + 1, sizeof *jobs);
     bool *used = calloc((size_t)f.n_tensors + 1, sizeof *used);
     int64_t *own_steps = malloc(((size_t)np + 1) * sizeof *own_steps);   /* per parameter, -1 = global */
     int64_t *own_updates = malloc(((size_t)np + 1) * sizeof *own_updates);
+    bool *ema_buf = calloc((size_t)np + 1, sizeof *ema_buf); /* buffers whose EMA value the file holds */
     float *stage = NULL;
     char *meta_copy = NULL;
     int n_jobs = 0;
     int64_t opt_steps = 0, ema_updates = 0;
     float opt_lr = 0;
     bool have_lr = false;
-    if (!jobs || !used || !own_steps || !own_updates) {
+    if (!jobs || !used || !own_steps || !own_updates || !ema_buf) {
         s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -568,12 +573,15 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
         if (!shadow)
             s = ib__error(IB_ERR_STATE, "%s: the EMA has no shadow buffer", path);
         for (int i = 0; i < np && s == IB_OK; i++) {
-            if (!trainable(p, i))
-                continue;
             char *name = join3("ema.", ib_params_name(p, i), "");
             if (!name) {
                 s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
                 break;
+            }
+            /* a buffer's value is there only when the EMA owned one */
+            if (!trainable(p, i) && !(ema_buf[i] = ib__st_find(&f, name) >= 0)) {
+                free(name);
+                continue;
             }
             s = plan(&f, name, ib_params_ndim(p, i), ib_params_shape(p, i), shadow + ib_params_offset(p, i), jobs,
                      &n_jobs, used, "EMA state");
@@ -629,9 +637,12 @@ ib_status ib_checkpoint_load_opts(const char *path, ib_params *p, ib_optim *opt,
     }
     if (ema) {
         ib_ema_set_updates(ema, ema_updates);
-        for (int i = 0; i < np; i++)
+        for (int i = 0; i < np; i++) {
             if (own_updates[i] >= 0)
                 ib_ema_set_param_updates(ema, i, own_updates[i]);
+            if (!trainable(p, i))
+                ib_ema_set_has_buffer(ema, i, ema_buf[i]);
+        }
     }
     if (metadata_json) {
         *metadata_json = meta_copy;
@@ -644,6 +655,7 @@ done:
     free(jobs);
     free(own_steps);
     free(own_updates);
+    free(ema_buf);
     ib__st_close(&f);
     return s;
 }
@@ -769,7 +781,7 @@ ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_ch
         int take = idx;
         float div = 1.0f;
         src[i] = IB_CKPT_LOADED;
-        if (use_ema && trainable(p, i)) {
+        if (use_ema) { /* a buffer: the EMA's own value, when the file has one (never debiased) */
             char *ename = join3("ema.", name, "");
             if (!ename) {
                 s = ib__error(IB_ERR_NOMEM, "%s: out of memory", path);
@@ -779,7 +791,7 @@ ib_status ib_checkpoint_load_partial(const char *path, ib_params *p, const ib_ch
             free(ename);
             if (e >= 0) {
                 s = check_takes(&f, e, ndim, shape);
-                if (s == IB_OK)
+                if (s == IB_OK && trainable(p, i))
                     s = ema_divisor(&f, own, name, &div);
                 if (s != IB_OK)
                     break;

@@ -12,6 +12,15 @@
  *
  * An update is one parallel region over the whole store (pieces of at most
  * EMA_CHUNK floats of one averaged parameter), not one per parameter.
+ *
+ * Buffers (batch-norm running statistics) are not averaged: statistics of
+ * the training network do not belong to the averaged weights.  The averaged
+ * network may instead own a value of a buffer (ib_ema_keep_buffer: the
+ * trainer's statistics recomputed for the averaged weights), kept in the
+ * shadow at the buffer's offset and put into the store by a swap.  A swap
+ * keeps every buffer aside and swapping back restores it, so whatever is
+ * written into the store's buffers while swapped never reaches the
+ * training network.
  */
 #include "core/internal.h"
 
@@ -26,6 +35,7 @@ struct ib_ema {
     float *shadow, *backup; /* backup: the training values while swapped */
     int64_t len;            /* floats in shadow (and backup once allocated) */
     int64_t *pcount;        /* per-parameter update counts */
+    bool *own_buf;          /* per parameter: a buffer whose value the averaged network owns (in shadow) */
     int n_known, pcount_cap;
     int64_t (*piece)[2];    /* this update's work list: [lo, hi) in floats */
     int64_t piece_cap;
@@ -68,13 +78,17 @@ static ib_status sync(ib_ema *e)
     int count = ib_params_count(p);
     if (count > e->pcount_cap) {
         int64_t *pc = realloc(e->pcount, (size_t)count * sizeof *pc);
-        if (!pc)
+        if (pc)
+            e->pcount = pc;
+        bool *ob = pc ? realloc(e->own_buf, (size_t)count * sizeof *ob) : NULL;
+        if (!pc || !ob)
             return ib__error(IB_ERR_NOMEM, "EMA: out of memory");
-        e->pcount = pc;
+        e->own_buf = ob;
         e->pcount_cap = count;
     }
     for (int i = e->n_known; i < count; i++) {
         e->pcount[i] = 0;
+        e->own_buf[i] = false;
         if (!e->zero_debias && ib_params_kind(p, i) == IB_PARAM_TRAINABLE)
             memcpy(e->shadow + ib_params_offset(p, i), ib_params_value(p, i),
                    (size_t)ib_params_numel(p, i) * sizeof(float));
@@ -111,6 +125,7 @@ void ib_ema_free(ib_ema *e)
     ib__aligned_free(e->shadow);
     ib__aligned_free(e->backup);
     free(e->pcount);
+    free(e->own_buf);
     free(e->piece);
     free(e);
 }
@@ -171,11 +186,10 @@ ib_status ib_ema_swap(ib_ema *e)
         return ib__error(IB_ERR_ARG, "ib_ema_swap: NULL EMA");
     ib_params *p = e->p;
     if (e->swapped) {
-        /* Parameters added while swapped were never swapped out. */
+        /* Parameters added while swapped were never swapped out.  Buffers
+         * come back too: the training network's statistics. */
         float *values = ib_params_values(p);
         for (int i = 0; i < e->n_swapped; i++) {
-            if (ib_params_kind(p, i) != IB_PARAM_TRAINABLE)
-                continue;
             int64_t off = ib_params_offset(p, i);
             memcpy(values + off, e->backup + off, (size_t)ib_params_numel(p, i) * sizeof(float));
         }
@@ -193,12 +207,15 @@ ib_status ib_ema_swap(ib_ema *e)
     }
     float *values = ib_params_values(p);
     for (int i = 0; i < e->n_known; i++) {
-        if (ib_params_kind(p, i) != IB_PARAM_TRAINABLE)
-            continue;
         int64_t off = ib_params_offset(p, i), n = ib_params_numel(p, i);
         float *w = values + off, *b = e->backup + off;
         const float *sh = e->shadow + off;
         memcpy(b, w, (size_t)n * sizeof(float));
+        if (ib_params_kind(p, i) != IB_PARAM_TRAINABLE) {
+            if (e->own_buf[i]) /* the averaged network's own statistics */
+                memcpy(w, sh, (size_t)n * sizeof(float));
+            continue;
+        }
         if (ib_params_frozen(p, i))
             continue; /* not averaged: keeps its value */
         if (e->zero_debias) {
@@ -220,6 +237,32 @@ ib_status ib_ema_swap(ib_ema *e)
 }
 
 bool ib_ema_swapped(const ib_ema *e) { return e && e->swapped; }
+
+ib_status ib_ema_keep_buffer(ib_ema *e, int i)
+{
+    if (!e)
+        return ib__error(IB_ERR_ARG, "ib_ema_keep_buffer: NULL EMA");
+    if (!e->swapped)
+        return ib__error(IB_ERR_STATE, "ib_ema_keep_buffer: the store holds the training values; swap first");
+    if (i < 0 || i >= e->n_swapped || ib_params_kind(e->p, i) != IB_PARAM_BUFFER)
+        return ib__error(IB_ERR_ARG, "ib_ema_keep_buffer: parameter %d is not a buffer swapped out", i);
+    memcpy(e->shadow + ib_params_offset(e->p, i), ib_params_value(e->p, i),
+           (size_t)ib_params_numel(e->p, i) * sizeof(float));
+    e->own_buf[i] = true;
+    return IB_OK;
+}
+
+bool ib_ema_has_buffer(const ib_ema *e, int i)
+{
+    return e && i >= 0 && i < e->n_known && e->own_buf[i];
+}
+
+void ib_ema_set_has_buffer(ib_ema *e, int i, bool has)
+{
+    if (!e || sync(e) != IB_OK || i < 0 || i >= e->n_known)
+        return;
+    e->own_buf[i] = has && ib_params_kind(e->p, i) == IB_PARAM_BUFFER;
+}
 
 float *ib_ema_shadow(ib_ema *e)
 {

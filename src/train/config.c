@@ -32,6 +32,7 @@ ib_train_config ib_train_config_default(void)
     c.schedule = (ib_schedule){.kind = IB_SCHED_STEP, .gamma = 0.97f, .every = 2};
     c.ema_decay = 0.999f;
     c.ema_zero_debias = true;
+    c.ema_bn_batches = 20;
     c.objective = ib_objective_default();
     c.objective.beta = 1e-3f;
     snprintf(c.method, sizeof c.method, "vib");
@@ -287,6 +288,8 @@ static const field fields[] = {
     NUM("ema_decay", F_F32, ema_decay, "--ema", "DECAY", "EMA of the weights used for evaluation (0 = off)"),
     {"ema_zero_debias", F_BOOL, C(ema_zero_debias), 0, NULL, "--no-ema-debias", NULL, "EMA without zero-debiasing",
      NULL, 0, true},
+    NUM("ema_bn_batches", F_I64, ema_bn_batches, "--ema-bn-batches", "N",
+        "recompute the batch-norm statistics of the EMA weights over N training batches before each use (0 = off)"),
     STRF("objective", method, "--objective", "NAME",
          "method (docs/methods.md): Deep VIB (cellVIB with --vib-cells-after), VUB, IMB or variational distillation"),
     NUM("beta", F_F32, objective.beta, "--beta", "X", "compression weight beta of the KL terms"),
@@ -794,6 +797,7 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m)
         REQUIRE(isfinite(c->objective.betas[l]) && c->objective.betas[l] >= 0,
                 "beta of bottleneck %d must be >= 0 (got %g)", l + 1, (double)c->objective.betas[l]);
     REQUIRE(c->ema_decay >= 0 && c->ema_decay < 1, "EMA decay must be in [0, 1) (got %g)", (double)c->ema_decay);
+    REQUIRE(c->ema_bn_batches >= 0, "--ema-bn-batches must be >= 0 (got %lld)", (long long)c->ema_bn_batches);
     REQUIRE(c->eval_samples >= 1 && c->eval_samples <= 1000, "evaluation samples must be in 1..1000");
     REQUIRE(c->noise_rate >= 0 && c->noise_rate <= 1, "label noise rate must be in [0, 1]");
     REQUIRE(c->objective.label_smoothing >= 0 && c->objective.label_smoothing < 1, "label smoothing must be in [0, 1)");

@@ -50,7 +50,7 @@ static void views_epoch(run *r, int64_t epoch)
 
 /* The next batch of every view; false at the end of the epoch, or with
  * r->views_out_of_step set when a view's batch is not view 1's examples. */
-static bool next_batch(run *r, int64_t *count)
+bool ib__run_next_batch(run *r, int64_t *count)
 {
     ib__net *n = &r->tr;
     int64_t c1 = 0, cv = 0;
@@ -123,13 +123,13 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
     views_epoch(r, epoch - 1);
     /* A run stopped mid-epoch resumes after the batches it had trained: the
      * order is keyed by (seed, epoch), so skipping them is exact. */
-    for (; done < r->skip_batches && next_batch(r, &count); done++)
+    for (; done < r->skip_batches && ib__run_next_batch(r, &count); done++)
         ;
     if (views_check(r, epoch, done) != IB_OK)
         return IB_ERR_ARG;
     int64_t skipped = done;
     r->skip_batches = 0;
-    while (next_batch(r, &count)) {
+    while (ib__run_next_batch(r, &count)) {
         double e_frac = (double)(epoch - 1) + (double)done / (double)batches;
         float lr = ib_schedule_lr(&c->schedule, c->optim.lr, e_frac);
         ib_optim_set_lr(r->opt, lr);
@@ -286,8 +286,10 @@ ib_status ib__run_epochs(run *r)
         /* every rank evaluates its share of the batches (ib__run_evaluate);
          * rank 0 alone saves and reports */
         if (epoch % c->eval_every == 0 || epoch == c->epochs || stopped) {
-            if (r->ema)
-                ib_ema_swap(r->ema);
+            /* the EMA weights, with batch-norm statistics recomputed for them (ema_bn.c) */
+            s = ib__run_ema_in(r);
+            if (s != IB_OK)
+                return s;
             if (r->val) {
                 s = ib__run_evaluate(r, r->val, &rep.val);
                 rep.has_val = true;
@@ -298,8 +300,7 @@ ib_status ib__run_epochs(run *r)
                 s = ib__run_evaluate_view2(r, r->test2, &test2);
             if (s == IB_OK && r->val && r->val2 && r->test2)
                 s = ib__run_evaluate_view2(r, r->val2, &val2);
-            if (r->ema)
-                ib_ema_swap(r->ema);
+            ib__run_ema_out(r);
             if (s != IB_OK) {
                 ib_eval_result_free(&test2);
                 ib_eval_result_free(&val2);
@@ -313,11 +314,11 @@ ib_status ib__run_epochs(run *r)
                 r->best_acc = score;
                 r->best_epoch = epoch;
                 /* the best checkpoint holds the weights evaluated: the EMA ones if any */
-                if (r->ema)
-                    ib_ema_swap(r->ema);
-                s = ib__run_save_checkpoint(r, "best.safetensors", epoch, false);
-                if (r->ema)
-                    ib_ema_swap(r->ema);
+                s = ib__run_ema_in(r);
+                if (s == IB_OK) {
+                    s = ib__run_save_checkpoint(r, "best.safetensors", epoch, false);
+                    ib__run_ema_out(r);
+                }
                 if (s != IB_OK) {
                     ib_eval_result_free(&test2);
                     ib_eval_result_free(&val2);

@@ -45,8 +45,9 @@ ib_status ib__run_memorisation(run *r, cJSON *summary)
     ib_status s = pick(t, true, &noisy);
     if (s == IB_OK)
         s = pick(t, false, &clean);
-    if (r->ema)
-        ib_ema_swap(r->ema);
+    if (s == IB_OK)
+        s = ib__run_ema_in(r);
+    bool swapped = s == IB_OK;
     /* accuracy against the labels a set carries is the share predicted as them */
     if (s == IB_OK && noisy->n)
         s = ib__run_evaluate(r, noisy, &as_noisy);
@@ -56,8 +57,8 @@ ib_status ib__run_memorisation(run *r, cJSON *summary)
     }
     if (s == IB_OK && clean->n)
         s = ib__run_evaluate(r, clean, &rest);
-    if (r->ema)
-        ib_ema_swap(r->ema);
+    if (swapped)
+        ib__run_ema_out(r);
     if (s == IB_OK && summary) { /* NULL: a rank > 0, which only took part in the evaluations */
         cJSON *m = cJSON_AddObjectToObject(summary, "memorisation");
         cJSON_AddStringToObject(m, "measured_on", "the whole training set in eval mode after the last epoch");

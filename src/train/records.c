@@ -61,6 +61,13 @@ static char *checkpoint_metadata(run *r, int64_t epoch)
 
 ib_status ib__run_save_checkpoint(run *r, const char *name, int64_t epoch, bool with_state)
 {
+    /* last.safetensors: the EMA's batch-norm statistics for the weights it
+     * holds (every rank: the recomputation is a collective on several) */
+    if (with_state) {
+        ib_status s = ib__run_ema_bn_refresh(r);
+        if (s != IB_OK)
+            return s;
+    }
     char *meta = ib__dp_writer() ? checkpoint_metadata(r, epoch) : NULL;
     ib_status s = !ib__dp_writer() ? IB_OK /* rank 0 writes the one checkpoint (nothing in it is per rank) */
                                    : ib_checkpoint_save(run_file(r, name), r->params, with_state ? r->opt : NULL,
@@ -245,13 +252,13 @@ static ib_status summary_figures(run *r, cJSON *o)
         memset(&r->last_test2, 0, sizeof r->last_test2);
         r->last_test_step = -1;
     } else {
-        if (r->ema)
-            ib_ema_swap(r->ema);
-        s = ib__run_evaluate(r, r->test, &e);
-        if (s == IB_OK && r->test2)
-            s = ib__run_evaluate_view2(r, r->test2, &e2);
-        if (r->ema)
-            ib_ema_swap(r->ema);
+        s = ib__run_ema_in(r);
+        if (s == IB_OK) {
+            s = ib__run_evaluate(r, r->test, &e);
+            if (s == IB_OK && r->test2)
+                s = ib__run_evaluate_view2(r, r->test2, &e2);
+            ib__run_ema_out(r);
+        }
     }
     if (s == IB_OK && o) {
         add_eval(o, "test", &e);

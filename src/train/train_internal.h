@@ -103,6 +103,7 @@ typedef struct ib__train_run {
     int64_t local_batch, row0;
     ib_train_callbacks quiet_cb;
     bool stop;
+    int64_t ema_bn_step; /* the step whose EMA weights the EMA's batch-norm statistics are of; -1: none */
 } ib__train_run;
 
 /* dist_train.c: the data-parallel parts of a run */
@@ -128,6 +129,20 @@ ib_status ib__train_config_check(const ib_train_config *c, const ib_method *m);
 ib_status ib__run_build_nets(ib__train_run *r);
 /* loop.c */
 ib_status ib__run_epochs(ib__train_run *r);
+/* the next training batch of every view into the training graph; false at
+ * the epoch's end or when the views are out of step */
+bool ib__run_next_batch(ib__train_run *r, int64_t *count);
+/* ema_bn.c: the EMA weights into the store (nothing without an EMA), with
+ * batch-norm statistics recomputed for them when --ema-bn-batches is on and
+ * the model has batch norm (once per step); out: the training values back.
+ * On failure ema_in leaves the training values in place. */
+ib_status ib__run_ema_in(ib__train_run *r);
+void ib__run_ema_out(ib__train_run *r);
+/* whether the EMA's batch-norm statistics are recomputed in this run */
+bool ib__run_ema_bn_on(const ib__train_run *r);
+/* the EMA's batch-norm statistics made current for this step (before
+ * last.safetensors is written) */
+ib_status ib__run_ema_bn_refresh(ib__train_run *r);
 ib_status ib__run_evaluate(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);
 /* view 2 of a set (r->test2 or r->val2) through view 2's network */
 ib_status ib__run_evaluate_view2(ib__train_run *r, const ib_dataset *d, ib_eval_result *out);

@@ -380,6 +380,7 @@ ib_status ib_train_with(const ib_train_config *cfg, const ib_method *m, const ib
     run r;
     memset(&r, 0, sizeof r);
     r.last_test_step = -1;
+    r.ema_bn_step = -1;
     r.cfg = *cfg;
     r.method = m;
     ib__dp_begin(&r, cb); /* several ranks: rank 0's configuration everywhere */
@@ -416,6 +417,7 @@ ib_status ib_train_resume_with(const char *dir, int64_t new_epochs, const ib_met
     run r;
     memset(&r, 0, sizeof r);
     r.last_test_step = -1;
+    r.ema_bn_step = -1;
     ib__run_dir_init(&r.dir, dir);
     char path[sizeof r.dir.path];
     snprintf(path, sizeof path, "%s", ib__run_dir_file(&r.dir, "config.json"));
