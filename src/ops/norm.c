@@ -238,13 +238,17 @@ static void bn_recompute(ib_graph *g, ib_node *n)
  * k = gamma*invstd, a = mean(dy), b = mean(dy xhat), mean, invstd.
  * Inlined with a constant w: the plain case (w = 1) vectorises over the
  * pixels, the blocked one over the channels. */
+/* dy through the ReLU (output r); both loaded unconditionally, so that the
+ * select vectorises. */
+static inline float bn_masked(bool relu, float dy, float r) { return relu ? (r > 0.0f ? dy : 0.0f) : dy; }
+
 static inline __attribute__((always_inline)) void bn_dx_unit(int w, bool relu, int64_t len, const float *restrict p,
                                                              const float *restrict dy, const float *restrict r,
                                                              float *restrict dx, const float *const c[5], bool set)
 {
     const float *k = c[0], *a = c[1], *bq = c[2], *mu = c[3], *is = c[4];
     /* the gradient at the batch norm's output: dy, or through the ReLU */
-#define BN_DY(at) (relu ? (r[at] > 0.0f ? dy[at] : 0.0f) : dy[at])
+#define BN_DY(at) bn_masked(relu, dy[at], relu ? r[at] : 0.0f)
     if (w == 1) {
         float k0 = k[0], a0 = a[0], b0 = bq[0], m0 = mu[0], i0 = is[0];
         if (set) {

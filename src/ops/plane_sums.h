@@ -55,7 +55,8 @@ static inline __attribute__((always_inline)) void ib__plane_sums(int kind, int w
                     float d = p[at] - mu[l];
                     a1[k][l] += d * d;
                 } else {
-                    float ev = kind == IB__PS_DSUMS_RELU ? (r[at] > 0.0f ? e[at] : 0.0f) : e[at];
+                    /* e loaded unconditionally: a conditional load would not vectorise */
+                    float e0 = e[at], ev = kind == IB__PS_DSUMS_RELU ? (r[at] > 0.0f ? e0 : 0.0f) : e0;
                     a1[k][l] += ev;
                     a2[k][l] += ev * (p[at] - mu[l]);
                 }
