@@ -120,6 +120,10 @@ const char *ib_test_write_text(const char *name, const char *text, char *path, s
  * a file) built for (1, c, h, w) inputs, and into its "view2" copy too when
  * view2: a new array of *n floats in the store's order (free it). */
 float *ib_test_checkpoint_weights(const char *dir, const char *model, int c, int h, int w, bool view2, int64_t *n);
+/* FNV-1a 64 of the tensor bytes of a safetensors file (after its header:
+ * weights, optimizer and EMA state, not the metadata); 0 if it cannot be
+ * opened (a failed check). */
+uint64_t ib_test_tensor_hash(const char *path);
 
 /* An MNIST-format (IDX) split DIR/PREFIX-images-idx3-ubyte and
  * DIR/PREFIX-labels-idx1-ubyte of n h x w images: pixels(ctx, i, img)

@@ -58,27 +58,6 @@ static const char *machine_kind(void)
     return kind;
 }
 
-/* FNV-1a 64 of the tensor bytes of a safetensors file (after its header). */
-static uint64_t tensor_hash(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    CHECK_MSG(f != NULL, "cannot open %s", path);
-    if (!f)
-        return 0;
-    unsigned char len8[8];
-    CHECK(fread(len8, 1, 8, f) == 8);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--)
-        hlen = hlen << 8 | len8[i];
-    fseek(f, (long)(8 + hlen), SEEK_SET);
-    uint64_t h = 1469598103934665603ull;
-    int c;
-    while ((c = getc(f)) != EOF)
-        h = (h ^ (uint64_t)c) * 1099511628211ull;
-    fclose(f);
-    return h;
-}
-
 /* The run's metrics lines without the wall-clock fields. */
 static cJSON *metrics_of(const char *dir)
 {
@@ -128,7 +107,7 @@ static void run_one(int m, cJSON *out)
     ib_set_threads(2);
     snprintf(model_path, sizeof model_path, "%.900s/last.safetensors", out_dir);
     char hex[32];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tensor_hash(model_path));
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ib_test_tensor_hash(model_path));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "run", models[m][0]);
     cJSON_AddStringToObject(o, "machine", machine_kind());

@@ -516,3 +516,23 @@ float *ib_test_checkpoint_weights(const char *dir, const char *model, int c, int
     ib_model_free(m);
     return out;
 }
+
+uint64_t ib_test_tensor_hash(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK_MSG(f != NULL, "cannot open %s", path);
+    if (!f)
+        return 0;
+    unsigned char len8[8];
+    CHECK(fread(len8, 1, 8, f) == 8);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | len8[i];
+    fseek(f, (long)(8 + hlen), SEEK_SET);
+    uint64_t h = 1469598103934665603ull;
+    int c;
+    while ((c = getc(f)) != EOF)
+        h = (h ^ (uint64_t)c) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
