@@ -259,6 +259,9 @@ typedef double (*ib__row_fwd)(const ib_node *n, const float *const *x, int64_t l
 typedef void (*ib__row_bwd)(const ib_node *n, const float *const *x, float dy, float *const *dx, int64_t len);
 ib_node *ib__rowsum_new(ib_graph *g, const ib_op *op, int n_in, ib_node *const *in);
 void ib__rowsum_forward(ib_node *n, ib__row_fwd fwd);
+/* Backward through bwd; an input the op assigns (ib__grad_assign) is
+ * zeroed row by row just before, so an op whose rows cover its inputs may
+ * declare grad_assign. */
 void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd);
 
 /* ---- activation layouts (layout.c) ----

@@ -107,6 +107,8 @@ void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd)
             bool shared = (mask >> k) & 1;
             x[k] = n->in[k]->value + (shared ? 0 : i * len);
             dx[k] = !n->in[k]->needs_grad ? NULL : shared ? slot[k] + i * len : n->in[k]->grad + i * len;
+            if (dx[k] && !shared && ib__grad_assign(n, k)) /* this op writes it first: from zero, in the cache */
+                memset(dx[k], 0, (size_t)len * sizeof(float));
         }
         bwd(n, x, dy[i], dx, len);
     }
@@ -115,12 +117,13 @@ void ib__rowsum_backward(ib_graph *g, ib_node *n, ib__row_bwd bwd)
             continue;
         const float *s = slot[k];
         float *dst = n->in[k]->grad;
+        bool set = ib__grad_assign(n, k);
 #pragma omp parallel for schedule(static) if (rows * len > IB_PAR_MIN && len > 1)
         for (int64_t j = 0; j < len; j++) {
             double acc = 0;
             for (int64_t i = 0; i < rows; i++)
                 acc += s[i * len + j];
-            dst[j] += (float)acc;
+            dst[j] = (set ? 0.0f : dst[j]) + (float)acc;
         }
     }
 }

@@ -212,8 +212,12 @@ static void kl_std_fwd(ib_graph *g, ib_node *n)
     ib__rowsum_forward(n, kl_std_row);
 }
 static void kl_std_bwd(ib_graph *g, ib_node *n) { ib__rowsum_backward(g, n, kl_std_row_bwd); }
+/* The KL is a VIB cell's last reader of mu and sigma, so their gradients'
+ * first writer in backward: it assigns them (ib__rowsum_backward zeroes a
+ * row in the cache before adding). */
 static const ib_op op_kl_std_normal = {.name = "kl_std_normal", .forward = kl_std_fwd, .backward = kl_std_bwd,
-                                       .bwd_reads = IB__BWD_DECLARED | IB__READS_ALL_IN};
+                                       .bwd_reads = IB__BWD_DECLARED | IB__READS_ALL_IN,
+                                       .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1)};
 
 ib_node *ib_kl_std_normal(ib_graph *g, ib_node *mu, ib_node *sigma)
 {
