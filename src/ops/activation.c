@@ -63,7 +63,7 @@ static void leaky_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_leaky = {.name = "leaky_relu", .forward = leaky_fwd, .backward = leaky_bwd,
                                .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                               .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_leaky_relu(ib_graph *g, ib_node *x, float slope)
 {
     ib_node *n = unary(g, &op_leaky, x);
@@ -89,7 +89,7 @@ static void softplus_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_softplus = {.name = "softplus", .forward = softplus_fwd, .backward = softplus_bwd,
                                   .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                                  .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_softplus(ib_graph *g, ib_node *x, float shift)
 {
     ib_node *n = unary(g, &op_softplus, x);
@@ -115,7 +115,7 @@ static void sigmoid_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_sigmoid = {.name = "sigmoid", .forward = sigmoid_fwd, .backward = sigmoid_bwd,
                                  .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                                 .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_sigmoid(ib_graph *g, ib_node *x) { return unary(g, &op_sigmoid, x); }
 
 /* ---- tanh: dy/dx = 1 - y^2 ---- */
@@ -155,7 +155,7 @@ static void exp_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_exp = {.name = "exp", .forward = exp_fwd, .backward = exp_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT,
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                             .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_exp(ib_graph *g, ib_node *x) { return unary(g, &op_exp, x); }
 
 /* ---- log: dy/dx = 1/x ---- */
@@ -175,7 +175,7 @@ static void log_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_log = {.name = "log", .forward = log_fwd, .backward = log_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                             .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_log(ib_graph *g, ib_node *x) { return unary(g, &op_log, x); }
 
 /* ---- square: dy/dx = 2x ---- */
@@ -195,7 +195,7 @@ static void square_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_square = {.name = "square", .forward = square_fwd, .backward = square_bwd,
                                 .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                                .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_square(ib_graph *g, ib_node *x) { return unary(g, &op_square, x); }
 
 /* ---- sqrt: dy/dx = 1/(2y) ---- */
@@ -235,7 +235,7 @@ static void affine_bwd(ib_graph *g, ib_node *n)
 }
 static const ib_op op_affine = {.name = "affine", .forward = affine_fwd, .backward = affine_bwd,
                                 .bwd_reads = IB__READS_NOTHING, .recompute = affine_fwd,
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                                .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_affine(ib_graph *g, ib_node *x, float alpha, float beta)
 {
     ib_node *n = unary(g, &op_affine, x);

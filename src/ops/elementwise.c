@@ -158,19 +158,19 @@ static void binary_bwd(ib_graph *g, ib_node *n)
 static const ib_op op_add = {.name = "add", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd,
                              .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                             .layout = IB__LAYOUT_ELEMENTWISE};
 static const ib_op op_sub = {.name = "sub", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__READS_NOTHING, .recompute = binary_fwd,
                              .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                             .layout = IB__LAYOUT_ELEMENTWISE};
 static const ib_op op_mul = {.name = "mul", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
                              .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                             .layout = IB__LAYOUT_ELEMENTWISE};
 static const ib_op op_div = {.name = "div", .forward = binary_fwd, .backward = binary_bwd,
                              .bwd_reads = IB__BWD_DECLARED | IB__READS_IN(0) | IB__READS_IN(1),
                              .grad_assign = IB__ASSIGNS_IN(0) | IB__ASSIGNS_IN(1),
-                              .layout = IB__LAYOUT_ELEMENTWISE};
+                             .layout = IB__LAYOUT_ELEMENTWISE};
 
 static ib_node *binary(ib_graph *g, const ib_op *op, int kind, ib_node *a, ib_node *b)
 {
