@@ -179,13 +179,14 @@ static void conv_forward(ib_graph *g, ib_node *n)
 }
 
 /* The bias gradient: each channel's plane sums added in double over the
- * images, the same bits in either layout of dy. */
-static void bias_grad(const conv_dims *d, const float *dy, float *db)
+ * images, the same bits in either layout of dy.  ps: (N, C) floats of the
+ * workspace (conv_prepare sizes it), free before the other passes. */
+static size_t bias_sums_bytes(const conv_dims *d) { return (size_t)(d->batch * d->cout) * sizeof(float); }
+
+static void bias_grad(const conv_dims *d, const float *dy, float *db, float *ps)
 {
     int w = d->gm.yb ? d->gm.yb : 1;
     int64_t per = d->cout / w;
-    float *ps = malloc((size_t)(d->batch * d->cout) * sizeof *ps);
-    IB_ASSERT(ps != NULL);
 #pragma omp parallel for schedule(static) if (d->batch * d->ys > IB_PAR_MIN)
     for (int64_t u = 0; u < d->batch * per; u++) {
         int64_t i = u / per, c0 = (u % per) * w;
@@ -198,7 +199,6 @@ static void bias_grad(const conv_dims *d, const float *dy, float *db)
             s += ps[i * d->cout + co];
         db[co] += (float)s;
     }
-    free(ps);
 }
 
 /* The im2col path's backward over the whole batch, NCHW tensors: dwsum +=
@@ -240,7 +240,7 @@ static void conv_backward(ib_graph *g, ib_node *n)
     const float *dy = n->grad, *wt = weight_of(n);
 
     if (need_db) /* per channel: images, then pixels (plane_sums.h's order, any layout) */
-        bias_grad(&d, dy, b->grad);
+        bias_grad(&d, dy, b->grad, g->tmp);
     if (!need_dx && !need_dw)
         return;
 
@@ -329,6 +329,8 @@ static void conv_prepare(ib_graph *g, ib_node *n)
     } else {
         n->tmp_bytes = dwsum_bytes(&d) + (size_t)im2col_floats(&d) * sizeof(float);
     }
+    if (bias && !g->forward_only && n->tmp_bytes < bias_sums_bytes(&d))
+        n->tmp_bytes = bias_sums_bytes(&d);
 }
 
 /* ---- constructors ---- */

@@ -29,8 +29,9 @@
  * i[3] 1 when the last forward used batch statistics (a training graph,
  * gamma and beta not both frozen), i[4] 1 for batchnorm_relu (the ReLU
  * applied in the same pass, its mask taken from the output in backward).
- * scratch: mean (C) then invstd (C), floats.  tmp: two (N, C) float
- * arrays of per-plane sums.
+ * scratch: mean (C) then invstd (C), floats.  tmp (bn_work): two (N, C)
+ * float arrays of per-plane sums and the per-channel sums and coefficients,
+ * so that a step allocates nothing.
  *
  * The work is split in units of one image and w channels: w = 1 in the
  * plain layout, the block in the blocked one (where a unit's w planes are
@@ -88,9 +89,6 @@ static double bn_total(const float *ps, const bn_geom *b, int64_t c)
     return s;
 }
 
-/* y = x * a + bb per channel (a, bb of C), every unit.  Not inlined:
- * forward and bn_recompute run this one body, so a recomputed value is
- * the same bits whatever the compiler would do with two copies. */
 /* ReLU as ib_relu computes it: NaN and -0 become +0. */
 static inline float bn_relu(float t) { return t > 0.0f ? t : 0.0f; }
 
@@ -111,17 +109,30 @@ static inline __attribute__((always_inline)) void bn_apply_unit(int w, bool relu
             y[q * w + l] = relu ? bn_relu(p[q * w + l] * a[l] + bb[l]) : p[q * w + l] * a[l] + bb[l];
 }
 
-/* y = x * a + bb per channel (a, bb of C), every unit.  Not inlined:
+/* Channel c's scale and shift from the statistics: y = x * a + bb. */
+static inline void bn_channel_coefficients(const ib_node *n, const float *mean, const float *invstd, int64_t c,
+                                           float *a, float *bb)
+{
+    float k = n->in[1]->value[c] * invstd[c];
+    *a = k;
+    *bb = n->in[2]->value[c] - mean[c] * k;
+}
+
+/* y = x * a + bb per channel, every unit, a and bb computed per unit from
+ * mean and invstd (no per-channel array to allocate).  Not inlined:
  * forward and bn_recompute run this one body, so a recomputed value is
  * the same bits whatever the compiler would do with two copies. */
-__attribute__((noinline)) static void bn_apply(ib_node *n, const float *a, const float *bb)
+__attribute__((noinline)) static void bn_apply(ib_node *n, const float *mean, const float *invstd)
 {
     bn_geom b = bn_geom_of(n);
     const float *xv = n->in[0]->value;
 #pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && b.units > 1)
     for (int64_t u = 0; u < b.units; u++) {
         int64_t i, c0, at = bn_unit(&b, u, &i, &c0);
-        const float *p = xv + at, *ua = a + c0, *ub = bb + c0;
+        float ua[16], ub[16];
+        for (int64_t l = 0; l < b.w; l++)
+            bn_channel_coefficients(n, mean, invstd, c0 + l, &ua[l], &ub[l]);
+        const float *p = xv + at;
         float *y = n->value + at;
         if (b.relu)
             switch (b.w) {
@@ -138,16 +149,29 @@ __attribute__((noinline)) static void bn_apply(ib_node *n, const float *a, const
     }
 }
 
-/* The scale and shift of every channel from mean and invstd, into ab (2C). */
-static void bn_coefficients(const ib_node *n, const float *mean, const float *invstd, float *ab)
+/* The op's workspace (g->tmp during its own forward and backward): two
+ * (N, C) float arrays of plane sums, then per channel 2 doubles (the
+ * channels' sums) and 3 floats (backward's coefficients). */
+typedef struct bn_work {
+    float *ps, *ps2, *coef;
+    double *st;
+} bn_work;
+
+static size_t bn_plane_bytes(int64_t batch, int64_t ch) { return (size_t)(2 * batch * ch) * sizeof(float); }
+
+static size_t bn_work_bytes(int64_t batch, int64_t ch)
 {
-    const ib_node *gamma = n->in[1], *beta = n->in[2];
-    int64_t ch = n->i[0];
-    for (int64_t c = 0; c < ch; c++) {
-        float a = gamma->value[c] * invstd[c];
-        ab[c] = a;
-        ab[ch + c] = beta->value[c] - mean[c] * a;
-    }
+    size_t planes = (bn_plane_bytes(batch, ch) + 7) / 8 * 8; /* the doubles after them aligned */
+    return planes + (size_t)(2 * ch) * sizeof(double) + (size_t)(3 * ch) * sizeof(float);
+}
+
+static bn_work bn_work_of(const ib_graph *g, const bn_geom *b)
+{
+    bn_work w = {.ps = g->tmp};
+    w.ps2 = w.ps + b->batch * b->ch;
+    w.st = (double *)(void *)((char *)g->tmp + (bn_plane_bytes(b->batch, b->ch) + 7) / 8 * 8);
+    w.coef = (float *)(void *)(w.st + 2 * b->ch);
+    return w;
 }
 
 static bool frozen_param(const ib_graph *g, const ib_node *p)
@@ -167,9 +191,9 @@ static void bn_batch_stats(ib_graph *g, ib_node *n, const bn_geom *b, float *mea
     bool sync = g->sync_bn_batch > 0;
     int64_t ch = b->ch, m = (sync ? g->sync_bn_batch : b->batch) * b->inner;
     float mom = (float)n->f[0], eps = (float)n->f[1];
-    float *ps = g->tmp;
-    double *st = malloc((size_t)ch * sizeof *st);
-    IB_ASSERT(st != NULL);
+    bn_work w = bn_work_of(g, b);
+    float *ps = w.ps;
+    double *st = w.st;
     bn_plane_sums(n, b, IB__PS_SUM, x->value, NULL, NULL, NULL, ps, NULL);
     for (int64_t c = 0; c < ch; c++)
         st[c] = bn_total(ps, b, c);
@@ -193,7 +217,6 @@ static void bn_batch_stats(ib_graph *g, ib_node *n, const bn_geom *b, float *mea
         rm->value[c] = (1.0f - mom) * rm->value[c] + mom * mean[c];
         rv->value[c] = (1.0f - mom) * rv->value[c] + mom * (float)unbiased;
     }
-    free(st);
 }
 
 static void bn_fwd(ib_graph *g, ib_node *n)
@@ -212,11 +235,7 @@ static void bn_fwd(ib_graph *g, ib_node *n)
             invstd[c] = (float)(1.0 / sqrt((double)rv->value[c] + (double)eps));
         }
     }
-    float *ab = malloc((size_t)(2 * b.ch) * sizeof *ab);
-    IB_ASSERT(ab != NULL);
-    bn_coefficients(n, mean, invstd, ab);
-    bn_apply(n, ab, ab + b.ch);
-    free(ab);
+    bn_apply(n, mean, invstd);
 }
 
 /* The value again from the statistics forward saved (ib_graph_set_recompute):
@@ -225,13 +244,8 @@ static void bn_fwd(ib_graph *g, ib_node *n)
 static void bn_recompute(ib_graph *g, ib_node *n)
 {
     (void)g;
-    int64_t ch = n->i[0];
-    const float *mean = n->scratch, *invstd = mean + ch;
-    float *ab = malloc((size_t)(2 * ch) * sizeof *ab);
-    IB_ASSERT(ab != NULL);
-    bn_coefficients(n, mean, invstd, ab);
-    bn_apply(n, ab, ab + ch);
-    free(ab);
+    const float *mean = n->scratch;
+    bn_apply(n, mean, mean + n->i[0]);
 }
 
 /* dx of one unit (w channels over len pixels): c holds the channels'
@@ -293,11 +307,11 @@ static void bn_bwd(ib_graph *g, ib_node *n)
     int64_t ch = b.ch, m = b.batch * b.inner;
     bool train = n->i[3], sync = train && g->sync_bn_batch > 0;
     const float *mean = n->scratch, *invstd = mean + ch;
-    float *ps = g->tmp, *ps2 = ps + b.batch * ch;
+    bn_work wk = bn_work_of(g, &b);
+    float *ps = wk.ps, *ps2 = wk.ps2;
     /* per channel: k = gamma*invstd, a = mean(dy), bq = mean(dy xhat) */
-    float *kab = malloc((size_t)(3 * ch) * sizeof *kab);
-    double *st = malloc((size_t)(2 * ch) * sizeof *st);
-    IB_ASSERT(kab != NULL && st != NULL);
+    float *kab = wk.coef;
+    double *st = wk.st;
     bn_plane_sums(n, &b, b.relu ? IB__PS_DSUMS_RELU : IB__PS_DSUMS, x->value, n->grad, n->value, mean, ps, ps2);
     for (int64_t c = 0; c < ch; c++) {
         double sdy = bn_total(ps, &b, c), sdyx = bn_total(ps2, &b, c) * invstd[c];
@@ -310,7 +324,7 @@ static void bn_bwd(ib_graph *g, ib_node *n)
         st[ch + c] = sync ? wr * sdyx : sdyx;
     }
     if (!x->needs_grad)
-        goto done;
+        return;
     if (sync)
         ib__dist_sum_f64(st, (int)(2 * ch));
     for (int64_t c = 0; c < ch; c++) {
@@ -338,9 +352,6 @@ static void bn_bwd(ib_graph *g, ib_node *n)
             default: bn_dx_unit(1, false, b.inner, p, dy, r, dx, c, set);
             }
     }
-done:
-    free(kab);
-    free(st);
 }
 
 static const ib_op op_batchnorm = {.name = "batchnorm", .forward = bn_fwd, .backward = bn_bwd,
@@ -388,7 +399,7 @@ static ib_node *bn_build(ib_graph *g, const ib_op *op, ib_node *x, ib_node *gamm
     n->i[2] = x->ndim == 4 ? x->shape[2] * x->shape[3] : 1;
     n->i[4] = op == &op_batchnorm_relu;
     n->scratch_bytes = (size_t)(2 * ch) * sizeof(float);
-    n->tmp_bytes = (size_t)(2 * n->i[1] * ch) * sizeof(float);
+    n->tmp_bytes = bn_work_bytes(n->i[1], ch);
     return n;
 }
 
