@@ -91,6 +91,20 @@ static void test_same_bits_as_zeroing(void)
             first_relu = n;
     }
     CHECK_MSG(assigned >= 8, "only %d gradients assigned", assigned);
+    /* the batch norms' gradients are their relus' buffers (grad_in_place),
+     * and the comparison above covers them */
+    int shared = 0;
+    for (int i = 0; i < a.g->n_nodes; i++) {
+        const ib_node *n = a.g->nodes[i];
+        if (n->grad_shares < 0)
+            continue;
+        shared++;
+        CHECK(n->grad == a.g->nodes[n->grad_shares]->grad);
+        CHECK(strcmp(a.g->nodes[n->grad_shares]->op->name, "relu") == 0);
+    }
+    CHECK_MSG(shared >= 1, "no gradient shares its writer's buffer");
+    for (int i = 0; i < b.g->n_nodes; i++)
+        CHECK(b.g->nodes[i]->grad_shares < 0);
     /* the first relu feeds the pooling, the second conv and the subsample
      * (the last, which assigns; the other two add into it) */
     CHECK(first_relu && first_relu->in[0]->grad_writer == first_relu->id);

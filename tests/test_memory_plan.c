@@ -416,7 +416,19 @@ static void test_deep_chain_planned_bytes(void)
     const size_t S = 64 * 256 * sizeof(float);
     ib_node *x, *mid = NULL, *loss;
     ib_graph *g = chain(p, false, -1, &x, &mid, &loss);
-    CHECK_EQ_INT(ib_graph_memory(g), 104 * S + 64);
+    /* without reuse of values: the 100 values, x and its gradient, and one
+     * gradient slot, every relu writing its input's gradient over its own
+     * (grad_in_place) down to the first, whose input x keeps its own; the
+     * scalar loss's value and gradient, 64 bytes each (its gradient no
+     * longer fits in the second slot of the chain's gradients: there is none) */
+    CHECK_EQ_INT(ib_graph_memory(g), 103 * S + 128);
+    int shared = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->grad_shares >= 0) {
+            shared++;
+            CHECK(g->nodes[i]->grad == g->nodes[g->nodes[i]->grad_shares]->grad);
+        }
+    CHECK_EQ_INT(shared, 99);
     ib_graph *f = chain(p, true, -1, &x, &mid, &loss);
     CHECK_EQ_INT(ib_graph_memory(f), 3 * S + 64);
     /* one kept node takes one more slot of its own */

@@ -362,8 +362,8 @@ static ib_status plan_and_allocate(ib_graph *g)
     bool *in_r = calloc((size_t)N + 1, sizeof *in_r);
     ib__plan_item *items = malloc((size_t)(6 * N + 1) * sizeof *items);
     int *lists = malloc((size_t)(8 * N + 4) * sizeof *lists);
-    int *zkey = malloc((size_t)(4 * N + 1) * sizeof *zkey), *dkey = zkey + N, *bkey = zkey + 2 * N,
-        *rkey = zkey + 3 * N;
+    int *zkey = malloc((size_t)(5 * N + 1) * sizeof *zkey), *dkey = zkey + N, *bkey = zkey + 2 * N,
+        *rkey = zkey + 3 * N, *share_hi = zkey + 4 * N; /* share_hi: the end of a gradient buffer an input's takes over */
     ib_status status = IB_OK;
     if (!last || !first_bwd || !top_bwd || !re_t || !re_end || !n_cons || !always || !small || !whole ||
         !has_view || !cand || !in_r || !items || !lists || !zkey) {
@@ -460,6 +460,11 @@ static ib_status plan_and_allocate(ib_graph *g)
     int n_items = 0;
     g->bwd_frees = false;
     for (int i = 0; i < N; i++) {
+        g->nodes[i]->grad_shares = -1;
+        g->nodes[i]->grad_handed_on = false;
+        share_hi[i] = INT32_MIN;
+    }
+    for (int i = 0; i < N; i++) {
         ib_node *n = g->nodes[i];
         zkey[i] = dkey[i] = bkey[i] = rkey[i] = -1;
         n->grad_pooled = n->value_pooled = false;
@@ -506,8 +511,25 @@ static ib_status plan_and_allocate(ib_graph *g)
                         (c->op->grad_assign & IB__ASSIGNS_IN(at)))
                         n->grad_writer = c->id;
                 }
-                items[n_items++] = (ib__plan_item){buf_bytes(n), 0, kept ? ALWAYS_LO : 2 * N - last[i],
-                                                   kept ? ALWAYS_HI : 2 * N - i};
+                /* Until this node's backward, or longer where an input's
+                 * gradient takes over the buffer (grad_in_place below). */
+                int hi = kept ? ALWAYS_HI : 2 * N - i;
+                if (share_hi[i] > hi)
+                    hi = share_hi[i];
+                const ib_node *w = n->grad_writer >= 0 ? g->nodes[n->grad_writer] : NULL;
+                if (!kept && w && w->op->grad_in_place && w->n_in == 1 && !w->keep && !has_view[w->id] &&
+                    has_own_buffers(w) && w->dtype == IB_F32 && buf_bytes(w) == buf_bytes(n) &&
+                    w->layout == n->layout) {
+                    /* The writer computes this gradient over its own, which
+                     * dies in that backward: one buffer for both. */
+                    n->grad_shares = w->id;
+                    g->nodes[w->id]->grad_handed_on = true;
+                    if (hi > share_hi[w->id])
+                        share_hi[w->id] = hi;
+                } else {
+                    items[n_items++] =
+                        (ib__plan_item){buf_bytes(n), 0, kept ? ALWAYS_LO : 2 * N - last[i], hi};
+                }
                 if (!kept)
                     zkey[i] = last[i];
             }
@@ -549,7 +571,9 @@ static ib_status plan_and_allocate(ib_graph *g)
                 n->value_re = (float *)(void *)(base + items[n_items++].offset);
                 ib__poison(n->value_re, buf_bytes(n));
             }
-            if (n->dtype == IB_F32 && !g->forward_only) {
+            if (n->dtype == IB_F32 && !g->forward_only && n->grad_shares >= 0) {
+                n->grad = NULL; /* the writer's, below */
+            } else if (n->dtype == IB_F32 && !g->forward_only) {
                 n->grad = (float *)(void *)(base + items[n_items++].offset);
                 if (n->grad_pooled)
                     ib__poison(n->grad, buf_bytes(n));
@@ -566,6 +590,9 @@ static ib_status plan_and_allocate(ib_graph *g)
                 n->tmp_bwd = base + items[n_items++].offset;
         }
     }
+    for (int i = N - 1; i >= 0; i--) /* writers have higher ids: resolved first */
+        if (g->nodes[i]->grad_shares >= 0)
+            g->nodes[i]->grad = g->nodes[g->nodes[i]->grad_shares]->grad;
     g->zero_at = lists;
     g->zero_ids = lists + (N + 1);
     bucket(N, zkey, g->zero_at, g->zero_ids, n_cons);
@@ -804,7 +831,7 @@ void ib__grad_zero_step(ib_graph *g, const ib_node *loss, int i)
 void ib__grad_dead_step(ib_graph *g, int i)
 {
     ib_node *n = g->nodes[i];
-    if (n->grad_pooled)
+    if (n->grad_pooled && !n->grad_handed_on) /* else it is now an input's gradient */
         ib__poison(n->grad, buf_bytes(n));
     for (int k = g->bdead_at[i]; k < g->bdead_at[i + 1]; k++) {
         ib_node *d = g->nodes[g->bdead_ids[k]];

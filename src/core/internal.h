@@ -70,6 +70,12 @@ typedef struct ib_op {
      * of "+=" (every element, whatever the op's options) when the graph says
      * so (ib__grad_assign): the graph then skips zeroing that gradient. */
     unsigned grad_assign;
+    /* Backward computes input 0's gradient element by element from the
+     * same element of its own (dx[k] from dy[k], nothing else of dy), so
+     * dx may be written over dy: the graph then gives both gradients one
+     * buffer when input 0's gradient is assigned by this op (a ReLU's
+     * input gradient takes the place of its output's). */
+    bool grad_in_place;
     /* Which layouts of 4-D activations the op handles (see src/core/layout.c):
      * IB__LAYOUT_PLAIN (0): NCHW only.  IB__LAYOUT_ELEMENTWISE: the op is
      * unaware of layouts; it may run on blocked tensors when its output and
@@ -132,6 +138,8 @@ struct ib_node {
     int grad_start;        /* the highest node id whose backward may add into grad */
     int grad_writer;       /* the op that writes grad first (its highest consumer) and assigns it (op->grad_assign); -1: none */
     bool grad_unset;       /* this backward: grad was not zeroed, grad_writer assigns it */
+    int grad_shares;       /* grad is the buffer of this node's grad (its writer, op->grad_in_place); -1: its own */
+    bool grad_handed_on;   /* grad's buffer becomes an input's gradient in this op's backward: not poisoned after it */
     int value_last;        /* the last forward step that reads value */
     int value_bwd;         /* the lowest node id whose backward reads value; -1: none */
     int recompute_at;      /* recomputed before the backward of this node id (ib_graph_set_recompute); -1: not */

@@ -42,7 +42,7 @@ static void relu_bwd(ib_graph *g, ib_node *n)
 /* Recomputable: forward is pure and one pass (ib_graph_set_recompute). */
 static const ib_op op_relu = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd,
                               .bwd_reads = IB__BWD_DECLARED | IB__READS_OUT, .recompute = relu_fwd,
-                              .grad_assign = IB__ASSIGNS_IN(0),
+                              .grad_assign = IB__ASSIGNS_IN(0), .grad_in_place = true,
                               .layout = IB__LAYOUT_ELEMENTWISE};
 ib_node *ib_relu(ib_graph *g, ib_node *x) { return unary(g, &op_relu, x); }
 
