@@ -506,8 +506,7 @@ int ib_cmd_plot(int argc, char **argv)
         return 2;
     }
     if (!ib_chart_available()) {
-        fprintf(stderr, "ibnet plot: unavailable: this ibnet was built without cairo (install libcairo2-dev and "
-                        "rebuild)\n");
+        fprintf(stderr, "ibnet plot: unavailable: %s\n", ib_chart_unavailable_reason());
         return 2;
     }
     char auto_title[600];

@@ -46,7 +46,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'ibnet <command> --help' for the options of a command.\n"
                "Environment: IBNET_THREADS (threads), IBNET_DATA (data directory), IBNET_WAIT (auto|active|passive:\n"
-               "how idle threads wait; auto waits passively when other work shares the cores).\n");
+               "how idle threads wait; auto waits passively when other work shares the cores), IBNET_CAIRO_LIBRARY\n"
+               "(the cairo library charts load; libcairo.so.2).\n");
 }
 
 int main(int argc, char **argv)

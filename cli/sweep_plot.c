@@ -24,8 +24,7 @@ int ib_cli_sweep_plot(const char *path, const char *x_key, const char *y_key, ib
                       char *const *series_names, int n_series)
 {
     if (!ib_chart_available()) {
-        printf("ibnet sweep: no plot: this ibnet was built without cairo (CMake option IBNET_CAIRO, which needs "
-               "libcairo2-dev); the tables are written\n");
+        printf("ibnet sweep: no plot: %s; the tables are written\n", ib_chart_unavailable_reason());
         return 0;
     }
     if (n == 0) {

@@ -2430,7 +2430,12 @@ ib_status ib_chart_add(ib_chart *c, const char *name, const double *x, const dou
                        int64_t n, int style);
 /* What the shade means, for the colour bar: "epoch" from lo to hi. */
 void ib_chart_shade_label(ib_chart *c, const char *label, double lo, double hi);
-bool ib_chart_available(void); /* false in a build without cairo */
+/* Charts are drawn by cairo, loaded (dlopen) at the first chart from
+ * libcairo.so.2 or the file IBNET_CAIRO_LIBRARY names.  Available: false
+ * in a build without cairo or when the library cannot be loaded; then
+ * ib_chart_unavailable_reason says which (NULL when available). */
+bool ib_chart_available(void);
+const char *ib_chart_unavailable_reason(void);
 /* Write the chart to path, PNG or SVG by its extension (.png, .svg), width
  * x height pixels (320..8000 x 240..8000).  IB_ERR_ARG (another
  * extension, a size out of range), IB_ERR_IO, IB_ERR_UNSUPPORTED. */

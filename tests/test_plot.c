@@ -274,6 +274,21 @@ static void test_plot_reliability(void)
     CHECK_MSG(file_size(path) < 0, "a refused plot wrote %s", path);
 }
 
+/* cairo is loaded at the first chart (src/plot/cairo_api.c): where the
+ * library cannot be loaded, the command says why and exits 2, and a sweep
+ * still writes its tables. */
+static void test_plot_without_cairo_library(void)
+{
+    char run[600], path[1200], args[2600], err[512];
+    snprintf(run, sizeof run, "%s/run", dir); /* test_plot_command's */
+    ib_test_cli how = {.env = "IBNET_CAIRO_LIBRARY=/nonexistent/libcairo.so.2", .err = err, .err_len = sizeof err};
+    snprintf(path, sizeof path, "%s/none.png", dir);
+    snprintf(args, sizeof args, "plot plane %s --out %s", run, path);
+    CHECK_EQ_INT(ib_test_run_cli(args, &how), 2);
+    CHECK_MSG(strstr(err, "cairo cannot be loaded") && strstr(err, "/nonexistent/libcairo.so.2"), "stderr: %s", err);
+    CHECK_EQ_INT(file_size(path), -1);
+}
+
 int main(void)
 {
     if (!ib_chart_available()) {
@@ -285,5 +300,6 @@ int main(void)
     IB_RUN(test_plot_command);
     IB_RUN(test_plot_bad_input);
     IB_RUN(test_plot_reliability);
+    IB_RUN(test_plot_without_cairo_library);
     return ib_test_summary();
 }
