@@ -129,8 +129,8 @@ __attribute__((noinline)) static void bn_apply(ib_node *n, const float *mean, co
 #pragma omp parallel for schedule(static) if (n->numel > IB_PAR_MIN && b.units > 1)
     for (int64_t u = 0; u < b.units; u++) {
         int64_t i, c0, at = bn_unit(&b, u, &i, &c0);
-        float ua[16], ub[16];
-        for (int64_t l = 0; l < b.w; l++)
+        float ua[16], ub[16]; /* w: 1, or the block (8 or 16; bn_geom_of) */
+        for (int64_t l = 0; l < b.w && l < 16; l++)
             bn_channel_coefficients(n, mean, invstd, c0 + l, &ua[l], &ub[l]);
         const float *p = xv + at;
         float *y = n->value + at;

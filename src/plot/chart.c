@@ -109,8 +109,9 @@ ib_status ib_chart_add(ib_chart *c, const char *name, const double *x, const dou
 
 #ifdef IBNET_HAVE_CAIRO
 
-/* cairo's functions (cairo_api.h): set by ib_chart_save before it draws. */
-static const ib__cairo_api *cz;
+/* cairo's functions (cairo_api.h), loaded once; ib_chart_save checks that
+ * they are there before it draws. */
+#define CZ (ib__cairo(NULL))
 
 bool ib_chart_available(void) { return ib__cairo(NULL) != NULL; }
 
@@ -220,9 +221,9 @@ static void range_of(const ib_chart *c, frame *f)
 static void text_at(cairo_t *cr, const char *s, double x, double y, double ax, double ay)
 {
     cairo_text_extents_t e;
-    cz->text_extents(cr, s, &e);
-    cz->move_to(cr, x - ax * e.width - e.x_bearing, y - ay * e.height - e.y_bearing);
-    cz->show_text(cr, s);
+    CZ->text_extents(cr, s, &e);
+    CZ->move_to(cr, x - ax * e.width - e.x_bearing, y - ay * e.height - e.y_bearing);
+    CZ->show_text(cr, s);
 }
 
 static void tick_label(double v, double step, char *out, size_t len)
@@ -238,11 +239,11 @@ static void tick_label(double v, double step, char *out, size_t len)
 
 static void draw_axes(cairo_t *cr, const ib_chart *c, const frame *f, double w, double h)
 {
-    cz->set_source_rgb(cr, 1, 1, 1);
-    cz->paint(cr);
-    cz->select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cz->set_font_size(cr, 11);
-    cz->set_line_width(cr, 1);
+    CZ->set_source_rgb(cr, 1, 1, 1);
+    CZ->paint(cr);
+    CZ->select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    CZ->set_font_size(cr, 11);
+    CZ->set_line_width(cr, 1);
     /* x ticks and grid */
     if (f->log_x) {
         for (double e = floor(log10(f->x0)); e <= ceil(log10(f->x1)); e++) {
@@ -250,13 +251,13 @@ static void draw_axes(cairo_t *cr, const ib_chart *c, const frame *f, double w, 
             if (v < f->x0 || v > f->x1)
                 continue;
             double px = fx(f, v);
-            cz->set_source_rgb(cr, 0.9, 0.9, 0.9);
-            cz->move_to(cr, px, f->top);
-            cz->line_to(cr, px, f->bottom);
-            cz->stroke(cr);
+            CZ->set_source_rgb(cr, 0.9, 0.9, 0.9);
+            CZ->move_to(cr, px, f->top);
+            CZ->line_to(cr, px, f->bottom);
+            CZ->stroke(cr);
             char lab[32];
             snprintf(lab, sizeof lab, "1e%d", (int)e);
-            cz->set_source_rgb(cr, 0.2, 0.2, 0.2);
+            CZ->set_source_rgb(cr, 0.2, 0.2, 0.2);
             text_at(cr, lab, px, f->bottom + 6, 0.5, 0);
         }
     } else {
@@ -265,13 +266,13 @@ static void draw_axes(cairo_t *cr, const ib_chart *c, const frame *f, double w, 
         for (int k = 0; k < 100 && first + k * step <= f->x1; k++) {
             double v = first + k * step;
             double px = fx(f, v);
-            cz->set_source_rgb(cr, 0.9, 0.9, 0.9);
-            cz->move_to(cr, px, f->top);
-            cz->line_to(cr, px, f->bottom);
-            cz->stroke(cr);
+            CZ->set_source_rgb(cr, 0.9, 0.9, 0.9);
+            CZ->move_to(cr, px, f->top);
+            CZ->line_to(cr, px, f->bottom);
+            CZ->stroke(cr);
             char lab[32];
             tick_label(v, step, lab, sizeof lab);
-            cz->set_source_rgb(cr, 0.2, 0.2, 0.2);
+            CZ->set_source_rgb(cr, 0.2, 0.2, 0.2);
             text_at(cr, lab, px, f->bottom + 6, 0.5, 0);
         }
     }
@@ -279,40 +280,40 @@ static void draw_axes(cairo_t *cr, const ib_chart *c, const frame *f, double w, 
     for (int k = 0; k < 100 && first + k * step <= f->y1; k++) {
         double v = first + k * step;
         double py = fy(f, v);
-        cz->set_source_rgb(cr, 0.9, 0.9, 0.9);
-        cz->move_to(cr, f->left, py);
-        cz->line_to(cr, f->right, py);
-        cz->stroke(cr);
+        CZ->set_source_rgb(cr, 0.9, 0.9, 0.9);
+        CZ->move_to(cr, f->left, py);
+        CZ->line_to(cr, f->right, py);
+        CZ->stroke(cr);
         char lab[32];
         tick_label(v, step, lab, sizeof lab);
-        cz->set_source_rgb(cr, 0.2, 0.2, 0.2);
+        CZ->set_source_rgb(cr, 0.2, 0.2, 0.2);
         text_at(cr, lab, f->left - 6, py, 1, 0.5);
     }
-    cz->set_source_rgb(cr, 0.2, 0.2, 0.2);
-    cz->rectangle(cr, f->left, f->top, f->right - f->left, f->bottom - f->top);
-    cz->stroke(cr);
-    cz->set_font_size(cr, 12);
+    CZ->set_source_rgb(cr, 0.2, 0.2, 0.2);
+    CZ->rectangle(cr, f->left, f->top, f->right - f->left, f->bottom - f->top);
+    CZ->stroke(cr);
+    CZ->set_font_size(cr, 12);
     text_at(cr, c->x_label, (f->left + f->right) / 2, h - 8, 0.5, 1);
-    cz->save(cr);
-    cz->translate(cr, 14, (f->top + f->bottom) / 2);
-    cz->rotate(cr, -M_PI / 2);
+    CZ->save(cr);
+    CZ->translate(cr, 14, (f->top + f->bottom) / 2);
+    CZ->rotate(cr, -M_PI / 2);
     text_at(cr, c->y_label, 0, 0, 0.5, 0);
-    cz->restore(cr);
-    cz->set_font_size(cr, 14);
+    CZ->restore(cr);
+    CZ->set_font_size(cr, 14);
     text_at(cr, c->title, w / 2, 10, 0.5, 0);
 }
 
 static void draw_series(cairo_t *cr, const ib_chart *c, const frame *f)
 {
-    cz->save(cr);
-    cz->rectangle(cr, f->left, f->top, f->right - f->left, f->bottom - f->top);
-    cz->clip(cr);
+    CZ->save(cr);
+    CZ->rectangle(cr, f->left, f->top, f->right - f->left, f->bottom - f->top);
+    CZ->clip(cr);
     for (int i = 0; i < c->n; i++) {
         const series *s = &c->s[i];
         const double *col = palette[i % 10];
         if (s->style & IB_CHART_LINES) {
-            cz->set_source_rgb(cr, col[0], col[1], col[2]);
-            cz->set_line_width(cr, 1.6);
+            CZ->set_source_rgb(cr, col[0], col[1], col[2]);
+            CZ->set_line_width(cr, 1.6);
             bool pen = false;
             for (int64_t k = 0; k < s->n; k++) {
                 if (!usable(f, s->x[k], s->y[k])) {
@@ -320,44 +321,44 @@ static void draw_series(cairo_t *cr, const ib_chart *c, const frame *f)
                     continue;
                 }
                 if (pen)
-                    cz->line_to(cr, fx(f, s->x[k]), fy(f, s->y[k]));
+                    CZ->line_to(cr, fx(f, s->x[k]), fy(f, s->y[k]));
                 else
-                    cz->move_to(cr, fx(f, s->x[k]), fy(f, s->y[k]));
+                    CZ->move_to(cr, fx(f, s->x[k]), fy(f, s->y[k]));
                 pen = true;
             }
-            cz->stroke(cr);
+            CZ->stroke(cr);
         }
         if (s->style & IB_CHART_POINTS) {
-            cz->set_line_width(cr, 1);
+            CZ->set_line_width(cr, 1);
             for (int64_t k = 0; k < s->n; k++) {
                 if (!usable(f, s->x[k], s->y[k]))
                     continue;
                 double rgb[3] = {col[0], col[1], col[2]};
                 if (s->shade)
                     shade_rgb(s->shade[k], rgb);
-                cz->arc(cr, fx(f, s->x[k]), fy(f, s->y[k]), 3.6, 0, 2 * M_PI);
-                cz->set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
-                cz->fill_preserve(cr);
-                cz->set_source_rgb(cr, col[0] * 0.6, col[1] * 0.6, col[2] * 0.6);
-                cz->stroke(cr);
+                CZ->arc(cr, fx(f, s->x[k]), fy(f, s->y[k]), 3.6, 0, 2 * M_PI);
+                CZ->set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+                CZ->fill_preserve(cr);
+                CZ->set_source_rgb(cr, col[0] * 0.6, col[1] * 0.6, col[2] * 0.6);
+                CZ->stroke(cr);
             }
         }
     }
-    cz->restore(cr);
+    CZ->restore(cr);
 }
 
 static void draw_legend(cairo_t *cr, const ib_chart *c, const frame *f, double w)
 {
-    cz->set_font_size(cr, 11);
+    CZ->set_font_size(cr, 11);
     double x = f->right + 14, y = f->top + 4;
     for (int i = 0; i < c->n; i++, y += 17) {
         const double *col = palette[i % 10];
-        cz->set_source_rgb(cr, col[0], col[1], col[2]);
-        cz->set_line_width(cr, 2.5);
-        cz->move_to(cr, x, y + 6);
-        cz->line_to(cr, x + 18, y + 6);
-        cz->stroke(cr);
-        cz->set_source_rgb(cr, 0.15, 0.15, 0.15);
+        CZ->set_source_rgb(cr, col[0], col[1], col[2]);
+        CZ->set_line_width(cr, 2.5);
+        CZ->move_to(cr, x, y + 6);
+        CZ->line_to(cr, x + 18, y + 6);
+        CZ->stroke(cr);
+        CZ->set_source_rgb(cr, 0.15, 0.15, 0.15);
         text_at(cr, c->s[i].name, x + 24, y + 6, 0, 0.5);
     }
     if (!c->has_shade)
@@ -369,11 +370,11 @@ static void draw_legend(cairo_t *cr, const ib_chart *c, const frame *f, double w
     for (int k = 0; k < 64; k++) {
         double rgb[3];
         shade_rgb(1 - k / 63.0, rgb);
-        cz->set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
-        cz->rectangle(cr, bx, by + bh * k / 64.0, 14, bh / 64.0 + 0.6);
-        cz->fill(cr);
+        CZ->set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        CZ->rectangle(cr, bx, by + bh * k / 64.0, 14, bh / 64.0 + 0.6);
+        CZ->fill(cr);
     }
-    cz->set_source_rgb(cr, 0.15, 0.15, 0.15);
+    CZ->set_source_rgb(cr, 0.15, 0.15, 0.15);
     text_at(cr, c->shade_label, bx, by - 8, 0, 1);
     char lab[32];
     snprintf(lab, sizeof lab, "%g", c->shade_hi);
@@ -390,10 +391,10 @@ static void draw(cairo_t *cr, const ib_chart *c, double w, double h)
     /* room for the legend: 160 px, more for longer series names (up to
      * half the picture) so that no name is cut at the edge */
     double names = 0;
-    cz->set_font_size(cr, 11);
+    CZ->set_font_size(cr, 11);
     for (int i = 0; i < c->n; i++) {
         cairo_text_extents_t e;
-        cz->text_extents(cr, c->s[i].name, &e);
+        CZ->text_extents(cr, c->s[i].name, &e);
         names = fmax(names, e.x_advance);
     }
     f.right = w - fmin(fmax(160, names + 14 + 24 + 10), w / 2);
@@ -420,28 +421,27 @@ ib_status ib_chart_save(const ib_chart *c, const char *path, int width, int heig
     bool svg = ends_with(path, ".svg");
     if (!svg && !ends_with(path, ".png"))
         return ib__error(IB_ERR_ARG, "%s: a chart is written as .png or .svg", path);
-    cz = ib__cairo(NULL);
-    if (!cz)
+    if (!CZ)
         return ib__error(IB_ERR_UNSUPPORTED, "cannot draw %s: %s", path, ib_chart_unavailable_reason());
-    cairo_surface_t *sf = svg ? cz->svg_surface_create(path, width, height)
-                              : cz->image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
-    if (cz->surface_status(sf) != CAIRO_STATUS_SUCCESS) {
-        ib_status s = ib__error(IB_ERR_IO, "cannot write %s: %s", path, cz->status_to_string(cz->surface_status(sf)));
-        cz->surface_destroy(sf);
+    cairo_surface_t *sf = svg ? CZ->svg_surface_create(path, width, height)
+                              : CZ->image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
+    if (CZ->surface_status(sf) != CAIRO_STATUS_SUCCESS) {
+        ib_status s = ib__error(IB_ERR_IO, "cannot write %s: %s", path, CZ->status_to_string(CZ->surface_status(sf)));
+        CZ->surface_destroy(sf);
         return s;
     }
-    cairo_t *cr = cz->create(sf);
+    cairo_t *cr = CZ->create(sf);
     draw(cr, c, width, height);
-    cairo_status_t st = cz->status(cr);
-    cz->destroy(cr);
+    cairo_status_t st = CZ->status(cr);
+    CZ->destroy(cr);
     if (st == CAIRO_STATUS_SUCCESS && !svg)
-        st = cz->surface_write_to_png(sf, path);
-    cz->surface_finish(sf); /* writes the SVG */
+        st = CZ->surface_write_to_png(sf, path);
+    CZ->surface_finish(sf); /* writes the SVG */
     if (st == CAIRO_STATUS_SUCCESS)
-        st = cz->surface_status(sf);
-    cz->surface_destroy(sf);
+        st = CZ->surface_status(sf);
+    CZ->surface_destroy(sf);
     return st == CAIRO_STATUS_SUCCESS ? IB_OK
-                                      : ib__error(IB_ERR_IO, "cannot write %s: %s", path, cz->status_to_string(st));
+                                      : ib__error(IB_ERR_IO, "cannot write %s: %s", path, CZ->status_to_string(st));
 }
 
 #else
