@@ -725,6 +725,63 @@ static void test_ema_store_grows(void)
     ib_params_free(p);
 }
 
+/* The trainer's EMA runs inside the optimizer's pass (ib__optim_set_ema):
+ * the same shadow bits and update counts as ib_ema_update after each step,
+ * for SGD and Adam, with and without debiasing, over sizes across the
+ * 16k-float segments, a parameter frozen for two steps, a step refused for
+ * a non-finite gradient (no update of either) and two threads. */
+static void test_ema_fused_same_bits(void)
+{
+    const int64_t sizes[4] = {70001, 7, 16384, 40000};
+    int saved = ib_get_threads();
+    ib_set_threads(2);
+    ib_optim_kind kinds[2] = {IB_OPTIM_SGD, IB_OPTIM_ADAM};
+    for (int c = 0; c < 4; c++) {
+        ib_params *p[2];
+        ib_optim *o[2];
+        ib_ema *e[2];
+        ib_optim_config cfg = ib_optim_defaults(kinds[c % 2]);
+        cfg.momentum = c % 2 == 0 ? 0.9f : 0.0f;
+        for (int s = 0; s < 2; s++) {
+            p[s] = ib_params_new(5);
+            for (int i = 0; i < 4; i++) {
+                char name[8];
+                snprintf(name, sizeof name, "p%d", i);
+                ib_params_get(p[s], name, 1, &sizes[i], (ib_init){IB_INIT_UNIFORM, -1, 1}, IB_PARAM_TRAINABLE);
+            }
+            o[s] = ib_optim_new(p[s], &cfg);
+            e[s] = ib_ema_new(p[s], 0.9f, c >= 2);
+        }
+        ib__optim_set_ema(o[0], e[0]);
+        for (int t = 0; t < 6; t++) {
+            for (int s = 0; s < 2; s++) {
+                ib_params_freeze(p[s], "p1", t == 2 || t == 3);
+                for (int i = 0; i < 4; i++)
+                    ib_test_fill(ib_params_grad(p[s], i), sizes[i], -1, 1, 40 + (uint64_t)(t * 4 + i));
+                if (t == 4)
+                    ib_params_grad(p[s], 3)[17] = NAN;
+            }
+            ib_status s0 = ib_optim_step(o[0]), s1 = ib_optim_step(o[1]);
+            CHECK_EQ_INT(s0, s1);
+            if (s1 == IB_OK)
+                CHECK_OK(ib_ema_update(e[1]));
+        }
+        int64_t total = ib_params_total(p[0]);
+        CHECK(memcmp(ib_ema_shadow(e[0]), ib_ema_shadow(e[1]), (size_t)total * sizeof(float)) == 0);
+        CHECK(memcmp(ib_params_values(p[0]), ib_params_values(p[1]), (size_t)total * sizeof(float)) == 0);
+        /* the counts: a swap debiases with them (c >= 2) */
+        for (int s = 0; s < 2; s++)
+            CHECK_OK(ib_ema_swap(e[s]));
+        CHECK(memcmp(ib_params_values(p[0]), ib_params_values(p[1]), (size_t)total * sizeof(float)) == 0);
+        for (int s = 0; s < 2; s++) {
+            ib_optim_free(o[s]);
+            ib_ema_free(e[s]);
+            ib_params_free(p[s]);
+        }
+    }
+    ib_set_threads(saved);
+}
+
 int main(void)
 {
     IB_RUN(test_sgd_matches_torch);
@@ -745,6 +802,7 @@ int main(void)
     IB_RUN(test_ema_zero_debias);
     IB_RUN(test_ema_plain);
     IB_RUN(test_ema_store_grows);
+    IB_RUN(test_ema_fused_same_bits);
     ib_fixture_free(fx);
     return ib_test_summary();
 }

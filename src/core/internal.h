@@ -362,4 +362,22 @@ static inline bool ib__grad_assign(const ib_node *n, int k)
         }                                                                                                              \
     } while (0)
 
+/* ---- the EMA fused into the optimizer's pass (optim.c, ema.c) ----
+ * ib__optim_set_ema(o, e): from now on each successful ib_optim_step also
+ * does e's ib_ema_update, segment by segment right after writing the new
+ * weights (still in cache: one pass over the weights instead of two), the
+ * same arithmetic and bits as the separate update (ib__ema_step); the
+ * caller no longer calls ib_ema_update.  NULL turns it off.  The trainer
+ * uses it; the public ib_ema_update stays as it was. */
+void ib__optim_set_ema(ib_optim *o, ib_ema *e);
+/* One average step, shared by both paths so that they compile one
+ * expression. */
+static inline float ib__ema_step(float shadow, float value, float rate) { return shadow - (shadow - value) * rate; }
+/* The shadow to update and the rate (1 - decay), the EMA synced to the
+ * store; NULL when it cannot take an update now (swapped, out of memory):
+ * the optimizer then runs ib_ema_update after its step instead. */
+float *ib__ema_fused_begin(ib_ema *e, float *rate);
+/* After a successful fused step: the update counts ib_ema_update keeps. */
+void ib__ema_fused_end(ib_ema *e);
+
 #endif /* IB_INTERNAL_H */

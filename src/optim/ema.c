@@ -174,10 +174,26 @@ ib_status ib_ema_update(ib_ema *e)
         int64_t lo = e->piece[q][0], hi = e->piece[q][1];
 #pragma omp simd
         for (int64_t k = lo; k < hi; k++)
-            sh[k] = sh[k] - (sh[k] - v[k]) * rate;
+            sh[k] = ib__ema_step(sh[k], v[k], rate);
     }
     e->updates++;
     return IB_OK;
+}
+
+float *ib__ema_fused_begin(ib_ema *e, float *rate)
+{
+    if (!e || e->swapped || sync(e) != IB_OK)
+        return NULL;
+    *rate = 1.0f - e->decay; /* as ib_ema_update */
+    return e->shadow;
+}
+
+void ib__ema_fused_end(ib_ema *e)
+{
+    for (int i = 0; i < ib_params_count(e->p); i++)
+        if (averaged(e->p, i))
+            e->pcount[i]++;
+    e->updates++;
 }
 
 ib_status ib_ema_swap(ib_ema *e)

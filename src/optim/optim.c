@@ -69,6 +69,9 @@ struct ib_optim {
     struct param_step *ps; /* per-parameter scalars of this step */
     int ps_cap;
     float grad_norm;      /* global norm of the last step's gradients, before clipping */
+    ib_ema *ema;          /* ib__optim_set_ema: averaged in the update's pass */
+    float *ema_shadow;    /* during a step with a fused EMA: its shadow, and the rate */
+    float ema_rate;
 };
 
 
@@ -487,6 +490,14 @@ static void update(const ib_optim *o, const segment *sg, float coef, bool clip)
         else
             adam_range(&a, sg->lo, sg->hi);
     }
+    if (o->ema_shadow) { /* the new weights are in cache: average them now (ib__optim_set_ema) */
+        float *restrict sh = o->ema_shadow;
+        const float *restrict v = w;
+        float rate = o->ema_rate;
+#pragma omp simd
+        for (int64_t k = sg->lo; k < sg->hi; k++)
+            sh[k] = ib__ema_step(sh[k], v[k], rate);
+    }
 }
 
 /* The step's single parallel region.  max_norm > 0: clip only (scale the
@@ -568,9 +579,16 @@ ib_status ib_optim_step(ib_optim *o)
     if (s != IB_OK)
         return s;
     double norm = 0;
+    o->ema_shadow = o->ema ? ib__ema_fused_begin(o->ema, &o->ema_rate) : NULL;
     s = run(o, 0.0f, &norm);
+    float *fused = o->ema_shadow;
+    o->ema_shadow = NULL;
     if (s != IB_OK)
-        return s;
+        return s; /* nothing updated, the EMA included */
+    if (fused)
+        ib__ema_fused_end(o->ema);
+    else if (o->ema)
+        ib_ema_update(o->ema); /* it reports its own state (a swapped EMA is not updated) */
     o->grad_norm = (float)norm;
     for (int i = 0; i < ib_params_count(o->p); i++)
         if (updated(o->p, i))
@@ -598,6 +616,12 @@ ib_status ib_optim_clip_grad_norm(ib_params *p, float max_norm, float *total_nor
 }
 
 float ib_optim_grad_norm(const ib_optim *o) { return o ? o->grad_norm : 0.0f; }
+
+void ib__optim_set_ema(ib_optim *o, ib_ema *e)
+{
+    if (o)
+        o->ema = e;
+}
 
 void ib_optim_set_lr(ib_optim *o, float lr)
 {

@@ -171,8 +171,6 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         ib_status s = ib_optim_step(r->opt);
         if (s != IB_OK)
             return ib__error(s, "epoch %lld, step %lld: %s", (long long)epoch, (long long)r->step, ib_last_error());
-        if (r->ema)
-            ib_ema_update(r->ema);
         r->step++;
         done++;
         r->batches_done = done;

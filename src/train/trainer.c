@@ -282,6 +282,7 @@ static ib_status setup(run *r, bool resume)
         r->ema = ib_ema_new(r->params, c->ema_decay, c->ema_zero_debias);
         if (!r->ema)
             return IB_ERR_NOMEM;
+        ib__optim_set_ema(r->opt, r->ema); /* each step averages in its own pass */
     }
     r->bcfg = (ib_batcher_config){.batch_size = c->batch_size,
                                   .seed = c->seed,
