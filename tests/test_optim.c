@@ -725,7 +725,8 @@ static void test_ema_store_grows(void)
     ib_params_free(p);
 }
 
-/* The trainer's EMA runs inside the optimizer's pass (ib__optim_set_ema):
+/* The trainer's EMA runs inside the optimizer's pass (ib__optim_set_ema),
+ * and the step zeroes the gradients it consumed (ib__optim_set_zero_grads):
  * the same shadow bits and update counts as ib_ema_update after each step,
  * for SGD and Adam, with and without debiasing, over sizes across the
  * 16k-float segments, a parameter frozen for two steps, a step refused for
@@ -753,6 +754,7 @@ static void test_ema_fused_same_bits(void)
             e[s] = ib_ema_new(p[s], 0.9f, c >= 2);
         }
         ib__optim_set_ema(o[0], e[0]);
+        ib__optim_set_zero_grads(o[0], true); /* the trainer's other fusion: the gradients are refilled each step */
         for (int t = 0; t < 6; t++) {
             for (int s = 0; s < 2; s++) {
                 ib_params_freeze(p[s], "p1", t == 2 || t == 3);
@@ -763,6 +765,16 @@ static void test_ema_fused_same_bits(void)
             }
             ib_status s0 = ib_optim_step(o[0]), s1 = ib_optim_step(o[1]);
             CHECK_EQ_INT(s0, s1);
+            /* zeroed where the step consumed them (not p1 while frozen), kept after a refused step */
+            for (int i = 0; i < 4; i++) {
+                bool zero = s0 == IB_OK && !(i == 1 && (t == 2 || t == 3));
+                const float *g0 = ib_params_grad(p[0], i), *g1 = ib_params_grad(p[1], i);
+                int64_t bad = 0;
+                for (int64_t k = 0; k < sizes[i]; k++)
+                    bad += zero ? g0[k] != 0.0f : memcmp(&g0[k], &g1[k], sizeof(float)) != 0;
+                CHECK_MSG(bad == 0, "step %d parameter %d: %lld gradients %s", t, i, (long long)bad,
+                          zero ? "not zeroed" : "changed");
+            }
             if (s1 == IB_OK)
                 CHECK_OK(ib_ema_update(e[1]));
         }

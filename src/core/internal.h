@@ -370,6 +370,12 @@ static inline bool ib__grad_assign(const ib_node *n, int k)
  * caller no longer calls ib_ema_update.  NULL turns it off.  The trainer
  * uses it; the public ib_ema_update stays as it was. */
 void ib__optim_set_ema(ib_optim *o, ib_ema *e);
+/* ib__optim_set_zero_grads(o, true): each successful step zeroes the
+ * gradients it consumed, segment by segment after the update (in cache),
+ * as ib_params_zero_grad would before the next backward: a caller whose
+ * backward writes only the gradients of trainable, unfrozen parameters
+ * (what ib_graph_backward does) may skip that call after such a step. */
+void ib__optim_set_zero_grads(ib_optim *o, bool on);
 /* One average step, shared by both paths so that they compile one
  * expression. */
 static inline float ib__ema_step(float shadow, float value, float rate) { return shadow - (shadow - value) * rate; }

@@ -72,6 +72,7 @@ struct ib_optim {
     ib_ema *ema;          /* ib__optim_set_ema: averaged in the update's pass */
     float *ema_shadow;    /* during a step with a fused EMA: its shadow, and the rate */
     float ema_rate;
+    bool zero_grads;      /* ib__optim_set_zero_grads */
 };
 
 
@@ -498,6 +499,8 @@ static void update(const ib_optim *o, const segment *sg, float coef, bool clip)
         for (int64_t k = sg->lo; k < sg->hi; k++)
             sh[k] = ib__ema_step(sh[k], v[k], rate);
     }
+    if (o->zero_grads) /* consumed: zero for the next backward while the lines are in cache */
+        memset(g + sg->lo, 0, (size_t)(sg->hi - sg->lo) * sizeof(float));
 }
 
 /* The step's single parallel region.  max_norm > 0: clip only (scale the
@@ -621,6 +624,12 @@ void ib__optim_set_ema(ib_optim *o, ib_ema *e)
 {
     if (o)
         o->ema = e;
+}
+
+void ib__optim_set_zero_grads(ib_optim *o, bool on)
+{
+    if (o)
+        o->zero_grads = on;
 }
 
 void ib_optim_set_lr(ib_optim *o, float lr)

@@ -165,12 +165,15 @@ static ib_status train_epoch(run *r, int64_t epoch, ib_epoch_report *rep)
         ib__loss_verdict v = ib__loss_watch_step(&r->watch, loss);
         if (v == IB__LOSS_NONFINITE || (v != IB__LOSS_OK && c->divergence_check))
             return loss_failure(r, epoch, done + 1, v);
-        ib_params_zero_grad(r->params);
+        if (!r->grads_zero) /* the first step (after that the optimizer's pass zeroes them) */
+            ib_params_zero_grad(r->params);
+        r->grads_zero = false;
         ib_graph_backward(n->g, L->total);
         ib__dp_reduce_grads(r);
         ib_status s = ib_optim_step(r->opt);
         if (s != IB_OK)
             return ib__error(s, "epoch %lld, step %lld: %s", (long long)epoch, (long long)r->step, ib_last_error());
+        r->grads_zero = true;
         r->step++;
         done++;
         r->batches_done = done;

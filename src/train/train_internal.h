@@ -69,6 +69,7 @@ typedef struct ib__train_run {
     ib__net tr, ev, ev2; /* ev2.g: view 2's evaluation graph, NULL when it is ev's (shared) */
     ib_method_inputs inputs;             /* what the method was given (training graph) */
     ib_optim *opt;
+    bool grads_zero; /* the last step zeroed the gradients (ib__optim_set_zero_grads): no ib_params_zero_grad */
     ib_ema *ema;
     ib_batcher *batcher;
     ib_batcher_config bcfg;

@@ -278,6 +278,7 @@ static ib_status setup(run *r, bool resume)
     r->opt = ib_optim_new(r->params, &c->optim);
     if (!r->opt)
         return IB_ERR_ARG;
+    ib__optim_set_zero_grads(r->opt, true); /* the step zeroes what it consumed (loop.c) */
     if (c->ema_decay > 0) {
         r->ema = ib_ema_new(r->params, c->ema_decay, c->ema_zero_debias);
         if (!r->ema)
