@@ -13,8 +13,7 @@
  * was recorded on (CPU, oneDNN, compiler, optimised or not); on another
  * kind the metrics are compared to 1e-4 relative (accuracies and error
  * rates to one test example: rounding may flip one at the decision
- * boundary) and the hash is
- * not (the test says so).
+ * boundary) and the hash is not (the test says so).
  *
  * Record again (only when a change of numbers is intended and explained):
  *   IBNET_GOLDEN_RECORD=1 build/test_golden_run

@@ -226,7 +226,7 @@ static bool bind_bias(plan *p, const dnnl_memory_desc_t *ub)
 static bool plain_layout(const plan_key *k)
 {
     bool one_by_one = k->gm.kh == 1 && k->gm.kw == 1;
-    bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    bool avx512 = ib__dnnl_avx512();
     /* Forward of a 1x1 convolution: the plain (GEMM) kernel, except on
      * AVX-512 with few input channels, where it ran at 40 GFLOP/s against
      * the blocked 1x1 kernel's 100 with both reorders and 320 without
@@ -486,10 +486,9 @@ int ib__conv_dnnl_block(void)
     if (ib__conv_path() != IB_CONV_DNNL)
         return 0;
     /* What oneDNN's "any" format picks for these convolutions' activations. */
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
+    if (ib__dnnl_avx512())
         return 16;
-    return (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2 ? 8 : 0;
+    return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2 ? 8 : 0;
 }
 
 bool ib__conv_dnnl_forward(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x, const float *w,
@@ -553,6 +552,15 @@ bool ib__conv_dnnl_available(void)
 {
 #ifdef IBNET_HAVE_DNNL
     return true;
+#else
+    return false;
+#endif
+}
+
+bool ib__dnnl_avx512(void)
+{
+#ifdef IBNET_HAVE_DNNL
+    return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 #else
     return false;
 #endif

@@ -35,6 +35,10 @@ bool ib__conv_dnnl_backward_data(const ib__conv_geom *gm, int64_t batch, int64_t
                                  const float *dy, float *dx, bool accumulate, void *ws, size_t ws_bytes);
 bool ib__conv_dnnl_backward_weights(const ib__conv_geom *gm, int64_t batch, int64_t cout, const float *x,
                                     const float *dy, float *dw, void *ws, size_t ws_bytes);
+/* Whether oneDNN runs its AVX-512 kernels on this CPU (its effective ISA,
+ * which ONEDNN_MAX_CPU_ISA caps; not ibnet's own IBNET_ISA): the kernel
+ * choices that follow oneDNN's ask this.  False without oneDNN. */
+bool ib__dnnl_avx512(void);
 /* The table's conv_workspace, building the passes' plans now. */
 int ib__conv_dnnl_block(void);
 bool ib__conv_dnnl_workspace(const ib__conv_geom *gm, int64_t batch, int64_t cout, bool bias, bool backward,

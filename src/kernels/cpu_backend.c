@@ -106,7 +106,7 @@ const ib_backend *ib__backend(void)
     b = &cpu_blas;
 #ifdef IBNET_HAVE_DNNL
     const char *env = getenv("IBNET_GEMM"); /* openblas|dnnl, for comparisons */
-    bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    bool avx512 = ib__dnnl_avx512();
     if (env && *env && strcmp(env, "dnnl") != 0 && strcmp(env, "openblas") != 0)
         fprintf(stderr, "ibnet: IBNET_GEMM=%s is not openblas or dnnl; ignored\n", env), env = NULL;
     if (env && *env ? strcmp(env, "dnnl") == 0 : avx512)
